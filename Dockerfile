@@ -1,0 +1,24 @@
+# The worker and review app image: same system packages as CI (scripts/install.sh --runtime), non-root user.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 OMP_THREAD_LIMIT=1 \
+    INTAKE_DATA_DIR=/var/lib/intake PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+COPY scripts/install.sh scripts/install.sh
+RUN bash scripts/install.sh --runtime && rm -rf /var/lib/apt/lists/*
+
+COPY pyproject.toml README.md ./
+COPY models models
+COPY worker worker
+COPY fixtures fixtures
+COPY bench bench
+RUN pip install .
+
+RUN useradd --create-home --uid 10001 intake && mkdir -p /var/lib/intake && chown intake /var/lib/intake
+USER intake
+VOLUME ["/var/lib/intake"]
+EXPOSE 8000 9100
+
+ENTRYPOINT ["intake"]
+CMD ["worker"]

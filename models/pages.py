@@ -1,0 +1,72 @@
+"""In-memory carriers between the image, OCR and extract stages (numpy images, not serialised)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LoadedPage(BaseModel):
+    """One raster page as loaded from a file (EXIF orientation already applied)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    source: str
+    page: int = Field(ge=1)
+    sha256: str
+    image: np.ndarray  # BGR uint8, as OpenCV expects
+    dpi: float | None = None  # from the file's metadata or the PDF render dpi; None when unknown
+
+
+class QualityReport(BaseModel):
+    score: float = Field(ge=0.0, le=1.0)  # 1 = pristine
+    defects: list[str] = Field(default_factory=list)  # e.g. "blurry", "too_dark", "low_resolution"
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class NormalisedPage(BaseModel):
+    """A document image ready for OCR: upright, deskewed, cropped. Several may come from one LoadedPage."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    source: str
+    page: int = Field(ge=1)
+    sha256: str
+    part: int | None = None  # 1-based piece index when one page held several documents
+    kind: Literal["card", "page", "unknown"] = "unknown"
+    image: np.ndarray  # colour BGR, kept for the review page and colour-dependent readers
+    ocr_image: np.ndarray  # greyscale, cleaned for Tesseract
+    orientation_deg: Literal[0, 90, 180, 270] = 0
+    orientation_confidence: float = 0.0
+    skew_deg: float = 0.0
+    quality: QualityReport | None = None
+    warnings: list[str] = Field(default_factory=list)
+    # where the piece came from in the loaded page: 4 corners TL,TR,BR,BL (for review overlays)
+    corners: list[tuple[float, float]] | None = None
+
+
+class OcrWord(BaseModel):
+    text: str
+    confidence: float  # 0..1
+    box: tuple[int, int, int, int]  # x, y, w, h
+    line: int  # global line index within the OcrResult
+
+
+class OcrLine(BaseModel):
+    text: str
+    confidence: float
+    box: tuple[int, int, int, int]
+    words: list[OcrWord] = Field(default_factory=list)
+
+
+class OcrResult(BaseModel):
+    text: str
+    lines: list[OcrLine] = Field(default_factory=list)
+    engine: str = "tesseract"
+    seconds: float = 0.0
+
+    @property
+    def words(self) -> list[OcrWord]:
+        return [w for line in self.lines for w in line.words]
