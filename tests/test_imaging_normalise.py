@@ -1,0 +1,215 @@
+"""Normalisation on generated images with known transforms: orientation and skew round-trips, card detection
+and warping, the two-cards sheet and the A3 spread splits, quality defects, clean-up."""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.imaging import (
+    angle_error,
+    corner_error,
+    make_sample,
+    orient,
+    render_card,
+    render_page,
+    rotate_keep,
+)
+from models.pages import LoadedPage, NormalisedPage
+from models.settings import Settings
+from worker.imaging import normalise_page
+
+SETTINGS = Settings()
+
+
+def _norm(image: np.ndarray, dpi: float | None = None) -> list[NormalisedPage]:
+    return normalise_page(LoadedPage(source="t.jpg", page=1, sha256="0" * 64, image=image, dpi=dpi), settings=SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def page() -> np.ndarray:
+    return cv2.resize(render_page(11), None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize(("orientation", "skew"), [(0, 0.0), (90, 7.3), (180, -12.6), (270, 19.2), (0, -0.4)])
+def test_page_orientation_and_skew_round_trip(page: np.ndarray, orientation: int, skew: float) -> None:
+    image = orient(rotate_keep(page, skew, fill=(250, 250, 250)), orientation)
+    (out,) = _norm(image)
+    assert out.kind == "page"
+    assert out.orientation_deg == orientation
+    assert angle_error(out.skew_deg, skew) < 0.1
+    assert out.orientation_confidence >= 0.9
+    # the result is upright: its text lines are horizontal again, and it is portrait like the page
+    h, w = out.image.shape[:2]
+    assert h > w
+    assert out.ocr_image.ndim == 2 and out.ocr_image.shape == (h, w)
+    assert (out.quality is not None) and "no_text" not in out.quality.defects
+
+
+def test_tight_card_scan_is_deskewed_from_its_text() -> None:
+    rgba = render_card(5)
+    card = rgba[:, :, :3].copy()
+    card[rgba[:, :, 3] == 0] = 250
+    image = orient(
+        rotate_keep(
+            cv2.copyMakeBorder(card, 20, 20, 20, 20, cv2.BORDER_CONSTANT, value=(250, 250, 250)),
+            -9.0,
+            fill=(250, 250, 250),
+        ),
+        180,
+    )
+    (out,) = _norm(image)
+    assert out.kind == "card"
+    assert out.orientation_deg == 180
+    assert angle_error(out.skew_deg, -9.0) < 0.15
+    assert out.image.shape[:2] == (638, 1012)
+
+
+@pytest.mark.parametrize("seed", [3, 4, 8])
+def test_card_photo_corners_and_warp(seed: int) -> None:
+    s = make_sample("photo", seed)
+    (out,) = _norm(s.image)
+    assert out.kind == "card"
+    assert out.image.shape[:2] == (638, 1012)
+    assert out.corners is not None
+    assert corner_error(out.corners, s.corners[0]) < 0.01
+    assert out.orientation_deg == s.orientation
+    # corners come back in the upright card's own order: TL first, matching the truth without a shift
+    assert float(np.linalg.norm(np.asarray(out.corners[0]) - s.corners[0][0])) < 0.01 * float(
+        np.linalg.norm(s.corners[0][0] - s.corners[0][2])
+    )
+
+
+def test_photocopy_sheet_with_two_cards_is_split() -> None:
+    s = make_sample("sheet", 5)
+    out = _norm(s.image)
+    assert len(out) == 2
+    assert [p.part for p in out] == [1, 2]
+    assert all(p.page == 1 and p.kind == "card" for p in out)
+    assert all("split:2_cards" in p.warnings for p in out)
+    # parts are numbered in reading order: part 1 is the upper card
+    for p, quad in zip(out, s.corners, strict=True):
+        assert p.corners is not None and corner_error(p.corners, quad) < 0.01
+    assert all("quality:photocopy" in p.warnings for p in out)
+
+
+def test_open_a3_sheet_is_split_into_two_pages() -> None:
+    left, right = render_page(21), render_page(22)
+    gutter = np.full((left.shape[0], 60, 3), 248, np.uint8)
+    spread = cv2.resize(np.hstack([left, gutter, right]), None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    out = _norm(rotate_keep(spread, 2.5, fill=(248, 248, 248)))
+    assert len(out) == 2
+    assert [p.part for p in out] == [1, 2]
+    assert all(p.kind == "page" and "split:2_pages" in p.warnings for p in out)
+    assert all(angle_error(p.skew_deg, 2.5) < 0.1 for p in out)
+    assert all(p.image.shape[0] > p.image.shape[1] for p in out)
+
+
+def test_single_landscape_page_is_not_split(page: np.ndarray) -> None:
+    # a landscape table without an empty gutter stays whole
+    wide = cv2.resize(page, (int(page.shape[0] * 1.4), page.shape[0]), interpolation=cv2.INTER_AREA)
+    out = _norm(wide)
+    assert len(out) == 1 and out[0].part is None
+
+
+def test_blank_page_is_processed_and_flagged() -> None:
+    rng = np.random.default_rng(1)
+    blank = np.clip(rng.normal(245, 2, (1200, 850, 3)), 0, 255).astype(np.uint8)
+    (out,) = _norm(blank)
+    assert out.quality is not None
+    assert "no_text" in out.quality.defects
+    assert "orientation:no_text" in out.warnings
+    assert out.quality.score < 0.5
+
+
+def test_quality_flags_blur_and_darkness_but_not_a_clean_page(page: np.ndarray) -> None:
+    (clean,) = _norm(page, dpi=150)
+    assert clean.quality is not None
+    assert not {"blurry", "too_dark", "too_bright", "noisy"} & set(clean.quality.defects)
+    (blurred,) = _norm(cv2.GaussianBlur(page, (0, 0), 3.0), dpi=150)
+    assert blurred.quality is not None and "blurry" in blurred.quality.defects
+    assert blurred.quality.score < clean.quality.score
+    dark = (page.astype(np.float32) * 0.3).astype(np.uint8)
+    (darkened,) = _norm(dark, dpi=150)
+    assert darkened.quality is not None and "too_dark" in darkened.quality.defects
+    grey = cv2.cvtColor(cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    (copied,) = _norm(grey, dpi=150)
+    assert copied.quality is not None and "photocopy" in copied.quality.defects
+    assert "photocopy" not in clean.quality.defects
+
+
+def test_low_resolution_is_flagged(page: np.ndarray) -> None:
+    small = cv2.resize(page, None, fx=0.35, fy=0.35, interpolation=cv2.INTER_AREA)
+    (out,) = _norm(small)
+    assert out.quality is not None and "low_resolution" in out.quality.defects
+    assert "quality:low_resolution" in out.warnings
+
+
+def test_red_seal_fades_in_the_ocr_image_but_red_title_stays(page: np.ndarray) -> None:
+    (out,) = _norm(page, dpi=150)
+    colour, ocr = out.image, out.ocr_image
+    b, g, r = (colour[:, :, i].astype(int) for i in range(3))
+    red = (r - np.maximum(g, b) > 60) & (r > 120)
+    assert int(red.sum()) > 500
+    # the seal sits in the lower half, the red title in the upper fifth
+    rows = np.arange(red.shape[0])[:, None]
+    seal = red & (rows > red.shape[0] * 0.45) & (rows < red.shape[0] * 0.92)  # below: the red serial number
+    title = red & (rows < red.shape[0] * 0.2)
+    assert seal.sum() > 100 and title.sum() > 100
+    assert float(ocr[seal].mean()) > 200  # faded to paper
+    assert float(ocr[title].mean()) < 150  # still dark enough to read
+    # colour original is kept for the review page
+    assert colour.ndim == 3
+
+
+def test_generated_fixture_photocopy_sheet_if_available() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "fixtures" / "sample_set"
+    sheets = sorted(root.glob("submissions/*/cccd_photocopy.jpg"))
+    if not sheets:
+        pytest.skip("no photocopy sheet in the committed fixture set")
+    from worker.imaging import load_pages
+
+    (loaded,) = load_pages(sheets[0].read_bytes(), sheets[0].name, settings=SETTINGS)
+    out = normalise_page(loaded, settings=SETTINGS)
+    assert [p.part for p in out] == [1, 2]
+    assert all(p.kind == "card" and p.orientation_deg == 0 for p in out)
+
+
+def test_normalise_is_deterministic(page: np.ndarray) -> None:
+    image = rotate_keep(page, random.Random(3).uniform(-5, 5), fill=(250, 250, 250))
+    a, b = _norm(image), _norm(image)
+    assert a[0].skew_deg == b[0].skew_deg and np.array_equal(a[0].ocr_image, b[0].ocr_image)
+
+
+def test_generated_fixture_page_photo_is_perspective_corrected_if_available() -> None:
+    """A certificate page photographed on a table: the sheet's edges give its corners and top-edge angle."""
+    import json
+    from pathlib import Path
+
+    from worker.imaging import load_pages
+
+    root = Path(__file__).resolve().parents[1] / "fixtures" / "sample_set"
+    truth = root / "truth.jsonl"
+    if not truth.exists():
+        pytest.skip("no committed fixture set")
+    photos = [
+        d
+        for line in truth.read_text(encoding="utf-8").splitlines()
+        for d in json.loads(line)["documents"]
+        if d["file"].endswith(".jpg") and d["doc_type"].startswith("gcn") and d["degradation"]["profile"] == "photo"
+    ]
+    if not photos:
+        pytest.skip("no photographed certificate page in the fixture set")
+    doc = photos[0]
+    (loaded,) = load_pages((root / doc["file"]).read_bytes(), doc["file"], settings=SETTINGS)
+    (out,) = normalise_page(loaded, settings=SETTINGS)
+    assert out.kind == "page" and "perspective:corrected" in out.warnings
+    assert out.orientation_deg == doc["orientation_deg"]
+    assert angle_error(out.skew_deg, doc["skew_deg"]) < 0.1
+    assert out.corners is not None
+    assert corner_error(out.corners, np.asarray(doc["degradation"]["corners"], np.float64)) < 0.01

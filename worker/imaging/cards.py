@@ -1,0 +1,371 @@
+"""ID-card detection: find card-shaped quadrilaterals in a photo or a photocopy sheet, refine their edges to
+sub-pixel lines, and warp each card to the ID-1 aspect ratio at 300 dpi.
+
+Detection runs on a small copy (two complementary candidate sources: colour distance from the surroundings,
+and edge contours, which catch a photocopied card whose face is nearly the paper's colour but whose rim is
+drawn). Refinement then runs on the full-resolution image: each side's edge is located along ~40 normals
+and a robust straight line fitted, the rounded corners excluded; corners are the intersections.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from worker.imaging.text import resize_long
+
+ID1_ASPECT = 85.6 / 53.98
+CARD_SIZE = (1012, 638)  # ID-1 at 300 dpi
+CARD_WIDTH_IN = 85.6 / 25.4
+_DETECT_LONG = 640
+_REFINED_ASPECT = (1.47, 1.80)
+_ASPECT_RANGE = (1.42, 1.85)  # pages that get in are rejected by their print size after the warp
+
+
+@dataclass
+class CardQuad:
+    corners: np.ndarray  # (4, 2) float, clockwise on screen, corners[0]→corners[1] is a long side
+    score: float
+    touches_border: bool  # some part of the card may be outside the image
+    edge_contrast: float = 0.0  # median grey-level step across the sides (0 when not refined)
+
+
+def order_clockwise(pts: np.ndarray) -> np.ndarray:
+    """Clockwise on screen (y down), starting so that the first side is a long side."""
+    c = pts.mean(axis=0)
+    ang = np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0])
+    p = pts[np.argsort(ang)]
+    if np.linalg.norm(p[1] - p[0]) < np.linalg.norm(p[2] - p[1]):
+        p = np.roll(p, -1, axis=0)
+    return p.astype(np.float64)
+
+
+def quad_aspect(q: np.ndarray) -> float:
+    long = float(np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[3] - q[2])) / 2
+    short = float(np.linalg.norm(q[2] - q[1]) + np.linalg.norm(q[0] - q[3])) / 2
+    return float(long / max(short, 1e-6))
+
+
+def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQuad]:
+    """Card quadrilaterals in a BGR image (full-resolution coordinates), refined, in reading order."""
+    h, w = image.shape[:2]
+    prep = prep or prepare(image)
+    scale = prep.scale
+    cands = _candidates(prep)
+    kept: list[tuple[np.ndarray, float]] = []
+    for quad, score in sorted(cands, key=lambda c: -c[1]):
+        if all(_overlap(quad, k) < 0.3 for k, _ in kept):
+            kept.append((quad, score))
+    if not kept:
+        return []
+    biggest = max(cv2.contourArea(q.astype(np.float32)) for q, _ in kept)
+    grey = prep.grey
+    out = []
+    for quad, score in kept:
+        if cv2.contourArea(quad.astype(np.float32)) < 0.3 * biggest:
+            continue  # a card-shaped detail (a photo frame, a box) next to a real card
+        full = quad / scale
+        refined, contrast = refine_quad(_blurred_around(grey, full), full)
+        if refined is not None and abs(quad_aspect(refined) - quad_aspect(full)) < 0.15:
+            full = refined
+        else:
+            contrast = 0.0
+        if not _REFINED_ASPECT[0] <= quad_aspect(full) <= _REFINED_ASPECT[1]:
+            continue  # once measured precisely it is an A-series sheet (1.41), not an ID-1 card (1.59)
+        margin = 0.004 * max(h, w)
+        touches = bool(
+            np.any(full[:, 0] < margin)
+            or np.any(full[:, 1] < margin)
+            or np.any(full[:, 0] > w - 1 - margin)
+            or np.any(full[:, 1] > h - 1 - margin)
+        )
+        out.append(CardQuad(order_clockwise(full), score, touches, contrast))
+    return _reading_order(out)
+
+
+def _reading_order(quads: list[CardQuad]) -> list[CardQuad]:
+    """Top to bottom, then left to right (cards side by side share a row): the order of `part` numbers."""
+    if len(quads) < 2:
+        return quads
+    tall = float(np.median([np.ptp(q.corners[:, 1]) for q in quads]))
+    return sorted(
+        quads, key=lambda q: (round(float(q.corners[:, 1].mean()) / (0.5 * tall)), float(q.corners[:, 0].mean()))
+    )
+
+
+def detect_page(image: np.ndarray, prep: Prepared | None = None) -> CardQuad | None:
+    """The sheet of paper in a photo (paper on a table): a large quadrilateral of A4-like aspect, refined.
+
+    None when the paper fills the image (a flatbed scan) or no clear sheet is visible."""
+    h, w = image.shape[:2]
+    prep = prep or prepare(image)
+    small, scale = prep.small, prep.scale
+    cands = _candidates(prep, (1.2, 1.7), 0.25, 297 / 210)
+    if not cands:
+        return None
+    quad, score = max(cands, key=lambda c: c[1])
+    if not _differs_from_surroundings(small, quad):
+        return None  # a printed frame on a scanned page: paper on both sides of the edge
+    full = quad / scale
+    refined, contrast = refine_quad(_blurred_around(prep.grey, full), full)
+    if refined is None or abs(quad_aspect(refined) - quad_aspect(full)) > 0.1 or contrast < 20:
+        return None
+    margin = 0.004 * max(h, w)
+    touches = bool(
+        np.any(refined[:, 0] < margin)
+        or np.any(refined[:, 1] < margin)
+        or np.any(refined[:, 0] > w - 1 - margin)
+        or np.any(refined[:, 1] > h - 1 - margin)
+    )
+    return CardQuad(order_clockwise(refined), score, touches, contrast)
+
+
+def _differs_from_surroundings(small: np.ndarray, quad: np.ndarray) -> bool:
+    """Paper on a table: the band just outside the sheet has another tone or colour than the band inside."""
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+    c = quad.mean(axis=0)
+
+    def poly(f: float) -> np.ndarray:
+        m = np.zeros(grey.shape, np.uint8)
+        cv2.fillConvexPoly(m, np.round(c + (quad - c) * f).astype(np.int32), 1)
+        return m
+
+    inner = (poly(0.97) - poly(0.92)).astype(bool)
+    outer = (poly(1.08) - poly(1.03)).astype(bool)
+    if inner.sum() < 50 or outer.sum() < 50:
+        return False
+    return abs(float(np.median(grey[inner])) - float(np.median(grey[outer]))) > 25
+
+
+def _blurred_around(grey: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """The grey image smoothed (sigma 1) only within the quad's neighbourhood: refinement samples nowhere else."""
+    h, w = grey.shape
+    pad = 0.06 * float(np.max(np.ptp(quad, axis=0))) + 8
+    x0, y0 = (max(0, int(v - pad)) for v in quad.min(axis=0))
+    x1, y1 = int(min(w, quad[:, 0].max() + pad)), int(min(h, quad[:, 1].max() + pad))
+    out = grey.copy()
+    out[y0:y1, x0:x1] = cv2.GaussianBlur(grey[y0:y1, x0:x1], (0, 0), 1.0)
+    return out
+
+
+@dataclass
+class Prepared:
+    """What card and sheet detection share for one image: computed once per page."""
+
+    small: np.ndarray
+    scale: float
+    quads: list[tuple[np.ndarray, float, float, float]]  # quad (small coords), area fraction, rectangularity, aspect
+    grey: np.ndarray  # full-resolution grey
+
+
+def prepare(image: np.ndarray) -> Prepared:
+    small, scale = resize_long(image, _DETECT_LONG)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    return Prepared(small, scale, _contour_quads(small), grey)
+
+
+def _candidates(
+    prep: Prepared,
+    aspect_range: tuple[float, float] = _ASPECT_RANGE,
+    min_area: float = 0.015,
+    target_aspect: float = ID1_ASPECT,
+) -> list[tuple[np.ndarray, float]]:
+    out = []
+    for quad, area, rect, aspect in prep.quads:
+        if area < min_area or not aspect_range[0] <= aspect <= aspect_range[1]:
+            continue
+        fit = 1.0 - abs(aspect - target_aspect) / 0.4
+        out.append((quad, area * rect * (0.5 + fit)))
+    return out
+
+
+def _contour_quads(small: np.ndarray) -> list[tuple[np.ndarray, float, float, float]]:
+    h, w = small.shape[:2]
+    area_img = float(h * w)
+    masks = []
+    # 1. colour distance from the surroundings (the image border is table or paper, not card)
+    lab = cv2.cvtColor(cv2.GaussianBlur(small, (5, 5), 0), cv2.COLOR_BGR2LAB).astype(np.float32)
+    b = max(2, int(0.03 * min(h, w)))
+    border = np.concatenate(
+        [lab[:b].reshape(-1, 3), lab[-b:].reshape(-1, 3), lab[:, :b].reshape(-1, 3), lab[:, -b:].reshape(-1, 3)]
+    )
+    ref = np.median(border, axis=0)
+    spread = np.median(np.abs(border - ref), axis=0) * 1.4826 + 1.0
+    dist = np.sqrt((((lab - ref) / spread) ** 2).sum(axis=2))
+    fg = (dist > 6.0).astype(np.uint8) * 255
+    k = max(3, int(0.012 * max(h, w)) | 1)
+    fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    masks.append((fg, cv2.RETR_EXTERNAL))
+    # 2. edges: a photocopied card differs from the paper only by its rim and a faint tone
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    blur = cv2.GaussianBlur(grey, (5, 5), 0)
+    med = float(np.median(blur))
+    edges = cv2.Canny(blur, max(10, 0.33 * med * 0.5), max(30, 0.66 * med * 0.5))
+    edges = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
+    masks.append((edges, cv2.RETR_LIST))
+    out = []
+    for mask, mode in masks:
+        contours, _ = cv2.findContours(mask, mode, cv2.CHAIN_APPROX_SIMPLE)
+        for c in contours:
+            a = cv2.contourArea(c)
+            if a < 0.015 * area_img or a > 0.97 * area_img:
+                continue
+            hull = cv2.convexHull(c)
+            hull_area = cv2.contourArea(hull)
+            if hull_area <= 0:
+                continue
+            peri = cv2.arcLength(hull, True)
+            approx = cv2.approxPolyDP(hull, 0.02 * peri, True).reshape(-1, 2).astype(np.float64)
+            if len(approx) == 4 and cv2.isContourConvex(approx.astype(np.float32)):
+                quad = approx
+            else:
+                quad = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float64)
+            quad = order_clockwise(quad)
+            qa = cv2.contourArea(quad.astype(np.float32))
+            if qa <= 0:
+                continue
+            rect = min(hull_area, qa) / max(hull_area, qa)
+            aspect = quad_aspect(quad)
+            if rect < 0.88 or not 1.15 <= aspect <= 1.9 or not _angles_ok(quad):
+                continue
+            out.append((quad, qa / area_img, rect, aspect))
+    return out
+
+
+def _angles_ok(q: np.ndarray) -> bool:
+    """Interior angles near 90° (perspective of a hand-held photo stays within ~±25°)."""
+    for i in range(4):
+        a, b, c = q[i - 1], q[i], q[(i + 1) % 4]
+        v1, v2 = a - b, c - b
+        cosang = float(np.dot(v1, v2) / (np.linalg.norm(v1) * np.linalg.norm(v2) + 1e-9))
+        if abs(cosang) > math.cos(math.radians(62)):
+            return False
+    return True
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over the smaller area (catches a quad nested in another)."""
+    pa, pb = a.astype(np.float32), b.astype(np.float32)
+    inter, _ = cv2.intersectConvexConvex(pa, pb)
+    small = min(cv2.contourArea(pa), cv2.contourArea(pb))
+    return float(inter / small) if small > 0 else 0.0
+
+
+def refine_quad(grey: np.ndarray, quad: np.ndarray, samples: int = 48) -> tuple[np.ndarray | None, float]:
+    """Sub-pixel card corners: strongest consistent edge along normals of each side, robust line fits.
+
+    Also returns the grey-level step across the weakest side: a card whose edge barely differs from the
+    paper is located better by its printed text than by its edges."""
+    q = order_clockwise(quad)
+    centre = q.mean(axis=0)
+    lines = []
+    steps = []
+    for i in range(4):
+        p0, p1 = q[i], q[(i + 1) % 4]
+        d = p1 - p0
+        length = float(np.linalg.norm(d))
+        if length < 10:
+            return None, 0.0
+        t = d / length
+        n = np.array([-t[1], t[0]])
+        if np.dot((p0 + p1) / 2 - centre, n) < 0:
+            n = -n  # outward
+        reach = max(4.0, 0.03 * length)
+        offs = np.arange(-reach, reach + 0.5, 0.5)
+        ts = np.linspace(0.1, 0.9, samples)
+        base = p0[None, :] + ts[:, None] * d[None, :]
+        pts = base[:, None, :] + offs[None, :, None] * n[None, None, :]
+        prof = cv2.remap(
+            grey,
+            pts[..., 0].astype(np.float32),
+            pts[..., 1].astype(np.float32),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        ).astype(np.float32)
+        deriv = np.diff(prof, axis=1)
+        mean_d = deriv.mean(axis=0)
+        k = int(np.argmax(np.abs(mean_d)))
+        sign = 1.0 if mean_d[k] >= 0 else -1.0
+        a, b = max(0, k - 6), min(prof.shape[1] - 1, k + 7)
+        steps.append(float(np.median(np.abs(prof[:, b] - prof[:, a]))))
+        lo, hi = max(0, k - 8), min(deriv.shape[1], k + 9)
+        window = deriv[:, lo:hi] * sign
+        j = np.argmax(window, axis=1)
+        peak = window[np.arange(len(j)), j]
+        jj = np.clip(j, 1, window.shape[1] - 2)
+        rows_idx = np.arange(len(jj))
+        left, mid, right = window[rows_idx, jj - 1], window[rows_idx, jj], window[rows_idx, jj + 1]
+        den = left - 2 * mid + right
+        sub = np.where(den < 0, 0.5 * (left - right) / np.where(den < 0, den, -1), 0.0)
+        sub = np.where((j == jj), np.clip(sub, -0.5, 0.5), 0.0)
+        pos = offs[0] + 0.5 * (lo + j + sub + 0.5)  # derivative i sits between samples i and i+1
+        strong = peak > 0.35 * float(np.median(np.abs(peak)) + 1e-6) + 2.0
+        edge_pts = base + pos[:, None] * n[None, :]
+        edge_pts = edge_pts[strong]
+        if len(edge_pts) < samples // 4:
+            return None, 0.0
+        line = _robust_tls(edge_pts)
+        if line is None:
+            return None, 0.0
+        lines.append(line)
+    corners = []
+    for i in range(4):
+        c = _intersect(lines[i - 1], lines[i])
+        if c is None:
+            return None, 0.0
+        corners.append(c)
+    # corner i is where side i-1 meets side i, i.e. the start point of side i
+    return np.array(corners), float(np.median(steps))
+
+
+def _robust_tls(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    keep = np.ones(len(pts), bool)
+    for _ in range(4):
+        if keep.sum() < 4:
+            return None
+        p = pts[keep]
+        c = p.mean(axis=0)
+        _, _, vt = np.linalg.svd(p - c)
+        direction = vt[0]
+        normal = np.array([-direction[1], direction[0]])
+        resid = (pts - c) @ normal
+        mad = float(np.median(np.abs(resid[keep]))) * 1.4826
+        keep = np.abs(resid) <= max(1.0, 3.0 * mad)
+    return c, direction
+
+
+def _intersect(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
+    (p, r), (q, s) = a, b
+    den = r[0] * s[1] - r[1] * s[0]
+    if abs(den) < 1e-6:
+        return None
+    t = ((q[0] - p[0]) * s[1] - (q[1] - p[1]) * s[0]) / den
+    return p + t * r
+
+
+def warp_card(image: np.ndarray, corners: np.ndarray, size: tuple[int, int] = CARD_SIZE) -> np.ndarray:
+    """Perspective-warp the card with corners TL,TR,BR,BL to `size` (w, h)."""
+    w, h = size
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    m = cv2.getPerspectiveTransform(corners.astype(np.float32), dst)
+    return cv2.warpPerspective(
+        image,
+        m,
+        (w, h),
+        flags=cv2.INTER_AREA if _shrinks(corners, w) else cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def _shrinks(corners: np.ndarray, width: int) -> bool:
+    return float(np.linalg.norm(corners[1] - corners[0])) > 1.3 * width
+
+
+def rotation_of(corners: np.ndarray) -> float:
+    """CCW angle of the side corners[0]→corners[1] (the card's top edge when upright), degrees."""
+    d = corners[1] - corners[0]
+    return math.degrees(math.atan2(-d[1], d[0]))

@@ -1,0 +1,65 @@
+"""Clean-up for OCR: a greyscale image with flat white paper, dark text, and the red seal faded out.
+
+- Red seals are stamped over names and signatures; in the red channel red ink is as light as paper while
+  black ink stays dark, so inside seal-shaped red regions the red channel replaces the luminance. Red
+  *text* (the GCN title, the card's "CĂN CƯỚC CÔNG DÂN") is not seal-shaped and is kept.
+- Dividing by the local paper brightness removes lighting gradients and the shade of a photocopied card.
+- A soft threshold maps anything lighter than ~80 % of the paper to white: guilloche lines and paper
+  texture go, anti-aliased glyph edges stay (Tesseract's LSTM reads grey better than a hard binarisation).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from worker.imaging.text import background
+
+
+def seal_mask(colour: np.ndarray, glyph_h: float) -> np.ndarray:
+    """Regions (uint8 0/255, at the image's size) covered by round red stamps.
+
+    Found on a quarter-size copy: stamps are large, and this runs on every page."""
+    h0, w0 = colour.shape[:2]
+    f = 4 if min(h0, w0) >= 400 else 1
+    small = cv2.resize(colour, (max(1, w0 // f), max(1, h0 // f)), interpolation=cv2.INTER_AREA) if f > 1 else colour
+    gh = glyph_h / f
+    b, g, r = cv2.split(small)
+    redness = cv2.subtract(r, cv2.max(g, b))
+    red = ((redness > 40) & (r > 90)).astype(np.uint8) * 255
+    mask = np.zeros(small.shape[:2], np.uint8)
+    if cv2.countNonZero(red) < max(4, 50 // (f * f)):
+        return np.zeros((h0, w0), np.uint8)
+    k = max(3, int(gh * 0.4) | 1)
+    blob = cv2.dilate(red, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    n, _labels, st, _ = cv2.connectedComponentsWithStats(blob)
+    for i in range(1, n):
+        w, h = st[i, cv2.CC_STAT_WIDTH], st[i, cv2.CC_STAT_HEIGHT]
+        # a stamp is big, roundish and hollow (ring and lettering); a partly visible one is still hollow.
+        # Red words are short and dense once dilated.
+        if max(w, h) < 5 * gh or min(w, h) < 3 * gh or not 0.4 < w / h < 2.5:
+            continue
+        if st[i, cv2.CC_STAT_AREA] > 0.55 * w * h:
+            continue
+        x, y = st[i, cv2.CC_STAT_LEFT], st[i, cv2.CC_STAT_TOP]
+        cv2.ellipse(mask, ((x + w / 2, y + h / 2), (w * 1.05, h * 1.05), 0), 255, -1)
+    if f > 1:
+        mask = cv2.resize(mask, (w0, h0), interpolation=cv2.INTER_NEAREST)
+    return mask
+
+
+def clean_for_ocr(colour: np.ndarray, glyph_h: float, *, suppress_seals: bool = True) -> np.ndarray:
+    """Greyscale OCR image from an upright BGR document image."""
+    grey = cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
+    if suppress_seals:
+        seals = seal_mask(colour, glyph_h)
+        if seals.any():
+            lifted = cv2.max(grey, colour[:, :, 2])
+            grey = np.where(seals > 0, lifted, grey).astype(np.uint8)
+    window = int(max(31, 3 * glyph_h))
+    bg = background(grey, window)
+    norm = cv2.divide(grey, np.maximum(bg, 1), scale=255.0)  # uint8, paper ≈ 255
+    dark = float(np.percentile(norm[::7, ::7], 1.0)) / 255.0 if norm.size else 0.0
+    dark = min(dark, 0.55)
+    lut = np.clip((np.arange(256, dtype=np.float32) / 255.0 - dark) / max(0.80 - dark, 1e-3) * 255.0, 0, 255)
+    return cv2.LUT(norm, lut.astype(np.uint8))

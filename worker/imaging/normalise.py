@@ -1,0 +1,409 @@
+"""Turn a loaded page into upright, deskewed, cropped document images ready for OCR.
+
+Two paths:
+- cards: one or more ID-card quadrilaterals are found (a photo of a card, a photocopy sheet with front and
+  back): each is warped to ID-1 at 300 dpi (1012×638) and becomes its own NormalisedPage (`part` 1, 2 …);
+- pages (and tightly cropped card scans): text direction, fine skew and up/down come from the text lines;
+  the page is rotated once (orientation + skew + scale in a single warp) to ~200 dpi. An open A3 sheet with
+  two certificate pages side by side is split into two.
+
+Conventions: `orientation_deg` is how far the upright document had been turned counter-clockwise in the
+loaded image (0/90/180/270) and `skew_deg` the remaining small counter-clockwise tilt; normalisation undid
+both. `corners` are TL, TR, BR, BL of the document in the loaded image's pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from models.pages import LoadedPage, NormalisedPage, QualityReport
+from models.settings import Settings, get_settings
+from worker.imaging import cards as cardmod
+from worker.imaging.cleanup import clean_for_ocr
+from worker.imaging.deskew import LineEvidence, coarse_angle, line_evidence, refine_angle
+from worker.imaging.orientation import OSD_BELOW, confidence, osd_flip, updown_score
+from worker.imaging.quality import assess
+from worker.imaging.text import Glyphs, glyphs, ink_mask, resize_long, to_grey
+
+PAGE_DPI = 200.0
+_ANALYSIS_LONG = 1600  # analysis copy of a page: ~0.01° skew precision at ~20 ms per pass
+_GLYPH_TARGET_PX = 21.0  # median glyph height of body text at 200 dpi; used when the dpi is unknown
+_MIN_GLYPHS = 15
+_COARSE_LONG = 900
+_WEAK_EDGE = 14.0
+
+
+def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> list[NormalisedPage]:
+    """Normalise one loaded page into one or more document images (see module docstring)."""
+    settings = settings or get_settings()
+    image = page.image if page.image.ndim == 3 else cv2.cvtColor(page.image, cv2.COLOR_GRAY2BGR)
+    prep = cardmod.prepare(image)
+    quads = cardmod.detect_cards(image, prep)
+    if len(quads) == 1 and quads[0].edge_contrast < _WEAK_EDGE:
+        # one faint-edged card filling the scan: its text lines give a better angle than its edges
+        quads = []
+    if quads and _cards_hold_the_content(image, quads):
+        pages = _card_pages(page, image, quads, settings)
+        if pages:
+            return pages
+    sheet = cardmod.detect_page(image, prep)
+    if sheet is not None:
+        return _photographed_page(page, image, sheet, settings)
+    return _text_pages(page, image, settings, prep.grey)
+
+
+def _photographed_page(
+    page: LoadedPage, image: np.ndarray, sheet: cardmod.CardQuad, settings: Settings
+) -> list[NormalisedPage]:
+    """A sheet photographed on a table: undo the perspective first, then read orientation from the text.
+
+    The sheet is warped portrait (its short side on top); the text decides which quarter turn is up. The
+    reported skew is that of the sheet's top edge, as for cards."""
+    frame = sheet.corners  # clockwise, frame[0]→frame[1] is a long side
+    frame = np.roll(frame, 1, axis=0)  # now frame[0]→frame[1] is a short side: portrait
+    if not -90.0 < cardmod.rotation_of(frame) <= 90.0:
+        frame = np.roll(frame, 2, axis=0)
+    top = (np.linalg.norm(frame[1] - frame[0]) + np.linalg.norm(frame[2] - frame[3])) / 2
+    side = (np.linalg.norm(frame[3] - frame[0]) + np.linalg.norm(frame[2] - frame[1])) / 2
+    warped = cardmod.warp_card(image, frame, (round(float(top)), round(float(side))))
+    flat = page.model_copy(update={"image": warped})
+    out = _text_pages(flat, warped, settings)
+    alpha = cardmod.rotation_of(frame)
+    for p in out:
+        text_total = p.orientation_deg + p.skew_deg
+        total = alpha + text_total
+        orientation, skew = _split_angle(total)
+        quarter = round(text_total / 90.0) % 4
+        corners = np.roll(frame, quarter, axis=0)
+        p.orientation_deg = orientation
+        p.skew_deg = round(skew, 3)
+        p.corners = [(float(x), float(y)) for x, y in corners] if p.part is None else p.corners
+        if sheet.touches_border and "quality:cut_off" not in p.warnings:
+            p.warnings.append("quality:cut_off")
+            if p.quality is not None:
+                p.quality.defects.append("cut_off")
+        p.warnings.append("perspective:corrected")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- cards
+
+
+def _cards_hold_the_content(image: np.ndarray, quads: list[cardmod.CardQuad]) -> bool:
+    """Cards on a table or a photocopy sheet leave little ink outside them; a certificate page whose map
+    frame happens to be card-shaped does not."""
+    small, scale = resize_long(to_grey(image), 1000)
+    g = glyphs(ink_mask(small))
+    if len(g) < _MIN_GLYPHS:
+        return True
+    inside = np.zeros(small.shape, np.uint8)
+    for q in quads:
+        cv2.fillConvexPoly(inside, np.round(q.corners * scale).astype(np.int32), 1)
+    xi = np.clip(g.cx.astype(int), 0, small.shape[1] - 1)
+    yi = np.clip(g.cy.astype(int), 0, small.shape[0] - 1)
+    outside = float(np.sum(inside[yi, xi] == 0)) / len(g)
+    covered = float(inside.mean())
+    # a textured table makes glyph-like specks, so large cards may leave "glyphs" outside them
+    return outside < 0.3 or (covered >= 0.12 and outside < 0.8)
+
+
+def _card_pages(
+    page: LoadedPage, image: np.ndarray, quads: list[cardmod.CardQuad], settings: Settings
+) -> list[NormalisedPage]:
+    out = []
+    for index, q in enumerate(quads, start=1):
+        corners = q.corners
+        if not -90.0 < cardmod.rotation_of(corners) <= 90.0:
+            corners = np.roll(corners, 2, axis=0)
+        warped = cardmod.warp_card(image, corners)
+        grey = to_grey(warped)
+        ev, g = line_evidence(grey, 0.0)
+        if len(g) >= 40 and g.height < 9.0:
+            # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
+            return []
+        score = updown_score(ev)
+        warnings: list[str] = []
+        conf = confidence(score)
+        flip = score < 0
+        if conf < OSD_BELOW:
+            osd = osd_flip(grey if not flip else np.ascontiguousarray(grey[::-1, ::-1]))
+            if osd is not None and osd[1] > conf:
+                flip = flip ^ osd[0]
+                conf = osd[1]
+                warnings.append("orientation:osd")
+        if flip:
+            corners = np.roll(corners, 2, axis=0)
+            warped = np.ascontiguousarray(warped[::-1, ::-1])
+            g = _flip_glyphs(g)
+        if conf < OSD_BELOW:
+            warnings.append("orientation:low_confidence")
+        alpha = cardmod.rotation_of(corners)
+        orientation, skew = _split_angle(alpha)
+        width_px = float(np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[2] - corners[3])) / 2
+        dpi = width_px / cardmod.CARD_WIDTH_IN
+        quality = assess(
+            warped,
+            glyph_info=g,
+            source_glyph_px=g.height * width_px / cardmod.CARD_SIZE[0] if len(g) else None,
+            effective_dpi=dpi,
+            kind="card",
+            cut_off=q.touches_border,
+            source_is_raster=page.dpi is None or page.dpi != float(settings.pdf_dpi),
+            source_shape=image.shape[:2],
+        )
+        if len(quads) > 1:
+            warnings.append(f"split:{len(quads)}_cards")
+        warnings += [f"quality:{d}" for d in quality.defects]
+        out.append(
+            NormalisedPage(
+                source=page.source,
+                page=page.page,
+                sha256=page.sha256,
+                part=index if len(quads) > 1 else None,
+                kind="card",
+                image=warped,
+                ocr_image=clean_for_ocr(warped, max(g.height, 12.0)),
+                orientation_deg=orientation,
+                orientation_confidence=round(conf, 3),
+                skew_deg=round(skew, 3),
+                quality=quality,
+                warnings=warnings,
+                corners=[(float(x), float(y)) for x, y in corners],
+            )
+        )
+    return out
+
+
+def _flip_glyphs(g: Glyphs) -> Glyphs:
+    h, w = g.shape
+    return Glyphs(w - g.x1, h - g.y1, w - g.x0, h - g.y0, w - g.cx, h - g.cy, g.area, g.height, g.shape)
+
+
+Orientation = Literal[0, 90, 180, 270]
+_QUARTERS: tuple[Orientation, ...] = (0, 90, 180, 270)
+
+
+def _split_angle(alpha: float) -> tuple[Orientation, float]:
+    """A total CCW rotation into a quarter-turn orientation and a skew in (-45, 45]."""
+    quarter = round(alpha / 90.0)
+    skew = alpha - 90.0 * quarter
+    return _QUARTERS[quarter % 4], skew
+
+
+# ---------------------------------------------------------------------------------------------- pages
+
+
+def _text_pages(
+    page: LoadedPage, image: np.ndarray, settings: Settings, grey_full: np.ndarray | None = None
+) -> list[NormalisedPage]:
+    H, W = image.shape[:2]
+    grey_full = to_grey(image) if grey_full is None else grey_full
+    small, scale = resize_long(grey_full, _ANALYSIS_LONG)
+    coarse_img, coarse_scale = resize_long(small, _COARSE_LONG)
+    mask = ink_mask(coarse_img)
+    g0 = glyphs(mask)
+    if len(g0) < _MIN_GLYPHS and coarse_scale < 1.0:  # small print: look at full analysis resolution
+        mask, coarse_scale = ink_mask(small), 1.0
+        g0 = glyphs(mask)
+    warnings: list[str] = []
+    conf = 0.0
+    if len(g0) < _MIN_GLYPHS:
+        total, ev, g_up = 0.0, LineEvidence(), g0
+        warnings.append("orientation:no_text")
+    else:
+        angle, _contrast = coarse_angle(g0)
+        angle = refine_angle(g0, angle)
+        ev, g_up = line_evidence(small, angle)
+        angle += ev.delta_deg
+        if abs(ev.delta_deg) > 0.3:
+            ev, g_up = line_evidence(small, angle)
+            angle += ev.delta_deg
+        score = updown_score(ev)
+        conf = confidence(score)
+        flip = score < 0
+        if conf < OSD_BELOW:
+            probe = _render(grey_full, angle + (180.0 if flip else 0.0), min(1.0, 1200 / max(H, W)))
+            osd = osd_flip(probe)
+            if osd is not None and osd[1] > conf:
+                flip = flip ^ osd[0]
+                conf = osd[1]
+                warnings.append("orientation:osd")
+        if conf < OSD_BELOW:
+            warnings.append("orientation:low_confidence")
+        total = angle + (180.0 if flip else 0.0)
+        if flip:
+            g_up = _flip_glyphs(g_up)
+    orientation, skew = _split_angle(total)
+    # the document's own size: the loaded image is the bounding box of the rotated document
+    doc_w, doc_h = _unrotated_size(W, H, total)
+    glyph_src = g_up.height / scale if len(g_up) else None
+    if page.dpi:
+        out_scale = PAGE_DPI / page.dpi
+    elif glyph_src:
+        out_scale = _GLYPH_TARGET_PX / glyph_src
+    else:
+        out_scale = 1.0
+    out_scale = float(min(2.5, max(0.25, out_scale)))
+    aspect = max(doc_w, doc_h) / max(1.0, min(doc_w, doc_h))
+    kind = (
+        "card"
+        if 1.45 <= aspect <= 1.75 and doc_w > doc_h and len(g_up) < 600 and g_up.height * 60 > doc_h * scale
+        else "page"
+    )
+    if kind == "card":
+        upright = _render(image, total, 1.0, size=(doc_w, doc_h))
+        upright = cv2.resize(
+            upright,
+            cardmod.CARD_SIZE,
+            interpolation=cv2.INTER_AREA if doc_w > cardmod.CARD_SIZE[0] else cv2.INTER_CUBIC,
+        )
+        dpi: float | None = doc_w / cardmod.CARD_WIDTH_IN
+    else:
+        upright = _render(image, total, out_scale, size=(doc_w, doc_h))
+        dpi = page.dpi if page.dpi else None
+    corners = _rotated_corners(W, H, doc_w, doc_h, total)
+    cut = _text_cut_off(g0, mask.shape) if len(g0) >= _MIN_GLYPHS else False
+    pieces = [upright]
+    if kind == "page":
+        pieces = _split_spread(upright)
+        if len(pieces) == 2:
+            warnings.append("split:2_pages")
+    out = []
+    for index, piece in enumerate(pieces, start=1):
+        piece_glyph_h = (
+            (g_up.height / scale * (out_scale if kind == "page" else cardmod.CARD_SIZE[0] / doc_w))
+            if len(g_up)
+            else 20.0
+        )
+        quality = assess(
+            piece,
+            glyph_info=_scaled_glyphs(g_up, piece_glyph_h),
+            source_glyph_px=glyph_src,
+            effective_dpi=dpi,
+            kind=kind,
+            cut_off=cut,
+            source_is_raster=page.dpi is None or page.dpi != float(settings.pdf_dpi),
+            source_shape=(H, W),
+        )
+        piece_warnings = warnings + [f"quality:{d}" for d in quality.defects]
+        out.append(
+            NormalisedPage(
+                source=page.source,
+                page=page.page,
+                sha256=page.sha256,
+                part=index if len(pieces) > 1 else None,
+                kind=kind,  # type: ignore[arg-type]
+                image=piece,
+                ocr_image=clean_for_ocr(piece, max(piece_glyph_h, 12.0)),
+                orientation_deg=orientation,
+                orientation_confidence=round(conf, 3),
+                skew_deg=round(skew, 3),
+                quality=quality,
+                warnings=piece_warnings,
+                corners=_piece_corners(corners, index, len(pieces)),
+            )
+        )
+    return out
+
+
+def _scaled_glyphs(g: Glyphs, height: float) -> Glyphs:
+    return Glyphs(g.x0, g.y0, g.x1, g.y1, g.cx, g.cy, g.area, height, g.shape)
+
+
+def _unrotated_size(W: int, H: int, total: float) -> tuple[int, int]:
+    """Width and height of a document whose rotation by `total` has the bounding box W×H (upright frame)."""
+    a = math.radians(total % 180.0)
+    c, s = abs(math.cos(a)), abs(math.sin(a))
+    det = c * c - s * s
+    if abs(det) < 0.35:  # near 45° the system is ill-conditioned: keep the rotated bounding box
+        w, h = W * c + H * s, W * s + H * c
+    else:
+        w, h = (W * c - H * s) / det, (H * c - W * s) / det
+    if w <= 0 or h <= 0:
+        w, h = W * c + H * s, W * s + H * c
+    return max(1, round(w)), max(1, round(h))
+
+
+def _render(image: np.ndarray, total: float, scale: float, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Undo a CCW rotation of `total` and scale, in one warp; the result is `size` (upright frame) × scale,
+    centred on the image centre."""
+    H, W = image.shape[:2]
+    if size is None:
+        size = (
+            _unrotated_size(W, H, total)
+            if abs(total % 90.0) > 1e-3
+            else (W, H)
+            if round(total / 90) % 2 == 0
+            else (H, W)
+        )
+    out_w, out_h = max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+    m = cv2.getRotationMatrix2D((W / 2.0, H / 2.0), -total, scale)
+    m[0, 2] += out_w / 2.0 - W / 2.0
+    m[1, 2] += out_h / 2.0 - H / 2.0
+    if scale < 0.8:
+        # warpAffine has no area filter: pre-shrink, then rotate at the target size
+        pre = cv2.resize(image, (max(1, round(W * scale)), max(1, round(H * scale))), interpolation=cv2.INTER_AREA)
+        return _render(pre, total, 1.0, size=(out_w, out_h))
+    return cv2.warpAffine(image, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _rotated_corners(W: int, H: int, w: int, h: int, total: float) -> list[tuple[float, float]]:
+    """Corners TL,TR,BR,BL of the upright w×h document in the loaded image."""
+    a = math.radians(total)
+    c, s = math.cos(a), math.sin(a)
+    pts = []
+    for x, y in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2)):
+        # CCW rotation on screen (y down): x' = x·c + y·s, y' = -x·s + y·c
+        pts.append((W / 2 + x * c + y * s, H / 2 - x * s + y * c))
+    return pts
+
+
+def _piece_corners(corners: list[tuple[float, float]], index: int, count: int) -> list[tuple[float, float]]:
+    if count == 1:
+        return corners
+    tl, tr, br, bl = (np.array(p) for p in corners)
+    top_mid, bottom_mid = (tl + tr) / 2, (bl + br) / 2
+    quad = [tl, top_mid, bottom_mid, bl] if index == 1 else [top_mid, tr, br, bottom_mid]
+    return [(float(p[0]), float(p[1])) for p in quad]
+
+
+def _text_cut_off(g: Glyphs, shape: tuple[int, int]) -> bool:
+    """Text running off the image edge: several glyphs touching the border."""
+    h, w = shape
+    m = 1.0
+    touching = (g.x0 <= m) | (g.y0 <= m) | (g.x1 >= w - m) | (g.y1 >= h - m)
+    return int(touching.sum()) >= 3
+
+
+def _split_spread(upright: np.ndarray) -> list[np.ndarray]:
+    """Two portrait pages side by side on one landscape sheet (an open A3 certificate) → two images."""
+    h, w = upright.shape[:2]
+    if not 1.2 <= w / h <= 1.75:
+        return [upright]
+    small, scale = resize_long(to_grey(upright), 1000)
+    mask = ink_mask(small) > 0
+    cols = mask.sum(axis=0).astype(np.float64)
+    sw = len(cols)
+    total = cols.sum()
+    if total < 200:
+        return [upright]
+    lo, hi = int(sw * 0.38), int(sw * 0.62)
+    band = max(3, int(sw * 0.012))
+    smooth = np.convolve(cols, np.ones(band) / band, mode="same")
+    mid = lo + int(np.argmin(smooth[lo:hi]))
+    gutter_ink = smooth[mid]
+    left, right = cols[:mid].sum(), cols[mid:].sum()
+    typical = np.median(smooth[cols > 0]) if (cols > 0).any() else 0
+    if gutter_ink > 0.02 * typical or min(left, right) < 0.2 * total:
+        return [upright]
+    # the gutter must be an empty column band from top to bottom, not a gap between two table columns
+    cut = round(mid / scale)
+    return [np.ascontiguousarray(upright[:, :cut]), np.ascontiguousarray(upright[:, cut:])]
+
+
+def empty_quality() -> QualityReport:
+    return QualityReport(score=0.0, defects=["no_text"], metrics={})

@@ -1,0 +1,163 @@
+"""Quality gate: a score and named defects per document image, modelled on what commercial document APIs
+report (blur, glare, darkness, cut-off, low resolution, no colour, screenshot).
+
+Metrics are measured on the text itself where possible (edge sharpness relative to the glyph size, ink
+contrast against the local paper), so a faint but sharp scan and a dark but readable photo are told apart.
+A poor page is flagged, never dropped: the defects become warnings and the score goes to the Document.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from models.pages import QualityReport
+from worker.imaging.text import Glyphs, background, to_grey
+
+_SCREEN_WIDTHS = frozenset(
+    {640, 720, 750, 768, 828, 1080, 1125, 1170, 1179, 1242, 1284, 1290, 1366, 1440, 1536, 1600, 1920, 2560}
+)
+
+
+def assess(
+    colour: np.ndarray,
+    *,
+    glyph_info: Glyphs | None,
+    source_glyph_px: float | None,
+    effective_dpi: float | None,
+    kind: str,
+    cut_off: bool,
+    source_is_raster: bool,
+    source_shape: tuple[int, int] | None = None,
+) -> QualityReport:
+    """Assess one normalised document image (colour BGR, upright, cropped)."""
+    grey = to_grey(colour)
+    h, w = grey.shape
+    scale = min(1.0, 700 / max(h, w))
+    small_c = (
+        cv2.resize(colour, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else colour
+    )
+    small = to_grey(small_c)
+    bg = background(small, 41).astype(np.float32)
+    ratio = small.astype(np.float32) / np.maximum(bg, 1.0)
+    ink = ratio < 0.72
+    metrics: dict[str, float] = {}
+    defects: list[str] = []
+    penalty: dict[str, float] = {}
+
+    paper = float(np.percentile(bg, 50))
+    ink_level = float(np.percentile(small[ink], 20)) if ink.sum() > 50 else paper
+    contrast = paper - ink_level
+    metrics["paper_level"] = round(paper, 1)
+    metrics["ink_level"] = round(ink_level, 1)
+    metrics["contrast"] = round(contrast, 1)
+    if paper < 110:
+        defects.append("too_dark")
+        penalty["too_dark"] = min(0.6, (110 - paper) / 110 + 0.2)
+    if ink_level > 140 or (contrast < 60 and paper >= 110):
+        defects.append("too_bright")
+        penalty["too_bright"] = min(0.7, max(0.2, (80 - contrast) / 80))
+
+    # blur: the steepest text edges against the contrast gives the edge spread (a Gaussian sigma, px).
+    # Measured at full resolution on the inkiest central window: downscaling would hide the blur.
+    if ink.sum() > 200 and contrast > 20:
+        crop = _inky_window(grey, ink, scale, 640)
+        crop_bg = background(crop, 41).astype(np.float32)
+        crop_ink = crop.astype(np.float32) / np.maximum(crop_bg, 1.0) < 0.72
+        gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3, scale=1.0 / 8.0)
+        gy = cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3, scale=1.0 / 8.0)
+        mag = cv2.magnitude(gx, gy)
+        near_ink = cv2.dilate(crop_ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        if near_ink.sum() > 100:
+            g97 = float(np.percentile(mag[near_ink], 97))
+            sigma = contrast / (math.sqrt(2 * math.pi) * max(g97, 1e-3))
+            glyph_h = glyph_info.height if glyph_info is not None and glyph_info.height else 15.0
+            rel = sigma / max(glyph_h, 1.0)
+            metrics["blur_sigma_px"] = round(sigma, 2)
+            metrics["blur_rel"] = round(rel, 3)
+            if rel > 0.09:
+                defects.append("blurry")
+                penalty["blurry"] = min(0.8, (rel - 0.09) * 4 + 0.2)
+
+    # noise: Immerkær's estimator on the paper only
+    lap = cv2.filter2D(small.astype(np.float32), -1, np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32))
+    flat = ~cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    noise = float(np.mean(np.abs(lap[flat])) * math.sqrt(math.pi / 2) / 6.0) if flat.sum() > 100 else 0.0
+    metrics["noise_sigma"] = round(noise, 2)
+    if noise > max(6.0, 0.08 * contrast):
+        defects.append("noisy")
+        penalty["noisy"] = min(0.5, noise / 40)
+
+    # resolution: how tall the glyphs were in the source pixels, and the dpi where known
+    if effective_dpi is not None:
+        metrics["effective_dpi"] = round(effective_dpi, 1)
+    if source_glyph_px is not None:
+        metrics["source_glyph_px"] = round(source_glyph_px, 1)
+    low_res = (effective_dpi is not None and effective_dpi < (180 if kind == "card" else 140)) or (
+        source_glyph_px is not None and source_glyph_px < 10
+    )
+    if low_res:
+        defects.append("low_resolution")
+        penalty["low_resolution"] = 0.35
+
+    if cut_off:
+        defects.append("cut_off")
+        penalty["cut_off"] = 0.3
+
+    # glare: blown-out patches on a document that is not itself white
+    hsv = cv2.cvtColor(small_c, cv2.COLOR_BGR2HSV) if small_c.ndim == 3 else None
+    blown = small >= 250
+    if hsv is not None:
+        blown &= hsv[:, :, 1] < 25
+    glare = float(blown.mean())
+    metrics["glare_fraction"] = round(glare, 4)
+    if glare > 0.004 and float(np.percentile(small, 50)) < 235:
+        n, _l, st, _c = cv2.connectedComponentsWithStats(blown.astype(np.uint8))
+        big = (st[1:, cv2.CC_STAT_AREA] > 0.001 * small.size).sum() if n > 1 else 0
+        if big:
+            defects.append("glare")
+            penalty["glare"] = min(0.5, glare * 20 + 0.15)
+
+    # colour: ID cards and certificates carry red and tinted print; none means a photocopy or a grey scan
+    if small_c.ndim == 3:
+        b, g, r = (small_c[:, :, i].astype(np.float32) for i in range(3))
+        rg, yb = r - g, 0.5 * (r + g) - b
+        colourful = float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
+    else:
+        colourful = 0.0
+    metrics["colourfulness"] = round(colourful, 2)
+    if colourful < 4.0:
+        defects.append("photocopy")
+        penalty["photocopy"] = 0.05  # readable, but colour cues (seal, red title) are gone
+
+    if source_is_raster and source_shape is not None:
+        sh, sw = source_shape
+        if noise < 0.5 and (sw in _SCREEN_WIDTHS or sh in _SCREEN_WIDTHS) and max(sh, sw) / min(sh, sw) > 1.7:
+            defects.append("screenshot")
+            penalty["screenshot"] = 0.1
+
+    score = 1.0
+    for p in penalty.values():
+        score *= 1.0 - p
+    if glyph_info is not None and len(glyph_info) < 15:
+        defects.append("no_text")
+        score *= 0.3
+    if score < 0.25:
+        defects.append("unreadable")
+    return QualityReport(score=round(max(0.0, min(1.0, score)), 3), defects=defects, metrics=metrics)
+
+
+def _inky_window(grey: np.ndarray, small_ink: np.ndarray, scale: float, size: int) -> np.ndarray:
+    """A full-resolution window of at most size×size pixels centred on the densest ink."""
+    h, w = grey.shape
+    if h <= size and w <= size:
+        return grey
+    k = max(3, int(size * scale) | 1)
+    density = cv2.blur(small_ink.astype(np.float32), (k, k))
+    y, x = np.unravel_index(int(np.argmax(density)), density.shape)
+    cy, cx = int(y / scale), int(x / scale)
+    y0 = min(max(0, cy - size // 2), max(0, h - size))
+    x0 = min(max(0, cx - size // 2), max(0, w - size))
+    return grey[y0 : y0 + size, x0 : x0 + size]
