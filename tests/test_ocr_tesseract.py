@@ -1,0 +1,63 @@
+"""The Tesseract wrapper: both backends, boxes in input coordinates, whitelists, per-character detail."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from fixtures.fonts import font
+from worker.ocr import tesseract
+from worker.ocr.tesseract import backend, ocr_image, read_line
+
+
+def _line(text: str, size: int = 28, width: int = 760) -> np.ndarray:
+    img = Image.new("L", (width, size * 2 + 20), 245)
+    ImageDraw.Draw(img).text((20, 14), text, font=font("sans_bold", size), fill=15)
+    return np.asarray(img)
+
+
+def test_reads_vietnamese_capitals_with_stacked_diacritics() -> None:
+    r = ocr_image(_line("NGUYỄN THỊ HỒNG NHUNG"), psm=7)
+    assert r.text == "NGUYỄN THỊ HỒNG NHUNG"
+    assert len(r.lines) == 1 and len(r.lines[0].words) == 4
+    assert all(0.5 < w.confidence <= 1.0 for w in r.words)
+
+
+def test_boxes_are_in_input_coordinates_when_upscaled() -> None:
+    img = _line("Số 046090012345")
+    a = ocr_image(img, psm=7)
+    b = ocr_image(img, psm=7, scale=2.0)
+    assert a.text == b.text
+    for wa, wb in zip(a.words, b.words, strict=True):
+        assert all(abs(x - y) <= 3 for x, y in zip(wa.box, wb.box, strict=True))
+
+
+def test_whitelist_and_choices() -> None:
+    r = read_line(_line("NGÀY 15/03/1990"), whitelist="0123456789/", psm=7)
+    assert "15/03/1990" in r.text and not any(c.isalpha() for c in r.text)
+    r = read_line(_line("HỒNG"), psm=7, choices=True)
+    assert r.text == "HỒNG"
+    assert all(s.choices and s.choices[0][0] == s.text for s in r.symbols)
+    # the whitelist is reset: the next caller on the shared engine reads letters again
+    assert read_line(_line("HỒNG"), psm=7).text == "HỒNG"
+
+
+def test_blank_image_gives_no_text() -> None:
+    blank = np.full((80, 400), 240, np.uint8)
+    assert ocr_image(blank).lines == []
+    assert ocr_image(blank, psm=6).lines == []
+
+
+@pytest.mark.skipif(backend() != "tesserocr", reason="the in-process backend is not installed")
+def test_pytesseract_fallback_reads_the_same() -> None:
+    img = _line("Họ và tên: TRẦN VĂN ĐỨC")
+    fast = ocr_image(img, psm=7)
+    with mock.patch.object(tesseract, "backend", return_value="pytesseract"):
+        slow = ocr_image(img, psm=7)
+        per_char = read_line(img, psm=7)
+    assert slow.engine == "tesseract" and fast.engine == "tesserocr"
+    assert slow.text == fast.text
+    assert per_char.text == fast.text
