@@ -1,0 +1,130 @@
+"""Identity validators: 12-digit number structure vs birth date and sex, real dates, the expiry rule."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from worker.extract.validate import (
+    check_cmnd9,
+    check_dates,
+    check_expiry,
+    check_id12,
+    decode_id12,
+    expected_expiry,
+    make_date,
+    parse_date,
+)
+
+
+def codes(issues) -> set[str]:
+    return {i.code for i in issues}
+
+
+@pytest.mark.parametrize(
+    ("number", "dob", "sex"),
+    [
+        ("046090012345", date(1990, 3, 15), "male"),
+        ("046185004321", date(1985, 7, 4), "female"),
+        ("079203001122", date(2003, 1, 1), "male"),
+        ("001305998877", date(2005, 12, 31), "female"),
+    ],
+)
+def test_good_numbers(number: str, dob: date, sex: str) -> None:
+    assert check_id12(number, dob=dob, sex=sex) == []
+    info = decode_id12(number)
+    assert info is not None and info["birth_year"] == dob.year and info["sex"] == sex
+
+
+def test_birth_year_and_sex_disagreements_name_both_values() -> None:
+    issues = check_id12("046090012345", dob=date(1991, 3, 15), sex="female")
+    assert codes(issues) == {"id_number_birth_year", "id_number_sex"}
+    text = " ".join(str(i) for i in issues)
+    assert "1990" in text and "1991-03-15" in text and "female" in text and "male" in text
+    assert all(i.severity == "error" for i in issues)
+
+
+def test_unknown_province_is_only_a_warning() -> None:
+    issues = check_id12("003090012345", dob=date(1990, 1, 1), sex="male")
+    assert codes(issues) == {"id_number_province"}
+    assert issues[0].severity == "warning"
+
+
+@pytest.mark.parametrize("number", ["04609001234", "0460900123456", "04609001234X", "046 90012345"])
+def test_bad_shapes(number: str) -> None:
+    assert codes(check_id12(number)) == {"id_number_format"}
+
+
+def test_century_digit_out_of_range() -> None:
+    assert "id_number_century" in codes(check_id12("046790012345"))
+
+
+def test_cmnd9() -> None:
+    assert check_cmnd9("191234567") == []
+    assert codes(check_cmnd9("19123456")) == {"id_number_format"}
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("15/03/1990", date(1990, 3, 15)),
+        ("Sinh ngày: 5-3-1990", date(1990, 3, 5)),
+        ("15.03.1990", date(1990, 3, 15)),
+        ("15031990", date(1990, 3, 15)),
+        ("31/02/1990", None),
+        ("29/02/2001", None),
+        ("29/02/2000", date(2000, 2, 29)),
+        ("", None),
+        ("Không thời hạn", None),
+    ],
+)
+def test_parse_date(text: str, want: date | None) -> None:
+    assert parse_date(text) == want
+
+
+def test_make_date() -> None:
+    assert make_date(2024, 2, 29) == date(2024, 2, 29)
+    assert make_date(2023, 2, 29) is None
+    assert make_date(2023, 13, 1) is None
+
+
+@pytest.mark.parametrize(
+    ("dob", "issued", "want"),
+    [
+        (date(2000, 5, 10), date(2016, 1, 1), date(2025, 5, 10)),  # 15 at issue: to 25
+        (date(2000, 5, 10), date(2023, 6, 1), date(2040, 5, 10)),  # 23, within 2 years of 25: to 40
+        (date(1990, 3, 15), date(2021, 6, 1), date(2030, 3, 15)),  # 31: to 40
+        (date(1983, 3, 15), date(2021, 6, 1), date(2043, 3, 15)),  # 38: to 60
+        (date(1965, 3, 15), date(2021, 6, 1), date(2025, 3, 15)),  # 56: to 60
+        (date(1962, 3, 15), date(2021, 6, 1), None),  # 59: no expiry
+    ],
+)
+def test_expected_expiry(dob: date, issued: date, want: date | None) -> None:
+    assert expected_expiry(dob, issued) == want
+
+
+def test_expiry_rule_with_issue_date() -> None:
+    assert check_expiry(date(1990, 3, 15), date(2030, 3, 15), issue_date=date(2021, 6, 1)) == []
+    issues = check_expiry(date(1990, 3, 15), date(2031, 3, 15), issue_date=date(2021, 6, 1))
+    assert codes(issues) == {"expiry_rule"}
+    assert "2031-03-15" in str(issues[0]) and "2030-03-15" in str(issues[0])
+    assert check_expiry(date(1962, 3, 15), None, issue_date=date(2021, 6, 1), no_expiry=True) == []
+    assert codes(check_expiry(date(1990, 3, 15), None, issue_date=date(2021, 6, 1), no_expiry=True)) == {"expiry_rule"}
+
+
+def test_expiry_rule_without_issue_date_checks_the_birthday_shape() -> None:
+    assert check_expiry(date(1990, 3, 15), date(2030, 3, 15)) == []
+    assert check_expiry(date(1990, 3, 15), date(2050, 3, 15)) == []
+    assert codes(check_expiry(date(1990, 3, 15), date(2030, 3, 16))) == {"expiry_rule"}
+    assert codes(check_expiry(date(1990, 3, 15), date(2035, 3, 15))) == {"expiry_rule"}
+
+
+def test_leap_day_birthday() -> None:
+    assert check_expiry(date(2000, 2, 29), date(2025, 2, 28)) == []
+
+
+def test_dates_that_cannot_be() -> None:
+    assert codes(check_dates(date(2090, 1, 1), today=date(2025, 1, 1))) == {"date_of_birth_future"}
+    assert codes(check_dates(date(1890, 1, 1), today=date(2025, 1, 1))) == {"date_of_birth_age"}
+    assert check_dates(date(1990, 1, 1), today=date(2025, 1, 1)) == []

@@ -1,0 +1,207 @@
+"""Validators and cross-checks for identity fields: number structure, dates that exist, the expiry rule.
+
+Every check returns `Issue`s rather than raising: a disagreement is evidence for the reviewer (and lowers
+a confidence), not a reason to drop a reading. Messages name both values so review can see the conflict.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+# Province codes of the 12-digit number (the 2-digit administrative province code, zero padded). The
+# 2025 mergers left these in use on every existing card, so an unknown prefix is only a warning.
+PROVINCE_CODES: dict[str, str] = {
+    "001": "Hà Nội", "002": "Hà Giang", "004": "Cao Bằng", "006": "Bắc Kạn", "008": "Tuyên Quang",
+    "010": "Lào Cai", "011": "Điện Biên", "012": "Lai Châu", "014": "Sơn La", "015": "Yên Bái",
+    "017": "Hòa Bình", "019": "Thái Nguyên", "020": "Lạng Sơn", "022": "Quảng Ninh", "024": "Bắc Giang",
+    "025": "Phú Thọ", "026": "Vĩnh Phúc", "027": "Bắc Ninh", "030": "Hải Dương", "031": "Hải Phòng",
+    "033": "Hưng Yên", "034": "Thái Bình", "035": "Hà Nam", "036": "Nam Định", "037": "Ninh Bình",
+    "038": "Thanh Hóa", "040": "Nghệ An", "042": "Hà Tĩnh", "044": "Quảng Bình", "045": "Quảng Trị",
+    "046": "Thừa Thiên Huế", "048": "Đà Nẵng", "049": "Quảng Nam", "051": "Quảng Ngãi", "052": "Bình Định",
+    "054": "Phú Yên", "056": "Khánh Hòa", "058": "Ninh Thuận", "060": "Bình Thuận", "062": "Kon Tum",
+    "064": "Gia Lai", "066": "Đắk Lắk", "067": "Đắk Nông", "068": "Lâm Đồng", "070": "Bình Phước",
+    "072": "Tây Ninh", "074": "Bình Dương", "075": "Đồng Nai", "077": "Bà Rịa - Vũng Tàu",
+    "079": "Hồ Chí Minh", "080": "Long An", "082": "Tiền Giang", "083": "Bến Tre", "084": "Trà Vinh",
+    "086": "Vĩnh Long", "087": "Đồng Tháp", "089": "An Giang", "091": "Kiên Giang", "092": "Cần Thơ",
+    "093": "Hậu Giang", "094": "Sóc Trăng", "095": "Bạc Liêu", "096": "Cà Mau",
+}  # fmt: skip
+
+EXPIRY_AGES = (25, 40, 60)
+NO_EXPIRY_FROM_AGE = 58
+
+
+@dataclass(frozen=True)
+class Issue:
+    code: str
+    message: str
+    severity: str = "warning"  # "warning": worth a look; "error": the values cannot both be right
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def make_date(year: int, month: int, day: int) -> date | None:
+    """The date if it exists on the calendar (31/02 does not), else None."""
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+_DATE_RE = re.compile(r"(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})")
+
+
+def parse_date(text: str | None) -> date | None:
+    """`15/03/1990`, `15-03-1990`, `15.03.1990` → date (day first, as printed in Vietnam)."""
+    if not text:
+        return None
+    m = _DATE_RE.search(text)
+    if not m:
+        digits = re.sub(r"\D", "", text)
+        if len(digits) == 8:
+            return make_date(int(digits[4:]), int(digits[2:4]), int(digits[:2]))
+        return None
+    return make_date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+
+
+def century_sex_digit(year: int, sex: str) -> str | None:
+    """The 4th digit of the 12-digit number: (century index * 2) + (1 if female)."""
+    century = (year // 100) - 19
+    if not 0 <= century <= 4 or sex not in ("male", "female"):
+        return None
+    return str(century * 2 + (1 if sex == "female" else 0))
+
+
+def decode_id12(number: str) -> dict[str, object] | None:
+    """Province code, century, sex and 2-digit birth year encoded in a 12-digit personal number."""
+    if not re.fullmatch(r"\d{12}", number or ""):
+        return None
+    g = int(number[3])
+    if g > 9:
+        return None
+    century = 1900 + (g // 2) * 100
+    return {
+        "province": number[:3],
+        "province_name": PROVINCE_CODES.get(number[:3]),
+        "sex": "female" if g % 2 else "male",
+        "birth_year": century + int(number[4:6]),
+    }
+
+
+def check_id12(number: str | None, *, dob: date | None = None, sex: str | None = None) -> list[Issue]:
+    """The 12-digit number's structure against the printed birth date and sex."""
+    if not number:
+        return []
+    if not re.fullmatch(r"\d{12}", number):
+        return [Issue("id_number_format", f"{number!r} is not 12 digits", "error", ("id_number",))]
+    info = decode_id12(number)
+    assert info is not None
+    issues: list[Issue] = []
+    if int(number[3]) > 5:
+        issues.append(Issue("id_number_century", f"century/sex digit {number[3]} is not 0-5", "error", ("id_number",)))
+    if info["province_name"] is None:
+        issues.append(Issue("id_number_province", f"province code {number[:3]} is not a known province", "warning"))
+    if dob is not None and info["birth_year"] != dob.year:
+        issues.append(
+            Issue(
+                "id_number_birth_year",
+                f"id_number encodes birth year {info['birth_year']}, date_of_birth is {dob.isoformat()}",
+                "error",
+                ("id_number", "date_of_birth"),
+            )
+        )
+    if sex in ("male", "female") and int(number[3]) <= 5 and info["sex"] != sex:
+        issues.append(
+            Issue(
+                "id_number_sex",
+                f"id_number digit {number[3]} encodes {info['sex']}, printed sex is {sex}",
+                "error",
+                ("id_number", "sex"),
+            )
+        )
+    return issues
+
+
+def check_cmnd9(number: str | None) -> list[Issue]:
+    if not number:
+        return []
+    if not re.fullmatch(r"\d{9}", number):
+        return [Issue("id_number_format", f"{number!r} is not 9 digits", "error", ("id_number",))]
+    return []
+
+
+def _birthday(dob: date, age: int) -> date:
+    # 29 February birthdays fall on 28 February in common years
+    return make_date(dob.year + age, dob.month, dob.day) or date(dob.year + age, 2, 28)
+
+
+def age_on(dob: date, day: date) -> int:
+    return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+def expected_expiry(dob: date, issue_date: date) -> date | None:
+    """Expiry the CCCD rule gives: the next of the 25th/40th/60th birthday, skipping one reached within 2
+    years of issue; None (no expiry) when issued at 58 or later."""
+    age = age_on(dob, issue_date)
+    if age >= NO_EXPIRY_FROM_AGE:
+        return None
+    for milestone in EXPIRY_AGES:
+        if age < milestone - 2:
+            return _birthday(dob, milestone)
+    return None
+
+
+def check_expiry(
+    dob: date | None, expiry: date | None, *, issue_date: date | None = None, no_expiry: bool = False
+) -> list[Issue]:
+    """Expiry against the age rule. Without an issue date only the shape can be checked: the expiry must
+    be a 25th/40th/60th birthday."""
+    if dob is None or (expiry is None and not no_expiry):
+        return []
+    if issue_date is not None:
+        if issue_date < dob:
+            return [Issue("issue_before_birth", f"issue date {issue_date} is before birth {dob}", "error")]
+        want = expected_expiry(dob, issue_date)
+        got = None if no_expiry else expiry
+        if want != got:
+            return [
+                Issue(
+                    "expiry_rule",
+                    f"date_of_expiry {got.isoformat() if got else 'none'} but the age rule gives "
+                    f"{want.isoformat() if want else 'none'} for birth {dob} issued {issue_date}",
+                    "warning",
+                    ("date_of_expiry",),
+                )
+            ]
+        return []
+    if no_expiry:
+        return []
+    assert expiry is not None
+    if not any(_birthday(dob, m) == expiry for m in EXPIRY_AGES):
+        return [
+            Issue(
+                "expiry_rule",
+                f"date_of_expiry {expiry.isoformat()} is not the 25th, 40th or 60th birthday of {dob.isoformat()}",
+                "warning",
+                ("date_of_expiry", "date_of_birth"),
+            )
+        ]
+    return []
+
+
+def check_dates(dob: date | None, *, today: date | None = None) -> list[Issue]:
+    today = today or date.today()
+    if dob is None:
+        return []
+    if dob > today:
+        return [Issue("date_of_birth_future", f"date_of_birth {dob} is in the future", "error", ("date_of_birth",))]
+    if age_on(dob, today) < 14 or age_on(dob, today) > 120:
+        return [Issue("date_of_birth_age", f"date_of_birth {dob} gives an unlikely card holder age", "warning")]
+    return []
+
+
+def disagreement(field: str, a_source: str, a: object, b_source: str, b: object) -> Issue:
+    return Issue(f"{field}_mismatch", f"{a_source} says {a!r}, {b_source} says {b!r}", "warning", (field,))
