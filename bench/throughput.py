@@ -1,0 +1,674 @@
+"""`python -m bench throughput`: what a page costs, side by side on the same generated pages.
+
+(a) naive     `tesseract PAGE - -l vie` per page, as a user would write it (default threading, and with
+              OMP_THREAD_LIMIT=1, the fair single-core figure); PDFs are rasterised for it beforehand, free
+(b) pipeline  our full pipeline (load, normalise, OCR, extract, validate, cross-check, match), 1 process
+(c) pipeline  the same with 2 worker processes
+
+Printed: core-seconds per page (getrusage user+sys of self and waited-for children, so Tesseract
+subprocesses count), pages per second, peak RSS per worker, the ratios against the targets, a cProfile
+summary (top functions by cumulative time, the share inside Tesseract), the per-call cost of the two
+Tesseract bindings on card-sized crops, the matching share of the per-page cost and the projection for
+a million pages.
+
+Workers are spawned processes that build the matcher once in their initializer, exactly like
+`intake backfill --workers N`; their start-up cost is measured and reported separately from the per-page
+cost (it is paid once per process, not per page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import multiprocessing
+import os
+import pstats
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RASTER = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
+READABLE = RASTER | {".pdf"}
+TARGETS = {"core_ratio_max": 1.0, "speedup_min": 1.8, "rss_mb_max": 400.0, "match_share_max": 0.05}
+
+
+# ---------------------------------------------------------------------------------------- accounting
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries it over fork+exec, so a spawned worker
+    would report its parent's peak; VmHWM belongs to the current address space only."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """User+sys CPU of this process and every descendant already waited for."""
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+@dataclass
+class RunStats:
+    name: str
+    pages: int = 0
+    wall_s: float = 0.0
+    core_s: float = 0.0  # per-page work only (worker start-up excluded)
+    startup_core_s: float = 0.0
+    peak_rss_mb: list[float] = field(default_factory=list)  # per worker process
+    match_s: float = 0.0
+    match_calls: int = 0
+    files: int = 0
+    workers: int = 1
+    documents: int = 0
+    errors: int = 0
+
+    @property
+    def core_per_page(self) -> float:
+        return self.core_s / self.pages if self.pages else float("nan")
+
+    @property
+    def utilisation(self) -> float:
+        """Share of its cores a run actually got: well under 1 means other work was competing for them."""
+        return self.core_s / (self.wall_s * self.workers) if self.wall_s else float("nan")
+
+    @property
+    def pages_per_s(self) -> float:
+        return self.pages / self.wall_s if self.wall_s else float("nan")
+
+
+# ------------------------------------------------------------------------------------------- pages
+
+
+def page_count(path: Path) -> int:
+    if path.suffix.lower() == ".pdf":
+        from pypdf import PdfReader
+
+        return len(PdfReader(path).pages)
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return int(getattr(img, "n_frames", 1))
+
+
+def prepare_pages(args: argparse.Namespace, workdir: Path) -> tuple[list[tuple[str, list[Path]]], Path | None, int]:
+    """Submissions as (id, original files), the registry export, and the number of pages. Every run reads
+    the same files: the pipeline as it would in production (PDFs rendered by the imaging stage), the naive
+    baseline as a user would script it (pdftoppm for a PDF, then tesseract per page; both counted)."""
+    if args.pages_dir:
+        root = Path(args.pages_dir)
+        parcels = root / "parcels.csv" if (root / "parcels.csv").is_file() else None
+        subs_root = root / "submissions" if (root / "submissions").is_dir() else root
+    else:
+        from fixtures.samples import generate
+
+        root = workdir / "samples"
+        print(f"generating {args.submissions} submissions (seed {args.seed}) ...", file=sys.stderr)
+        generate(root, args.submissions, args.seed, decoy_parcels=args.registry_size or None)
+        parcels = root / "parcels.csv"
+        subs_root = root / "submissions"
+    total = 0
+    submissions: list[tuple[str, list[Path]]] = []
+    for sub in sorted(p for p in subs_root.iterdir() if p.is_dir()):
+        if args.max_pages and total >= args.max_pages:
+            break
+        files = sorted(p for p in sub.rglob("*") if p.is_file() and p.suffix.lower() in READABLE)
+        if files:
+            submissions.append((sub.name, files))
+            total += sum(page_count(f) for f in files)
+    return submissions, parcels, total
+
+
+# ---------------------------------------------------------------------------------- (a) naive tesseract
+
+
+def run_naive(files: list[Path], *, single_thread: bool, lang: str, pdf_dpi: int, workdir: Path) -> RunStats:
+    env = dict(os.environ)
+    if single_thread:
+        env["OMP_THREAD_LIMIT"] = "1"
+    else:
+        env.pop("OMP_THREAD_LIMIT", None)
+    stats = RunStats("(a) tesseract CLI" + (", 1 thread" if single_thread else ", default threads"))
+    has_time = Path("/usr/bin/time").is_file()
+    rss_file = workdir / "naive.rss"
+    peak = 0.0
+
+    def run(cmd: list[str]) -> None:
+        nonlocal peak
+        # under /usr/bin/time: a child of this (possibly large) process inherits its peak RSS across
+        # fork+exec, a grandchild started by `time` does not, so `time` reports the tool's own peak
+        timed = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] if has_time else []
+        proc = subprocess.Popen([*timed, *cmd], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        assert proc.stdout is not None
+        proc.stdout.read()
+        _, _, usage = os.wait4(proc.pid, 0)
+        proc.returncode = 0
+        stats.core_s += usage.ru_utime + usage.ru_stime
+        if has_time:
+            peak = max(peak, int(rss_file.read_text().split()[-1]) / 1024)
+
+    # PDFs are rasterised before the clock (at the pipeline's dpi): the baseline is the tesseract call
+    # alone, while the pipeline pays for its own PDF loading, so the comparison can only flatter the baseline
+    pages: list[Path] = []
+    for i, f in enumerate(files):
+        if f.suffix.lower() == ".pdf":
+            out = workdir / "naive-pdf" / str(i)
+            if not out.is_dir():
+                out.mkdir(parents=True)
+                subprocess.run(["pdftoppm", "-r", str(pdf_dpi), "-png", str(f), str(out / "p")], check=True)
+            pages.extend(sorted(out.glob("p*.png")))
+        else:
+            pages.append(f)  # tesseract reads every frame of a multi-page TIFF itself
+    started = time.perf_counter()
+    for page in pages:
+        run(["tesseract", str(page), "-", "-l", lang])
+    stats.wall_s = time.perf_counter() - started
+    stats.pages = sum(page_count(f) for f in files)
+    stats.peak_rss_mb = [peak] if has_time else []
+    return stats
+
+
+# -------------------------------------------------------------------------------------- (b)/(c) pipeline
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(database_url: str | None, match: bool) -> None:
+    """Per-process start-up: everything expensive happens once here, never per page."""
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    from models.settings import Settings
+    from worker import pipeline
+
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    _worker["settings"] = settings
+    _worker["pipeline"] = pipeline
+    _worker["propose"] = None
+    if match:
+        _worker["propose"] = _make_proposer(settings)
+    # warm the OCR models on a blank card so model loading is start-up, not page cost
+    import numpy as np
+
+    from worker.ocr import ocr_image
+
+    ocr_image(np.full((64, 256), 255, np.uint8), lang=settings.tesseract_lang)
+    _worker["startup_cpu"] = _own_cpu()
+
+
+def _make_proposer(settings: Any) -> Any:
+    from worker.intake.backfill import make_proposer
+    from worker.store.db import make_engine
+
+    return make_proposer(settings, make_engine(settings.resolved_database_url))
+
+
+def _own_cpu() -> float:
+    return cpu_seconds()
+
+
+def _task(submission_id: str, files: list[str]) -> dict[str, Any]:
+    pipeline = _worker["pipeline"]
+    settings = _worker["settings"]
+    documents: list[Any] = []
+    errors = 0
+    pages = 0
+    for f in files:
+        result = pipeline.read_file(Path(f).read_bytes(), f, settings=settings)
+        documents.extend(result.documents)
+        errors += len(result.errors)
+        pages += len({d.page for d in result.documents}) or 1
+    t0 = time.perf_counter()
+    pipeline.match_documents(documents, _worker["propose"])
+    match_s = time.perf_counter() - t0
+    return {
+        "pid": os.getpid(),
+        "pages": pages,
+        "documents": len(documents),
+        "errors": errors,
+        "match_s": match_s,
+        "files": len(files),
+        "cpu": cpu_seconds(),
+        "startup_cpu": _worker["startup_cpu"],
+        "rss_mb": peak_rss_mb(),
+    }
+
+
+def run_pipeline(
+    submissions: list[tuple[str, list[Path]]], *, workers: int, database_url: str | None, match: bool, pages: int
+) -> RunStats:
+    stats = RunStats(f"({'b' if workers == 1 else 'c'}) pipeline, {workers} worker{'s' if workers > 1 else ''}")
+    stats.workers = workers
+    ctx = multiprocessing.get_context("spawn")
+    per_worker: dict[int, dict[str, Any]] = {}
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(database_url, match))
+    # start-up happens before the clock: run one trivial task per worker so each has initialised
+    list(pool.map(_noop, range(workers * 4)))
+    started = time.perf_counter()
+    futures = [pool.submit(_task, sub_id, [str(f) for f in files]) for sub_id, files in submissions]
+    for fut in futures:
+        r = fut.result()
+        stats.documents += r["documents"]
+        stats.errors += r["errors"]
+        stats.match_s += r["match_s"]
+        stats.match_calls += 1
+        stats.files += r["files"]
+        per_worker[r["pid"]] = r
+    stats.wall_s = time.perf_counter() - started
+    stats.pages = pages  # every run is charged for the same pages, whatever it managed to read
+    pool.shutdown(wait=True)
+    # each worker's CPU after start-up, from its own last report (a worker's CPU cannot leak into another's)
+    for r in per_worker.values():
+        stats.core_s += r["cpu"] - r["startup_cpu"]
+        stats.startup_core_s += r["startup_cpu"]
+        stats.peak_rss_mb.append(r["rss_mb"])
+    return stats
+
+
+def _noop(_: int) -> int:
+    time.sleep(0.05)  # long enough that the pool spreads the warm-up over every worker
+    return os.getpid()
+
+
+def run_backfill(samples: Path, *, workers: int, database_url: str, data_dir: Path) -> RunStats:
+    """(d) the production path, `intake backfill DIR --workers N`: the pipeline plus storing documents,
+    derived review images and the per-file re-match. CPU here includes worker start-up."""
+    import threading
+    from functools import partial
+
+    from models.settings import Settings
+    from worker.intake import backfill as bf
+    from worker.pipeline import PIPELINE_VERSION
+    from worker.store.submissions import open_store
+
+    settings = Settings(database_url=database_url, data_dir=data_dir)
+    source = bf.parse_source(str(samples))
+    objects = list(bf.list_objects(source))
+    engine = open_store(database_url)
+    # forced, as `--reprocess` under a new version: the bench can run again on the same database
+    run_version = f"{PIPELINE_VERSION}+bench{int(time.time())}"
+    todo, _ = bf.plan(objects, engine, pipeline_version=run_version, reprocess=True, root=source.path)
+    engine.dispose()
+    stats = RunStats(f"(d) intake backfill, {workers} worker{'s' if workers > 1 else ''} (+store)")
+    stats.workers = workers
+    outcomes: list[Any] = []
+    init = partial(
+        bf.init_worker,
+        settings.model_dump_json(),
+        root=str(source.path),
+        bucket="",
+        prefix="",
+        job_id="bench",
+        pipeline_version=run_version,
+        reprocess=True,
+    )
+    before, started = cpu_seconds(), time.perf_counter()
+    bf.run_local(
+        bf.group_submissions(todo), workers=workers, init=init, stop=threading.Event(), on_outcome=outcomes.append
+    )
+    stats.wall_s = time.perf_counter() - started
+    stats.core_s = cpu_seconds() - before
+    stats.pages = sum(o.pages for o in outcomes)
+    stats.errors = sum(1 for o in outcomes if o.status == "failed")
+    peaks: dict[int, float] = {}
+    for o in outcomes:
+        peaks[o.worker] = max(peaks.get(o.worker, 0.0), o.max_rss_mb)
+    stats.peak_rss_mb = list(peaks.values())
+    return stats
+
+
+# ------------------------------------------------------------------------------------------- profile
+
+_STAGES = (
+    ("worker/imaging/", "imaging (load, normalise)"),
+    ("worker/ocr/", "ocr (our wrappers + Tesseract)"),
+    ("worker/extract/", "extract (classify, fields, validate)"),
+    ("worker/match/", "match"),
+    ("worker/store/", "store"),
+    ("pytesseract", "pytesseract subprocesses"),
+    ("pydantic", "pydantic"),
+    ("cv2", "opencv"),
+    ("PIL/", "pillow"),
+    ("sqlalchemy", "sqlalchemy"),
+)
+
+
+@dataclass
+class Profile:
+    total_s: float
+    tesseract_s: float
+    by_stage: list[tuple[str, float]]
+    top: list[tuple[str, int, float, float]]  # (function, calls, tottime, cumtime)
+    by_self: list[tuple[str, int, float, float]]  # any code, by self time
+
+
+def profile_pipeline(submissions: list[tuple[str, list[Path]]], *, database_url: str | None, match: bool) -> Profile:
+    """cProfile one process over the pages (after start-up). tesserocr is a Cython extension without
+    profiling hooks, so time inside the engine shows up as the self time of the wrappers in
+    worker/ocr/tesseract.py that call it; pytesseract's is the wait on its subprocess."""
+    _init_worker(database_url, match)
+    prof = cProfile.Profile()
+    started = time.perf_counter()
+    prof.enable()
+    for sub_id, files in submissions:
+        _task(sub_id, [str(f) for f in files])
+    prof.disable()
+    total = time.perf_counter() - started
+    st = pstats.Stats(prof, stream=io.StringIO())
+    stage_time: dict[str, float] = {}
+    tesseract = 0.0
+    rows = []
+    for (filename, line, name), (_cc, ncalls, tottime, cumtime, _callers) in st.stats.items():  # type: ignore[attr-defined]
+        label = next((lbl for key, lbl in _STAGES if key in filename), "other (python, numpy, stdlib)")
+        stage_time[label] = stage_time.get(label, 0.0) + tottime
+        if filename.endswith("worker/ocr/tesseract.py"):
+            tesseract += tottime
+        elif "pytesseract" in filename and name == "run_tesseract":
+            tesseract += cumtime
+        short = filename.split("/work/main/")[-1].split("site-packages/")[-1]
+        rows.append((f"{short}:{line}({name})", ncalls, tottime, cumtime))
+    by_self = sorted(rows, key=lambda r: r[2], reverse=True)[:12]
+    rows.sort(key=lambda r: r[3], reverse=True)
+    ours = [r for r in rows if r[0].startswith(("worker/", "bench/", "models/"))]
+    return Profile(total, tesseract, sorted(stage_time.items(), key=lambda kv: -kv[1]), ours[:20], by_self)
+
+
+# ------------------------------------------------------------------------- tesserocr vs pytesseract
+
+
+def engine_per_call(pages: list[Path], *, lang: str, crops: int) -> list[tuple[str, int, float, float]]:
+    """Core-seconds per call of the two bindings on the same card-sized and line-sized crops."""
+    import cv2
+    import pytesseract
+
+    from worker.ocr.tesseract import backend, ocr_image
+
+    cards: list[Any] = []
+    lines: list[Any] = []
+    for page in pages:
+        img = cv2.imread(str(page), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            continue
+        h, w = img.shape
+        # card-sized: a 1011x638 (ID-1 at 300 dpi) window from the page's top left text area
+        cards.append(img[: min(h, 638), : min(w, 1011)])
+        if len(cards) >= crops:
+            break
+    if backend() == "tesserocr":
+        for card in cards:
+            for line in ocr_image(card, lang=lang, psm=6).lines[:4]:
+                x, y, bw, bh = line.box
+                if bw > 40 and bh > 8:
+                    lines.append(card[max(0, y - 4) : y + bh + 4, max(0, x - 4) : x + bw + 4])
+    out: list[tuple[str, int, float, float]] = []
+    for label, items, psm in (("card crop (psm 6)", cards, 6), ("line crop (psm 7)", lines[: crops * 2], 7)):
+        if not items:
+            continue
+        timings = []
+        for impl in ("pytesseract", "tesserocr"):
+            if impl == "tesserocr" and backend() != "tesserocr":
+                timings.append(float("nan"))
+                continue
+            before = cpu_seconds()
+            for item in items:
+                if impl == "pytesseract":
+                    pytesseract.image_to_data(item, lang=lang, config=f"--psm {psm}")
+                else:
+                    ocr_image(item, lang=lang, psm=psm)
+            timings.append((cpu_seconds() - before) / len(items))
+        out.append((label, len(items), timings[0], timings[1]))
+    return out
+
+
+# -------------------------------------------------------------------------------------------- registry
+
+
+def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
+    """Load the samples' registry export (its size is set by --registry-size at generation) unless the
+    database already holds a registry; returns the number of parcels (0 when matching is not possible)."""
+    try:
+        from worker.store.db import open_database
+        from worker.store.registry import import_csv
+    except ImportError as exc:
+        print(f"matching skipped: {exc}", file=sys.stderr)
+        return 0
+    from sqlalchemy import text
+
+    engine = open_database(database_url)
+    with engine.connect() as conn:
+        size = int(conn.execute(text("SELECT count(*) FROM registry_parcels")).scalar_one())
+    if size == 0 and parcels_csv is not None:
+        started = time.perf_counter()
+        report = import_csv(parcels_csv, engine)
+        print(f"registry imported in {time.perf_counter() - started:.0f} s: {report}"[:300], file=sys.stderr)
+        with engine.connect() as conn:
+            size = int(conn.execute(text("SELECT count(*) FROM registry_parcels")).scalar_one())
+    engine.dispose()
+    from models.settings import Settings
+    from worker.intake.backfill import make_proposer
+
+    probe = make_proposer(Settings(database_url=database_url), open_database(database_url))
+    if probe is None:
+        print(f"matching skipped: no matcher (worker.match.Matcher) for the {size}-parcel registry", file=sys.stderr)
+        return 0
+    return size
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+def _fmt(v: float, spec: str = ".3f") -> str:
+    return "-" if v != v else format(v, spec)
+
+
+def print_report(
+    runs: list[RunStats],
+    naive: RunStats,
+    one: RunStats,
+    two: RunStats | None,
+    prof: Profile | None,
+    engines: list[tuple[str, int, float, float]],
+    registry_size: int,
+    cores: list[int],
+) -> dict[str, Any]:
+    print()
+    load = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (other work skews wall-clock ratios)"
+    )
+    print(
+        f"{'run':<40} {'pages':>6} {'core-s/page':>12} {'pages/s':>8} {'wall s':>8} {'CPU got':>8} "
+        f"{'peak RSS/worker MB':>20}"
+    )
+    for r in runs:
+        rss = ", ".join(f"{v:.0f}" for v in r.peak_rss_mb) or "-"
+        print(
+            f"{r.name:<40} {r.pages:>6} {_fmt(r.core_per_page):>12} {_fmt(r.pages_per_s):>8} {r.wall_s:>8.1f} "
+            f"{r.utilisation:>8.0%} {rss:>20}"
+        )
+    print("  CPU got = core-seconds / (wall seconds x processes): below ~95% the machine was shared")
+    startup = [r for r in runs if r.startup_core_s]
+    for r in startup:
+        per = r.startup_core_s / max(1, len(r.peak_rss_mb))
+        print(f"  {r.name}: start-up {per:.2f} core-s per worker (imports, models, matcher; paid once)")
+    core_ratio = one.core_per_page / naive.core_per_page
+    speedup = two.pages_per_s / one.pages_per_s if two else float("nan")
+    rss_max = max([*one.peak_rss_mb, *(two.peak_rss_mb if two else [])])
+    match_share = one.match_s / one.wall_s if one.wall_s else float("nan")
+    print()
+    print("ratios against the targets")
+    print(
+        f"  core-s/page pipeline / naive (1 thread)    {core_ratio:6.2f}   target <= {TARGETS['core_ratio_max']:.2f}  "
+        f"{'OK' if core_ratio <= TARGETS['core_ratio_max'] else 'MISSED'}"
+    )
+    if two:
+        print(
+            f"  pages/s 2 workers / 1 worker              {speedup:6.2f}   target >= {TARGETS['speedup_min']:.2f}  "
+            f"{'OK' if speedup >= TARGETS['speedup_min'] else 'MISSED'}"
+        )
+        cost_ratio = two.core_per_page / one.core_per_page
+        print(
+            f"  core-s/page 2 workers / 1 worker          {cost_ratio:6.2f}   (CPU-bound estimate for an idle machine: "
+            f"{2 / cost_ratio:.2f}x, less any load imbalance; the measured figure is only as good as 'CPU got')"
+        )
+    print(
+        f"  peak RSS per worker (MB)                  {rss_max:6.0f}   target <= {TARGETS['rss_mb_max']:.0f}   "
+        f"{'OK' if rss_max <= TARGETS['rss_mb_max'] else 'MISSED'}"
+    )
+    if registry_size:
+        print(
+            f"  matching share of per-page time ({registry_size} parcels) {match_share:6.1%}  "
+            f"target <= {TARGETS['match_share_max']:.0%}  {'OK' if match_share <= TARGETS['match_share_max'] else 'MISSED'}"
+        )
+        per_call = one.match_s / max(1, one.match_calls)
+        files_per_sub = one.files / max(1, one.match_calls)
+        print(
+            f"    {per_call * 1000:.0f} ms per submission match ({one.match_calls} calls); the queue/backfill path "
+            f"re-matches after every file ({files_per_sub:.1f} files per submission): ~{match_share * files_per_sub:.1%}"
+        )
+    else:
+        print("  matching share                            not measured (no matcher / registry available)")
+    if engines:
+        print()
+        print(
+            f"{'Tesseract per call':<22} {'crops':>6} {'pytesseract core-s':>19} {'tesserocr core-s':>17} {'saving':>8}"
+        )
+        for label, n, a, b in engines:
+            print(f"{label:<22} {n:>6} {a:>19.3f} {_fmt(b):>17} {_fmt(a / b, '.1f') + 'x' if b == b else '-':>8}")
+    if prof:
+        print()
+        print(f"profile: one process, {prof.total_s:.1f} s; inside Tesseract ~{prof.tesseract_s / prof.total_s:.0%}")
+        print(f"  {'self time by area':<44} {'s':>7} {'share':>6}")
+        for label, t in prof.by_stage:
+            print(f"  {label:<44} {t:>7.2f} {t / prof.total_s:>6.1%}")
+        print(f"  {'top functions of ours by cumulative time':<70} {'calls':>7} {'self s':>7} {'cum s':>7}")
+        for fn, calls, tt, ct in prof.top:
+            print(f"  {fn[:70]:<70} {calls:>7} {tt:>7.2f} {ct:>7.2f}")
+        print(f"  {'top functions of any code by self time':<70} {'calls':>7} {'self s':>7} {'cum s':>7}")
+        for fn, calls, tt, ct in prof.by_self:
+            print(f"  {fn[-70:]:<70} {calls:>7} {tt:>7.2f} {ct:>7.2f}")
+    efficiency = min(1.0, speedup / 2) if two else 1.0
+    print()
+    print(f"projection for 1,000,000 pages (parallel efficiency {efficiency:.2f} from the 2-worker run)")
+    print(f"  {'cores':>6} {'pipeline hours':>15} {'naive CLI hours':>16}")
+    projection = {}
+    for n in cores:
+        hours = 1e6 * one.core_per_page / (n * efficiency) / 3600
+        naive_hours = 1e6 * naive.core_per_page / n / 3600
+        projection[n] = hours
+        print(f"  {n:>6} {hours:>15.1f} {naive_hours:>16.1f}")
+    return {
+        "core_ratio": core_ratio,
+        "speedup": speedup,
+        "rss_max_mb": rss_max,
+        "match_share": match_share if registry_size else None,
+        "projection_hours": projection,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    return 0 if measure(argv) else 1
+
+
+def measure(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print the tables; returns the headline numbers ({} when there was nothing to do)."""
+    parser = argparse.ArgumentParser(prog="python -m bench throughput", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--submissions", type=int, default=6, help="generated submissions (default 6)")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--pages-dir", help="use existing samples (OUTDIR of `intake samples`) instead of generating")
+    parser.add_argument("--max-pages", type=int, default=0, help="stop adding submissions past this many pages")
+    parser.add_argument("--lang", default="vie")
+    parser.add_argument("--database-url", help="where the registry is (default: a SQLite file in a temp dir)")
+    parser.add_argument(
+        "--registry-size", type=int, default=0, help="background parcels in the generated registry (e.g. 1200000)"
+    )
+    parser.add_argument("--no-match", action="store_true", help="skip matching")
+    parser.add_argument(
+        "--backfill-workers", type=int, default=0, help="also run `intake backfill` with N workers (+store); 0: skip"
+    )
+    parser.add_argument("--no-naive-threads", action="store_true", help="skip the default-threads naive run")
+    parser.add_argument("--profile-pages", type=int, default=6, help="pages to run under cProfile (0: none)")
+    parser.add_argument("--engine-crops", type=int, default=6, help="crops for the per-call engine comparison")
+    parser.add_argument("--cores", default="2,8,32,64", help="core counts for the projection")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
+    try:
+        submissions, parcels_csv, n_pages = prepare_pages(args, workdir)
+        pages = [p for _, files in submissions for p in files]
+        from models.settings import Settings
+
+        pdf_dpi = Settings().pdf_dpi
+        if not pages:
+            print("no pages to measure", file=sys.stderr)
+            return {}
+        database_url = args.database_url or f"sqlite:///{(workdir / 'bench.db').as_posix()}"
+        registry_size = 0 if args.no_match else ensure_registry(database_url, parcels_csv)
+        match = registry_size > 0
+        print(
+            f"{n_pages} pages in {len(pages)} files, {len(submissions)} submissions; registry {registry_size} parcels",
+            file=sys.stderr,
+        )
+
+        runs: list[RunStats] = []
+        if not args.no_naive_threads:
+            runs.append(run_naive(pages, single_thread=False, lang=args.lang, pdf_dpi=pdf_dpi, workdir=workdir))
+        naive = run_naive(pages, single_thread=True, lang=args.lang, pdf_dpi=pdf_dpi, workdir=workdir)
+        runs.append(naive)
+        one = run_pipeline(submissions, workers=1, database_url=database_url, match=match, pages=n_pages)
+        runs.append(one)
+        two = run_pipeline(submissions, workers=2, database_url=database_url, match=match, pages=n_pages)
+        runs.append(two)
+        if args.backfill_workers:
+            samples_dir = (
+                Path(args.pages_dir) / "submissions" if args.pages_dir else workdir / "samples" / "submissions"
+            )
+            if not samples_dir.is_dir():
+                samples_dir = Path(args.pages_dir)
+            runs.append(
+                run_backfill(
+                    samples_dir,
+                    workers=args.backfill_workers,
+                    database_url=database_url,
+                    data_dir=workdir / "data",
+                )
+            )
+        raster = [p for p in pages if p.suffix.lower() in RASTER]
+        engines = engine_per_call(raster, lang=args.lang, crops=args.engine_crops) if args.engine_crops else []
+        prof = None
+        if args.profile_pages:
+            subset: list[tuple[str, list[Path]]] = []
+            for sub in submissions:
+                if sum(len(f) for _, f in subset) >= args.profile_pages:
+                    break
+                subset.append(sub)
+            prof = profile_pipeline(subset, database_url=database_url, match=match)
+        cores = [int(c) for c in args.cores.split(",") if c.strip()]
+        summary = print_report(runs, naive, one, two, prof, engines, registry_size, cores)
+        summary["runs"] = {
+            r.name: {"pages": r.pages, "core_s_per_page": r.core_per_page, "pages_per_s": r.pages_per_s} for r in runs
+        }
+        return summary
+    finally:
+        if args.keep:
+            print(f"work directory kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

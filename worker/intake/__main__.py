@@ -1,0 +1,6 @@
+"""`python -m worker.intake worker|dlq|status`: the worker commands without the rest of the CLI."""
+
+from worker.intake.commands import main_group
+
+if __name__ == "__main__":
+    main_group(prog_name="python -m worker.intake")

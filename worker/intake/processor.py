@@ -1,0 +1,364 @@
+"""One work item, idempotently: fetch → (dedupe) → read → store derived images → commit documents, errors,
+the re-matched proposals and the job status in one transaction.
+
+Why it is safe to run twice, or to be killed anywhere:
+- nothing is written to the database before the final transaction except the job's progress row;
+- derived images are content-addressed (``<sha256>/p<page>.jpg``), so rewriting them is harmless;
+- the final transaction locks the submission, re-checks the object's status and skips documents the
+  submission already holds, so a redelivered message (or two workers holding the same message after a
+  visibility timeout) ends with one set of documents and one set of proposals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+
+from models.document import Document, ErrorEntry
+from models.errors import ErrorCode, is_permanent
+from models.proposal import Proposal
+from models.settings import Settings
+from worker import metrics
+from worker.errors import IntakeError
+from worker.intake.events import WorkItem, ignore_reason, submission_for_key
+from worker.intake.sources import Fetched, ObjectStore
+from worker.store import submissions as repo
+from worker.store.db import session_scope
+
+log = logging.getLogger(__name__)
+
+ProposeFn = Callable[[list[Document]], list[Proposal]]
+
+
+@dataclass
+class Outcome:
+    status: str  # processed | duplicate | failed | skipped | rematched | ignored
+    submission_id: str | None = None
+    documents: int = 0
+    proposals: int = 0
+    error_code: str | None = None
+    detail: str = ""
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def pipeline_version() -> str:
+    from worker.pipeline import PIPELINE_VERSION
+
+    return PIPELINE_VERSION
+
+
+@contextmanager
+def _timed(stage: str, timings: dict[str, float]) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds = time.perf_counter() - started
+        timings[stage] = timings.get(stage, 0.0) + seconds
+        metrics.STAGE_SECONDS.labels(stage).observe(seconds)
+
+
+class Processor:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Any,
+        store: ObjectStore,
+        *,
+        propose: ProposeFn | None = None,
+        worker_id: str | None = None,
+        key_prefix: str = "",
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.store = store
+        self.propose = propose
+        self.worker_id = worker_id or default_worker_id()
+        self.key_prefix = key_prefix
+
+    # ------------------------------------------------------------------ helpers
+
+    def bucket_of(self, item: WorkItem) -> str:
+        if self.store.origin != "s3":
+            return ""
+        return item.bucket or str(getattr(self.store, "bucket", ""))
+
+    def submission_of(self, item: WorkItem) -> tuple[str, str]:
+        sid, prefix = submission_for_key(item.key, self.key_prefix)
+        return (item.submission_id or sid)[:200], prefix
+
+    def _extra(self, item: WorkItem, sid: str | None, **more: Any) -> dict[str, Any]:
+        return {"source": item.display, "submission_id": sid, "job_id": item.job_id, "worker": self.worker_id, **more}
+
+    def probe(self) -> None:
+        """Raise unless the database and the storage answer (the worker's circuit breaker calls this)."""
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            conn.execute(text("select 1"))
+        self.store.ping()
+
+    # ------------------------------------------------------------------ entry point
+
+    def process(self, item: WorkItem, *, attempts: int = 1) -> Outcome:
+        """Do the item. Permanent input errors are recorded and returned as Outcome(status="failed");
+        transient trouble raises (IntakeError with a transient code, or a database/driver exception)."""
+        if item.kind == "rematch_submission":
+            return self.rematch(item.submission_id or self.submission_of(item)[0], job_id=item.job_id)
+        reason = ignore_reason(item.key, derived_prefix=self.settings.derived_prefix if item.bucket else "")
+        if reason:
+            log.info("ignored %s: %s", item.display, reason)
+            return Outcome("ignored", detail=reason)
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        bucket = self.bucket_of(item)
+        sid, prefix = self.submission_of(item)
+        version = item.version
+
+        with session_scope(self.engine) as s:
+            existing = repo.find_object(s, bucket, item.key, version)
+            if existing is not None and existing.status in repo.DONE_STATUSES and not item.force:
+                # a redelivery (crash after commit, before ack), or the same event twice: done already
+                return Outcome("skipped", sid, detail=f"already {existing.status}")
+            repo.start_job(
+                s,
+                item.job_id,
+                kind=item.kind,
+                bucket=bucket,
+                key=item.key,
+                submission_id=sid,
+                worker_id=self.worker_id,
+                attempts=attempts,
+                backfill_id=item.backfill_id,
+            )
+
+        try:
+            with _timed("fetch", timings):
+                fetched = self.store.fetch(item, max_bytes=self.settings.max_file_bytes)
+        except IntakeError as exc:
+            if not exc.permanent:
+                raise
+            return self.record_failure(item, exc.code, exc.message, started=started)
+
+        if not item.force:
+            dup = self._link_duplicate(item, fetched, sid, prefix, bucket, version, started)
+            if dup is not None:
+                return dup
+
+        from worker.pipeline import read_file
+
+        with _timed("read", timings):
+            result = read_file(fetched.data, item.display, settings=self.settings, keep_pages=True)
+        transient = [e for e in result.errors if not _permanent_code(e.code)]
+        if transient:
+            raise IntakeError(ErrorCode(transient[0].code), transient[0].message)
+        if not result.documents:
+            first = (
+                result.errors[0]
+                if result.errors
+                else ErrorEntry(
+                    source=item.display, code=ErrorCode.UNREADABLE.value, message="no document could be read"
+                )
+            )
+            return self.record_failure(
+                item, ErrorCode(first.code), first.message, started=started, fetched=fetched, errors=result.errors
+            )
+
+        with _timed("derive", timings):
+            image_keys = self._store_derived(fetched.sha256, result.pages)
+
+        with _timed("store", timings), session_scope(self.engine) as s:
+            repo.lock_submission(s, sid, origin=self.store.origin, bucket=bucket, prefix=prefix)
+            obj = repo.find_object(s, bucket, item.key, version)
+            if obj is not None and obj.status in repo.DONE_STATUSES and not item.force:
+                return Outcome("skipped", sid, detail="finished by another worker meanwhile")
+            if not item.force:
+                copy = repo.find_processed_copy(s, fetched.sha256, exclude_id=obj.id if obj else None)
+                if copy is not None and copy.submission_id == sid:
+                    repo.record_object(
+                        s, submission_id=sid, bucket=bucket, key=item.key, version=version, etag=fetched.etag,
+                        size=fetched.size, sha256=fetched.sha256, status="duplicate", duplicate_of=copy.id,
+                        pipeline_version=pipeline_version(),
+                    )  # fmt: skip
+                    repo.finish_job(s, item.job_id, "done", stage="store", seconds=time.perf_counter() - started)
+                    metrics.OBJECTS.labels("duplicate").inc()
+                    return Outcome("duplicate", sid, detail=f"same bytes as object {copy.id}")
+            if obj is not None and item.force:
+                repo.delete_object_documents(s, obj.id)
+            obj = repo.record_object(
+                s, submission_id=sid, bucket=bucket, key=item.key, version=version, etag=fetched.etag,
+                size=fetched.size, sha256=fetched.sha256, status="processed", pipeline_version=pipeline_version(),
+                error_code=result.errors[0].code if result.errors else None,
+                error_message=result.errors[0].message if result.errors else None,
+            )  # fmt: skip
+            inserted = repo.save_documents(
+                s, sid, result.documents, source_object_id=obj.id, image_keys=image_keys,
+                pipeline_version=pipeline_version(),
+            )  # fmt: skip
+            repo.clear_errors(s, sid, item.display)
+            repo.save_errors(s, sid, result.errors)
+            with _timed("match", timings):
+                proposals = self._rematch(s, sid)
+            repo.refresh_submission_status(s, sid)
+            repo.finish_job(s, item.job_id, "done", stage="match", seconds=time.perf_counter() - started)
+
+        for doc in result.documents:
+            metrics.observe_document(doc)
+        metrics.DOCUMENTS.labels("processed").inc(len(inserted))
+        metrics.OBJECTS.labels("processed").inc()
+        for err in result.errors:
+            metrics.ERRORS.labels(err.code).inc()
+        total = time.perf_counter() - started
+        metrics.STAGE_SECONDS.labels("total").observe(total)
+        log.info(
+            "processed %s: %d document(s), %d page error(s), %d proposal(s) in %.1f s",
+            item.display, len(inserted), len(result.errors), len(proposals), total,
+            extra=self._extra(item, sid, seconds=round(total, 3), stage="done"),
+        )  # fmt: skip
+        return Outcome("processed", sid, documents=len(inserted), proposals=len(proposals))
+
+    # ------------------------------------------------------------------ pieces
+
+    def _link_duplicate(
+        self, item: WorkItem, fetched: Fetched, sid: str, prefix: str, bucket: str, version: str, started: float
+    ) -> Outcome | None:
+        """The same bytes were already read under another key: link to them instead of reading again."""
+        with session_scope(self.engine) as s:
+            obj = repo.find_object(s, bucket, item.key, version)
+            copy = repo.find_processed_copy(s, fetched.sha256, exclude_id=obj.id if obj else None)
+            if copy is None:
+                return None
+            repo.lock_submission(s, sid, origin=self.store.origin, bucket=bucket, prefix=prefix)
+            obj = repo.record_object(
+                s, submission_id=sid, bucket=bucket, key=item.key, version=version, etag=fetched.etag,
+                size=fetched.size, sha256=fetched.sha256, status="duplicate", duplicate_of=copy.id,
+                pipeline_version=copy.pipeline_version,
+            )  # fmt: skip
+            copied = 0
+            proposals: list[Proposal] = []
+            if copy.submission_id != sid:
+                # another submission holds the same scan: it needs the documents too, without another OCR pass
+                copied = len(repo.copy_documents(s, from_object_id=copy.id, to_submission_id=sid, to_object_id=obj.id))
+                if copied:
+                    proposals = self._rematch(s, sid)
+            repo.refresh_submission_status(s, sid)
+            repo.finish_job(s, item.job_id, "done", stage="store", seconds=time.perf_counter() - started)
+        metrics.OBJECTS.labels("duplicate").inc()
+        metrics.DOCUMENTS.labels("duplicate").inc(copied)
+        log.info(
+            "duplicate %s: same bytes as object %d (%s); linked, %d document(s) copied",
+            item.display, copy.id, copy.key, copied, extra=self._extra(item, sid),
+        )  # fmt: skip
+        return Outcome("duplicate", sid, documents=copied, proposals=len(proposals), detail=f"of object {copy.id}")
+
+    def _store_derived(self, sha256: str, pages: list[Any]) -> dict[tuple[int, int], str]:
+        keys: dict[tuple[int, int], str] = {}
+        for page in pages:
+            part = page.part or 0
+            ok, encoded = cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            if not ok:  # pragma: no cover - OpenCV failing to encode its own array
+                continue
+            name = f"{sha256}/p{page.page}{f'-{part}' if part else ''}.jpg"
+            keys[(page.page, part)] = self.store.put_derived(name, encoded.tobytes())
+        return keys
+
+    def _rematch(self, session: Any, sid: str) -> list[Proposal]:
+        """Match the whole submission (every document it has, from the database) and replace its proposals."""
+        from worker.pipeline import match_documents
+
+        documents = repo.load_documents(session, sid)
+        proposals = match_documents(documents, self.propose) if documents else []
+        repo.update_document_payloads(session, sid, documents)
+        repo.replace_proposals(session, sid, proposals)
+        if proposals:
+            best = max(proposals, key=lambda p: p.confidence)
+            metrics.MATCH_CONFIDENCE.labels(best.band).observe(best.confidence)
+        return proposals
+
+    def rematch(self, sid: str, *, job_id: str | None = None) -> Outcome:
+        started = time.perf_counter()
+        with session_scope(self.engine) as s:
+            if repo.get_submission(s, sid) is None:
+                return Outcome("ignored", sid, detail="no such submission")
+            repo.lock_submission(s, sid)
+            proposals = self._rematch(s, sid)
+            if job_id:
+                repo.start_job(s, job_id, kind="rematch_submission", submission_id=sid, worker_id=self.worker_id)
+                repo.finish_job(s, job_id, "done", stage="match", seconds=time.perf_counter() - started)
+        return Outcome("rematched", sid, proposals=len(proposals))
+
+    def record_failure(
+        self,
+        item: WorkItem,
+        code: ErrorCode,
+        message: str,
+        *,
+        started: float,
+        fetched: Fetched | None = None,
+        errors: list[ErrorEntry] | None = None,
+    ) -> Outcome:
+        """A permanent error: record it against the object, the submission and the job; the message is acked."""
+        bucket = self.bucket_of(item)
+        sid, prefix = self.submission_of(item)
+        with session_scope(self.engine) as s:
+            repo.lock_submission(s, sid, origin=self.store.origin, bucket=bucket, prefix=prefix)
+            repo.record_object(
+                s, submission_id=sid, bucket=bucket, key=item.key, version=item.version,
+                etag=fetched.etag if fetched else item.etag, size=fetched.size if fetched else item.size,
+                sha256=fetched.sha256 if fetched else None, status="failed", error_code=code.value,
+                error_message=message, pipeline_version=pipeline_version(),
+            )  # fmt: skip
+            repo.save_errors(s, sid, errors or [ErrorEntry(source=item.display, code=code.value, message=message)])
+            repo.refresh_submission_status(s, sid)
+            repo.finish_job(
+                s, item.job_id, "failed", stage="read", error_code=code.value, error_message=message,
+                seconds=time.perf_counter() - started,
+            )  # fmt: skip
+        metrics.OBJECTS.labels("failed").inc()
+        metrics.ERRORS.labels(code.value).inc()
+        log.warning(
+            "failed %s: [%s] %s", item.display, code.value, message, extra=self._extra(item, sid, code=code.value)
+        )
+        return Outcome("failed", sid, error_code=code.value, detail=message)
+
+    def record_transient(self, item: WorkItem, code: str, message: str, *, dead: bool) -> None:
+        """Best effort (the database may be the thing that is down): note a retry, or the dead-lettering."""
+        sid, prefix = self.submission_of(item)
+        bucket = self.bucket_of(item)
+        try:
+            with session_scope(self.engine) as s:
+                if dead and item.kind != "rematch_submission":
+                    repo.lock_submission(s, sid, origin=self.store.origin, bucket=bucket, prefix=prefix)
+                    repo.record_object(
+                        s, submission_id=sid, bucket=bucket, key=item.key, version=item.version, etag=item.etag,
+                        size=item.size, status="dead", error_code=code, error_message=message,
+                    )  # fmt: skip
+                    repo.save_errors(s, sid, [ErrorEntry(source=item.display, code=code, message=message)])
+                if repo.get_job(s, item.job_id) is None:
+                    repo.start_job(s, item.job_id, kind=item.kind, bucket=bucket, key=item.key, submission_id=sid)
+                repo.finish_job(
+                    s, item.job_id, "dead" if dead else "retrying", error_code=code, error_message=message,
+                    dead_lettered=dead,
+                )  # fmt: skip
+        except Exception as exc:
+            log.warning("could not record %s for %s: %s", code, item.display, exc)
+        metrics.OBJECTS.labels("dead_lettered" if dead else "retried").inc()
+        metrics.ERRORS.labels(code).inc()
+
+
+def _permanent_code(code: str) -> bool:
+    try:
+        return is_permanent(code)
+    except ValueError:  # a code this version does not know: treat as a bug, retry
+        return False
