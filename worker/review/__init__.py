@@ -1,0 +1,37 @@
+"""Review stage: the web application where staff decide proposed matches.
+
+Public API:
+    create_app(settings, engine=None, s3_client=None) -> FastAPI     the app (pages + JSON API under /api)
+    review_group, users_group                                        click groups for worker/cli.py
+    decided_pairs(engine) -> list[DecidedPair]                       reviewer labels for the matcher's calibration
+    get_thresholds(engine, settings) -> ReviewThresholds             thresholds as edited by admins
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.store.review import DecidedPair, ReviewThresholds, decided_pairs, get_thresholds
+
+__all__ = [
+    "DecidedPair",
+    "ReviewThresholds",
+    "create_app",
+    "decided_pairs",
+    "get_thresholds",
+    "review_group",
+    "users_group",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # imported on first use: the CLI and the matcher must not pay for FastAPI and Jinja at start-up
+    if name == "create_app":
+        from worker.review.app import create_app
+
+        return create_app
+    if name in ("review_group", "users_group"):
+        from worker.review import commands
+
+        return getattr(commands, name)
+    raise AttributeError(name)

@@ -1,0 +1,209 @@
+"""The review application: FastAPI with server-rendered Jinja2 pages and a JSON API under /api.
+
+`create_app(settings)` builds it; `intake review serve` runs it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+from starlette.middleware.sessions import SessionMiddleware
+
+from models.settings import Settings, get_settings
+from worker.review import i18n
+from worker.review.auth import CsrfFailed, Forbidden, LoginThrottle, NotAuthenticated, csrf_token, session_secret
+from worker.review.service import ReviewError
+from worker.store.db import make_engine
+from worker.store.review import ensure_schema
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+SESSION_MAX_AGE_S = 10 * 60 * 60  # one working day; staff log in again the next morning
+VIETNAM = timezone(timedelta(hours=7), "ICT")  # the office's clock: UTC+7, no daylight saving
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def flash(request: Request, key: str, level: str = "info", **params: Any) -> None:
+    messages = list(request.session.get("flash", []))
+    messages.append({"key": key, "level": level, "params": {k: str(v) for k, v in params.items()}})
+    request.session["flash"] = messages[-5:]
+
+
+def _fmt_dt(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(VIETNAM).strftime(fmt)
+
+
+def _fmt_age(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    seconds = max(0, int((datetime.now(UTC) - value).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60}′"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    s3_client: Callable[[], Any] | None = None,
+    create_tables: bool = True,
+) -> FastAPI:
+    """Build the review app. `engine` defaults to settings.resolved_database_url; `s3_client` is a factory
+    (default boto3.client("s3"), which honours AWS_ENDPOINT_URL)."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.resolved_database_url)
+    if create_tables:
+        ensure_schema(engine)
+
+    app = FastAPI(
+        title="land-intake review",
+        version="1.0",
+        description="Review of proposed VBDLIS parcel matches: queue, leases, decisions, audit, export, uploads.",
+        openapi_url=None,  # served at /api/openapi.json behind login
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
+    app.state.throttle = LoginThrottle()
+    if s3_client is None:
+
+        def s3_client() -> Any:
+            import boto3
+
+            return boto3.client("s3")
+
+    app.state.s3_client = s3_client
+
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["dt"] = _fmt_dt
+    templates.env.filters["age"] = _fmt_age
+    templates.env.globals["quote"] = quote
+    templates.env.globals["urlencode"] = urlencode
+    app.state.templates = templates
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie="intake_review",
+        max_age=SESSION_MAX_AGE_S,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        if not request.url.path.startswith("/static/"):
+            # pages show personal data: never keep them in a shared office browser's cache
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(NotAuthenticated)
+    async def _not_authenticated(request: Request, _exc: NotAuthenticated) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": "not_authenticated"}, status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": "forbidden", "reason": exc.reason}, status_code=403)
+        return render(request, "error.html", {"status": 403, "message_key": "forbidden"}, status_code=403)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf_failed(request: Request, _exc: CsrfFailed) -> Response:
+        log.warning("CSRF check failed: %s %s", request.method, request.url.path)
+        if _is_api(request):
+            return JSONResponse({"error": "csrf_failed"}, status_code=403)
+        return render(request, "error.html", {"status": 403, "message_key": "csrf_failed"}, status_code=403)
+
+    @app.exception_handler(ReviewError)
+    async def _review_error(request: Request, exc: ReviewError) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": exc.key, **exc.params}, status_code=exc.status)
+        if exc.status == 404:
+            return render(request, "error.html", {"status": 404, "message_key": exc.key}, status_code=404)
+        flash(request, exc.key, "error", **exc.params)
+        back = request.headers.get("referer") or "/"
+        return RedirectResponse(back if back.startswith(str(request.base_url)) else "/", status_code=303)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": "invalid_request", "detail": exc.errors()}, status_code=422)
+        return render(request, "error.html", {"status": 422, "message_key": "invalid_request"}, status_code=422)
+
+    from worker.review import api, pages
+
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    return app
+
+
+def current_lang(request: Request) -> str:
+    lang = request.session.get("lang") or request.query_params.get("lang") or i18n.DEFAULT
+    return lang if lang in i18n.LANGUAGES else i18n.DEFAULT
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    user: Any = None,
+    status_code: int = 200,
+) -> Response:
+    lang = current_lang(request)
+    ctx: dict[str, Any] = {
+        "user": user,
+        "lang": lang,
+        "t": i18n.translator(lang),
+        "csrf": csrf_token(request),
+        "flashes": request.session.pop("flash", []),
+        "path": request.url.path,
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+    }
+    ctx.update(context or {})
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for multi-worker serving (each process builds its own app from the environment)."""
+    return create_app(get_settings())
