@@ -66,3 +66,7 @@ def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    if root.level > logging.DEBUG:
+        # their INFO lines (migration plugins, HTTP connection pools) bury the worker's own progress messages
+        for chatty in ("alembic", "botocore", "urllib3", "httpx", "multipart"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -9,6 +9,8 @@ Tesseract's own OpenMP threading (see domain.md), and it keeps worker processes 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import threading
 import time
@@ -30,6 +32,21 @@ try:  # pragma: no branch - which backend is an install-time fact
     from PIL import Image
 except ImportError:  # pragma: no cover
     tesserocr = None
+
+
+
+def _silence_leptonica() -> None:
+    """Leptonica prints harmless complaints ("Error in boxClipToRectangle") straight to stderr, where they
+    drown the worker's own log and look like failures to the operator; our checks look at the results instead."""
+    if tesserocr is None:
+        return
+    libs = Path(tesserocr.__file__).resolve().parent.parent / "tesserocr.libs"
+    for lib in sorted(libs.glob("libleptonica*.so*")) or sorted(libs.glob("liblept*.so*")):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(str(lib)).setMsgSeverity(6)  # L_SEVERITY_NONE; the wheel's own copy, already loaded
+
+
+_silence_leptonica()
 
 _TESSDATA_DIRS = (
     "/usr/share/tesseract-ocr/5/tessdata",
