@@ -1,4 +1,4 @@
-"""Vietnamese number words ⇄ numbers, for the "bằng chữ" (in words) amounts printed on certificates.
+"""Vietnamese number words → numbers, for the "bằng chữ" (in words) amounts printed on certificates.
 
 Certificates print the area twice: `125,4 m²` and `(bằng chữ: Một trăm hai mươi lăm phẩy bốn mét vuông)`.
 The words are an independent second reading of the same number, so parsing them lets the extractor
@@ -21,8 +21,11 @@ Public API:
     parse_number_words(text) -> Decimal          strict: every token must be a number word or filler
     find_number_words(text) -> Decimal | None    lenient: the longest run of number words in the text
     words_value(text) -> Decimal | None          for cross-checks: the whole amount or nothing
-    number_to_words(value, capitalize=False) -> str
-    area_to_words(area_m2) -> str                `Một trăm hai mươi lăm phẩy bốn mét vuông`
+    repair_token(token) -> str                   a garbled folded token → the number word one edit away
+
+One direction only: words → number. The other direction (number → words) is the synthetic-data generator's
+job, fixtures/vnnum.py, which is kept independent of this parser so that it can serve as the oracle in the
+tests (tests/test_numwords.py parses what the generator writes).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from rapidfuzz.distance import Levenshtein
 
 from worker.vntext import nfc, strip_diacritics
 
-__all__ = ["area_to_words", "find_number_words", "number_to_words", "parse_number_words", "repair_token", "words_value"]
+__all__ = ["find_number_words", "parse_number_words", "repair_token", "words_value"]
 
 # folded token → digit value; `tu` (tư), `lam`/`nham` (lăm) and `mot` (mốt) are only legal as units
 # after a tens word or `linh`, but reading them anywhere costs nothing and tolerates sloppy text
@@ -78,8 +81,6 @@ _NUMBER_TOKENS = set(_DIGITS) | _TENS | _ZERO_TENS | {_HUNDRED} | set(_SCALES) |
 _TOKEN = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
 _TOKEN_MARKS = re.compile(r"[^\W\d_]+|\d+|[^\w\s,.;:()²\-]+", re.UNICODE)
 _REPAIRABLE = tuple(sorted((_NUMBER_TOKENS | {"met", "vuong"}) - {"ba", "tu", "le", "ty", "ti"}))
-
-_WORD_DIGITS = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")
 
 
 def _tokens(text: str, *, marks: bool = False) -> list[str]:
@@ -271,79 +272,3 @@ def _plain(value: Decimal) -> Decimal:
     if value == value.to_integral_value():
         return Decimal(int(value))
     return value.normalize()
-
-
-def _group_words(n: int, *, full: bool) -> list[str]:
-    """Words for 0 <= n < 1000; `full` when a higher group precedes (then `không trăm`, `linh` are spoken)."""
-    hundreds, tens, units = n // 100, (n // 10) % 10, n % 10
-    words: list[str] = []
-    if hundreds or full:
-        words += [_WORD_DIGITS[hundreds], "trăm"]
-    has_prefix = bool(words)
-    if tens == 0:
-        if units:
-            words += ["linh", _WORD_DIGITS[units]] if has_prefix else [_WORD_DIGITS[units]]
-    elif tens == 1:
-        words.append("mười")
-        if units:
-            words.append("lăm" if units == 5 else _WORD_DIGITS[units])
-    else:
-        words += [_WORD_DIGITS[tens], "mươi"]
-        if units == 1:
-            words.append("mốt")
-        elif units == 4:
-            words.append("tư")
-        elif units == 5:
-            words.append("lăm")
-        elif units:
-            words.append(_WORD_DIGITS[units])
-    return words
-
-
-def _integer_words(n: int) -> list[str]:
-    if n == 0:
-        return ["không"]
-    if n < 0:
-        raise ValueError("negative numbers are not written on certificates")
-    groups: list[int] = []
-    while n:
-        groups.append(n % 1000)
-        n //= 1000
-    scale_names = ["", "nghìn", "triệu", "tỷ"]
-    if len(groups) > len(scale_names):
-        raise ValueError("number too large")
-    words: list[str] = []
-    top = len(groups) - 1
-    for i in range(top, -1, -1):
-        g = groups[i]
-        if g == 0 and i != 0:
-            continue
-        if g == 0:
-            continue
-        words += _group_words(g, full=i != top)
-        if scale_names[i]:
-            words.append(scale_names[i])
-    return words
-
-
-def number_to_words(value: int | float | Decimal | str, *, capitalize: bool = False) -> str:
-    """`125.4` → `một trăm hai mươi lăm phẩy bốn`; the inverse of parse_number_words for what it writes."""
-    dec = _plain(Decimal(str(value)))
-    if dec < 0:
-        raise ValueError("negative numbers are not written on certificates")
-    whole = int(dec)
-    words = _integer_words(whole)
-    frac = format(dec - whole, "f").split(".")[1] if dec != whole else ""
-    frac = frac.rstrip("0")
-    if frac:
-        words.append("phẩy")
-        stripped = frac.lstrip("0")
-        words += ["không"] * (len(frac) - len(stripped))
-        words += _integer_words(int(stripped))
-    text = " ".join(words)
-    return text[:1].upper() + text[1:] if capitalize else text
-
-
-def area_to_words(area_m2: int | float | Decimal | str) -> str:
-    """How a certificate writes an area in words: `Một trăm hai mươi lăm phẩy bốn mét vuông`."""
-    return f"{number_to_words(area_m2, capitalize=True)} mét vuông"
