@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -16,6 +17,11 @@ from rich.table import Table
 
 from models.settings import Settings, get_settings
 from worker.logging import configure_logging
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from worker.pipeline import ProposeFn, SubmissionResult
 
 EXIT_OK, EXIT_USAGE, EXIT_MISSING, EXIT_INTERRUPTED = 0, 2, 3, 130
 
@@ -51,7 +57,7 @@ def cli(log_level: str | None) -> None:
     configure_logging(log_level or settings.log_level, settings.log_json)
 
 
-def _make_proposer(settings: Settings, engine=None):  # type: ignore[no-untyped-def]
+def _make_proposer(settings: Settings, engine: Engine | None = None) -> ProposeFn | None:
     """The matcher's propose function, or None when the registry is empty (nothing to match against)."""
     from worker.match import Matcher
     from worker.store.db import open_database
@@ -84,7 +90,7 @@ def process(paths: tuple[Path, ...], as_json: bool, no_match: bool) -> None:
             _print_summary(result)
 
 
-def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(result: SubmissionResult) -> None:
     from worker.logging import mask_id, mask_name
 
     out = Console()
@@ -131,8 +137,7 @@ def samples(outdir: Path, submissions: int, seed: int, decoy_parcels: int | None
 
     with progress_bar() as bar:
         task = bar.add_task("generating", total=submissions, rate="")
-        kwargs = {} if decoy_parcels is None else {"decoy_parcels": decoy_parcels}
-        info = generate(outdir, submissions, seed, progress=lambda *_: bar.advance(task), **kwargs)
+        info = generate(outdir, submissions, seed, decoy_parcels=decoy_parcels, progress=lambda *_: bar.advance(task))
     console.print(f"wrote {submissions} submissions to {outdir} ({json.dumps(info, default=str)[:200]})")
 
 

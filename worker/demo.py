@@ -5,12 +5,16 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from models.settings import get_settings
+
+if TYPE_CHECKING:
+    from bench.truth import Scorecard
 
 
 @click.command()
@@ -63,7 +67,7 @@ def demo(submissions: int, seed: int, workdir: Path | None) -> None:
     console.print(f"samples kept in {workdir}; try: intake process --json {workdir}/submissions/S0001")
 
 
-def _print_scorecard(out: Console, card, elapsed: float, pages: int) -> None:  # type: ignore[no-untyped-def]
+def _print_scorecard(out: Console, card: Scorecard, elapsed: float, pages: int) -> None:
     summary = Table(title="summary", show_header=False)
     summary.add_row("submissions", str(card.submissions))
     summary.add_row("documents expected / read", f"{card.doc_total} / {card.doc_total - card.doc_missing}")

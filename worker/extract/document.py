@@ -62,7 +62,7 @@ def read_document_detailed(
         page=page.page,
         sha256=page.sha256,
         part=page.part,
-        doc_type=c.doc_type,  # type: ignore[arg-type]
+        doc_type=c.doc_type,
         doc_type_confidence=c.confidence,
         orientation_deg=page.orientation_deg,
         skew_deg=page.skew_deg,

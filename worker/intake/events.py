@@ -170,7 +170,7 @@ def _parse_envelope(data: dict[str, Any], message_id: str | None) -> ParsedMessa
 def envelope_for(item: WorkItem) -> QueueMessage:
     """The envelope that asks for the same work (used to re-enqueue and by the inbox watcher)."""
     return QueueMessage(
-        kind=item.kind,  # type: ignore[arg-type]
+        kind=item.kind,
         bucket=item.bucket,
         key=item.key,
         version_id=item.version_id,
