@@ -60,6 +60,25 @@ def test_area_words_disagreeing_with_digits_is_flagged(monkeypatch: pytest.Monke
     assert bad.fields["area_m2"].confidence < 0.9
 
 
+def test_2024_purpose_areas_not_summing_to_the_total_are_flagged() -> None:
+    parcel = _parcel(17, "gcn_2024_qr")
+    total = parcel.area_m2
+    split = round(total * 0.6, 1)
+    # two purposes that add up to the total: consistent
+    parcel = replace(parcel, land_use=(("ONT", split), ("CLN", round(total - split, 1))))
+    good = extract_gcn(_page(_render(parcel, 1)[0]))
+    assert good.value("land_use_code") == "ONT+CLN"
+    assert good.value("area_m2") == pytest.approx(total)
+    assert not [w for w in good.warnings if w.startswith("purpose_area_sum_mismatch")], good.warnings
+    # the perennial-crop share printed 20 m² too large: the purposes no longer sum to the total
+    bad_parcel = replace(parcel, land_use=(("ONT", split), ("CLN", round(total - split + 20, 1))))
+    bad = extract_gcn(_page(_render(bad_parcel, 1)[0]))
+    warnings = [w for w in bad.warnings if w.startswith("purpose_area_sum_mismatch")]
+    assert warnings, bad.warnings
+    assert fgcn.format_area(total) in warnings[0]
+    assert bad.fields["land_use_purpose"].confidence < good.fields["land_use_purpose"].confidence
+
+
 def test_owner_id_encoding_another_birth_year_is_flagged() -> None:
     parcel = _parcel(8, "gcn_2009", issue_date=date(2019, 5, 2))
     owner = parcel.owners[0]
