@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from models.document import Document
 from models.proposal import Band, Evidence, Proposal, ProposedUpdate
-from worker.store.results import DocumentRow, ProposalRow, SubmissionRow, utcnow
+from worker.store.results import SubmissionRow, utcnow
+from worker.store.submissions import replace_proposals, save_documents
 from worker.vntext import clean, name_key, strip_diacritics
 
 TOY_MODEL_VERSION = "toy-0"
@@ -49,38 +50,10 @@ def seed_submission(
     )
     session.add(sub)
     session.flush()
-    for i, doc in enumerate(documents):
-        session.add(
-            DocumentRow(
-                submission_id=submission_id,
-                source=doc.source,
-                sha256=doc.sha256,
-                page=doc.page,
-                part=doc.part or 0,
-                doc_type=doc.doc_type,
-                doc_type_confidence=doc.doc_type_confidence,
-                orientation_deg=doc.orientation_deg,
-                skew_deg=doc.skew_deg,
-                quality_score=doc.quality_score,
-                warnings=list(doc.warnings),
-                payload=doc.model_dump(mode="json"),
-                image_key=(image_keys or {}).get(i),
-            )
-        )
-    for rank, p in enumerate(ranked, start=1):
-        session.add(
-            ProposalRow(
-                submission_id=submission_id,
-                rank=rank,
-                parcel_id=p.parcel_id,
-                owner_id=p.owner_id,
-                confidence=p.confidence,
-                band=p.band,
-                payload=p.model_dump(mode="json"),
-                model_version=p.model_version,
-                created_at=now,
-            )
-        )
+    keys = {(doc.page, doc.part or 0): key for i, doc in enumerate(documents) if (key := (image_keys or {}).get(i))}
+    save_documents(session, submission_id, documents, image_keys=keys)
+    replace_proposals(session, submission_id, ranked)
+    sub.matched_at = now
     session.flush()
     return sub
 
