@@ -105,6 +105,52 @@ def test_pdf_pages_render_at_configured_dpi_with_their_own_sizes() -> None:
     assert all(p.dpi == 100.0 for p in pages)
 
 
+def _scanned_pdf(rotate: int = 0) -> bytes:
+    """A scanner-made PDF: each page one full-page JPEG at 150 dpi (a dark mark at its top left)."""
+    pages = []
+    for colour in ((250, 250, 245), (230, 240, 250)):
+        img = Image.new("RGB", (300, 420), colour)
+        img.paste((0, 0, 0), (0, 0, 40, 40))
+        pages.append(img)
+    buf = io.BytesIO()
+    pages[0].save(buf, "PDF", save_all=True, append_images=pages[1:], resolution=150.0, quality=95)
+    if not rotate:
+        return buf.getvalue()
+    from pypdf import PdfReader
+
+    w = PdfWriter()
+    for page in PdfReader(io.BytesIO(buf.getvalue())).pages:
+        w.add_page(page).rotate(rotate)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def test_scanned_pdf_pages_are_their_embedded_jpegs_at_native_resolution() -> None:
+    pages = load_pages(_scanned_pdf(), "scan.pdf", settings=Settings(pdf_dpi=300))
+    assert [p.page for p in pages] == [1, 2]
+    assert all(p.image.shape == (420, 300, 3) and p.dpi == 150.0 for p in pages)  # not resampled to 300 dpi
+    assert pages[0].image[:30, :30].mean() < 40 and pages[0].image[-30:, -30:].mean() > 200
+    assert tuple(int(v) for v in pages[1].image[200, 200]) != tuple(int(v) for v in pages[0].image[200, 200])
+
+
+def test_scanned_pdf_page_rotation_matches_poppler() -> None:
+    from pdf2image import convert_from_bytes
+
+    data = _scanned_pdf(rotate=90)
+    page = load_pages(data, "turned.pdf", settings=SETTINGS)[0]
+    assert page.image.shape[:2] == (300, 420) and page.dpi == 150.0
+    rendered = np.asarray(convert_from_bytes(data, dpi=150, first_page=1, last_page=1)[0].convert("L"))
+    assert rendered.shape == page.image.shape[:2]
+    # the mark is where poppler draws it (top right after a clockwise quarter turn)
+    assert page.image[:30, -30:].mean() < 40 and rendered[:30, -30:].mean() < 40
+
+
+def test_pdf_page_that_is_not_one_image_is_rendered() -> None:
+    data = _pdf((595.276, 841.89))  # vector page (no image at all): rendered by poppler at the configured dpi
+    assert load_pages(data, "vector.pdf", settings=Settings(pdf_dpi=100))[0].dpi == 100.0
+
+
 def test_multipage_tiff_and_webp() -> None:
     frames = [Image.new("RGB", (300, 200), c) for c in ("red", "green", "blue")]
     buf = io.BytesIO()
