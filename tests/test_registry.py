@@ -232,3 +232,94 @@ def test_candidate_lookups(backend: str, request) -> None:  # type: ignore[no-un
         assert repo.frequency(conn, "name", owner.name_key) >= 1
         names = repo.commune_names(conn)
         assert names and all(code.isdigit() for codes in names.values() for code in codes)
+
+
+def _stored(engine) -> tuple[set[tuple], set[tuple]]:  # type: ignore[no-untyped-def,type-arg]
+    from worker.store.registry import OWNER_COLUMNS, PARCEL_COLUMNS
+
+    parcel_cols = ", ".join(c for c in PARCEL_COLUMNS if c != "import_id")
+    owner_cols = ", ".join(c for c in OWNER_COLUMNS if c != "import_id")
+    with engine.connect() as conn:
+        parcels = {tuple(r) for r in conn.execute(text(f"SELECT {parcel_cols} FROM registry_parcels"))}
+        owners = {tuple(r) for r in conn.execute(text(f"SELECT {owner_cols} FROM registry_owners"))}
+    return parcels, owners
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_vbdlis_xml_exchange_imports_like_the_csv(backend: str, request, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same registry as VBDLIS XML (DC_ThuaDat / DC_CaNhan / DC_GiayToTuyThan / DC_DiaChi, a namespace,
+    values as attributes or elements, split addresses, full birth dates, a second old CMND paper, legacy
+    encodings) stores exactly what the CSV import stores, through the CLI too, and re-imports idempotently."""
+    import os
+    import subprocess
+    import sys
+
+    from fixtures.registry import write_registry_xml
+
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
+    xml_path = tmp_path / "vbdlis.xml"
+    counts = write_registry_xml(SAMPLE / "parcels.csv", xml_path, seed=3)
+    rows = _rows(SAMPLE / "parcels.csv")
+    assert counts["parcels"] == len({r["parcel_id"] for r in rows})
+    text_xml = xml_path.read_text(encoding="utf-8")
+    assert "<DC_GiayToTuyThan>" in text_xml and "<soNha>" in text_xml and "<ngaySinh>" in text_xml
+    reference = open_database(f"sqlite:///{tmp_path / 'csv.db'}")
+    import_csv(SAMPLE / "parcels.csv", reference)
+
+    engine = open_database(url)
+    env = {**os.environ, "INTAKE_DATABASE_URL": url, "INTAKE_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-m", "worker", "parcels", "import", str(xml_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "skipped: 0" in done.stdout + done.stderr
+    assert _stored(engine) == _stored(reference)
+    with engine.connect() as conn:
+        repaired = {r[0] for r in conn.execute(text("SELECT repaired FROM registry_owners WHERE repaired IS NOT NULL"))}
+    assert {"tcvn3", "vni"} <= {enc for value in repaired for enc in value.split(",")}
+    again = import_csv(xml_path, engine)
+    assert again.file_encoding == "xml" and again.position == "record"
+    assert (again.parcels_inserted, again.parcels_updated, again.owners_inserted, again.owners_updated) == (0, 0, 0, 0)
+    assert again.parcels_unchanged == counts["parcels"]
+
+
+def test_vbdlis_xml_bad_records_are_skipped_and_bad_files_refused(sqlite_url: str, tmp_path: Path) -> None:
+    engine = open_database(sqlite_url)
+    good = tmp_path / "one.xml"
+    good.write_text(
+        """<?xml version="1.0" encoding="UTF-8"?>
+<DuLieu><DanhSachThuaDat>
+  <DC_ThuaDat maThuaDat="X1" xaId="19789"><soHieuToBanDo>5</soHieuToBanDo><soThuTuThua>12</soThuTuThua>
+    <dienTich>100,5</dienTich><soPhatHanh>CS 123456</soPhatHanh>
+    <DC_DiaChi><diaChiChiTiet>5 Lê Lợi, Phường Vĩnh Ninh, TP. Huế</diaChiChiTiet></DC_DiaChi>
+    <DC_CaNhan><hoTen>Nguyễn Văn An</hoTen><namSinh>1965</namSinh>
+      <DC_GiayToTuyThan><loaiGiayToTuyThan>CMND</loaiGiayToTuyThan><soGiayTo>191234567</soGiayTo></DC_GiayToTuyThan>
+      <DC_GiayToTuyThan><loaiGiayToTuyThan>CCCD</loaiGiayToTuyThan><soGiayTo>046065001234</soGiayTo></DC_GiayToTuyThan>
+    </DC_CaNhan>
+    <DC_CaNhan><hoTen>Nguyễn Văn An</hoTen><namSinh>1965</namSinh><maSoDinhDanh>046065001234</maSoDinhDanh></DC_CaNhan>
+  </DC_ThuaDat>
+  <DC_ThuaDat><soHieuToBanDo>1</soHieuToBanDo></DC_ThuaDat>
+</DanhSachThuaDat></DuLieu>
+""",
+        encoding="utf-8",
+    )
+    report = import_csv(good, engine)
+    assert report.rows_read == 3
+    assert report.skipped_reasons == {"duplicate owner row": 1, "missing parcel_id": 1}
+    assert "record 2: missing parcel_id" in report.summary()
+    record = get_parcel(engine, "X1")
+    assert record is not None and record.commune_code == "19789" and record.area_m2 == pytest.approx(100.5)
+    # the 12-digit personal number is kept before the old CMND
+    assert [(o.name, o.birth_year, o.id_number) for o in record.owners] == [("Nguyễn Văn An", 1965, "046065001234")]
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<DuLieu><DC_ThuaDat maThuaDat='Y'>", encoding="utf-8")
+    with pytest.raises(IntakeError, match="not well-formed"):
+        import_csv(broken, engine)
+    other = tmp_path / "other.xml"
+    other.write_text("<html><body>no parcels</body></html>", encoding="utf-8")
+    with pytest.raises(IntakeError, match="DC_ThuaDat"):
+        import_csv(other, engine)

@@ -198,6 +198,7 @@ class ImportReport:
     bulk_load: bool = False  # True when the tables were empty and loaded directly
     seconds: float = 0.0
     import_id: int | None = None
+    position: str = "line"  # what skipped_examples count: CSV lines, or DC_ThuaDat records of an XML file
 
     @property
     def rows_inserted(self) -> int:
@@ -228,7 +229,8 @@ class ImportReport:
         ]
         if self.skipped_examples:
             parts.append(
-                "first skipped: " + "; ".join(f"line {line}: {reason}" for line, reason in self.skipped_examples[:5])
+                "first skipped: "
+                + "; ".join(f"{self.position} {line}: {reason}" for line, reason in self.skipped_examples[:5])
             )
         if self.encodings_repaired:
             parts.append(
@@ -258,6 +260,7 @@ class ImportReport:
             "rows_repaired": self.rows_repaired,
             "warnings": dict(self.warnings),
             "file_encoding": self.file_encoding,
+            "position": self.position,
             "bulk_load": self.bulk_load,
             "seconds": round(self.seconds, 3),
         }
@@ -598,8 +601,9 @@ def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error("intake_latin1", _latin1_fallback)
 
 ProgressFn = Callable[[int], Any]
-# (physical line number of the chunk's first line, the chunk's bytes: whole CSV records)
-RawChunk = tuple[int, bytes]
+# (physical line number of the chunk's first line, the chunk's bytes: whole CSV records), or for the XML
+# exchange (0, [(record number, row in _XML_HEADER order), ...])
+RawChunk = tuple[int, bytes | list[tuple[int, list[str]]]]
 
 
 @dataclass
@@ -632,13 +636,17 @@ class _ChunkNormaliser:
         skipped: list[tuple[int, str]] = []
         repaired: Counter[str] = Counter()
         rows_read = rows_repaired = 0
-        reader = csv.reader(io.StringIO(data.decode(self.encoding, self.errors), newline=""))
+        numbered: Iterable[tuple[int, list[str]]]
+        if isinstance(data, bytes):
+            reader = csv.reader(io.StringIO(data.decode(self.encoding, self.errors), newline=""))
+            numbered = ((first_line + reader.line_num - 1, row) for row in reader)
+        else:
+            numbered = data
         width = self.width
-        for row in reader:
+        for line, row in numbered:
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank lines are not rows
             rows_read += 1
-            line = first_line + reader.line_num - 1
             if len(row) != width:
                 skipped.append((line, f"{len(row)} columns, header has {width}"))
                 continue
@@ -698,6 +706,17 @@ def _raw_chunks(fh: Any, first_line: int, chunk_bytes: int) -> Iterator[RawChunk
 def _read_rows(
     path: Path, report: ImportReport, progress: ProgressFn | None, batch_size: int, workers: int
 ) -> Iterator[list[tuple[int, _Row]]]:
+    if _is_xml(path):
+        report.position = "record"
+        report.file_encoding = "xml"
+        normaliser = _ChunkNormaliser(list(_XML_HEADER), "utf-8")
+        for chunk in _xml_chunks(path, report, batch_size):
+            result = normaliser(chunk)
+            _account(report, result)
+            yield result.rows
+            if progress:
+                progress(report.rows_read)
+        return
     encoding = _detect_file_encoding(path)
     report.file_encoding = encoding
     errors = "strict" if encoding.startswith("utf-8") else "intake_latin1"
@@ -740,12 +759,7 @@ def _read_rows(
             for result in results:
                 if pool is not None:
                     in_flight.release()
-                report.rows_read += result.rows_read
-                for line, reason in result.skipped:
-                    report.skip(line, reason)
-                report.warnings.update(result.warnings)
-                report.encodings_repaired.update(result.repaired)
-                report.rows_repaired += result.rows_repaired
+                _account(report, result)
                 yield result.rows
                 if progress:
                     progress(report.rows_read)
@@ -753,6 +767,137 @@ def _read_rows(
             if pool is not None:
                 pool.terminate()
                 pool.join()
+
+
+def _account(report: ImportReport, result: _BatchResult) -> None:
+    report.rows_read += result.rows_read
+    for line, reason in result.skipped:
+        report.skip(line, reason)
+    report.warnings.update(result.warnings)
+    report.encodings_repaired.update(result.repaired)
+    report.rows_repaired += result.rows_repaired
+
+
+# --- the VBDLIS XML exchange ------------------------------------------------------------------------------
+#
+# <DC_ThuaDat> elements (anywhere, any namespace) become rows of the CSV contract, one per <DC_CaNhan> owner
+# (one row without an owner when there is none), and go through the same normalisation, repair and loading as
+# a CSV export. Field names follow VBDLIS (domain reference §3); a value may be a child element or an
+# attribute. Parcel: thuaDatId/maThuaDat (the parcel_id), maXa/xaId (legacy commune code), soHieuToBanDo,
+# soThuTuThua, dienTich, mucDichSuDung, trangThai, thuaDatMoi/thuaDatGoc (successors/origin, `;`-separated),
+# <DC_DiaChi> (diaChiChiTiet, or soNha + tenDuong + tenXa + tenHuyen + tenTinh), certificate soPhatHanh and
+# soVaoSo (directly or inside a <GiayChungNhan>). Owner <DC_CaNhan>: hoTen, namSinh or ngaySinh, maSoDinhDanh,
+# <DC_GiayToTuyThan> (loaiGiayToTuyThan, soGiayTo: the 12-digit number is kept before an old 9-digit CMND),
+# <DC_DiaChi>.
+
+_XML_HEADER: tuple[str, ...] = (*REGISTRY_CSV_COLUMNS, *OPTIONAL_COLUMNS)
+
+
+def _is_xml(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _xml_fields(elem: Any, skip: tuple[str, ...]) -> dict[str, str]:
+    """Attributes and text of the direct children (not inside the elements named in `skip`), by local name."""
+    out = {_local(k): v.strip() for k, v in elem.attrib.items() if v and v.strip()}
+    for child in elem:
+        name = _local(child.tag)
+        if name in skip:
+            continue
+        if len(child) and name == "GiayChungNhan":
+            out.update({k: v for k, v in _xml_fields(child, ()).items() if k not in out})
+            continue
+        if child.text and child.text.strip() and name not in out:
+            out[name] = child.text.strip()
+    return out
+
+
+def _xml_address(elem: Any) -> str:
+    for child in elem:
+        if _local(child.tag) == "DC_DiaChi":
+            f = _xml_fields(child, ())
+            if f.get("diaChiChiTiet") or f.get("diaChi"):
+                return f.get("diaChiChiTiet") or f["diaChi"]
+            parts = [f.get(k, "") for k in ("soNha", "tenDuong", "tenXa", "tenHuyen", "tenTinh")]
+            return ", ".join(p for p in [" ".join(parts[:2]).strip(), *parts[2:]] if p)
+    return ""
+
+
+def _xml_owner(person: Any) -> tuple[str, str, str, str]:
+    f = _xml_fields(person, ("DC_GiayToTuyThan", "DC_DiaChi"))
+    numbers = [f.get("maSoDinhDanh", "")]
+    for child in person:
+        if _local(child.tag) == "DC_GiayToTuyThan":
+            numbers.append(_xml_fields(child, ()).get("soGiayTo", ""))
+    digits = [n for n in (id_digits(x) for x in numbers) if n]
+    # the registry row holds one number: the 12-digit personal number before an old 9-digit CMND
+    id_number = next((n for n in digits if len(n) == 12), digits[0] if digits else "")
+    year = f.get("namSinh", "")
+    if not year and (dob := f.get("ngaySinh", "")):
+        found = re.search(r"(1[89]\d\d|20\d\d)", dob)
+        year = found.group(1) if found else dob
+    return f.get("hoTen", ""), year, id_number, _xml_address(person)
+
+
+def _xml_rows(parcel: Any) -> list[list[str]]:
+    f = _xml_fields(parcel, ("DC_CaNhan", "DC_DiaChi"))
+    address = _xml_address(parcel)
+    base = [
+        f.get("thuaDatId") or f.get("maThuaDat") or f.get("id", ""),
+        f.get("maXa") or f.get("xaId", ""),
+        f.get("soHieuToBanDo", ""),
+        f.get("soThuTuThua", ""),
+        address,
+        f.get("dienTich", ""),
+        f.get("mucDichSuDung", ""),
+        f.get("soPhatHanh", ""),
+        f.get("soVaoSo", ""),
+    ]
+    extra = [f.get("trangThai", ""), f.get("thuaDatMoi", ""), f.get("thuaDatGoc", "")]
+    owners = [_xml_owner(child) for child in parcel if _local(child.tag) == "DC_CaNhan"]
+    if not owners:
+        return [[*base, "", "", "", "", *extra]]
+    return [[*base, name, year, id_number, owner_address, *extra] for name, year, id_number, owner_address in owners]
+
+
+def _xml_chunks(path: Path, report: ImportReport, batch_size: int) -> Iterator[RawChunk]:
+    """Stream the file with iterparse: each <DC_ThuaDat> is turned into rows and freed, so memory stays flat
+    for a whole province. A file that is not well-formed stops the import with the position of the error."""
+    import xml.etree.ElementTree as ET
+
+    rows: list[tuple[int, list[str]]] = []
+    record = 0
+    parents: list[Any] = []
+    try:
+        for event, elem in ET.iterparse(path, events=("start", "end")):
+            if event == "start":
+                parents.append(elem)
+                continue
+            parents.pop()
+            if _local(elem.tag) != "DC_ThuaDat":
+                continue
+            record += 1
+            rows.extend((record, row) for row in _xml_rows(elem))
+            elem.clear()
+            if parents:  # drop the finished parcel from its parent too
+                parents[-1].remove(elem)
+            if len(rows) >= batch_size:
+                yield 0, rows
+                rows = []
+    except ET.ParseError as exc:
+        raise IntakeError(ErrorCode.UNSUPPORTED_FORMAT, f"{path.name}: not well-formed XML ({exc})") from None
+    if record == 0:
+        raise IntakeError(
+            ErrorCode.UNSUPPORTED_FORMAT, f"{path.name}: no DC_ThuaDat elements (not a VBDLIS XML exchange file)"
+        )
+    if rows:
+        yield 0, rows
 
 
 # --- loading ---------------------------------------------------------------------------------------------
@@ -798,7 +943,9 @@ def import_csv(
     batch_size: int = 20000,
     workers: int | None = None,
 ) -> ImportReport:
-    """Load a registry export (CSV contract in models.registry) into the registry tables.
+    """Load a registry export (CSV contract in models.registry, or a VBDLIS XML exchange file with
+    DC_ThuaDat / DC_CaNhan / DC_GiayToTuyThan / DC_DiaChi elements, recognised by its content) into the
+    registry tables. Both go through the same normalisation, encoding repair and loading.
 
     Idempotent: importing the same file again changes nothing; a newer export updates changed parcels and
     owners in place (a parcel's owners are replaced by the ones in the file). Rows that cannot be used are
