@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,6 +24,7 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from models.document import Document
 from models.proposal import Band, Evidence, Proposal, ProposedUpdate
@@ -57,6 +59,8 @@ log = logging.getLogger(__name__)
 COMMUNES_PATH = Path(__file__).with_name("communes.json")
 # how many candidates one name lookup may bring (a very common name + year); more is noise, not recall
 NAME_LIMIT = 60
+# how long the band thresholds an admin saved in the review app are cached before they are read again
+THRESHOLDS_TTL_S = 30.0
 
 
 @lru_cache(maxsize=131072)
@@ -163,6 +167,8 @@ class Matcher:
             self.model = Model.load(model or MODEL_PATH)
         self.repo = RegistryRepository(engine)
         self.units = _load_units()
+        self._thresholds: tuple[float, float] | None = None
+        self._thresholds_read = 0.0
         self.refresh()
 
     @property
@@ -173,6 +179,24 @@ class Matcher:
         with self.engine.connect() as conn:
             self.n_parcels, self.n_owners = self.repo.counts(conn)
             self.resolver = CommuneResolver(self.repo.commune_names(conn), self.units)
+        self._thresholds = None
+
+    def thresholds(self) -> tuple[float, float]:
+        """(auto_accept, review) band thresholds: what an admin saved in the review app (review_settings),
+        else the environment's settings. Read at most every THRESHOLDS_TTL_S seconds, so an admin's change
+        reaches running workers within half a minute without a query per submission."""
+        now = time.monotonic()
+        if self._thresholds is None or now - self._thresholds_read > THRESHOLDS_TTL_S:
+            from worker.store.review import get_thresholds
+
+            try:
+                saved = get_thresholds(self.engine, self.settings)
+                value = (saved.auto_accept_threshold, saved.review_threshold)
+            except SQLAlchemyError as exc:  # a registry-only database without the review tables
+                log.debug("review thresholds unavailable (%s); using settings", type(exc).__name__)
+                value = (self.settings.auto_accept_threshold, self.settings.review_threshold)
+            self._thresholds, self._thresholds_read = value, now
+        return self._thresholds
 
     def registry_size(self) -> int:
         return self.n_parcels
@@ -357,9 +381,10 @@ class Matcher:
     # --- output --------------------------------------------------------------------------------------
 
     def _band(self, confidence: float) -> Band:
-        if confidence >= self.settings.auto_accept_threshold:
+        auto_accept, review = self.thresholds()
+        if confidence >= auto_accept:
             return "auto_accept"
-        if confidence >= self.settings.review_threshold:
+        if confidence >= review:
             return "review"
         return "unlikely"
 

@@ -12,6 +12,7 @@ Rules the tables encode:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -346,6 +347,95 @@ def sync_queue(session: Session, sample_rate: float) -> int:
     for start in range(0, len(values), 1000):
         session.execute(stmt, values[start : start + 1000])
     return sum(v["reason"] != "not_sampled" for v in values)
+
+
+# --- re-matching a decided submission --------------------------------------------------------------------
+
+
+def _proposal_view(p: Any) -> dict[str, Any]:
+    return {"parcel_id": p.parcel_id, "owner_id": p.owner_id, "confidence": p.confidence, "band": p.band}
+
+
+def reconcile_rematch(session: Session, submission_id: str, proposals: Sequence[Any]) -> str | None:
+    """A decided submission was matched again (a new page arrived, the registry or the model changed).
+
+    A reviewer's decision is never overwritten silently:
+    - the new proposals agree with the decision (accept: the accepted parcel is still the best proposal;
+      reject/none: no new candidate above the `unlikely` band that the reviewer has not already judged
+      wrong): the decision stands and the audit log records the re-match and its new best proposal
+      (`rematch_kept`);
+    - otherwise the item is reopened: the decision is marked undone by the system (it stays in the
+      decisions table with its snapshot), the submission goes back to `pending` in the review queue, and the
+      audit log explains why (`rematch_reopened`, with the old decision and the new proposal), which the item
+      page shows in its history.
+    `proposals` are models.Proposal objects, best first. Returns "kept", "reopened" or None (nothing decided)."""
+    standing = session.scalar(
+        select(DecisionRow)
+        .where(
+            DecisionRow.submission_id == submission_id,
+            DecisionRow.action.in_(CLOSING_ACTIONS),
+            DecisionRow.undone_at.is_(None),
+        )
+        .order_by(DecisionRow.id.desc())
+        .limit(1)
+    )
+    if standing is None:
+        return None
+    ranked = sorted(proposals, key=lambda p: p.confidence, reverse=True)
+    top = ranked[0] if ranked else None
+    judged = {c.get("parcel_id") for c in (standing.snapshot or {}).get("candidates", [])}
+    if standing.action == "accept":
+        agrees = top is not None and top.parcel_id == standing.parcel_id
+    elif standing.action == "reject":
+        agrees = top is None or top.band == "unlikely" or top.parcel_id == standing.parcel_id
+    else:  # none: every candidate shown was wrong
+        agrees = all(p.band == "unlikely" or p.parcel_id in judged for p in ranked)
+    decision = {"id": standing.id, "action": standing.action, "parcel_id": standing.parcel_id}
+    new = _proposal_view(top) if top is not None else None
+    model_version = getattr(top, "model_version", None) if top is not None else None
+    if agrees:
+        append_audit(
+            session,
+            user=None,
+            action="rematch_kept",
+            submission_id=submission_id,
+            decision_id=standing.id,
+            model_version=model_version,
+            detail={"decision": decision, "new_best": new, "note": "re-matched; the new best proposal agrees"},
+        )
+        return "kept"
+    now = utcnow()
+    standing.undone_at = now
+    standing.undone_by = None
+    session.execute(
+        update(SubmissionRow)
+        .where(SubmissionRow.id == submission_id)
+        .values(review_status="pending", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    queued = session.get(ReviewQueueRow, submission_id)
+    if queued is None:
+        session.add(ReviewQueueRow(submission_id=submission_id, reason="review", enqueued_at=now))
+    else:
+        queued.reason, queued.enqueued_at = "review", now
+    was = f"{standing.action} {standing.parcel_id}" if standing.parcel_id else standing.action
+    now_best = f"{top.parcel_id} ({top.confidence:.2f}, {top.band})" if top is not None else "no proposal"
+    append_audit(
+        session,
+        user=None,
+        action="rematch_reopened",
+        submission_id=submission_id,
+        decision_id=standing.id,
+        model_version=model_version,
+        detail={
+            "decision": decision,
+            "new_best": new,
+            "review_status": {"old": "decided", "new": "pending"},
+            "note": f"re-matched after the decision ({was}); the best proposal is now {now_best}: decide again",
+        },
+    )
+    session.flush()
+    return "reopened"
 
 
 # --- leases -----------------------------------------------------------------------------------------------
