@@ -269,6 +269,27 @@ class _Text:
         ws = self.span_words(start, end)
         return _union([w.box for w in ws]) if ws else None
 
+    def tight_box(self, start: int, end: int) -> tuple[int, int, int, int] | None:
+        """Like box, but a word only partly inside the span is cut to its share of the characters (plus
+        half a character): OCR that glued `92` to the next item marker (`92_2.`) must not have the marker
+        re-read as a third digit."""
+        start, end = max(0, start), max(0, end)
+        boxes = []
+        for wi in sorted({i for i in self.char_word[start:end] if i >= 0}):
+            w = self.words[wi]
+            first = self.char_word.index(wi)
+            n = len(w.text)
+            lo, hi = max(start, first) - first, min(end, first + n) - first
+            x, y, bw, bh = w.box
+            if n <= 1 or (lo == 0 and hi == n):
+                boxes.append(w.box)
+                continue
+            cw = bw / n
+            x0 = x if lo == 0 else round(x + (lo - 0.5) * cw)
+            x1 = x + bw if hi == n else round(x + (hi + 0.5) * cw)
+            boxes.append((x0, y, max(1, x1 - x0), bh))
+        return _union(boxes) if boxes else None
+
     def line_index(self, pos: int) -> int:
         return self.fold.count("\n", 0, max(0, pos))
 
@@ -647,12 +668,15 @@ def _page_role(t: _Text, hint: str | None) -> tuple[str, float]:
 
 
 def ink_tint(bgr: np.ndarray) -> tuple[float, float]:
-    """Median blue-minus-red and blue-minus-green of the dark (ink) pixels of a crop."""
+    """Median blue-minus-red and blue-minus-green of the dark (ink) pixels of a crop. Red print (the title,
+    the serial, seals) is left out: on a red certificate it would outvote the black print and make plain
+    black look blue by comparison."""
     img = bgr.astype(np.int16)
-    ink = img.min(axis=2) < 150
+    b, g, r = img[:, :, 0], img[:, :, 1], img[:, :, 2]
+    ink = (img.min(axis=2) < 150) & ~((r - g > 40) & (r - b > 30))
     if int(ink.sum()) < 25:
         return 0.0, 0.0
-    b, g, r = img[:, :, 0][ink], img[:, :, 1][ink], img[:, :, 2][ink]
+    b, g, r = b[ink], g[ink], r[ink]
     return float(np.median(b - r)), float(np.median(b - g))
 
 
@@ -838,7 +862,7 @@ def _read_int_field(t: _Text, pg: _Page, name: str, sl: _Slice) -> Evidence | No
         return None
     s, e = sl.start + m.start(1), sl.start + m.end(1)
     mean, low = t.stats(s, e)
-    box = t.box(s, e)
+    box = t.tight_box(s, e)
     ev = Evidence(name, value, box, ["ocr"], mean, low, valid=0 < value < 100000, repaired=repaired)
     if box is not None:
         text, conf, _ = pg.read(box, whitelist=DIGITS)
@@ -2169,7 +2193,8 @@ def _diagram_label(t: _Text, pg: _Page, fields: dict[str, Evidence]) -> bool:
     sparse reading strings neighbours' numbers on the same row into one line)."""
     words = t.words
     for i, w in enumerate(words):
-        if not re.fullmatch(r"\d[\d.,]*", w.text) or i + 1 >= len(words):
+        # the area may end in a misread digit (`57,b`): it only locates the label here
+        if not re.fullmatch(r"\d[\d.,]*[0-9A-Za-z]?", w.text) or i + 1 >= len(words):
             continue
         unit = words[i + 1]
         # `m²` comes out as m2, m?, m°, mẽ ...: an `m` with at most one mark after it
@@ -2195,7 +2220,7 @@ def _diagram_label(t: _Text, pg: _Page, fields: dict[str, Evidence]) -> bool:
             ev.agree += 1
             ev.sources.append("reread")
         fields["parcel_number"] = ev
-        area, _ = parse_area(f"{w.text} m")
+        area, _ = parse_area(f"{w.text} m") if re.fullmatch(r"\d[\d.,]*", w.text) else (None, False)
         if area is not None:
             fields["area_m2"] = Evidence("area_m2", float(area), (ax, ay, aw, ah), ["ocr", "diagram"], w.conf, w.conf)
         return True
@@ -2225,6 +2250,10 @@ def _read_barcode(pg: _Page, fields: dict[str, Evidence]) -> None:
         return
 
 
+# a word of a recorded change: a Vietnamese syllable (at most 7 letters) or a number, date, file number
+_ROW_TOKEN = re.compile(r"[(\"']?(?:[^\W\d_]{1,7}|\d[\d/.,\-]*)[)\"':;,.]?")
+
+
 def _read_changes(t: _Text, fields: dict[str, Evidence], warnings: list[str]) -> None:
     """Rows recorded under `IV. Những thay đổi sau khi cấp Giấy chứng nhận` (or `6.` on the 2024 form)."""
     m = _CHANGES.search(t.fold)
@@ -2240,6 +2269,10 @@ def _read_changes(t: _Text, fields: dict[str, Evidence], warnings: list[str]) ->
             continue
         if len(re.sub(r"[^A-Z0-9]", "", key)) < 6:
             continue  # table rules and specks
+        if "CHUNG NHAN" in key and _CODE_RE.search(line.text):
+            continue  # the 2024 form's `Mã Giấy chứng nhận: ...` below the table, its label half read
+        if sum(bool(_ROW_TOKEN.fullmatch(w.text)) for w in line.words) < 3:
+            continue  # a table rule or a seal read as letters: an entry is a sentence of syllables and numbers
         rows.append(line.text)
         confs += [w.conf for w in line.words]
         boxes.append(line.box)
@@ -2357,7 +2390,7 @@ def extract_gcn_detailed(
         warnings=list(page.warnings) + warnings,
         quality_score=page.quality.score if page.quality else None,
     )
-    _flag_handwriting(pg, fields, owners, warnings)
+    _flag_handwriting(pg, fields, owners, warnings, [ln.box for ln in t.lines])
     doc.warnings += [w for w in warnings if w not in doc.warnings]
     evidence: dict[str, Evidence] = {}
     for name, ev in fields.items():
@@ -2380,7 +2413,11 @@ _PRINTED_ONLY = frozenset({"certificate_serial", "qr_payload", "certificate_form
 
 
 def _flag_handwriting(
-    pg: _Page, fields: dict[str, Evidence], owners: list[dict[str, Evidence]], warnings: list[str]
+    pg: _Page,
+    fields: dict[str, Evidence],
+    owners: list[dict[str, Evidence]],
+    warnings: list[str],
+    lines: list[tuple[int, int, int, int]],
 ) -> None:
     """Old forms were often filled in by hand, in ballpoint ink: such a value is flagged and its confidence
     capped instead of trusting a print-trained recogniser's guess. Only colour scans show the ink."""
@@ -2389,15 +2426,30 @@ def _flag_handwriting(
     items = [(name, ev) for name, ev in fields.items()] + [
         (f"owner {i + 1} {name}", ev) for i, owner in enumerate(owners) for name, ev in owner.items()
     ]
-    # the print's tint over the whole text area: what black looks like on this scan
-    H, W = pg.colour.shape[:2]
-    baseline = ink_tint(pg.colour[int(H * 0.05) : int(H * 0.9) : 2, int(W * 0.05) : int(W * 0.95) : 2])
+    crops = []
     for label, ev in items:
         if ev.box is None or label in _PRINTED_ONLY or "qr" in ev.sources:
             continue
         x, y, w, h = ev.box
         crop = pg.colour[int(y * pg.fy) : int((y + h) * pg.fy), int(x * pg.fx) : int((x + w) * pg.fx)]
-        if crop.size and pen_ink_fraction(crop, baseline) > 0.4:
+        if crop.size:
+            crops.append((label, ev, crop))
+    # what black print looks like on this scan: the median tint of the text lines (labels and titles are
+    # printed even where every value was written in), not of the whole page, where a photo's background
+    # (a wooden table) would set it
+    tints = [
+        ink_tint(pg.colour[int(y * pg.fy) : int((y + h) * pg.fy), int(x * pg.fx) : int((x + w) * pg.fx)])
+        for x, y, w, h in lines
+        if w > 0 and h > 0
+    ]
+    tints = [tn for tn in tints if tn != (0.0, 0.0)]
+    if len(tints) >= 3:
+        baseline = (float(np.median([tn[0] for tn in tints])), float(np.median([tn[1] for tn in tints])))
+    else:
+        H, W = pg.colour.shape[:2]
+        baseline = ink_tint(pg.colour[int(H * 0.05) : int(H * 0.9) : 2, int(W * 0.05) : int(W * 0.95) : 2])
+    for label, ev, crop in crops:
+        if pen_ink_fraction(crop, baseline) > 0.4:
             ev.handwritten = True
             warnings.append(f"handwritten_entry: {label} looks written in by hand; check it on the scan")
 
