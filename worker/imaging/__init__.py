@@ -5,7 +5,16 @@ Public API (the pipeline calls only these):
     normalise_page(page, settings=...) -> list[NormalisedPage]        one page may yield several documents
 """
 
+import os
+
+import cv2
+
 from worker.imaging.load import load_pages
 from worker.imaging.normalise import normalise_page
+
+# One worker process per core (as Tesseract, see worker/ocr/tesseract.py): OpenCV's thread pool would only
+# add synchronisation cost and fight the other workers for the cores. OPENCV_FOR_THREADS_NUM overrides.
+if "OPENCV_FOR_THREADS_NUM" not in os.environ:
+    cv2.setNumThreads(1)
 
 __all__ = ["load_pages", "normalise_page"]

@@ -21,7 +21,7 @@ ID1_ASPECT = 85.6 / 53.98
 CARD_SIZE = (1012, 638)  # ID-1 at 300 dpi
 CARD_WIDTH_IN = 85.6 / 25.4
 _DETECT_LONG = 640
-_REFINED_ASPECT = (1.47, 1.80)
+_REFINED_ASPECT = (1.45, 1.80)
 _ASPECT_RANGE = (1.42, 1.85)  # pages that get in are rejected by their print size after the warp
 
 
@@ -262,8 +262,9 @@ def refine_quad(grey: np.ndarray, quad: np.ndarray, samples: int = 48) -> tuple[
     paper is located better by its printed text than by its edges."""
     q = order_clockwise(quad)
     centre = q.mean(axis=0)
-    lines = []
+    lines: list[tuple[np.ndarray, np.ndarray] | None] = []
     steps = []
+    h, w = grey.shape[:2]
     for i in range(4):
         p0, p1 = q[i], q[(i + 1) % 4]
         d = p1 - p0
@@ -290,12 +291,16 @@ def refine_quad(grey: np.ndarray, quad: np.ndarray, samples: int = 48) -> tuple[
         mean_d = deriv.mean(axis=0)
         k = int(np.argmax(np.abs(mean_d)))
         sign = 1.0 if mean_d[k] >= 0 else -1.0
-        a, b = max(0, k - 6), min(prof.shape[1] - 1, k + 7)
-        steps.append(float(np.median(np.abs(prof[:, b] - prof[:, a]))))
         lo, hi = max(0, k - 8), min(deriv.shape[1], k + 9)
         window = deriv[:, lo:hi] * sign
         j = np.argmax(window, axis=1)
         peak = window[np.arange(len(j)), j]
+        # the grey-level step 3 px either side of each sample's own edge: measured at the mean position k,
+        # a start quad a degree off the edge would see the step only where it happens to cross k
+        edge = lo + j
+        rows = np.arange(len(j))
+        after, before = np.minimum(edge + 7, prof.shape[1] - 1), np.maximum(edge - 6, 0)
+        steps.append(float(np.median(np.abs(prof[rows, after] - prof[rows, before]))))
         jj = np.clip(j, 1, window.shape[1] - 2)
         rows_idx = np.arange(len(jj))
         left, mid, right = window[rows_idx, jj - 1], window[rows_idx, jj], window[rows_idx, jj + 1]
@@ -306,20 +311,54 @@ def refine_quad(grey: np.ndarray, quad: np.ndarray, samples: int = 48) -> tuple[
         strong = peak > 0.35 * float(np.median(np.abs(peak)) + 1e-6) + 2.0
         edge_pts = base + pos[:, None] * n[None, :]
         edge_pts = edge_pts[strong]
-        if len(edge_pts) < samples // 4:
+        line = _robust_tls(edge_pts) if len(edge_pts) >= samples // 4 else None
+        if line is None and not _at_border(p0, p1, w, h):
             return None, 0.0
-        line = _robust_tls(edge_pts)
+        lines.append(line)  # None: this side runs along the image border (the card is cut off there)
         if line is None:
-            return None, 0.0
-        lines.append(line)
+            steps.pop()
+    missing = [i for i, line in enumerate(lines) if line is None]
+    if len(missing) > 1:
+        return None, 0.0
+    if missing:
+        lines[missing[0]] = _side_from_aspect(lines, missing[0], centre)
     corners = []
     for i in range(4):
-        c = _intersect(lines[i - 1], lines[i])
+        prev, this = lines[i - 1], lines[i]
+        c = _intersect(prev, this) if prev is not None and this is not None else None
         if c is None:
             return None, 0.0
         corners.append(c)
     # corner i is where side i-1 meets side i, i.e. the start point of side i
     return np.array(corners), float(np.median(steps))
+
+
+def _at_border(p0: np.ndarray, p1: np.ndarray, w: int, h: int) -> bool:
+    """A side of the coarse quad ending at the image border: where a card runs off the image, its contour
+    follows the border, and the real side is partly or wholly outside."""
+    m = 0.01 * max(w, h)
+    return any(x < m or y < m or x > w - 1 - m or y > h - 1 - m for x, y in (p0, p1))
+
+
+def _side_from_aspect(
+    lines: list[tuple[np.ndarray, np.ndarray] | None], missing: int, centre: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The side of a card cut off by the image border, placed from the three visible ones: parallel to the
+    opposite side, at the distance the ID-1 aspect ratio gives for the opposite side's length."""
+    opposite, before, after = lines[(missing + 2) % 4], lines[(missing - 1) % 4], lines[(missing + 1) % 4]
+    if opposite is None or before is None or after is None:
+        return None
+    a, b = _intersect(opposite, before), _intersect(opposite, after)
+    if a is None or b is None:
+        return None
+    length = float(np.linalg.norm(b - a))
+    # sides 0 and 2 are the long ones: the missing long side lies a card height away, a short side a width
+    distance = length / ID1_ASPECT if missing % 2 == 0 else length * ID1_ASPECT
+    point, direction = opposite
+    normal = np.array([-direction[1], direction[0]])
+    if np.dot(centre - point, normal) < 0:
+        normal = -normal  # towards the card
+    return point + distance * normal, direction
 
 
 def _robust_tls(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

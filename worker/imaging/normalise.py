@@ -35,6 +35,8 @@ _GLYPH_TARGET_PX = 21.0  # median glyph height of body text at 200 dpi; used whe
 _MIN_GLYPHS = 15
 _COARSE_LONG = 900
 _WEAK_EDGE = 14.0
+_FINE_ZOOM = 1.5
+_FINE_ZOOM_MAX_PX = 2400
 
 
 def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> list[NormalisedPage]:
@@ -46,7 +48,7 @@ def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> lis
     if len(quads) == 1 and quads[0].edge_contrast < _WEAK_EDGE:
         # one faint-edged card filling the scan: its text lines give a better angle than its edges
         quads = []
-    if quads and _cards_hold_the_content(image, quads):
+    if quads and _cards_hold_the_content(prep.grey, quads):
         pages = _card_pages(page, image, quads, settings)
         if pages:
             return pages
@@ -93,10 +95,10 @@ def _photographed_page(
 # ---------------------------------------------------------------------------------------------- cards
 
 
-def _cards_hold_the_content(image: np.ndarray, quads: list[cardmod.CardQuad]) -> bool:
+def _cards_hold_the_content(grey: np.ndarray, quads: list[cardmod.CardQuad]) -> bool:
     """Cards on a table or a photocopy sheet leave little ink outside them; a certificate page whose map
     frame happens to be card-shaped does not."""
-    small, scale = resize_long(to_grey(image), 1000)
+    small, scale = resize_long(grey, 1000)
     g = glyphs(ink_mask(small))
     if len(g) < _MIN_GLYPHS:
         return True
@@ -222,6 +224,12 @@ def _text_pages(
         if abs(ev.delta_deg) > 0.3:
             ev, g_up = line_evidence(small, angle)
             angle += ev.delta_deg
+        if scale == 1.0 and max(small.shape) * _FINE_ZOOM <= _FINE_ZOOM_MAX_PX:
+            # a small image (a tight card scan): a few short lines, so one more fit on a 1.5x upsampled
+            # copy for sub-pixel glyph edges; the up/down evidence and glyph sizes stay those at 1x
+            fine, _ = line_evidence(small, angle, zoom=_FINE_ZOOM)
+            if fine.glyphs_used >= _MIN_GLYPHS:
+                angle += fine.delta_deg
         score = updown_score(ev)
         conf = confidence(score)
         flip = score < 0
