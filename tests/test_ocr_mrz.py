@@ -106,6 +106,46 @@ def test_wrong_check_digit_is_reported_not_hidden() -> None:
     assert r.checks["personal_number"] is False
 
 
+def test_a_digit_split_in_two_is_realigned_by_the_check_digits() -> None:
+    # OCR read the birth date's check digit `6` as `60`: every field after it shifted one place right
+    lines = _td1("046189938545", "891215", "F", "291215", "NGUYEN<<THI<MAI")
+    split = [lines[0], lines[1][:7] + "0" + lines[1][7:], lines[2]]
+    assert len(split[1]) == 31
+    r = parse_td1(split, today=date(2025, 6, 1))
+    assert r.valid, r.checks
+    assert r.lines[1] == lines[1]
+    assert (r.sex, r.expiry_date) == ("female", date(2029, 12, 15))
+    assert any("realigned" in x for x in r.repairs)
+
+
+def test_a_dropped_filler_is_realigned() -> None:
+    lines = _td1("046090012345", "900315", "M", "300315", "NGUYEN<<VAN<AN")
+    short = [lines[0], lines[1][:20] + lines[1][21:], lines[2]]  # one `<` of the filler lost
+    r = parse_td1(short, today=date(2025, 6, 1))
+    assert r.valid, r.checks
+    assert r.lines[1] == lines[1]
+
+
+def test_a_doubled_digit_and_a_speck_after_the_zone() -> None:
+    lines = _td1("046075200071", "750707", "M", "350707", "LE<<VAN<LOI")
+    read = ["IDVNM0O" + lines[0][6:] + "O", lines[1], lines[2]]  # `0` read as `0O`, a speck after the line
+    assert len(read[0]) == 32
+    r = parse_td1(read, today=date(2025, 6, 1))
+    assert r.valid, r.checks
+    assert r.id_number == "046075200071"
+
+
+def test_realignment_keeps_fields_that_checked_before_the_slip() -> None:
+    # deleting the `2` of the date would also pass every check here (880316, check 0), but the birth date
+    # checked as read, so the slip must come after it
+    lines = _td1("045188361830", "880312", "F", "280312", "TRAN<<THANH<PHUONG")
+    split = [lines[0], lines[1][:7] + "0" + lines[1][7:], lines[2]]
+    r = parse_td1(split, today=date(2025, 6, 1))
+    assert r.valid, r.checks
+    assert r.birth_date == date(1988, 3, 12)
+    assert r.sex == "female"
+
+
 def test_number_consistency_between_fields() -> None:
     lines = _td1("046090012345", "900315", "M", "300315", "NGUYEN<<VAN<AN")
     l1 = lines[0]

@@ -164,7 +164,75 @@ def _fit(line: str, n: int = 30) -> str:
 
 
 def parse_td1(raw_lines: list[str], *, today: date | None = None) -> MrzResult:
-    """Parse three TD1 lines (already isolated), repairing OCR confusions and verifying every check digit."""
+    """Parse three TD1 lines (already isolated), repairing OCR confusions and verifying every check digit.
+
+    A data line read one character too long (a digit split in two: `6` → `60`) or too short (a dropped
+    filler) shifts every field after the slip. When a line is not 30 characters, every single deletion or
+    filler insertion is tried as well, and kept only when it passes more check digits than the reading as
+    it came (the checks, not a guess, decide)."""
+    raw = [normalise_line(x) for x in raw_lines[:3]]
+    plain = _parse_td1_fixed(raw, today=today)
+    if plain.valid:
+        return plain
+    # fields whose own check digit passed as read lie before the slip: a realignment must keep them
+    kept = {
+        name: getattr(plain, attr)
+        for name, attr in (
+            ("document_number", "document_number"),
+            ("personal_number", "id_number"),
+            ("birth_date", "birth_date"),
+            ("expiry_date", "expiry_date"),
+        )
+        if plain.checks.get(name)
+    }
+
+    def key(res: MrzResult) -> tuple[int, int, int]:
+        same = sum(
+            getattr(res, attr) == kept[name]
+            for name, attr in (
+                ("document_number", "document_number"),
+                ("personal_number", "id_number"),
+                ("birth_date", "birth_date"),
+                ("expiry_date", "expiry_date"),
+            )
+            if name in kept
+        )
+        return (*_score(res), same)
+
+    found: list[MrzResult] = []
+    for i in (0, 1):
+        if i >= len(raw):
+            continue
+        line = raw[i]
+        # trailing filler is trimmed by _fit anyway: only a slip inside the data shifts fields
+        core = line.rstrip("<") if len(line) > 30 else line
+        # (a deletion leaving 31 characters is then cut to 30: one slip plus a speck after the zone)
+        if len(line) == 30 or not 28 <= len(core) <= 32 or (len(line) > 30 and len(core) < 30):
+            continue
+        # the document code and state (`IDVNM`) carry no check digit: a slip is looked for after them
+        first = 5 if i == 0 and line.startswith("IDVNM") else 0
+        if len(line) > 30:
+            variants = {line[:k] + line[k + 1 :] for k in range(first, len(line))}
+        else:
+            variants = {line[:k] + "<" + line[k:] for k in range(first, len(line) + 1)}
+        for variant in sorted(variants):
+            cand = _parse_td1_fixed([*raw[:i], variant, *raw[i + 1 :]], today=today)
+            # the sex has no check digit, but its position must hold one
+            if cand.valid and cand.lines[1][7] in "MF<" and _score(cand) > _score(plain):
+                cand.repairs.append(f"line {i + 1}: realigned a character OCR split or dropped")
+                found.append(cand)
+    if not found:
+        return plain
+    top = max(key(c) for c in found)
+    best = [c for c in found if key(c) == top]
+    if len({(c.id_number, c.document_number, c.birth_date, c.sex, c.expiry_date) for c in best}) > 1:
+        # two realignments pass every check: the check digits cannot tell them apart, so neither is taken
+        plain.repairs.append("realignment ambiguous")
+        return plain
+    return best[0]
+
+
+def _parse_td1_fixed(raw_lines: list[str], *, today: date | None = None) -> MrzResult:
     lines = [_fit(normalise_line(x)) for x in raw_lines[:3]]
     while len(lines) < 3:
         lines.append("<" * 30)
