@@ -46,11 +46,18 @@ _RULES: tuple[tuple[str, str | None, str, float], ...] = (
     ("cccd_back", "cccd_chip_2021", "DATE MONTH YEAR", 2.0),
     ("cccd_back", None, "DAC DIEM NHAN DANG", 2.0),
     ("cccd_back", None, "NGON TRO", 1.0),
+    # the 12-digit CMND's back prints both too (same layout as the 2016 CCCD's, no barcode): they name a
+    # back, not which card's; the issuer and the machine-readable codes tell those apart
+    ("cmnd_back", "cmnd_12", "DAC DIEM NHAN DANG", 2.0),
+    ("cmnd_back", None, "NGON TRO", 1.0),
     ("cccd_back", None, "CUC CANH SAT", 1.0),
     ("cccd_back", "cancuoc_2024", "NOI CU TRU", 2.5),
     ("cccd_back", "cancuoc_2024", "NOI DANG KY KHAI SINH", 3.0),
     ("cccd_back", "cancuoc_2024", "DATE OF ISSUE", 2.0),
     ("cccd_back", "cancuoc_2024", "MINISTRY OF PUBLIC SECURITY", 2.0),
+    ("cccd_back", "cancuoc_2024", "PLACE OF BIRTH", 2.0),
+    ("cccd_back", "cancuoc_2024", "NAM HET HAN", 2.0),
+    ("cccd_back", "cancuoc_2024", "BO CONG AN", 1.5),
     ("cmnd_back", "cmnd_9", "DAU VET RIENG", 3.0),
     ("cmnd_back", "cmnd_9", "TON GIAO", 2.0),
     ("cmnd_back", None, "GIAM DOC", 4.0),
@@ -72,7 +79,7 @@ _RULES: tuple[tuple[str, str | None, str, float], ...] = (
 
 # keywords that differ from another only by a whole word (GIẤY CHỨNG MINH vs CHỨNG MINH): fuzzy matching
 # would give the longer one credit for the shorter one's text
-_EXACT_ONLY = frozenset({"GIAY CHUNG MINH NHAN DAN"})
+_EXACT_ONLY = frozenset({"GIAY CHUNG MINH NHAN DAN", "BO CONG AN"})
 
 _CARD_TYPES = ("cccd_front", "cccd_back", "cmnd_front", "cmnd_back")
 
@@ -85,9 +92,12 @@ class Classification:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def _hit(key: str, keyword: str) -> float:
-    """1.0 for an exact hit, a partial credit for a close one (OCR garbles a letter), else 0."""
+def _hit(key: str, keyword: str, collapsed: str = "") -> float:
+    """1.0 for an exact hit, a partial credit for a close one (OCR garbles a letter), else 0. `collapsed` is
+    the key without spaces: OCR often runs the words of a bold line together (`GIÁMĐỐC`, `ANTỈNH`)."""
     if f" {keyword} " in key:
+        return 1.0
+    if collapsed and " " in keyword and len(keyword) >= 8 and keyword.replace(" ", "") in collapsed:
         return 1.0
     if len(keyword) < 8 or keyword in _EXACT_ONLY:  # short keywords match by chance when fuzzy
         return 0.0
@@ -108,8 +118,9 @@ def classify(
     key = " " + re.sub(r"\s+", " ", key) + " "
     scores: dict[str, float] = {}
     gen_scores: dict[str, float] = {}
+    collapsed = key.replace(" ", "")
     for doc_type, gen, keyword, weight in _RULES:
-        h = _hit(key, keyword)
+        h = _hit(key, keyword, collapsed)
         if h:
             scores[doc_type] = scores.get(doc_type, 0.0) + weight * h
             if gen:
@@ -122,9 +133,18 @@ def classify(
     elif has_qr and "cccd_front" in scores:
         scores["cccd_front"] += 1.5
         gen_scores["cccd_chip_2021"] = gen_scores.get("cccd_chip_2021", 0.0) + 2.0
+    elif has_qr and is_card is not False and not any(scores.get(t, 0.0) >= 2.0 for t in scores):
+        # a QR and almost no readable text: the 2024 back (small grey labels that fade first) rather than
+        # the chip front, whose large red title survives nearly any scan
+        scores["cccd_back"] = scores.get("cccd_back", 0.0) + 2.0
+        gen_scores["cancuoc_2024"] = gen_scores.get("cancuoc_2024", 0.0) + 2.0
     if has_barcode and not has_qr:
         scores["cccd_back"] = scores.get("cccd_back", 0.0) + 1.5
         gen_scores["cccd_barcode_2016"] = gen_scores.get("cccd_barcode_2016", 0.0) + 2.0
+    if not (has_qr or has_mrz or has_barcode) and "cmnd_back" in scores:
+        # every CCCD back carries a code (MRZ, barcode or QR), the CMND back none: with no code found and
+        # no issuer read, the CMND is the better guess (a weak one: a code can fail to decode)
+        scores["cmnd_back"] += 0.5
     if is_card is False:
         # the imaging stage found no card outline: weak evidence (a card scanned with a wide margin is
         # not cut out either), so it only tips a close call towards certificates
