@@ -378,3 +378,36 @@ def test_review_decisions_refine_the_model(sqlite_url: str, tmp_path: Path) -> N
     assert result["non_matches"] >= 1
     assert after.version == result["version"] != before.version
     assert after.training["refined_with_reviews"]["matches"] == decided
+
+
+def test_an_id_card_alone_finds_the_parcel_its_holder_lives_on(sqlite_url: str, tmp_path: Path) -> None:
+    """The registry row has the old CMND and a typo in the name; the card (12-digit number, birth year off by
+    one in the registry) would find nothing by number or name: its residence does."""
+    from worker.store.registry import address_key
+
+    assert address_key("28 Kiệt 309 Võ Thị Sáu, Phường Vỹ Dạ, TP. Huế") == "28 kiet 309 vo thi sau"
+    assert address_key("28 K. 309 Võ Thị Sáu, P. Vỹ Dạ") == "28 kiet 309 vo thi sau"
+    assert address_key("Số 12 Đường Lê Lợi, Vĩnh Ninh") == address_key("12 Lê Lợi, Phường Vĩnh Ninh")
+    assert address_key("Thôn Hạ Lang, Xã Phú Dương") is None  # a village names many households
+    header = "parcel_id,commune_code,map_sheet_number,parcel_number,address,area_m2,land_use_code,certificate_serial,registry_number,owner_name,owner_birth_year,owner_id_number,owner_address\n"
+    rows = [
+        'P1,19777,3,45,"76/20 Lê Quý Đôn, Phường Phú Nhuận, TP. Huế",120,ODT,CS 200001,,NGUYỄN TÔN NỮ THỊ ÁN,1989,191667714,"76/20 Lê Quý Đôn, Phường Phú Nhuận, TP. Huế"',
+        'P2,19777,3,46,"78 Lê Quý Đôn, Phường Phú Nhuận, TP. Huế",120,ODT,CS 200002,,Trần Văn Bình,1960,191000001,',
+    ]
+    path = tmp_path / "home.csv"
+    path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    engine = open_database(sqlite_url)
+    import_csv(path, engine)
+    card = _card(
+        "046188235901",
+        "NGUYỄN TÔN NỮ THỊ ÁNH",
+        "1988-08-14",
+        "76/20 Lê Quý Đôn, Phường Phú Nhuận, TP. Huế, Thừa Thiên Huế",
+    )
+    matcher = Matcher(engine, SETTINGS)
+    with engine.connect() as conn:
+        found, rules = matcher.candidates(scan_submission([card]), conn)
+    assert "P1" in found and "residence" in rules["P1"]
+    best = matcher.propose([card])[0]
+    assert best.parcel_id == "P1"
+    assert {e.field: e.agreement for e in best.evidence}["owner_residence"] == "same_place"

@@ -4,7 +4,8 @@ propose(documents):
   1. gather what the scans say (features.scan_submission);
   2. blocking: candidate parcels through indexed lookups: certificate serial (and its digits alone),
      registry number, (map sheet, parcel number) within the communes the printed ward stands for (pre- and
-     post-2025 codes), every personal number (12-digit and old 9-digit), name key with birth year ±1;
+     post-2025 codes), every personal number (12-digit and old 9-digit), name key with birth year ±1, and
+     for an ID card alone the house number and street of its residence;
   3. score every candidate with the Fellegi-Sunter model (parcel fields once, people against the parcel's
      best-matching owners, names term-frequency adjusted);
   4. turn scores into the probability that each candidate is *the* parcel, against each other and against
@@ -48,6 +49,7 @@ from worker.store.registry import (
     OwnerRow,
     ParcelRow,
     RegistryRepository,
+    address_key,
     registry_key,
     serial_digits,
     serial_key,
@@ -243,6 +245,12 @@ class Matcher:
         ids = sorted({n for p in sub.persons for n in p.id_numbers})
         if ids:
             lookups.append(("id_number", repo.id_number_lookup(ids)))
+        if not sub.has_certificate:
+            # an ID card alone: its residence finds the parcel the holder lives on, for a registry row whose
+            # number is missing or the old one and whose name or birth year is dirty (or a name misread)
+            homes = sorted({k for p in sub.persons if (k := address_key(p.address))})
+            if homes:
+                lookups += [("residence", lk) for lk in repo.address_lookups(homes)]
         typo_years: list[int] = []
         primary_key = ""
         for i, person in enumerate(sub.persons):

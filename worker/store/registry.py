@@ -36,7 +36,7 @@ from models.errors import ErrorCode
 from models.registry import REGISTRY_CSV_COLUMNS, OwnerRecord, ParcelRecord
 from worker.errors import IntakeError
 from worker.store.db import Base
-from worker.vntext import clean, clean_repaired, commune_name_key, fold
+from worker.vntext import clean, clean_repaired, commune_name_key, fold, street_part
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class RegistryParcel(Base):
     serial_number: Mapped[str | None] = mapped_column(String(20))
     registry_key: Mapped[str | None] = mapped_column(String(40))
     commune_key: Mapped[str | None] = mapped_column(String(80))  # ward/commune name in the address, folded
+    # house number and street, folded (see address_key): an ID card's residence finds the parcel lived on
+    address_key: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="active")
     superseded_by: Mapped[str | None] = mapped_column(Text)
     derived_from: Mapped[str | None] = mapped_column(Text)
@@ -79,6 +81,7 @@ class RegistryParcel(Base):
         Index("ix_registry_parcels_serial_number", "serial_number"),
         Index("ix_registry_parcels_registry_key", "registry_key"),
         Index("ix_registry_parcels_ref", "map_sheet_number", "parcel_number", "commune_code"),
+        Index("ix_registry_parcels_address_key", "address_key"),
     )
 
 
@@ -94,11 +97,13 @@ class RegistryOwner(Base):
     birth_year: Mapped[int | None] = mapped_column(Integer)
     id_number: Mapped[str | None] = mapped_column(String(20))
     address: Mapped[str | None] = mapped_column(Text)
+    address_key: Mapped[str | None] = mapped_column(String(200))
     repaired: Mapped[str | None] = mapped_column(String(60))
     import_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_registry_owners_parcel_id", "parcel_id"),
+        Index("ix_registry_owners_address_key", "address_key"),
         Index("ix_registry_owners_name_year", "name_key", "birth_year"),
         # for name-prefix lookups within a birth year (a typo in the given name)
         Index("ix_registry_owners_year_name", "birth_year", "name_key"),
@@ -153,6 +158,7 @@ PARCEL_COLUMNS: tuple[str, ...] = (
     "serial_number",
     "registry_key",
     "commune_key",
+    "address_key",
     "status",
     "superseded_by",
     "derived_from",
@@ -169,6 +175,7 @@ OWNER_COLUMNS: tuple[str, ...] = (
     "birth_year",
     "id_number",
     "address",
+    "address_key",
     "repaired",
     "import_id",
 )
@@ -338,6 +345,26 @@ def _commune_key(address: str) -> str | None:
     return None
 
 
+_NOT_WORD = re.compile(r"[^\w\s/]")
+_STREET_FILLERS = frozenset({"so", "duong", "nha", "pho"})
+
+
+def address_key(address: str | None) -> str | None:
+    """The house number and street of an address, folded: `28 Kiệt 309 Võ Thị Sáu, Phường Vỹ Dạ, ...` and
+    `28 K. 309 Võ Thị Sáu, P. Vỹ Dạ` → `28 kiet 309 vo thi sau`. None when the address does not start with a
+    house number (a village or residential group names many households, not one parcel)."""
+    if not address:
+        return None
+    first = address.split(",", 1)[0].strip()
+    if not first or not (first[0].isdigit() or first[:2].lower() == "số"):
+        return None
+    if "." in first:  # abbreviations (`Đ.`, `K.`): the full expansion
+        key = street_part(first)
+    else:
+        key = " ".join(w for w in _NOT_WORD.sub(" ", fold(first).lower()).split() if w not in _STREET_FILLERS)
+    return key[:200] if key[:1].isdigit() else None
+
+
 def _int(value: str, lo: int, hi: int) -> int | None:
     if not value:
         return None
@@ -488,6 +515,7 @@ def _make_normaliser(columns: _Columns, report: ImportReport) -> Callable[[list[
             serial_digits(skey),
             registry_key(regno),
             _commune_key(address) if address else None,
+            address_key(address),
             status,
             _id_list(row[i_sup]),
             _id_list(row[i_der]),
@@ -566,6 +594,7 @@ def _make_normaliser(columns: _Columns, report: ImportReport) -> Callable[[list[
             birth_year,
             id_number,
             owner_address or None,
+            (parcel[13] if owner_address == address else address_key(owner_address)) if owner_address else None,
             owner_repaired,
         )
         return _Row(parcel, owner, repaired)
@@ -1284,6 +1313,14 @@ class RegistryRepository:
             clause, params = self._in("commune_code", list(communes))
             return Lookup(f"{sql} AND {clause} LIMIT {self.limit}", [sheet, number, *params])
         return Lookup(f"{sql} LIMIT {self.limit}", [sheet, number])
+
+    def address_lookups(self, keys: Sequence[str], limit: int = 30) -> list[Lookup]:
+        """Parcels at these addresses (address_key) and parcels of owners living at them."""
+        clause, params = self._in("address_key", list(keys))
+        return [
+            Lookup(f"SELECT parcel_id, {_NO_NAME} FROM {table} WHERE {clause} LIMIT {limit}", params)
+            for table in ("registry_parcels", "registry_owners")
+        ]
 
     def id_number_lookup(self, ids: Sequence[str]) -> Lookup:
         return self._in_lookup("registry_owners", "id_number", list(ids))
