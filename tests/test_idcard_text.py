@@ -7,7 +7,9 @@ import random
 import numpy as np
 import pytest
 
+from models.pages import OcrLine, OcrWord
 from worker.extract import confidence as conf
+from worker.extract import idcard
 from worker.extract.classify import classify
 from worker.extract.lexicon import correct_name, correct_word, known
 from worker.extract.places import correct as correct_place
@@ -124,6 +126,10 @@ def test_place_names(read: str, want: str) -> None:
         ("Dân tộc: Kinh Tôn giáo: Không\nDẤU VẾT RIÊNG VÀ DỊ HÌNH\nGIÁM ĐỐC CA TỈNH", {}, "cmnd_back", "cmnd_9"),
         ("GIẤY CHỨNG NHẬN QUYỀN SỬ DỤNG ĐẤT\nI. Người sử dụng đất", {}, "gcn_page1", None),
         ("nothing to see", {}, "unknown", None),
+        # a faint 2024 back: the small grey labels are lost, the QR decoded
+        ("sợ CÔNG AN\nnám bết hạn/Date otexpuy. 30/05/2032", {"has_qr": True}, "cccd_back", "cancuoc_2024"),
+        ("Ngày, tháng, năm hết hạn/Date of xp+y 13/04/2035\nBỘ CÔNG AN", {}, "cccd_back", "cancuoc_2024"),
+        ("nothing to see", {"has_qr": True, "is_card": False}, "unknown", None),
     ],
 )
 def test_classify(text: str, kw: dict, doc_type: str, generation: str | None) -> None:
@@ -207,3 +213,66 @@ def test_address_punctuation(read: str, want: str) -> None:
     from worker.extract.idcard import _fix_address
 
     assert _fix_address(read) == want
+
+
+def _line(text: str, x: int = 300, y: int = 300, h: int = 30, gap: int = 12) -> OcrLine:
+    words = []
+    for t in text.split():
+        w = 18 * len(t)
+        words.append(OcrWord(text=t, confidence=0.9, box=(x, y, w, h), line=0))
+        x += w + gap
+    return OcrLine(text=text, confidence=0.9, box=idcard._union(words), words=words)
+
+
+def test_a_name_in_capitals_is_not_taken_for_a_label() -> None:
+    # `NGUYỄN QUANG` folds to the 9-digit CMND's label `Nguyên quán`
+    assert idcard._label_kind(_line("NGUYỄN QUANG NGỮ")) is None
+    assert idcard._label_kind(_line("Nguyên quán: Xã Phú Dương")) == "other"
+    assert idcard._label_kind(_line("DẤU VẾT RIÊNG VÀ DỊ HÌNH")) == "other"
+
+
+def test_value_words_left_of_a_partly_read_label_are_kept() -> None:
+    # the layout pass lost `Họ, chữ` of the label: its box starts right of the name's first word
+    label_box = (382, 295, 250, 20)
+    value = _line("HUỲNH THỊ NGUYỆT", x=316, y=320)
+    assert [w.text for w in idcard._right_of(value.words, label_box)] == ["HUỲNH", "THỊ", "NGUYỆT"]
+    # a speck of the photo far to the left, across a wide gap, is not
+    speck = OcrWord(text="ĐÃ", confidence=0.5, box=(120, 320, 30, 30), line=0)
+    assert [w.text for w in idcard._right_of([speck, *value.words], label_box)] == ["HUỲNH", "THỊ", "NGUYỆT"]
+
+
+def test_number_readings_that_each_slipped_once_are_outvoted_per_digit() -> None:
+    box = (0, 0, 10, 10)
+    rs = [
+        idcard._id_reading("079147329742", "layout", 0.9, 0.8, 12, box),
+        idcard._id_reading("179147320742", "ocr", 0.96, 0.84, 12, box),
+        idcard._id_reading("078147329742", "ocr_alt", 0.99, 0.9, 12, box),
+    ]
+    readings = {"id_number": rs}
+    idcard._add_consensus(readings, "id_number")
+    assert readings["id_number"][-1].source == "vote"
+    assert idcard._vote(readings["id_number"], "id_number").value == "079147329742"
+
+
+def test_number_structure_weighs_readings() -> None:
+    box = (0, 0, 10, 10)
+    assert not idcard._id_reading("046790012345", "ocr", 0.9, 0.9, 12, box).valid  # century/sex digit 7
+    assert idcard._id_reading("179147320742", "ocr", 0.9, 0.9, 12, box).extra["weight"] < 1  # no province 179
+    assert idcard._id_reading("046090012345", "ocr", 0.9, 0.9, 12, box).extra == {}
+
+
+def test_a_letter_guessed_as_a_digit_counts_less_in_a_date_vote() -> None:
+    # the typewriter 5 read as B (→ 8) by the unrestricted reading, as 5 by the layout pass
+    layout = idcard.Reading("1991-05-11", "layout", 0.83)
+    alt = idcard.Reading("1991-08-11", "ocr_alt", 0.98, extra={"weight": idcard._GUESSED})
+    assert idcard._letters_mapped("11-OB-1991")
+    assert idcard._vote([layout, alt], "date_of_birth").value == "1991-05-11"
+
+
+def test_birth_year_digits_of_the_number_support_the_matching_readings() -> None:
+    readings = {
+        "id_number": [idcard.Reading("046077121822", "layout", 0.9), idcard.Reading("046071121822", "ocr", 0.9)],
+        "date_of_birth": [idcard.Reading("1977-03-11", "ocr", 0.9)],
+    }
+    idcard._cross_check_years(readings)
+    assert idcard._vote(readings["id_number"], "id_number").value == "046077121822"

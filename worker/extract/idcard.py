@@ -17,6 +17,8 @@ How a field is read:
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -28,8 +30,8 @@ from models.pages import OcrLine, OcrResult, OcrWord
 from worker.extract import confidence as conf
 from worker.extract import lexicon, places
 from worker.extract import validate as v
-from worker.ocr import CccdQr, LineReading, MrzResult, read_line
-from worker.vntext import clean, expand_address, name_key
+from worker.ocr import CccdQr, LineReading, MrzResult, ocr_image, read_line
+from worker.vntext import clean, expand_address, name_key, strip_diacritics
 
 DIGITS = "0123456789"
 DATE_CHARS = "0123456789/-."
@@ -256,6 +258,11 @@ def _label_kind(line: OcrLine, own: tuple[str, ...] = ()) -> str | None:
     while keys and len(keys[0]) <= 1:  # a speck before the label
         keys = keys[1:]
     head = " ".join(k for k in keys[:6] if k)
+    # labels are printed in sentence case; a line opening with two words in capitals is a value
+    # (`NGUYỄN QUANG NGỮ` is not the label `Nguyên quán`), except the one label printed in capitals
+    caps = [w.text for w in line.words[:3] if sum(ch.isalpha() for ch in w.text) >= 2][:2]
+    if len(caps) == 2 and all(w.isupper() for w in caps) and not head.startswith("DAU VET"):
+        return None
     for k in (*ALL_LABEL_KEYS, *LABEL_TAILS):
         if len(k) < 8 or len(head) < 0.8 * len(k) or fuzz.ratio(head[: len(k)], k) < 85:
             continue
@@ -284,15 +291,31 @@ def _scale_for(h: int, target: float = 42.0) -> float:
     return float(min(3.0, max(1.0, target / max(h, 1))))
 
 
-def _read(img: np.ndarray, box: tuple[int, int, int, int], **kw) -> LineReading:
-    crop = _crop(img, box)
+def _read(
+    img: np.ndarray, box: tuple[int, int, int, int], *, scale: float | None = None, pad_y: float = 0.08, **kw
+) -> LineReading:
+    crop = _crop(img, box, pad_y=pad_y)
     if crop.size == 0:
         return LineReading("", 0.0)
-    r = read_line(crop, scale=_scale_for(box[3]), **kw)
+    sc = _scale_for(box[3]) if scale is None else scale
+    r = read_line(crop, scale=sc, **kw)
     if not r.text.strip() and kw.get("psm", 7) == 7:
         # psm 7 gives up on a line with clutter above/below; raw-line mode does not
-        r = read_line(crop, scale=_scale_for(box[3]), **{**kw, "psm": 13})
+        r = read_line(crop, scale=sc, **{**kw, "psm": 13})
     return r
+
+
+# when a whitelisted re-read fails its format (a digit dropped or doubled), the same region again with other
+# segmentation and size: the recogniser's slips depend on both, so one of these usually reads it whole
+_RETRIES = ({"psm": 7, "scale": 1.0}, {"psm": 13, "scale": 1.0}, {"psm": 8, "scale": 1.5})
+_LETTERS_AS_DIGITS = frozenset(ch for k in _TO_DIGIT if (ch := chr(k)).isalpha() and ch != "Ø")
+# a letter read where a digit stands (`0B`, `DA6G`) was turned into one by guessing; such a reading counts
+# for less in a vote than one whose digits were seen as digits
+_GUESSED = 0.5
+
+
+def _letters_mapped(text: str) -> bool:
+    return any(ch in _LETTERS_AS_DIGITS for ch in text)
 
 
 def _stats(r: LineReading) -> tuple[float, float]:
@@ -348,9 +371,15 @@ def read_id_number(
     # single-word mode: with a whitelist, line mode (psm 7) sometimes doubles a digit (1918538901)
     r = _read(img, box, whitelist=DIGITS, psm=8)
     digits = re.sub(r"\D", "", r.text)
+    for retry in _RETRIES:
+        if len(digits) == length:
+            break
+        r2 = _read(img, box, whitelist=DIGITS, **retry)
+        if len(d := re.sub(r"\D", "", r2.text)) == length:
+            r, digits = r2, d
     mean, mn = _stats(r)
     if digits:
-        readings.append(Reading(digits, "ocr", mean, mn, len(digits) == length, list(box)))
+        readings.append(_id_reading(digits, "ocr", mean, mn, length, box))
     if colour is not None and colour.ndim == 3:
         # a second reading from the green channel, where the red ink of older cards is darkest: when the
         # two re-reads and the layout pass disagree, the vote settles it
@@ -359,8 +388,28 @@ def read_id_number(
         d2 = re.sub(r"\D", "", r2.text.translate(_TO_DIGIT))
         m2, n2 = _stats(r2)
         if d2:
-            readings.append(Reading(d2, "ocr_alt", m2, n2, len(d2) == length, list(box)))
+            token = max(re.findall(r"\S+", r2.text) or [""], key=len)
+            rd = _id_reading(d2, "ocr_alt", m2, n2, length, box)
+            if _letters_mapped(token):
+                rd.extra["weight"] = rd.extra.get("weight", 1.0) * _GUESSED
+            readings.append(rd)
+    if readings and readings[0].source == "layout":
+        first = readings[0]
+        readings[0] = _id_reading(str(first.value), "layout", first.char_conf, first.min_char_conf, length, box)
     return readings
+
+
+def _id_reading(digits: str, source: str, mean: float, mn: float, length: int, box: tuple[int, ...]) -> Reading:
+    """A number reading with what its structure says: a 12-digit number whose century/sex digit is above 5
+    cannot be right; one whose province code is unknown can (2025 mergers), but is less likely a good read."""
+    valid = len(digits) == length
+    extra: dict[str, float] = {}
+    if valid and length == 12:
+        if int(digits[3]) > 5:
+            valid = False
+        elif digits[:3] not in v.PROVINCE_CODES:
+            extra["weight"] = 0.5
+    return Reading(digits, source, mean, mn, valid, list(box), extra)
 
 
 _LOOSE_DATE = re.compile(r"(?<!\d)(\d{1,2})\D{1,3}(\d{1,2})\D{1,3}(\d{4})(?!\d)")
@@ -466,17 +515,36 @@ def read_date_field(img: np.ndarray, layout: OcrResult, name: str) -> list[Readi
         out = [Reading(d.isoformat() if d else None, "layout", line.confidence, valid=d is not None, box=list(box))]
         # a date is one token: word mode reads it best (line mode doubles or drops digits); a second
         # reading in raw-line mode without a whitelist fails differently, and the vote settles conflicts
-        for source, kw in (("ocr", {"whitelist": DATE_CHARS, "psm": 8}), ("ocr_alt", {"psm": 13})):
-            r = _read(img, box, **kw)
-            d2 = _date_in(r.text)
-            mean, mn = _stats(r)
-            if d2 is not None and _was_repaired(r.text):
-                mean, mn = mean * 0.5, mn * 0.5  # a repaired date is a guess the confidence must show
-            out.append(Reading(d2.isoformat() if d2 else None, source, mean, mn, d2 is not None, list(box)))
+        out += _reread_date(img, box)
         return out
     if name == "date_of_expiry":
         return _expiry_under_photo(img, layout)
     return _any_date(img, layout, earliest=True) if name == "date_of_birth" else []
+
+
+def _reread_date(img: np.ndarray, box: tuple[int, int, int, int]) -> list[Reading]:
+    """A date is one token: word mode with the date alphabet reads it best (line mode doubles or drops
+    digits), retried with other settings when what it reads is no date; a second reading in raw-line
+    mode without a whitelist fails differently, and the vote settles conflicts."""
+    out: list[Reading] = []
+    for source, kw in (("ocr", {"whitelist": DATE_CHARS, "psm": 8}), ("ocr_alt", {"psm": 13})):
+        r = _read(img, box, **kw)
+        d2 = _date_in(r.text)
+        if source == "ocr" and d2 is None:
+            for retry in _RETRIES:
+                r2 = _read(img, box, whitelist=DATE_CHARS, **retry)
+                if (d2 := _date_in(r2.text)) is not None:
+                    r = r2
+                    break
+        mean, mn = _stats(r)
+        if d2 is not None and _was_repaired(r.text):
+            mean, mn = mean * 0.5, mn * 0.5  # a repaired date is a guess the confidence must show
+        rd = Reading(d2.isoformat() if d2 else None, source, mean, mn, d2 is not None, list(box))
+        m = _LOOSE_DATE.search(r.text.translate(_TO_DIGIT))
+        if d2 is not None and _letters_mapped(r.text[m.start() : m.end()] if m else r.text):
+            rd.extra["weight"] = _GUESSED  # `11-OB-1991`: the B was a 5, not an 8
+        out.append(rd)
+    return out
 
 
 def _any_date(img: np.ndarray, layout: OcrResult, *, earliest: bool) -> list[Reading]:
@@ -563,7 +631,7 @@ def read_text_field(
         if len(value_lines) >= max_lines:
             break
         # drop words left of the label column (the photo, the expiry date under it)
-        words = _strip_tail([w for w in line.words if w.box[0] >= hit.label_box[0] - hit.label_box[3]], LABELS[name])
+        words = _strip_tail(_right_of(line.words, hit.label_box), LABELS[name])
         if words:
             value_lines.append((words, line))
     if not value_lines and name == "full_name" and (line := _name_line(layout, img.shape[0])) is not None:
@@ -571,6 +639,25 @@ def read_text_field(
     if not value_lines:
         return [], []
     return _read_value_lines(img, value_lines, choices=choices)
+
+
+def _right_of(words: list[OcrWord], label_box: tuple[int, int, int, int]) -> list[OcrWord]:
+    """The words of a value line from the label's column on. The layout pass may have lost the label's
+    first words (`Họ, chữ` of a faint label), so a word left of the label still belongs to the value when
+    it runs on into it with a word space, not across the gap to the photo."""
+    x0, h = label_box[0], label_box[3]
+    ws = sorted(words, key=lambda w: w.box[0])
+    keep = [w for w in ws if w.box[0] >= x0 - h]
+    if not keep:
+        return []
+    start = ws.index(keep[0])
+    while start > 0:
+        prev, cur = ws[start - 1], ws[start]
+        gap = cur.box[0] - (prev.box[0] + prev.box[2])
+        if gap > 1.2 * max(prev.box[3], cur.box[3]) or prev.box[0] < x0 - 12 * h:
+            break
+        start -= 1
+    return ws[start:]
 
 
 def _read_value_lines(
@@ -588,7 +675,17 @@ def _read_value_lines(
     reads: list[LineReading] = []
     for ws, _ in value_lines:
         box = _union(ws)
-        reads.append(_read(img, box, lang="vie", psm=7, choices=choices))
+        r = _read(img, box, lang="vie", psm=7, choices=choices)
+        seen = _word_count(" ".join(w.text for w in ws))
+        if _word_count(r.text) < seen:
+            # the re-read lost a word the layout pass saw: a tight crop cuts the marks above a capital
+            # (`VÕ` → `V`, then dropped as a speck); more room above and below, then raw-line mode
+            for kw in ({"pad_y": 0.2, "psm": 7}, {"pad_y": 0.2, "psm": 13}):
+                r2 = _read(img, box, lang="vie", choices=choices, **kw)
+                if _word_count(r2.text) == seen:
+                    r = r2
+                    break
+        reads.append(r)
     text = " ".join(r.text for r in reads if r.text)
     syms = [s.confidence for r in reads for s in r.symbols]
     readings.append(
@@ -602,6 +699,11 @@ def _read_value_lines(
         )
     )
     return readings, reads
+
+
+def _word_count(text: str) -> int:
+    """Words of two or more letters or digits (specks and punctuation are not words)."""
+    return sum(1 for w in text.split() if sum(ch.isalnum() for ch in w) >= 2)
 
 
 _TITLE_KEYS = (
@@ -630,7 +732,8 @@ def _name_line(layout: OcrResult, height: int) -> OcrLine | None:
         run: list[OcrWord] = []
         for w in reversed(line.words):
             letters = "".join(ch for ch in w.text if ch.isalpha())
-            if len(letters) >= 2 and letters.isupper() and not re.search(r"[\d:]", w.text):
+            # trailing punctuation is a speck (`DƯƠNG VĂN AN:`), a colon inside is a label's
+            if len(letters) >= 2 and letters.isupper() and not re.search(r"[\d:]", w.text.rstrip(":.;,")):
                 run.insert(0, w)
             elif len(letters) >= 2 or ":" in w.text:
                 break
@@ -643,8 +746,26 @@ def _name_line(layout: OcrResult, height: int) -> OcrLine | None:
 def _clean_name(text: str) -> str:
     text = clean(text).upper()
     text = re.sub(r"[^A-ZÀ-ỸĐ ]", " ", text)
-    words = [w for w in text.split() if len(w) > 1 or w in ("Ý", "Ỷ")]
+    words = [_one_vowel(w) for w in text.split() if len(w) > 1 or w in ("Ý", "Ỷ")]
     return " ".join(words)
+
+
+def _one_vowel(word: str) -> str:
+    """A stacked-diacritic vowel the recogniser emitted twice (`HĂẰNG`, `LẦÂM`): no Vietnamese syllable
+    holds the same vowel letter twice with marks on it, so keep the one that carries the most marks."""
+    out: list[str] = []
+    for ch in word:
+        if out and ch in _VOWELS and out[-1] in _VOWELS and not (ch.isascii() and out[-1].isascii()):
+            prev = out[-1]
+            if strip_diacritics(prev) == strip_diacritics(ch) and strip_diacritics(ch) != "O":
+                if len(unicodedata.normalize("NFD", ch)) > len(unicodedata.normalize("NFD", prev)):
+                    out[-1] = ch
+                continue
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+_VOWELS = frozenset("AĂÂEÊIOÔƠUƯY" + "ÀẰẦÈỀÌÒỒỜÙỪỲÁẮẤÉẾÍÓỐỚÚỨÝẢẲẨẺỂỈỎỔỞỦỬỶÃẴẪẼỄĨÕỖỠŨỮỸẠẶẬẸỆỊỌỘỢỤỰỴ")
 
 
 def correct_name_reading(reads: list[LineReading]) -> tuple[str, float, int]:
@@ -772,6 +893,133 @@ def read_sex(img: np.ndarray, layout: OcrResult) -> list[Reading]:
 # --- putting it together -----------------------------------------------------------------------------------
 
 
+# fields worth a second layout pass when the first found none of them
+_SECOND_PASS = frozenset(
+    {"id_number", "full_name", "date_of_birth", "sex", "nationality", "place_of_origin", "place_of_residence",
+     "place_of_birth", "date_of_expiry", "issue_date"}
+)  # fmt: skip
+
+
+def _has_value(rs: list[Reading]) -> bool:
+    return any((r.valid and r.value not in (None, "")) or "no_expiry" in r.extra for r in rs)
+
+
+def _read_printed(
+    name: str,
+    img: np.ndarray,
+    layout: OcrResult,
+    generation: str,
+    colour: np.ndarray | None,
+    issuer_text: str | None,
+) -> list[Reading]:
+    """Every OCR reading of one printed field (layout pass, region re-reads, lexicon)."""
+    if name == "id_number":
+        return read_id_number(img, layout, generation, colour)
+    if name in ("date_of_birth", "date_of_expiry"):
+        return read_date_field(img, layout, name)
+    if name == "issue_date":
+        return read_date_field(img, layout, name) or read_issue_date_words(layout) or read_issue_date_region(img)
+    if name == "sex":
+        return read_sex(img, layout)
+    if name == "issuer":
+        return read_issuer(img, layout, colour, issuer_text)
+    if name == "full_name":
+        rs, name_reads = read_text_field(img, layout, name, max_lines=1, choices=True)
+        for r in rs:
+            r.value = _clean_name(str(r.value))
+        if name_reads:
+            corrected, post, changes = correct_name_reading(name_reads)
+            if corrected:
+                rs.append(
+                    Reading(
+                        corrected,
+                        "lexicon",
+                        rs[-1].char_conf,
+                        rs[-1].min_char_conf,
+                        True,
+                        rs[-1].box,
+                        {"posterior": post, "changes": float(changes)},
+                    )
+                )
+        return rs
+    rs, _ = read_text_field(img, layout, name, max_lines=MULTILINE.get(name, 1))
+    for r in rs:
+        r.value = _clean_value(name, str(r.value))
+    return rs
+
+
+def _digit_string(name: str, value: object) -> str | None:
+    """The characters a per-position vote compares: the number itself, a date as DDMMYYYY."""
+    if name == "id_number":
+        return str(value) if value and str(value).isdigit() else None
+    d = _iso(value)
+    return d.strftime("%d%m%Y") if d else None
+
+
+def _add_consensus(readings: dict[str, list[Reading]], name: str) -> None:
+    """Three or more OCR readings of a number or date that disagree: their per-character weighted majority
+    joins the vote as one more reading (`079147329742`, `179147320742`, `078147329742` → `079147329742`:
+    each misread one digit, at different places). Nothing is added on a tied position."""
+    rs = [r for r in readings.get(name, []) if r.valid and r.source in ("ocr", "ocr_alt", "layout")]
+    strings = [_digit_string(name, r.value) for r in rs]
+    pairs = [(r, x) for r, x in zip(rs, strings, strict=True) if x]
+    if len(pairs) < 3 or len({x for _, x in pairs}) < 2 or len({len(x) for _, x in pairs}) != 1:
+        return
+    out = []
+    for i in range(len(pairs[0][1])):
+        votes: dict[str, float] = {}
+        for r, x in pairs:
+            votes[x[i]] = votes.get(x[i], 0.0) + _VOTE[r.source] * r.extra.get("weight", 1.0)
+        ranked = sorted(votes.values(), reverse=True)
+        if len(ranked) > 1 and ranked[0] - ranked[1] < 1e-9:
+            return
+        out.append(max(votes, key=lambda ch: votes[ch]))
+    joined = "".join(out)
+    means = [r.char_conf for r, _ in pairs]
+    mins = [r.min_char_conf for r, _ in pairs]
+    if name == "id_number":
+        rd = _id_reading(joined, "vote", float(np.mean(means)), float(min(mins)), len(joined), (0, 0, 0, 0))
+        rd.box = pairs[0][0].box
+    else:
+        d = v.make_date(int(joined[4:]), int(joined[2:4]), int(joined[:2]))
+        if d is None:
+            return
+        rd = Reading(d.isoformat(), "vote", float(np.mean(means)), float(min(mins)), True, pairs[0][0].box)
+    readings[name].append(rd)
+
+
+def _cross_check_years(readings: dict[str, list[Reading]]) -> None:
+    """The 12-digit number carries the birth year (century digit + two year digits): an OCR reading of the
+    number that agrees with what the birth-date readings say counts for more in the number's vote, and a
+    birth-date reading that agrees with the number's readings counts for more in the date's vote."""
+    ids = [r for r in readings.get("id_number", []) if r.valid and re.fullmatch(r"\d{12}", str(r.value))]
+    dobs = [r for r in readings.get("date_of_birth", []) if r.valid and _iso(r.value) is not None]
+    if not ids or not dobs:
+        return
+
+    def id_year(r: Reading) -> int:
+        info = v.decode_id12(str(r.value))
+        return int(info["birth_year"]) if info else 0  # type: ignore[call-overload]
+
+    def dob_year(r: Reading) -> int:
+        d = _iso(r.value)
+        return d.year if d else 0
+
+    def top(rs: list[Reading], year: Callable[[Reading], int]) -> int:
+        support: dict[int, float] = {}
+        for r in rs:
+            support[year(r)] = support.get(year(r), 0.0) + _VOTE[r.source] * r.extra.get("weight", 1.0)
+        return max(support, key=lambda y: support[y])
+
+    id_top, dob_top = top(ids, id_year), top(dobs, dob_year)
+    for r in ids:
+        if id_year(r) == dob_top:
+            r.extra["weight"] = r.extra.get("weight", 1.0) * 1.5
+    for r in dobs:
+        if dob_year(r) == id_top:
+            r.extra["weight"] = r.extra.get("weight", 1.0) * 1.5
+
+
 @dataclass
 class CardResult:
     fields: dict[str, FieldValue]
@@ -808,45 +1056,21 @@ def extract_card(
     """Fields of one card side (img: the greyscale OCR image the layout pass was run on; colour: BGR)."""
     printed = PRINTED.get((generation, side), PRINTED[("cccd_chip_2021", side)])
     readings: dict[str, list[Reading]] = {}
-    name_reads: list[LineReading] = []
     warnings: list[str] = []
     for name in printed:
-        if name == "id_number":
-            readings[name] = read_id_number(img, layout, generation, colour)
-        elif name in ("date_of_birth", "date_of_expiry"):
-            readings[name] = read_date_field(img, layout, name)
-        elif name == "issue_date":
-            readings[name] = (
-                read_date_field(img, layout, name) or read_issue_date_words(layout) or read_issue_date_region(img)
-            )
-        elif name == "sex":
-            readings[name] = read_sex(img, layout)
-        elif name == "issuer":
-            readings[name] = read_issuer(img, layout, colour, issuer_text)
-        elif name == "full_name":
-            rs, name_reads = read_text_field(img, layout, name, max_lines=1, choices=True)
-            for r in rs:
-                r.value = _clean_name(str(r.value))
-            if name_reads:
-                corrected, post, changes = correct_name_reading(name_reads)
-                if corrected:
-                    rs.append(
-                        Reading(
-                            corrected,
-                            "lexicon",
-                            rs[-1].char_conf,
-                            rs[-1].min_char_conf,
-                            True,
-                            rs[-1].box,
-                            {"posterior": post, "changes": float(changes)},
-                        )
-                    )
-            readings[name] = rs
-        else:
-            rs, _ = read_text_field(img, layout, name, max_lines=MULTILINE.get(name, 1))
-            for r in rs:
-                r.value = _clean_value(name, str(r.value))
-            readings[name] = rs
+        readings[name] = _read_printed(name, img, layout, generation, colour, issuer_text)
+    missing = [n for n in printed if n in _SECOND_PASS and not _has_value(readings.get(n, []))]
+    if missing:
+        # the layout pass lost a field (a faint label, a value merged into its label's line): a second
+        # layout pass that takes the card as one block of text segments it differently
+        block = ocr_image(img, lang="vie", psm=6)
+        for name in missing:
+            again = _read_printed(name, img, block, generation, colour, issuer_text)
+            if _has_value(again):
+                readings[name] = again
+    _cross_check_years(readings)
+    for name in ("id_number", "date_of_birth", "date_of_expiry", "issue_date"):
+        _add_consensus(readings, name)
     if side == "front" and generation != "cmnd_9":
         # the 12-digit number encodes the sex: weak evidence (the number may be misread) but independent
         numbers = [r for r in readings.get("id_number", []) if r.valid and isinstance(r.value, str)]
@@ -939,7 +1163,11 @@ def _clean_value(name: str, text: str) -> str:
     if name in ("place_of_origin", "place_of_residence", "place_of_birth"):
         text = places.correct(_fix_address(text))
     if name == "nationality":
-        return "Việt Nam" if fuzz.ratio(name_key(text), "VIET NAM") >= 70 else text
+        # a split label's garbled tail may precede it (`Nauonalry Việt Nam`)
+        key = name_key(text)
+        if fuzz.ratio(key, "VIET NAM") >= 70 or re.search(r"\b\w?IET NAM\b", key):
+            return "Việt Nam"
+        return text
     return text
 
 
@@ -948,7 +1176,7 @@ def _add(readings: dict[str, list[Reading]], name: str, r: Reading) -> None:
 
 
 # which source wins a disagreement, strongest first
-_PRIORITY = ("qr", "mrz", "lexicon", "ocr", "ocr_alt", "layout", "id_number", "rule")
+_PRIORITY = ("qr", "mrz", "lexicon", "ocr", "ocr_alt", "layout", "vote", "id_number", "rule")
 # how much one source counts in a vote between disagreeing readings: a decoded QR or a verified MRZ
 # outweighs any number of OCR readings; two OCR readings that agree outweigh one that differs
 _VOTE = {
@@ -960,6 +1188,8 @@ _VOTE = {
     "layout": 1.0,
     "id_number": 1.5,
     "rule": 0.5,
+    # the per-character majority of three or more disagreeing readings (see _consensus)
+    "vote": 1.0,
 }
 
 
@@ -967,7 +1197,9 @@ def _vote(rs: list[Reading], name: str) -> Reading:
     support: list[tuple[float, int, Reading]] = []
     for r in rs:
         weight = sum(
-            _VOTE[o.source] * (1.0 if o.valid else 0.5) for o in rs if _agree(o.value, r.value, name) or o is r
+            _VOTE[o.source] * (1.0 if o.valid else 0.5) * o.extra.get("weight", 1.0)
+            for o in rs
+            if _agree(o.value, r.value, name) or o is r
         )
         support.append((weight, -_PRIORITY.index(r.source), r))
     return max(support, key=lambda t: (t[0], t[1]))[2]
