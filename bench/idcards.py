@@ -243,6 +243,17 @@ def report(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     pooled = [(ok, c) for name in CALIBRATED for ok, c in per_field.get(name, [])]
     for lo, hi, count, acc in reliability_table([c for _, c in pooled], [ok for ok, _ in pooled], bins=10):
         print(f"  [{lo:.1f}, {hi:.1f}) {count:>6} {acc:>7.3f}")
+    print("\nreliability per field: non-empty confidence bins as [bin) count accuracy/mean confidence")
+    for name in CALIBRATED:
+        rows = per_field.get(name)
+        if not rows:
+            continue
+        cells = []
+        for lo, hi, count, acc in reliability_table([c for _, c in rows], [ok for ok, _ in rows], bins=10):
+            if count:
+                mean = float(np.mean([c for _, c in rows if lo <= c < hi or (hi == 1.0 and c == 1.0)]))
+                cells.append(f"[{lo:.1f},{hi:.1f}) {count} {acc:.2f}/{mean:.2f}")
+        print(f"  {name:<20}" + "  ".join(cells))
     cols = [
         f
         for f in ("doc_type", "id_number", "full_name", "date_of_birth", "sex", "place_of_residence")

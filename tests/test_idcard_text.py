@@ -65,6 +65,9 @@ def test_tone_placement_is_normalised() -> None:
         ("Thôn Văn Xá, Xa Phú Dương", "Thôn Văn Xá, Xã Phú Dương"),  # Xá is a name here, Xa a misread
         ("Xã Quảng Thành, Huyện Quảng Điền", "Xã Quảng Thành, Huyện Quảng Điền"),  # no fuzzy over known words
         ("12 Kiệt 5 Đường Lạ Hoắc", "12 Kiệt 5 Đường Lạ Hoắc"),
+        # a village whose letters are a ward's keeps its reading; a near name does not pull another over
+        ("Thôn Thủy Phú, Xã Thủy Thanh", "Thôn Thủy Phú, Xã Thủy Thanh"),
+        ("Thôn Thanh Thủy Chánh, Phường Đúc", "Thôn Thanh Thủy Chánh, Phường Đúc"),
     ],
 )
 def test_place_names(read: str, want: str) -> None:
@@ -207,6 +210,7 @@ def test_separator_read_as_a_digit() -> None:
         ("298 Huyền-Trân Công Chúa, P. Phú Hội", "298 Huyền Trân Công Chúa, P. Phú Hội"),
         ("7 Kiệt 142 Nguyễn Trã1, Phường Đông Ba", "7 Kiệt 142 Nguyễn Trãi, Phường Đông Ba"),
         ("242/15 Lịch Đợi ,Hương An", "242/15 Lịch Đợi, Hương An"),
+        ("Phường Phú Nhuận, TP, Huế", "Phường Phú Nhuận, TP. Huế"),
     ],
 )
 def test_address_punctuation(read: str, want: str) -> None:

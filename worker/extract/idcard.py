@@ -1127,6 +1127,7 @@ def extract_card(
 def _fix_address(text: str) -> str:
     """OCR punctuation noise in addresses: `;` for `,`, stray `:`, `TP:` for `TP.`, space before commas."""
     text = re.sub(r"\b(TP|Tp|TX|Tx|TT|P|Q|H|X)\s*[:;]", r"\1.", text)
+    text = re.sub(r"\b(TP|TX|TT),(?=\s*[A-ZĐÀ-Ỹ])", r"\1.", text)  # `TP, Huế`: these never stand alone
     text = text.replace(";", ",").replace(":", "")
     # a digit stuck to the end of a word is a letter (`Trã1` → `Trãi`, `Hò0` → `Hòo`); house numbers stand alone
     text = re.sub(r"(?<=[^\W\d_]{2})1\b", "i", text)

@@ -38,6 +38,9 @@ _HUE = (
     "Nguyễn Tri Phương", "Đặng Thái Thân", "Nguyễn Chí Thanh", "Huỳnh Thúc Kháng", "Chế Lan Viên",
     "Hải Lăng", "Triệu Phong", "Gio Linh", "Vĩnh Linh", "Cam Lộ", "Đông Hà", "Quảng Trạch", "Lệ Thủy",
     "Hải Thượng", "Hải Phú", "Triệu Thành",
+    # villages (thôn) whose names collide with a ward's or commune's letters: listing them makes the pair
+    # ambiguous, so the reading keeps its own diacritics (`Thôn Thủy Phú` is not `Thủy Phù`)
+    "Thủy Phú", "Vĩnh Thanh", "Thanh Thủy Chánh",
 )  # fmt: skip
 
 
