@@ -68,8 +68,14 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
         if cv2.contourArea(quad.astype(np.float32)) < 0.3 * biggest:
             continue  # a card-shaped detail (a photo frame, a box) next to a real card
         full = quad / scale
-        refined, contrast = refine_quad(_blurred_around(grey, full), full)
+        blurred = _blurred_around(grey, full)
+        refined, contrast = refine_quad(blurred, full)
         if refined is not None and abs(quad_aspect(refined) - quad_aspect(full)) < 0.15:
+            # once more from the refined sides: the coarse quad can be a degree off an edge, and then the
+            # ends of that side sample the edge at the rim of their search window
+            again, again_contrast = refine_quad(blurred, refined)
+            if again is not None and abs(quad_aspect(again) - quad_aspect(refined)) < 0.05:
+                refined, contrast = again, again_contrast
             full = refined
         else:
             contrast = 0.0
