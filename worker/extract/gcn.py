@@ -1417,8 +1417,9 @@ def _lexicon_name(words: list[str], choices: list[Any] | None) -> tuple[str, flo
     return clean(name).upper(), (min(known) if known else 0.0), len(probs) - len(known)
 
 
-def _reread_name(reading: Any) -> tuple[str, float, int] | None:
-    """The name re-read from its own region, corrected with the recogniser's per-letter alternatives."""
+def _reread_name(reading: Any) -> tuple[str, float, int, str] | None:
+    """The name re-read from its own region, corrected with the recogniser's per-letter alternatives:
+    (name, lowest posterior, unknown words, the re-read's own text before correction)."""
     if reading is None or not getattr(reading, "words", None):
         return None
     words: list[str] = []
@@ -1430,7 +1431,7 @@ def _reread_name(reading: Any) -> tuple[str, float, int] | None:
             continue
         words.append(cleaned)
         choices.append([s.choices for s in w] if cleaned == clean(text).upper() else None)
-    return _lexicon_name(words, choices) if words else None
+    return (*_lexicon_name(words, choices), " ".join(words)) if words else None
 
 
 def _gap_end(t: _Text, start: int, end: int) -> int:
@@ -1519,8 +1520,10 @@ def _read_owner(
             _, conf, reading = pg.read(box, choices=True)
             again = _reread_name(reading)
             if again is not None and len(again[0].split()) == len(lay.split()):
-                rer, rer_post, rer_unknown = again
-                if rer == lay:
+                rer, rer_post, rer_unknown, rer_raw = again
+                if rer == lay or (rer_raw == name and lay == name):
+                    # the same reading twice, the lexicon content with it: a close call between two known
+                    # spellings (Hòa/Hoa) must not overrule two readings that agree on the tone marks
                     ev.agree += 1
                     ev.sources.append("reread")
                 elif name_key(rer) == name_key(lay):
@@ -2383,7 +2386,7 @@ def extract_gcn_detailed(
         page=page.page,
         sha256=page.sha256,
         part=page.part,
-        doc_type=role,  # type: ignore[arg-type]
+        doc_type=role,
         doc_type_confidence=round(role_conf, 3),
         orientation_deg=page.orientation_deg,
         skew_deg=page.skew_deg,
