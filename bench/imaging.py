@@ -581,6 +581,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", default="page,card,photo,sheet")
     parser.add_argument("--no-osd", action="store_true", help="skip the Tesseract OSD column (slow)")
     parser.add_argument("--no-deskew", action="store_true", help="skip the `deskew` package column (slow)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="normalise each image N times and report the least CPU time (on a shared machine, contention "
+        "for caches and cores inflates CPU time too)",
+    )
     parser.add_argument("--out", type=Path, help="write the generated images and the normalised results here")
     parser.add_argument(
         "--fixtures",
@@ -612,9 +619,12 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.n):
             s = make_sample(kind, args.seed * 1000 + i)
             page = LoadedPage(source=f"{kind}{i}.jpg", page=1, sha256="0" * 64, image=s.image)
-            t0 = _cpu()
-            out = normalise_page(page, settings=settings)
-            ours_ms.append((_cpu() - t0) * 1000)
+            least_ms = math.inf
+            for _ in range(max(1, args.repeat)):  # the least CPU of N runs: contention only ever adds
+                t0 = _cpu()
+                out = normalise_page(page, settings=settings)
+                least_ms = min(least_ms, (_cpu() - t0) * 1000)
+            ours_ms.append(least_ms)
             if args.out:
                 args.out.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(args.out / f"{kind}{i}_in.jpg"), s.image)

@@ -5,6 +5,9 @@
 (b) pipeline  our full pipeline (load, normalise, OCR, extract, validate, cross-check, match), 1 process
 (c) pipeline  the same with 2 worker processes
 
+(a) and (b) take turns submission by submission (`--separate`: one after the other), so that on a shared
+machine both see the same load and their core-seconds ratio stays fair.
+
 Printed: core-seconds per page (getrusage user+sys of self and waited-for children, so Tesseract
 subprocesses count), pages per second, peak RSS per worker, the ratios against the targets, a cProfile
 summary (top functions by cumulative time, the share inside Tesseract), the per-call cost of the two
@@ -137,50 +140,65 @@ def prepare_pages(args: argparse.Namespace, workdir: Path) -> tuple[list[tuple[s
 # ---------------------------------------------------------------------------------- (a) naive tesseract
 
 
-def run_naive(files: list[Path], *, single_thread: bool, lang: str, pdf_dpi: int, workdir: Path) -> RunStats:
-    env = dict(os.environ)
-    if single_thread:
-        env["OMP_THREAD_LIMIT"] = "1"
-    else:
-        env.pop("OMP_THREAD_LIMIT", None)
-    stats = RunStats("(a) tesseract CLI" + (", 1 thread" if single_thread else ", default threads"))
-    has_time = Path("/usr/bin/time").is_file()
-    rss_file = workdir / "naive.rss"
-    peak = 0.0
+class NaiveRunner:
+    """`tesseract PAGE - -l LANG` per page, each call's CPU from wait4 (the child's own rusage)."""
 
-    def run(cmd: list[str]) -> None:
-        nonlocal peak
+    def __init__(self, *, single_thread: bool, lang: str, pdf_dpi: int, workdir: Path) -> None:
+        self.env = dict(os.environ)
+        if single_thread:
+            self.env["OMP_THREAD_LIMIT"] = "1"
+        else:
+            self.env.pop("OMP_THREAD_LIMIT", None)
+        self.lang, self.pdf_dpi, self.workdir = lang, pdf_dpi, workdir
+        self.has_time = Path("/usr/bin/time").is_file()
+        self.rss_file = workdir / f"naive-{single_thread}.rss"
+        self.peak = 0.0
+        self.stats = RunStats("(a) tesseract CLI" + (", 1 thread" if single_thread else ", default threads"))
+
+    def pages_of(self, files: list[Path]) -> list[Path]:
+        """What the naive user feeds tesseract. PDFs are rasterised here, off the clock (at the pipeline's
+        dpi): the baseline is the tesseract call alone, while the pipeline pays for its own PDF loading, so
+        the comparison can only flatter the baseline."""
+        pages: list[Path] = []
+        for f in files:
+            if f.suffix.lower() == ".pdf":
+                out = self.workdir / "naive-pdf" / f"{abs(hash(str(f)))}"
+                if not out.is_dir():
+                    out.mkdir(parents=True)
+                    subprocess.run(["pdftoppm", "-r", str(self.pdf_dpi), "-png", str(f), str(out / "p")], check=True)
+                pages.extend(sorted(out.glob("p*.png")))
+            else:
+                pages.append(f)  # tesseract reads every frame of a multi-page TIFF itself
+        return pages
+
+    def run_page(self, page: Path) -> float:
+        """One tesseract call; returns its core-seconds (also added to the stats)."""
         # under /usr/bin/time: a child of this (possibly large) process inherits its peak RSS across
         # fork+exec, a grandchild started by `time` does not, so `time` reports the tool's own peak
-        timed = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] if has_time else []
-        proc = subprocess.Popen([*timed, *cmd], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        timed = ["/usr/bin/time", "-f", "%M", "-o", str(self.rss_file)] if self.has_time else []
+        cmd = [*timed, "tesseract", str(page), "-", "-l", self.lang]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env)
         assert proc.stdout is not None
         proc.stdout.read()
         _, _, usage = os.wait4(proc.pid, 0)
         proc.returncode = 0
-        stats.core_s += usage.ru_utime + usage.ru_stime
-        if has_time:
-            peak = max(peak, int(rss_file.read_text().split()[-1]) / 1024)
+        core = usage.ru_utime + usage.ru_stime
+        self.stats.core_s += core
+        if self.has_time:
+            self.peak = max(self.peak, int(self.rss_file.read_text().split()[-1]) / 1024)
+            self.stats.peak_rss_mb = [self.peak]
+        return core
 
-    # PDFs are rasterised before the clock (at the pipeline's dpi): the baseline is the tesseract call
-    # alone, while the pipeline pays for its own PDF loading, so the comparison can only flatter the baseline
-    pages: list[Path] = []
-    for i, f in enumerate(files):
-        if f.suffix.lower() == ".pdf":
-            out = workdir / "naive-pdf" / str(i)
-            if not out.is_dir():
-                out.mkdir(parents=True)
-                subprocess.run(["pdftoppm", "-r", str(pdf_dpi), "-png", str(f), str(out / "p")], check=True)
-            pages.extend(sorted(out.glob("p*.png")))
-        else:
-            pages.append(f)  # tesseract reads every frame of a multi-page TIFF itself
+
+def run_naive(files: list[Path], *, single_thread: bool, lang: str, pdf_dpi: int, workdir: Path) -> RunStats:
+    runner = NaiveRunner(single_thread=single_thread, lang=lang, pdf_dpi=pdf_dpi, workdir=workdir)
+    pages = runner.pages_of(files)
     started = time.perf_counter()
     for page in pages:
-        run(["tesseract", str(page), "-", "-l", lang])
-    stats.wall_s = time.perf_counter() - started
-    stats.pages = sum(page_count(f) for f in files)
-    stats.peak_rss_mb = [peak] if has_time else []
-    return stats
+        runner.run_page(page)
+    runner.stats.wall_s = time.perf_counter() - started
+    runner.stats.pages = sum(page_count(f) for f in files)
+    return runner.stats
 
 
 # -------------------------------------------------------------------------------------- (b)/(c) pipeline
@@ -276,6 +294,51 @@ def run_pipeline(
         stats.startup_core_s += r["startup_cpu"]
         stats.peak_rss_mb.append(r["rss_mb"])
     return stats
+
+
+def run_interleaved(
+    submissions: list[tuple[str, list[Path]]],
+    *,
+    database_url: str | None,
+    match: bool,
+    pages: int,
+    lang: str,
+    pdf_dpi: int,
+    workdir: Path,
+) -> tuple[RunStats, RunStats]:
+    """(a) and (b) taking turns, submission by submission, on one core each at a time: on a machine shared
+    with other work, the load then changes under both alike, and the core-seconds ratio stays fair
+    (two separate runs minutes apart can differ by 20-30% in CPU per unit of work on a busy machine)."""
+    naive = NaiveRunner(single_thread=True, lang=lang, pdf_dpi=pdf_dpi, workdir=workdir)
+    one = RunStats("(b) pipeline, 1 worker")
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(database_url, match))
+    list(pool.map(_noop, range(2)))
+    last: dict[str, Any] | None = None
+    naive_pages = {sub_id: naive.pages_of(files) for sub_id, files in submissions}
+    for sub_id, files in submissions:
+        started = time.perf_counter()
+        for page in naive_pages[sub_id]:
+            naive.run_page(page)
+        naive.stats.wall_s += time.perf_counter() - started
+        started = time.perf_counter()
+        r = pool.submit(_task, sub_id, [str(f) for f in files]).result()
+        one.wall_s += time.perf_counter() - started
+        one.documents += r["documents"]
+        one.errors += r["errors"]
+        one.match_s += r["match_s"]
+        one.match_calls += 1
+        one.files += r["files"]
+        one.core_s += r["cpu"] - (last["cpu"] if last else r["startup_cpu"])
+        last = r
+    pool.shutdown(wait=True)
+    naive.stats.pages = one.pages = pages
+    if last:
+        one.startup_core_s = last["startup_cpu"]
+        one.peak_rss_mb = [last["rss_mb"]]
+    naive.stats.name += " (interleaved)"
+    one.name += " (interleaved)"
+    return naive.stats, one
 
 
 def _noop(_: int) -> int:
@@ -600,6 +663,11 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
         "--backfill-workers", type=int, default=0, help="also run `intake backfill` with N workers (+store); 0: skip"
     )
     parser.add_argument("--no-naive-threads", action="store_true", help="skip the default-threads naive run")
+    parser.add_argument(
+        "--separate",
+        action="store_true",
+        help="run (a) and (b) one after the other instead of interleaved submission by submission",
+    )
     parser.add_argument("--profile-pages", type=int, default=6, help="pages to run under cProfile (0: none)")
     parser.add_argument("--engine-crops", type=int, default=6, help="crops for the per-call engine comparison")
     parser.add_argument("--cores", default="2,8,32,64", help="core counts for the projection")
@@ -627,10 +695,20 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
         runs: list[RunStats] = []
         if not args.no_naive_threads:
             runs.append(run_naive(pages, single_thread=False, lang=args.lang, pdf_dpi=pdf_dpi, workdir=workdir))
-        naive = run_naive(pages, single_thread=True, lang=args.lang, pdf_dpi=pdf_dpi, workdir=workdir)
-        runs.append(naive)
-        one = run_pipeline(submissions, workers=1, database_url=database_url, match=match, pages=n_pages)
-        runs.append(one)
+        if args.separate:
+            naive = run_naive(pages, single_thread=True, lang=args.lang, pdf_dpi=pdf_dpi, workdir=workdir)
+            one = run_pipeline(submissions, workers=1, database_url=database_url, match=match, pages=n_pages)
+        else:
+            naive, one = run_interleaved(
+                submissions,
+                database_url=database_url,
+                match=match,
+                pages=n_pages,
+                lang=args.lang,
+                pdf_dpi=pdf_dpi,
+                workdir=workdir,
+            )
+        runs += [naive, one]
         two = run_pipeline(submissions, workers=2, database_url=database_url, match=match, pages=n_pages)
         runs.append(two)
         if args.backfill_workers:

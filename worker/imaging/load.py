@@ -11,6 +11,7 @@ import hashlib
 import io
 import re
 import warnings
+from typing import Any
 
 import cv2
 import numpy as np
@@ -148,7 +149,7 @@ def _embedded_image_pages(data: bytes, source: str, sha: str, settings: Settings
     return out
 
 
-def _single_page_jpeg(page, content) -> tuple[bytes, int, float, int] | None:  # type: ignore[no-untyped-def]
+def _single_page_jpeg(page: Any, content: Any) -> tuple[bytes, int, float, int] | None:
     """(JPEG bytes, pixel width, page width in inches, /Rotate) when the page draws exactly one RGB or grey
     JPEG over its whole media box and nothing else (no annotations, no text, no vector art)."""
     rotate = int(page.get("/Rotate", 0) or 0) % 360

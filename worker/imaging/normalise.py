@@ -304,7 +304,7 @@ def _text_pages(
                 page=page.page,
                 sha256=page.sha256,
                 part=index if len(pieces) > 1 else None,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 image=piece,
                 ocr_image=clean_for_ocr(piece, max(piece_glyph_h, 12.0)),
                 orientation_deg=orientation,

@@ -33,7 +33,6 @@ except ImportError:  # pragma: no cover
     tesserocr = None
 
 
-
 def _silence_leptonica() -> None:
     """Leptonica prints harmless complaints ("Error in boxClipToRectangle") straight to stderr, where they
     drown the worker's own log and look like failures to the operator; our checks look at the results instead."""
