@@ -280,3 +280,17 @@ def test_birth_year_digits_of_the_number_support_the_matching_readings() -> None
     }
     idcard._cross_check_years(readings)
     assert idcard._vote(readings["id_number"], "id_number").value == "046077121822"
+
+
+@pytest.mark.parametrize(
+    ("read", "want"),
+    [
+        ("NGUYỄN THANH HĂẰNG", "NGUYỄN THANH HẰNG"),
+        ("PHẠM ĐỨC LẦÂM", "PHẠM ĐỨC LẦM"),
+        ("NGUYỄN THỊ QUYỲNH", "NGUYỄN THỊ QUỲNH"),
+        ("NGUYỄN HỮU QUANG", "NGUYỄN HỮU QUANG"),  # Ư and U are two letters
+        ("LƯU THỊ KIỀU", "LƯU THỊ KIỀU"),
+    ],
+)
+def test_a_vowel_read_twice_is_read_once(read: str, want: str) -> None:
+    assert idcard._clean_name(read) == want

@@ -757,12 +757,21 @@ def _one_vowel(word: str) -> str:
     for ch in word:
         if out and ch in _VOWELS and out[-1] in _VOWELS and not (ch.isascii() and out[-1].isascii()):
             prev = out[-1]
-            if strip_diacritics(prev) == strip_diacritics(ch) and strip_diacritics(ch) != "O":
+            # the same letter (Ă and Ằ, Â and Ầ), not merely the same base: Ư and U are two letters (HỮU)
+            if _untoned(prev) == _untoned(ch) and strip_diacritics(ch) != "O":
                 if len(unicodedata.normalize("NFD", ch)) > len(unicodedata.normalize("NFD", prev)):
                     out[-1] = ch
                 continue
         out.append(ch)
     return unicodedata.normalize("NFC", "".join(out))
+
+
+_TONE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323")
+
+
+def _untoned(ch: str) -> str:
+    """The letter without its tone mark, keeping breve, circumflex and horn (Ằ → Ă, Ữ → Ư)."""
+    return unicodedata.normalize("NFC", "".join(c for c in unicodedata.normalize("NFD", ch) if c not in _TONE_MARKS))
 
 
 _VOWELS = frozenset("AĂÂEÊIOÔƠUƯY" + "ÀẰẦÈỀÌÒỒỜÙỪỲÁẮẤÉẾÍÓỐỚÚỨÝẢẲẨẺỂỈỎỔỞỦỬỶÃẴẪẼỄĨÕỖỠŨỮỸẠẶẬẸỆỊỌỘỢỤỰỴ")
@@ -945,7 +954,23 @@ def _read_printed(
     rs, _ = read_text_field(img, layout, name, max_lines=MULTILINE.get(name, 1))
     for r in rs:
         r.value = _clean_value(name, str(r.value))
+    if name == "nationality" and not _has_value(rs):
+        rs = _nationality_without_label(layout)
     return rs
+
+
+def _nationality_without_label(layout: OcrResult) -> list[Reading]:
+    """The faint label was lost but its value was read (`›- Việt Nam`): a short line ending in Việt Nam that
+    is not the national motto."""
+    for line in layout.lines:
+        key = name_key(line.text)
+        if (
+            re.search(r"\bVIET NAM\W*$", key)
+            and len(key.split()) <= 4
+            and not re.search(r"CONG HOA|REPUBLIC|CHU NGHIA|SOCIALIST", key)
+        ):
+            return [Reading("Việt Nam", "layout", line.confidence * 0.8, valid=True, box=list(line.box))]
+    return []
 
 
 def _digit_string(name: str, value: object) -> str | None:
