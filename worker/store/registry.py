@@ -637,7 +637,9 @@ RawChunk = tuple[int, bytes | list[tuple[int, list[str]]]]
 
 @dataclass
 class _BatchResult:
-    rows: list[tuple[int, _Row]]
+    # (line, parcel tuple, owner tuple or None): plain tuples, since they are pickled back from the workers by
+    # the million and unpickling was a fifth of the importing process's CPU time
+    rows: list[tuple[int, tuple[Any, ...], tuple[Any, ...] | None]]
     rows_read: int
     skipped: list[tuple[int, str]]
     warnings: Counter[str]
@@ -661,7 +663,7 @@ class _ChunkNormaliser:
     def __call__(self, chunk: RawChunk) -> _BatchResult:
         first_line, data = chunk
         normalise = _make_normaliser(self.columns, self.report)
-        out: list[tuple[int, _Row]] = []
+        out: list[tuple[int, tuple[Any, ...], tuple[Any, ...] | None]] = []
         skipped: list[tuple[int, str]] = []
         repaired: Counter[str] = Counter()
         rows_read = rows_repaired = 0
@@ -690,7 +692,7 @@ class _ChunkNormaliser:
                 self.seen_encodings.update(normalised.repaired.values())
                 # ties between decoders go to the encoding this file has used so far
                 self.prefer = self.seen_encodings.most_common(1)[0][0]
-            out.append((line, normalised))
+            out.append((line, normalised.parcel, normalised.owner))
         warnings = self.report.warnings
         self.report.warnings = Counter()
         return _BatchResult(out, rows_read, skipped, warnings, repaired, rows_repaired)
@@ -734,7 +736,7 @@ def _raw_chunks(fh: Any, first_line: int, chunk_bytes: int) -> Iterator[RawChunk
 
 def _read_rows(
     path: Path, report: ImportReport, progress: ProgressFn | None, batch_size: int, workers: int
-) -> Iterator[list[tuple[int, _Row]]]:
+) -> Iterator[list[tuple[int, tuple[Any, ...], tuple[Any, ...] | None]]]:
     if _is_xml(path):
         report.position = "record"
         report.file_encoding = "xml"
@@ -1053,19 +1055,22 @@ def _load(
     # parcel_id -> [hash of its first row's parcel fields, owners so far, first owner's identity, all identities
     # once there is a second owner]: duplicates are only possible within a parcel, and most have one owner
     seen: dict[str, list[Any]] = {}
+    previous: tuple[Any, ...] | None = None
     for batch in _read_rows(path, report, progress, batch_size, workers):
         parcels: list[tuple[Any, ...]] = []
         owners: list[tuple[Any, ...]] = []
-        for line, row in batch:
-            parcel_id = row.parcel[0]
+        for line, parcel, owner in batch:
+            parcel_id = parcel[0]
             state = seen.get(parcel_id)
             created = state is None
             if state is None:
-                state = seen[parcel_id] = [hash(row.parcel), 0, None, None]
-                parcels.append((*row.parcel, import_id))
-            elif state[0] != hash(row.parcel):
+                state = seen[parcel_id] = [hash(parcel), 0, None, None]
+                parcels.append((*parcel, import_id))
+            # a co-owner row repeating its parcel shares the parcel object (the normaliser reuses it and pickle
+            # keeps the identity): compare hashes only when it does not
+            elif parcel is not previous and state[0] != hash(parcel):
                 report.warnings["co-owner rows disagree on parcel fields (first row kept)"] += 1
-            owner = row.owner
+            previous = parcel
             if owner is None:
                 if not created:
                     report.skip(line, "repeated parcel row without an owner")
