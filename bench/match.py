@@ -199,7 +199,7 @@ def make_samples(
     for pl in plans:
         pl.parcel = by_sub[pl.submission_id]
     absent = {pl.parcel.parcel_id for pl in plans if not pl.in_registry}
-    force: dict[str, list[str]] = {}
+    force: dict[str, Any] = {}
     for pl in plans:
         r = rng.random()
         force[pl.parcel.parcel_id] = (
@@ -471,7 +471,7 @@ def run_splink(
     m by EM on two blocking rules, best match per submission."""
     try:
         import splink.comparison_library as cl
-        from splink import DuckDBAPI, Linker, SettingsCreator, block_on  # type: ignore[attr-defined]
+        from splink import DuckDBAPI, Linker, SettingsCreator, block_on  # type: ignore[attr-defined,unused-ignore]
     except ImportError as exc:
         return [], f"splink not installed ({exc}); pip install 'land-intake[bench]'"
     from worker.match.features import scan_submission
@@ -536,7 +536,7 @@ def run_splink(
         ]
         linker = Linker(tables, settings, log_level=logging.WARNING)
     else:  # Splink 4
-        linker = Linker(frames, settings, db_api=db_api, log_level=logging.WARNING)
+        linker = Linker(frames, settings, db_api=db_api, log_level=logging.WARNING)  # type: ignore[call-arg,unused-ignore]
     # the share of matches among all scan x registry pairs: one per submission
     linker.training.estimate_probability_two_random_records_match(
         [block_on("serial"), block_on("id_number")], recall=0.8
@@ -546,7 +546,7 @@ def run_splink(
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("name", "birth_year"))
     predictions = linker.inference.predict(threshold_match_probability=0.01).as_record_list()
     elapsed = time.perf_counter() - started
-    best: dict[str, tuple[float, str]] = {}
+    best: dict[str, tuple[float, Any]] = {}
     for rec in predictions:
         left, right = rec["unique_id_l"], rec["unique_id_r"]
         sid, rid = (left, right) if str(right).startswith("r") else (right, left)
@@ -557,7 +557,7 @@ def run_splink(
     per = elapsed / max(len(subs), 1)
     outcomes = []
     for truth, _docs in subs:
-        prob, pid = best.get(truth["submission_id"], (0.0, None))  # type: ignore[arg-type]
+        prob, pid = best.get(truth["submission_id"], (0.0, None))
         band = "auto_accept" if prob >= threshold else "review" if prob >= 0.5 else "unlikely"
         outcomes.append(Outcome(truth.get("parcel_id"), pid, prob, band, None, per, kind=truth.get("kind", "")))
     return outcomes, f"batch {elapsed:.1f} s for {len(subs)} submissions (latency = batch time / submission)"
@@ -674,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="bench-match-") if args.workdir is None else None
     work = Path(tmp.name) if tmp else args.workdir
     work.mkdir(parents=True, exist_ok=True)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)  # type: ignore[call-arg,unused-ignore]
     try:
         if args.real:
             return _real(work, args.real, args.seed, settings)

@@ -1425,9 +1425,9 @@ class RegistryRepository:
         for r in self._run(conn, f"{_FETCH_SELECT} WHERE {clause} ORDER BY p.parcel_id, o.owner_index", params):
             parcel = parcels.get(r[0])
             if parcel is None:
-                parcel = parcels[r[0]] = ParcelRow(*r[:14], registry_freq=r[14], serial_freq=r[15])
+                parcel = parcels[r[0]] = ParcelRow(*r[:14], registry_freq=r[14], serial_freq=r[15])  # type: ignore[misc]
             if r[16] is not None:
-                parcel.owners.append(OwnerRow(*r[16:25], name_freq=r[25]))
+                parcel.owners.append(OwnerRow(*r[16:25], name_freq=r[25]))  # type: ignore[misc]
         return parcels
 
     def frequency(self, conn: Any, kind: str, key: str) -> int:
