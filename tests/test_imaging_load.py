@@ -146,6 +146,10 @@ def test_scanned_pdf_page_rotation_matches_poppler() -> None:
     assert page.image[:30, -30:].mean() < 40 and rendered[:30, -30:].mean() < 40
 
 
+def test_scanned_pdf_page_over_the_pixel_limit_is_refused() -> None:
+    assert _code(_scanned_pdf(), "big.pdf", Settings(max_image_pixels=100_000)) == ErrorCode.IMAGE_TOO_LARGE
+
+
 def test_pdf_page_that_is_not_one_image_is_rendered() -> None:
     data = _pdf((595.276, 841.89))  # vector page (no image at all): rendered by poppler at the configured dpi
     assert load_pages(data, "vector.pdf", settings=Settings(pdf_dpi=100))[0].dpi == 100.0

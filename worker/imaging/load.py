@@ -136,11 +136,15 @@ def _embedded_image_pages(data: bytes, source: str, sha: str, settings: Settings
     out: list[LoadedPage] = []
     for number, (jpeg, width_px, width_in, rotate) in enumerate(jpegs, start=1):
         try:
-            img = Image.open(io.BytesIO(jpeg), formats=("JPEG",))
-            if img.mode not in ("RGB", "L") or img.size[0] != width_px:
-                return None
-            _check_size(img, source, settings)
-            image = _pil_to_bgr(img)  # no EXIF turn: a PDF viewer shows the JPEG's pixels as stored
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies below
+                img = Image.open(io.BytesIO(jpeg), formats=("JPEG",))
+                if img.mode not in ("RGB", "L") or img.size[0] != width_px:
+                    return None
+                _check_size(img, source, settings)
+                image = _pil_to_bgr(img)  # no EXIF turn: a PDF viewer shows the JPEG's pixels as stored
+        except Image.DecompressionBombError as exc:
+            raise IntakeError(ErrorCode.IMAGE_TOO_LARGE, f"{source}: page {number} holds a decompression bomb") from exc
         except (OSError, SyntaxError, ValueError) as exc:
             raise IntakeError(ErrorCode.CORRUPT_PDF, f"{source}: page {number} holds a damaged image ({exc})") from exc
         if rotate:
