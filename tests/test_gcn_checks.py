@@ -305,3 +305,25 @@ def test_page_4_barcode_is_decoded_into_its_parts() -> None:
     assert doc.value("barcode") == code
     assert doc.value("barcode_commune_code") == parcel.commune.legacy_code
     assert doc.value("barcode_issue_year") == 2018
+
+
+def test_co_owner_with_a_misread_title_is_still_an_owner() -> None:
+    # the pre-2009 form's `Bà:` read as `3a:`: the co-owner must not vanish into the first owner's address
+    address = "113 Lý Thường Kiệt, thị trấn Thuận An, huyện Phú Vang, tỉnh Thừa Thiên Huế"
+    img = _text_page(
+        [
+            ("GIẤY CHỨNG NHẬN QUYỀN SỬ DỤNG ĐẤT", "serif_bold", 300),
+            ("I- Tên người sử dụng đất", "serif_bold", 400),
+            ("Hộ Ông(Bà): Lê Quang Lộc", "serif", 460),
+            ("Năm sinh: 1961     Số CMND: 190584813", "serif", 505),
+            (f"Địa chỉ thường trú: {address}", "serif", 550),
+            ("3a: Đỗ Thị Nga", "serif", 610),
+            ("Năm sinh: 1968     Số CMND: 193307271", "serif", 655),
+            (f"Địa chỉ thường trú: {address}", "serif", 700),
+        ]
+    )
+    doc = extract_gcn(_page(img))
+    assert doc.value("certificate_form") == "gcn_pre2009"
+    assert [o["full_name"].value for o in doc.owners] == ["LÊ QUANG LỘC", "ĐỖ THỊ NGA"]
+    assert [o["id_number"].value for o in doc.owners] == ["190584813", "193307271"]
+    assert [o["address"].value for o in doc.owners] == [address, address]

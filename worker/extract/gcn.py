@@ -563,6 +563,10 @@ _OWNER_START = re.compile(
 _OWNER_START_LOOSE = re.compile(
     r"(?m)^[ \t]*(?P<title>[^\W\d_]{1,4})(?=\s*[:;.]?\s+[^\n]*(?:cccd|cmnd|cmt|sinh\s*nam|nam\s*sinh|\d{9}))\s*[:;.]?"
 )
+# the pre-2009 form's co-owner line with its title misread (`3a: Đồ Thị Nga` for `Bà: Đỗ Thị Nga`): a short
+# word and a colon, the name in title case, and `Năm sinh` opening the next line
+_OWNER_START_PRE = re.compile(r"(?m)^[ \t]*(?P<title>[^\W_]{1,4})\s*[:;.](?=[^\n]*\n[ \t]*nam\s*sinh)")
+_TITLE_CASE_NAME = re.compile(r"\s*(?:[A-ZĐÀ-Ỹ][^\W\d_]*\s+){1,5}[A-ZĐÀ-Ỹ][^\W\d_]*\s*$", re.MULTILINE)
 _BIRTH = re.compile(r"(?:sinh\s*nam|nam\s*sinh)\s*[:;.]?\s*(?P<y>[0-9oil|]{4})")
 _ID = re.compile(
     r"(?P<label>(?:so\s*)?(?:cmnd|cmt|cccd|can\s*cuoc(?:\s*cong\s*dan)?|so\s*dinh\s*danh(?:\s*ca\s*nhan)?|ho\s*chieu"
@@ -1467,6 +1471,15 @@ def _read_owners(t: _Text, pg: _Page, form: str | None, warnings: list[str]) -> 
         and re.match(r"\s*[:;.]?\s*[A-ZĐÀ-Ỹ]{2,}\s", t.raw[mm.end("title") :])
         and mm.group("title") not in ("cccd", "cmnd", "cmt", "so", "dia", "nam", "sinh")
     ]
+    if form == "gcn_pre2009":
+        strict_lines = {t.line_index(mm.start()) for mm in starts}
+        starts += [
+            mm
+            for mm in _OWNER_START_PRE.finditer(t.fold, start, end)
+            if t.line_index(mm.start()) not in strict_lines
+            and mm.group("title") not in ("cccd", "cmnd", "cmt", "so", "dia", "nam", "sinh")
+            and _TITLE_CASE_NAME.match(t.raw, mm.end(), t.raw.find("\n", mm.end()))
+        ]
     starts.sort(key=lambda mm: mm.start())
     owners: list[dict[str, Evidence]] = []
     for i, m in enumerate(starts):
@@ -1624,13 +1637,32 @@ def _read_owner(
         colon = f.find(":", am.start(), min(am.start() + 28, e))
         if colon >= s - 1 and not re.search(r"\d", f[s : colon + 1]):
             s = colon + 1
+        # a co-owner whose title line OCR garbled (`Bài NGTRN ...`) was not split off: its year, ID or
+        # address label inside this address ends it, right after the province the address ends with
+        marks = [mm.start() for pat in (_BIRTH, _ID, _ADDRESS, _OWNER_IN_ADDRESS) if (mm := pat.search(f, s, e))]
+        run_on = False
+        if marks:
+            mk = min(marks)
+            provinces = list(_PROVINCE_END.finditer(f, s, mk))
+            if provinces:
+                e, run_on = provinces[-1].end(), True
+            elif t.line_index(mk) > t.line_index(s):
+                e, run_on = t.line_start(t.line_index(mk)), True
         raw = _strip_item_marker(t.raw[s:e])
         trail = len(raw.rstrip(" \n;,."))
         text = clean(raw[:trail].replace("\n", " ")).strip(" ;,.")
         if text:
             mean, low = t.stats(s, s + trail)
-            out["address"] = Evidence("owner.address", canonical_address(text), t.box(s, s + trail), ["ocr"], mean, low)
+            out["address"] = Evidence(
+                "owner.address", canonical_address(text), t.box(s, s + trail), ["ocr"], mean, low, repaired=run_on
+            )
     return out
+
+
+# the province an owner's address ends with (pre-2025 `tỉnh Thừa Thiên Huế`, from 2025 `thành phố Huế`)
+_PROVINCE_END = re.compile(r"thua\s*thien\s*-?\s*hue|thanh\s*pho\s*hue(?!\s*,)")
+# an owner title inside another owner's address: `Bà:`, `Ông:`, `Và vợ:`, `Và chồng:`
+_OWNER_IN_ADDRESS = re.compile(r"(?<![a-z])(?:ba|ong|va\s*vo|va\s*chong)\s*[:;]")
 
 
 def _check_id(ev: Evidence, birth_year: int | None, sex: str | None, warnings: list[str], index: int) -> None:
@@ -2009,6 +2041,30 @@ def _owner_score(owners: list[dict[str, Evidence]]) -> int:
     return sum(len(o) for o in owners)
 
 
+def _owner_y(owner: dict[str, Evidence]) -> tuple[int, int] | None:
+    """Where an owner's entry starts on the page: (top, height) of its name (or ID, or birth year) box."""
+    for name in ("full_name", "id_number", "birth_year", "address"):
+        ev = owner.get(name)
+        if ev is not None and ev.box is not None:
+            return ev.box[1], max(1, ev.box[3])
+    return None
+
+
+def _merge_owners(base: list[dict[str, Evidence]], other: list[dict[str, Evidence]]) -> list[dict[str, Evidence]]:
+    """The owners of two readings of the section: `base`, plus those `other` found at a height where `base`
+    has none (a co-owner whose title line one pass garbled and the other read), in page order."""
+    ys = [y for o in base if (y := _owner_y(o)) is not None]
+    merged = list(base)
+    for o in other:
+        oy = _owner_y(o)
+        if oy is None or "full_name" not in o or "id_number" not in o:
+            continue
+        if all(abs(oy[0] - y) > 1.5 * max(h, oy[1]) for y, h in ys):
+            merged.append(o)
+            ys.append(oy)
+    return sorted(merged, key=lambda o: (_owner_y(o) or (10**9, 0))[0])
+
+
 def _rescue_owner_section(t: _Text, pg: _Page, ocr: OcrResult) -> _Text | None:
     """The owner lines read again as one block (psm 6, seal dropped) when the layout pass lost some."""
     sec = _OWNER_SECTION.search(t.fold)
@@ -2343,14 +2399,20 @@ def extract_gcn_detailed(
         if serial is not None:
             fields["certificate_serial"] = serial
         owners = _read_owners(t, pg, form, warnings)
-        if not owners or any("full_name" not in o or "id_number" not in o for o in owners):
+        # signs of a degraded owner section: an address that ran into a co-owner's lines, a title misread
+        garbled = any(
+            (o.get("address") is not None and o["address"].repaired) or "relationship" not in o for o in owners
+        )
+        if garbled or not owners or any("full_name" not in o or "id_number" not in o for o in owners):
             rescued = _rescue_owner_section(t, pg, ocr)
             if rescued is not None:
                 more: list[str] = []
                 again = _read_owners(rescued, pg, form, more)
                 if _owner_score(again) > _owner_score(owners):
-                    owners, t = again, rescued
+                    owners, t, again = _merge_owners(again, owners), rescued, owners
                     warnings += more
+                else:
+                    owners = _merge_owners(owners, again)
         if form == "gcn_2024_qr" or _P2_PATTERNS["parcel_number"].search(t.fold):
             sec = _OWNER_SECTION.search(t.fold)
             parcel_start = re.compile(r"thong\s*tin\s*thua\s*dat").search(t.fold, sec.end() if sec else 0)
