@@ -116,7 +116,7 @@ def detect_page(image: np.ndarray, prep: Prepared | None = None) -> CardQuad | N
     if not _differs_from_surroundings(small, quad):
         return None  # a printed frame on a scanned page: paper on both sides of the edge
     full = quad / scale
-    refined, contrast = refine_quad(_blurred_around(prep.grey, full), full)
+    refined, contrast = refine_quad(_blurred_around(prep.grey, full), full, card=False)
     if refined is None or abs(quad_aspect(refined) - quad_aspect(full)) > 0.1 or contrast < 20:
         return None
     margin = 0.004 * max(h, w)
@@ -261,11 +261,15 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / small) if small > 0 else 0.0
 
 
-def refine_quad(grey: np.ndarray, quad: np.ndarray, samples: int = 48) -> tuple[np.ndarray | None, float]:
+def refine_quad(
+    grey: np.ndarray, quad: np.ndarray, samples: int = 48, *, card: bool = True
+) -> tuple[np.ndarray | None, float]:
     """Sub-pixel card corners: strongest consistent edge along normals of each side, robust line fits.
 
     Also returns the grey-level step across the weakest side: a card whose edge barely differs from the
-    paper is located better by its printed text than by its edges."""
+    paper is located better by its printed text than by its edges. For a card (`card`), the step is taken
+    at each sample's own edge and a side running off the image is placed from the ID-1 aspect ratio; for a
+    sheet of paper the step is taken at the side's mean edge position and such a side fails the quad."""
     q = order_clockwise(quad)
     centre = q.mean(axis=0)
     lines: list[tuple[np.ndarray, np.ndarray] | None] = []
@@ -306,6 +310,8 @@ def refine_quad(grey: np.ndarray, quad: np.ndarray, samples: int = 48) -> tuple[
         edge = lo + j
         rows = np.arange(len(j))
         after, before = np.minimum(edge + 7, prof.shape[1] - 1), np.maximum(edge - 6, 0)
+        if not card:
+            after, before = np.full_like(edge, min(k + 7, prof.shape[1] - 1)), np.full_like(edge, max(0, k - 6))
         steps.append(float(np.median(np.abs(prof[rows, after] - prof[rows, before]))))
         jj = np.clip(j, 1, window.shape[1] - 2)
         rows_idx = np.arange(len(jj))
@@ -318,7 +324,7 @@ def refine_quad(grey: np.ndarray, quad: np.ndarray, samples: int = 48) -> tuple[
         edge_pts = base + pos[:, None] * n[None, :]
         edge_pts = edge_pts[strong]
         line = _robust_tls(edge_pts) if len(edge_pts) >= samples // 4 else None
-        if line is None and not _at_border(p0, p1, w, h):
+        if line is None and not (card and _at_border(p0, p1, w, h)):
             return None, 0.0
         lines.append(line)  # None: this side runs along the image border (the card is cut off there)
         if line is None:
