@@ -38,25 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from worker.intake.backfill import peak_rss_mb
+
 RASTER = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 READABLE = RASTER | {".pdf"}
 TARGETS = {"core_ratio_max": 1.0, "speedup_min": 1.8, "rss_mb_max": 400.0, "match_share_max": 0.05}
 
 
 # ---------------------------------------------------------------------------------------- accounting
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS. Not ru_maxrss: Linux carries it over fork+exec, so a spawned worker
-    would report its parent's peak; VmHWM belongs to the current address space only."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cpu_seconds() -> float:

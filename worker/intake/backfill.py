@@ -687,7 +687,7 @@ def init_worker(
     _ctx = _Context(processor, Path(root) if root else None, job_id, pipeline_version, reprocess, retries, stop)
 
 
-def _rss_mb() -> float:
+def peak_rss_mb() -> float:
     """This process's peak RSS. ru_maxrss would do on its own, but Linux carries it over fork+exec, so a
     spawned worker would report its parent's peak (large after listing a million objects); VmHWM belongs
     to the current address space only."""
@@ -750,7 +750,7 @@ def process_submission(objects: Sequence[SourceObject], stop: threading.Event | 
                 outcome.pages = _pages_of(obj, version_id)
             break
         outcome.seconds = time.perf_counter() - started
-        outcome.max_rss_mb = _rss_mb()
+        outcome.max_rss_mb = peak_rss_mb()
         outcomes.append(outcome)
     return outcomes
 
