@@ -1,6 +1,6 @@
 """Create or upgrade the database schema with Alembic: `upgrade(url)` is what every process calls on start.
 
-The Alembic environment lives in `migrations/` (with `alembic.ini` at the repository root, so the usual
+The Alembic environment lives in `worker/store/migrations/` (with `alembic.ini` at the repository root, so the usual
 `alembic revision --autogenerate -m ...` works from a checkout). Several processes may start at once (two
 workers and the review app), so the upgrade runs under a lock: a PostgreSQL advisory lock, or a lock file
 next to a SQLite database."""
@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"  # package data: found in a wheel install too
 # any constant shared by every process of this product; pg_advisory_lock takes a bigint
 _PG_LOCK_KEY = 0x1A7D_0001
 
