@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     auto_accept_threshold: float = 0.95
     review_threshold: float = 0.5
     max_proposals: int = 5
+    match_model: Path | None = Field(
+        None,
+        description="Matcher model JSON (m/u probabilities, calibration); default <data_dir>/match_model.json "
+        "when `intake model refine` has written one, else the model shipped with the package",
+    )
     # review web app
     session_secret: str | None = Field(
         None, description="Cookie signing key; generated and stored under data_dir if unset"
@@ -54,6 +59,11 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'intake.db').as_posix()}"
+
+    @property
+    def refined_match_model(self) -> Path:
+        """Where `intake model refine` writes, and where the matcher looks before the shipped model."""
+        return self.match_model or self.data_dir / "match_model.json"
 
     @property
     def resolved_inbox_dir(self) -> Path:

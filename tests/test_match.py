@@ -7,13 +7,14 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from bench.match import make_samples
 from models.document import Document, FieldValue
-from models.settings import Settings
+from models.settings import Settings, get_settings
 from worker.match import Matcher, Model
 from worker.match.comparators import (
     compare_area,
@@ -322,19 +323,13 @@ def test_committed_model_is_the_one_matching_uses() -> None:
     assert model.training.get("submissions", 0) >= 1000
 
 
-def test_review_decisions_refine_the_model(sqlite_url: str, tmp_path: Path) -> None:
-    """Accepted and rejected candidates from the review app flow back into m and u."""
-    import shutil
-
-    from worker.match.model import MODEL_PATH
-    from worker.match.train import refine_from_reviews
+def _decide_sample_submissions(engine: Any) -> int:
+    """Store the sample set's submissions with a review decision each, as review staff would have left them."""
     from worker.store.db import session_scope
     from worker.store.results import SubmissionRow
     from worker.store.review import DecisionRow, UserRow
     from worker.store.submissions import save_documents
 
-    engine = open_database(sqlite_url)
-    import_csv(SAMPLE / "parcels.csv", engine)
     matcher = Matcher(engine, SETTINGS)
     sim = Simulator(2, 0.0)
     decided = 0
@@ -368,6 +363,19 @@ def test_review_decisions_refine_the_model(sqlite_url: str, tmp_path: Path) -> N
                 )
             )
             decided += 1
+    return decided
+
+
+def test_review_decisions_refine_the_model(sqlite_url: str, tmp_path: Path) -> None:
+    """Accepted and rejected candidates from the review app flow back into m and u."""
+    import shutil
+
+    from worker.match.model import MODEL_PATH
+    from worker.match.train import refine_from_reviews
+
+    engine = open_database(sqlite_url)
+    import_csv(SAMPLE / "parcels.csv", engine)
+    decided = _decide_sample_submissions(engine)
     assert decided >= 8
     model_path = tmp_path / "model.json"
     shutil.copy(MODEL_PATH, model_path)
@@ -378,6 +386,30 @@ def test_review_decisions_refine_the_model(sqlite_url: str, tmp_path: Path) -> N
     assert result["non_matches"] >= 1
     assert after.version == result["version"] != before.version
     assert after.training["refined_with_reviews"]["matches"] == decided
+
+
+def test_model_refine_command_writes_the_model_the_matcher_then_loads(sqlite_url: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from worker.cli import cli
+
+    engine = open_database(sqlite_url)
+    import_csv(SAMPLE / "parcels.csv", engine)
+    decided = _decide_sample_submissions(engine)
+    env = {"INTAKE_DATABASE_URL": sqlite_url, "INTAKE_DATA_DIR": str(tmp_path / "data")}
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["model", "refine"], env=env)
+        assert result.exit_code == 0, result.output
+        refined = tmp_path / "data" / "match_model.json"
+        assert f"{decided} accepted" in result.output and str(refined) in result.output
+        version = Model.load(refined).version
+        assert Matcher(engine, Settings(data_dir=tmp_path / "data")).model_version == version
+        assert Matcher(engine, Settings(data_dir=tmp_path / "elsewhere")).model_version != version  # shipped model
+        shown = CliRunner().invoke(cli, ["model", "show"], env=env)
+        assert version in shown.output and "refined_with_reviews" in shown.output
+    finally:
+        get_settings.cache_clear()
 
 
 def test_an_id_card_alone_finds_the_parcel_its_holder_lives_on(sqlite_url: str, tmp_path: Path) -> None:

@@ -191,6 +191,9 @@ from worker.intake.commands import COMMANDS as _intake_commands  # noqa: E402
 
 for _command in _intake_commands:
     cli.add_command(_command)
+from worker.match.commands import model_group  # noqa: E402
+
+cli.add_command(model_group)
 from worker.review.commands import review_group, users_group  # noqa: E402
 
 cli.add_command(review_group)

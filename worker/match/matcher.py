@@ -166,7 +166,8 @@ class Matcher:
         if isinstance(model, Model):
             self.model = model
         else:
-            self.model = Model.load(model or MODEL_PATH)
+            refined = self.settings.refined_match_model
+            self.model = Model.load(model or (refined if refined.is_file() else MODEL_PATH))
         self.repo = RegistryRepository(engine)
         self.units = _load_units()
         self._thresholds: tuple[float, float] | None = None

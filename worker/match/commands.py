@@ -1,0 +1,63 @@
+"""`intake model ...`: the matcher's model, refined from what review staff decided."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from models.settings import get_settings
+
+
+@click.group("model")
+def model_group() -> None:
+    """The matching model (Fellegi-Sunter weights and their calibration)."""
+
+
+@model_group.command("show")
+def show() -> None:
+    """Which model the matcher loads, its version and how it was trained."""
+    from worker.match.model import MODEL_PATH, Model
+
+    settings = get_settings()
+    path = settings.refined_match_model if settings.refined_match_model.is_file() else MODEL_PATH
+    model = Model.load(path)
+    click.echo(f"model {model.version} from {path}")
+    click.echo(f"calibration: {model.calibration.method}")
+    for key, value in sorted(model.training.items()):
+        click.echo(f"{key}: {value}")
+
+
+@model_group.command("refine")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the refined model (default INTAKE_MATCH_MODEL, else <data_dir>/match_model.json, "
+    "which the matcher then loads in place of the shipped model)",
+)
+@click.option(
+    "--strength",
+    default=200.0,
+    show_default=True,
+    help="How many labelled pairs the current model counts for: higher moves it less per decision",
+)
+def refine(out: Path | None, strength: float) -> None:
+    """Fold the standing review decisions (accepted and rejected candidates) into the model's m and u
+    probabilities. Restart the workers afterwards; new proposals record the new model version."""
+    from worker.match.model import MODEL_PATH
+    from worker.match.train import refine_from_reviews
+    from worker.store.db import open_database
+
+    settings = get_settings()
+    target = out or settings.refined_match_model
+    source = target if target.is_file() else MODEL_PATH
+    target.parent.mkdir(parents=True, exist_ok=True)
+    engine = open_database(settings.resolved_database_url)
+    result = refine_from_reviews(engine, source, target, settings=settings, strength=strength)
+    if not result.get("matches") and not result.get("non_matches"):
+        click.echo("no review decisions yet: the model is unchanged in content (decide some items first)")
+    click.echo(
+        f"model {result['version']} written to {target}: "
+        f"{result.get('matches', 0)} accepted and {result.get('non_matches', 0)} rejected candidate pairs folded in"
+    )
