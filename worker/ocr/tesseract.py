@@ -193,7 +193,7 @@ def read_line(
         if it is None or not api.GetUTF8Text().strip():
             return LineReading("", 0.0, [], time.perf_counter() - started)
         for r in iterate_level(it, RIL.SYMBOL):
-            ch = r.GetUTF8Text(RIL.SYMBOL)
+            ch = _text_at(r, RIL.SYMBOL)
             if not ch:
                 continue
             if r.IsAtBeginningOf(RIL.WORD) and current:
@@ -259,7 +259,7 @@ def _ocr_tesserocr(img: np.ndarray, *, lang: str, psm: int, timeout_s: float, wh
         if it is None or not api.GetUTF8Text().strip():  # nothing found: the iterator would raise
             return []
         for r in iterate_level(it, RIL.WORD):
-            text = (r.GetUTF8Text(RIL.WORD) or "").strip()
+            text = _text_at(r, RIL.WORD).strip()
             if r.IsAtBeginningOf(RIL.TEXTLINE) and words:
                 lines.append(_make_line(words))
                 words = []
@@ -282,6 +282,15 @@ def _ocr_tesserocr(img: np.ndarray, *, lang: str, psm: int, timeout_s: float, wh
         return lines
     finally:
         _reset(api, whitelist=whitelist, choices=False)
+
+
+def _text_at(r: Any, level: int) -> str:
+    """The iterator's text at `level`; tesserocr raises "No text returned" where Tesseract kept a box but no
+    text (a speck on a faint card), which is an empty word, not a failed page."""
+    try:
+        return r.GetUTF8Text(level) or ""
+    except RuntimeError:
+        return ""
 
 
 def _make_line(words: list[OcrWord]) -> OcrLine:
