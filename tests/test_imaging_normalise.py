@@ -213,3 +213,23 @@ def test_generated_fixture_page_photo_is_perspective_corrected_if_available() ->
     assert angle_error(out.skew_deg, doc["skew_deg"]) < 0.1
     assert out.corners is not None
     assert corner_error(out.corners, np.asarray(doc["degradation"]["corners"], np.float64)) < 0.01
+
+
+def test_a_certificate_page_with_a_printed_frame_is_not_taken_for_a_card() -> None:
+    """A clean pre-2009 certificate scan (the GCN benchmark's seed 23, #111) whose printed border measures
+    1.45:1 square on: it must stay a page, not be warped to an ID-1 card."""
+    from bench.gcn import _cases, _render
+    from worker import imaging
+
+    case = next(c for c in _cases(200, 23, ("gcn_pre2009", "gcn_2009", "gcn_2024_qr"), None) if c["cert"] == 111)
+    data, _truth, _params = _render(case)
+    settings = Settings()
+    pages = [
+        p
+        for lp in imaging.load_pages(data, "gcn.jpg", settings=settings)
+        for p in imaging.normalise_page(lp, settings=settings)
+    ]
+    assert len(pages) == 1
+    h, w = pages[0].image.shape[:2]
+    assert h > w > 1000  # upright A4 page, not a 1012x638 card
+    assert pages[0].orientation_deg == 0
