@@ -47,6 +47,7 @@ from worker.store.review import (
     lease_holder,
     release_lease,
     release_leases,
+    standing_decision,
 )
 from worker.store.review import sync_queue as store_sync_queue
 from worker.vntext import clean
@@ -454,16 +455,7 @@ def item_view(session: Session, submission_id: str, user: UserRow) -> dict[str, 
         )
     holder = lease_holder(session, submission_id)
     holder_name = session.get(UserRow, holder[0]).name if holder else None  # type: ignore[union-attr]
-    standing = session.scalar(
-        select(DecisionRow)
-        .where(
-            DecisionRow.submission_id == submission_id,
-            DecisionRow.action.in_(CLOSING_ACTIONS),
-            DecisionRow.undone_at.is_(None),
-        )
-        .order_by(DecisionRow.id.desc())
-        .limit(1)
-    )
+    standing = standing_decision(session, submission_id)
     return {
         "submission_id": sub.id,
         "status": sub.status,

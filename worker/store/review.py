@@ -356,6 +356,20 @@ def _proposal_view(p: Any) -> dict[str, Any]:
     return {"parcel_id": p.parcel_id, "owner_id": p.owner_id, "confidence": p.confidence, "band": p.band}
 
 
+def standing_decision(session: Session, submission_id: str) -> DecisionRow | None:
+    """The submission's latest accept/reject/none that has not been undone."""
+    return session.scalar(
+        select(DecisionRow)
+        .where(
+            DecisionRow.submission_id == submission_id,
+            DecisionRow.action.in_(CLOSING_ACTIONS),
+            DecisionRow.undone_at.is_(None),
+        )
+        .order_by(DecisionRow.id.desc())
+        .limit(1)
+    )
+
+
 def reconcile_rematch(session: Session, submission_id: str, proposals: Sequence[Any]) -> str | None:
     """A decided submission was matched again (a new page arrived, the registry or the model changed).
 
@@ -369,16 +383,7 @@ def reconcile_rematch(session: Session, submission_id: str, proposals: Sequence[
       audit log explains why (`rematch_reopened`, with the old decision and the new proposal), which the item
       page shows in its history.
     `proposals` are models.Proposal objects, best first. Returns "kept", "reopened" or None (nothing decided)."""
-    standing = session.scalar(
-        select(DecisionRow)
-        .where(
-            DecisionRow.submission_id == submission_id,
-            DecisionRow.action.in_(CLOSING_ACTIONS),
-            DecisionRow.undone_at.is_(None),
-        )
-        .order_by(DecisionRow.id.desc())
-        .limit(1)
-    )
+    standing = standing_decision(session, submission_id)
     if standing is None:
         return None
     ranked = sorted(proposals, key=lambda p: p.confidence, reverse=True)
