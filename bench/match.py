@@ -49,7 +49,12 @@ def _card_docs(person: Any, with_back: bool) -> list[dict[str, Any]]:
         fields["old_id_number"] = person.old_id_number  # from the QR
     docs = [{"file": "card_front.jpg", "page": 1, "part": None, "doc_type": front_type, "fields": fields, "owners": []}]
     if with_back and gen in ("cccd_chip_2021", "cancuoc_2024"):
-        back = {"id_number": person.id_number, "date_of_birth": person.date_of_birth.isoformat()}  # MRZ
+        back: dict[str, Any] = {"id_number": person.id_number, "date_of_birth": person.date_of_birth.isoformat()}
+        if person.id_number and len(person.id_number) == 12:
+            from fixtures.mrz import person_mrz
+
+            # the zone the number and birth date were read from; its third line names the holder (no diacritics)
+            back["mrz"] = person_mrz(person)
         docs.append(
             {"file": "card_back.jpg", "page": 1, "part": None, "doc_type": "cccd_back", "fields": back, "owners": []}
         )

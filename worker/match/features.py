@@ -145,6 +145,24 @@ def _person_from(fields: dict[str, FieldValue], *, card: bool) -> ScannedPerson:
     return person
 
 
+_MRZ_LETTERS = str.maketrans({"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G"})
+
+
+def mrz_holder_name(value: Any) -> str | None:
+    """The holder's name from a card's machine-readable zone (its lines, or the lines joined by newlines):
+    line 3 `NGUYEN<<VAN<AN<<<` → `NGUYEN VAN AN` (no diacritics; may be cut at 30 characters)."""
+    lines = value.splitlines() if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else []
+    if len(lines) < 3:
+        return None
+    line = str(lines[2]).strip().upper().translate(_MRZ_LETTERS)
+    surname, _, rest = line.partition("<<")
+    words = (surname.replace("<", " ") + " " + rest.replace("<", " ")).split()
+    # a character no letter is misread as: the line is not a name (dropping the word would make another one)
+    if len(words) < 2 or not all(w.isascii() and w.isalpha() for w in words):
+        return None
+    return " ".join(words)
+
+
 def _same_person(a: ScannedPerson, b: ScannedPerson) -> bool:
     if set(a.id_numbers) & set(b.id_numbers):
         return True
@@ -217,6 +235,12 @@ def scan_submission(documents: list[Document]) -> ScannedSubmission:
                 if name not in merged_fields or fv.confidence > merged_fields[name].confidence + 0.2:
                     merged_fields[name] = fv
         candidate = _person_from(merged_fields, card=True)
+        mrz = merged_fields.get("mrz")
+        if not candidate.name_key and mrz is not None and (holder := mrz_holder_name(mrz.value)):
+            # the front unread (or lost) but the back's zone names the holder: without diacritics, and the name
+            # line has no check digit, so a little less sure than the zone's confidence
+            candidate.name, candidate.name_key = holder, name_key(holder)
+            candidate.name_confidence = 0.9 * mrz.confidence
         if candidate.name_key or candidate.id_numbers:
             card_person = candidate
     owners: list[ScannedPerson] = []

@@ -89,6 +89,7 @@ def _digit_error(rng: random.Random, text: str) -> str:
 class Simulator:
     def __init__(self, seed: int, noise: float = 1.0, profile: NoiseProfile | None = None) -> None:
         self.rng = random.Random(seed)
+        self.seed = seed
         self.p = (profile or NoiseProfile()).scaled(noise)
 
     def _name(self, value: str) -> tuple[str, bool]:
@@ -146,6 +147,25 @@ class Simulator:
             value, ok = _digit_error(rng, str(value)), False
         return FieldValue(value=value, confidence=_conf(rng, ok), sources=["simulated"])
 
+    def _mrz(self, lines: Any, page: int) -> FieldValue | None:
+        """The machine-readable zone as the card reader returns it (its lines). Drawn from its own random
+        stream, keyed on the zone, so adding the zone to a sample set leaves every other simulated read as it
+        was. The numbers and dates are check-digit guarded (the sample's id_number/date_of_birth stand for
+        them); the name line has no check digit: a letter may be misread."""
+        if not isinstance(lines, list) or len(lines) != 3:
+            return None
+        rng = random.Random(f"{self.seed}:{page}:{lines[0]}")
+        if rng.random() < self.p.missing:
+            return None
+        name_line, ok = str(lines[2]), True
+        if rng.random() < self.p.name_letter:
+            letters = [i for i, ch in enumerate(name_line) if ch.isalpha()]
+            if letters:
+                i = rng.choice(letters)
+                name_line = name_line[:i] + _LETTER_SLIPS.get(name_line[i], "N") + name_line[i + 1 :]
+                ok = False
+        return FieldValue(value=[lines[0], lines[1], name_line], confidence=_conf(rng, ok), sources=["simulated"])
+
     def documents(self, truth: dict[str, Any]) -> list[Document]:
         """Simulated read-stage output for one truth.jsonl submission."""
         docs: list[Document] = []
@@ -162,7 +182,12 @@ class Simulator:
                 quality_score=None,
             )
             for name, value in (t.get("fields") or {}).items():
-                if name in ("mrz", "card_generation", "certificate_form", "degradation"):
+                if name in ("card_generation", "certificate_form", "degradation"):
+                    continue
+                if name == "mrz":
+                    mrz = self._mrz(value, i)
+                    if mrz is not None:
+                        doc.fields[name] = mrz
                     continue
                 fv = self._field(name, value)
                 if fv is not None:
