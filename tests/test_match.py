@@ -443,3 +443,61 @@ def test_an_id_card_alone_finds_the_parcel_its_holder_lives_on(sqlite_url: str, 
     best = matcher.propose([card])[0]
     assert best.parcel_id == "P1"
     assert {e.field: e.agreement for e in best.evidence}["owner_residence"] == "same_place"
+
+
+def _namesakes(sqlite_url: str, tmp_path: Path) -> Matcher:
+    header = "parcel_id,commune_code,map_sheet_number,parcel_number,address,area_m2,land_use_code,certificate_serial,registry_number,owner_name,owner_birth_year,owner_id_number,owner_address\n"
+    rows = [
+        'P1,19789,10,101,"5 Lê Lợi, Phường Vĩnh Ninh, TP. Huế",100,ODT,CS 300001,,Phạm Thị Ngọc,1977,046177166781,',
+        'P2,19792,22,202,"9 Bà Triệu, Phường Phú Hội, TP. Huế",200,ODT,CS 300002,,Phạm Thị Ngọc,1977,046177826081,',
+        'P3,19792,22,203,"11 Bà Triệu, Phường Phú Hội, TP. Huế",200,ODT,CS 300003,,Vũ Thị Huyền,1954,,',
+    ]
+    path = tmp_path / "namesakes.csv"
+    path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    engine = open_database(sqlite_url)
+    import_csv(path, engine)
+    return Matcher(engine, SETTINGS)
+
+
+def test_namesakes_the_scans_cannot_tell_apart_share_the_confidence(sqlite_url: str, tmp_path: Path) -> None:
+    """An old CMND (9 digits, in neither registry row) with a name and birth year two registry owners share:
+    neither parcel may come out as a confident first choice."""
+    matcher = _namesakes(sqlite_url, tmp_path)
+    proposals = matcher.propose([_card("194235110", "PHẠM THỊ NGỌC", "1977-05-01")])
+    assert {p.parcel_id for p in proposals[:2]} == {"P1", "P2"}
+    first, second = proposals[:2]
+    assert first.confidence == second.confidence <= 0.5
+    assert first.band != "auto_accept"
+    assert any("cannot tell them apart" in note and second.parcel_id in note for note in first.notes)
+    # one of them confirmed by the 12-digit number: no tie any more
+    clear = matcher.propose([_card("046177826081", "PHẠM THỊ NGỌC", "1977-05-01")])
+    assert clear[0].parcel_id == "P2"
+    assert not any("cannot tell them apart" in note for note in clear[0].notes)
+
+
+def test_a_card_back_alone_names_its_holder_through_the_mrz(sqlite_url: str, tmp_path: Path) -> None:
+    """The front page lost: the back's number is not in the registry (the row has none), but the zone's third
+    line names the holder, which with the birth date finds the parcel."""
+    from worker.match.features import mrz_holder_name
+
+    assert mrz_holder_name(["IDVNM...", "540718...", "VU<<THI<HUYEN<<<<<<<<<<<<<<<<<"]) == "VU THI HUYEN"
+    assert mrz_holder_name("l1\nl2\nNGUY3N<<VAN<AN<<<<") is None  # a digit no letter is read as: not a name
+    assert mrz_holder_name("l1\nl2\nNGUYEN<<VAN<5ANG<<<") == "NGUYEN VAN SANG"
+    matcher = _namesakes(sqlite_url, tmp_path)
+    lines = ["IDVNM1540251196046154025119<<8", "5407184F<<<<<<<VNM<<<<<<<<<<<2", "VU<<THI<HUYEN<<<<<<<<<<<<<<<<<"]
+    back = Document(
+        source="card_back.jpg",
+        sha256="1" * 64,
+        doc_type="cccd_back",
+        fields={
+            "id_number": FieldValue(value="046154025119", confidence=0.99),
+            "date_of_birth": FieldValue(value="1954-07-18", confidence=0.99),
+            "mrz": FieldValue(value=lines, confidence=0.97),
+        },
+    )
+    sub = scan_submission([back])
+    assert sub.primary is not None and sub.primary.name_key == "VU THI HUYEN"
+    best = matcher.propose([back])[0]
+    assert best.parcel_id == "P3"
+    # the zone's name has no diacritics: it must not be offered as a correction of the registry's name
+    assert not [u for u in best.proposed_updates if u.field == "owner_name"]

@@ -88,6 +88,7 @@ class Scored:
     raw: float = 0.0
     confidence: float = 0.0
     person_factor: float = 0.0  # log2 of the saturated person evidence (see Matcher._posteriors)
+    tied_with: list[str] = field(default_factory=list)  # best candidates the scans score exactly the same
     blocked_by: set[str] = field(default_factory=set)
 
     @property
@@ -386,6 +387,17 @@ class Matcher:
         for s, t in zip(scored, terms, strict=True):
             s.raw = 2.0 ** (t - denominator)
             s.confidence = self.model.calibration(s.raw)
+        # Best candidates with exactly the same evidence (two namesakes born the same year, an ID card alone
+        # and nothing else read) cannot be told apart: whichever is listed first is right only as often as a
+        # coin says. Each gets the calibrated probability that the parcel is one of them, shared equally, so
+        # equal evidence never shows as a confident top-1.
+        best = max(terms)
+        tied = [s for s, t in zip(scored, terms, strict=True) if best - t <= 1e-9 * max(1.0, abs(best))]
+        if len(tied) > 1:
+            share = self.model.calibration(sum(s.raw for s in tied)) / len(tied)
+            for s in tied:
+                s.confidence = min(s.confidence, share)
+                s.tied_with = [o.parcel.parcel_id for o in tied if o is not s]
 
     # --- output --------------------------------------------------------------------------------------
 
@@ -428,6 +440,11 @@ class Matcher:
                     f"this owner also holds {len(same_owner)} other candidate parcel(s) "
                     f"({', '.join(same_owner[:4])}); only parcel fields can tell them apart"
                 )
+        if s.tied_with:
+            notes.append(
+                f"scored exactly as {len(s.tied_with)} other candidate(s) ({', '.join(sorted(s.tied_with)[:4])}): "
+                "the scans cannot tell them apart, so the confidence is shared between them"
+            )
         repaired = parcel.repaired or (owner.repaired if owner is not None else None)
         if repaired:
             notes.append(f"registry text was repaired from a legacy encoding on import ({repaired})")
