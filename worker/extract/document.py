@@ -1,9 +1,10 @@
 """One document image in, one Document out: a layout OCR pass, the machine-readable zones, classification,
 then dispatch to the extractor for the document type (identity cards here, certificates in gcn.py).
 
-The layout pass is the only full-image OCR; every field after it reads only its own region. The QR is
-looked for on every card (cheap: zxing-cpp, ~10 ms), the MRZ only when the layout pass saw `<<` filler or the
-classifier says a chip-card back.
+The layout pass is the only full-image OCR; every field after it reads only its own region. Codes (QR,
+barcodes) are looked for on every card (cheap: zxing-cpp, ~4 ms on a card) and on any page whose text does not
+already settle it as a certificate (~20 ms on a page; the certificate extractor looks for its form's codes
+itself), the MRZ only when the layout pass saw `<<` filler or the classifier says a chip-card back.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from models.settings import Settings, get_settings
 from worker.extract import confidence as conf
 from worker.extract.classify import Classification, classify
 from worker.extract.idcard import extract_card, has_issuer_trigger, issuer_region_text
-from worker.ocr import decode_codes, ocr_image, parse_cccd_qr, read_mrz
+from worker.ocr import DecodedCode, decode_codes, ocr_image, parse_cccd_qr, read_mrz
 from worker.vntext import clean, name_key
 
 _SERIAL = re.compile(r"\b([A-Z]{2})\s?(\d{6}|\d{8})\b")
@@ -45,18 +46,21 @@ def read_document_detailed(
     layout = ocr_image(grey, lang=settings.tesseract_lang, psm=3)
     is_card = _looks_like_card(page, grey)
     colour = page.image if page.image is not None else grey
-    codes = decode_codes(colour)
     # filler runs or the document code; a stray `<<` read off a fingerprint is not a zone
     has_mrz_text = sum(line.text.count("<") >= 4 for line in layout.lines) >= 2 or "IDVNM" in layout.text.replace(
         " ", ""
     )
-    c = classify(
-        layout.text,
-        has_qr=any(x.format == "QRCode" for x in codes),
-        has_mrz=has_mrz_text,
-        has_barcode=any(x.format != "QRCode" for x in codes),
-        is_card=None if is_card else False,
-    )
+    codes: list[DecodedCode] = []
+    c = classify(layout.text, has_mrz=has_mrz_text, is_card=None if is_card else False)
+    if not _settled_certificate(c, is_card):
+        codes = decode_codes(colour)
+        c = classify(
+            layout.text,
+            has_qr=any(x.format == "QRCode" for x in codes),
+            has_mrz=has_mrz_text,
+            has_barcode=any(x.format != "QRCode" for x in codes),
+            is_card=None if is_card else False,
+        )
     doc = Document(
         source=page.source,
         page=page.page,
@@ -104,6 +108,21 @@ def read_document_detailed(
     elif c.doc_type.startswith("gcn"):
         _read_gcn(doc, page, layout, settings)
     return doc, features
+
+
+# the most a decoded code adds to a card type's score in classify() (a QR: +2.0 to a back, +1.5 to a front;
+# a barcode: +1.5 to a back); codes add nothing to the certificate types
+_CODE_EVIDENCE_MAX = 2.0
+
+
+def _settled_certificate(c: Classification, is_card: bool) -> bool:
+    """A page whose text alone makes it a certificate by more than any QR or barcode could add to a card
+    type: the dispatcher's code search (~20 ms on a page) could not change the call, and the certificate
+    extractor, which sets the page's type and confidence itself, looks for the codes its form carries."""
+    if is_card or not c.doc_type.startswith("gcn") or _gcn_extractor() is None:
+        return False
+    cards = max((c.scores.get(t, 0.0) for t in _CARD_TYPES), default=0.0)
+    return c.scores.get(c.doc_type, 0.0) - max(cards, 0.0) > _CODE_EVIDENCE_MAX + 0.5
 
 
 def _looks_like_card(page: NormalisedPage, grey: np.ndarray) -> bool:
