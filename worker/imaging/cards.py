@@ -21,6 +21,11 @@ ID1_ASPECT = 85.6 / 53.98
 CARD_SIZE = (1012, 638)  # ID-1 at 300 dpi
 CARD_WIDTH_IN = 85.6 / 25.4
 _DETECT_LONG = 640
+_BORDER_REACH = 0.08  # search reach across a side at the image border, share of its length
+_MEDIAN_SHARE = 0.25  # see _edge_offset
+_STEP_HALF = 8  # half-samples (0.5 px each): the step is measured 4 px either side
+_OUTERMOST_SHARE = 0.5  # see _edge_offset
+_L_SPREAD_CAP = 16.0  # lightness spread of the border sample, Lab units (0-255)
 _REFINED_ASPECT = (1.45, 1.80)
 _ASPECT_RANGE = (1.42, 1.85)  # pages that get in are rejected by their print size after the warp
 
@@ -200,8 +205,6 @@ def _candidates(
 
 def _contour_quads(small: np.ndarray) -> list[tuple[np.ndarray, float, float, float]]:
     h, w = small.shape[:2]
-    area_img = float(h * w)
-    masks = []
     # 1. colour distance from the surroundings (the image border is table or paper, not card)
     lab = cv2.cvtColor(cv2.GaussianBlur(small, (5, 5), 0), cv2.COLOR_BGR2LAB).astype(np.float32)
     b = max(2, int(0.03 * min(h, w)))
@@ -210,45 +213,59 @@ def _contour_quads(small: np.ndarray) -> list[tuple[np.ndarray, float, float, fl
     )
     ref = np.median(border, axis=0)
     spread = np.median(np.abs(border - ref), axis=0) * 1.4826 + 1.0
-    dist = np.sqrt((((lab - ref) / spread) ** 2).sum(axis=2))
-    fg = (dist > 6.0).astype(np.uint8) * 255
     k = max(3, int(0.012 * max(h, w)) | 1)
-    fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    masks.append((fg, cv2.RETR_EXTERNAL))
+    out = _quads_of(_colour_mask(lab, ref, spread, k), cv2.RETR_EXTERNAL)
     # 2. edges: a photocopied card differs from the paper only by its rim and a faint tone
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     blur = cv2.GaussianBlur(grey, (5, 5), 0)
     med = float(np.median(blur))
     edges = cv2.Canny(blur, max(10, 0.33 * med * 0.5), max(30, 0.66 * med * 0.5))
     edges = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
-    masks.append((edges, cv2.RETR_LIST))
+    out += _quads_of(edges, cv2.RETR_LIST)
+    if spread[0] > _L_SPREAD_CAP and not any(_ASPECT_RANGE[0] <= q[3] <= _ASPECT_RANGE[1] for q in out):
+        # 3. nothing card-shaped yet: a streaky dark table, or a card running off the image (its pixels then
+        # sit in the border sample), widens the lightness spread until a white card is "only" 6 spreads
+        # away, and the table's streaks join the card's rim in the edges. Lightness spread capped.
+        capped = np.array([_L_SPREAD_CAP, spread[1], spread[2]], np.float32)
+        out += _quads_of(_colour_mask(lab, ref, capped, k), cv2.RETR_EXTERNAL)
+    return out
+
+
+def _colour_mask(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray, k: int) -> np.ndarray:
+    dist = np.sqrt((((lab - ref) / spread) ** 2).sum(axis=2))
+    fg = (dist > 6.0).astype(np.uint8) * 255
+    fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    return cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+
+
+def _quads_of(mask: np.ndarray, mode: int) -> list[tuple[np.ndarray, float, float, float]]:
+    """Roughly rectangular contours of a mask: (quad, area fraction, rectangularity, aspect)."""
+    area_img = float(mask.shape[0] * mask.shape[1])
     out = []
-    for mask, mode in masks:
-        contours, _ = cv2.findContours(mask, mode, cv2.CHAIN_APPROX_SIMPLE)
-        for c in contours:
-            a = cv2.contourArea(c)
-            if a < 0.015 * area_img or a > 0.97 * area_img:
-                continue
-            hull = cv2.convexHull(c)
-            hull_area = cv2.contourArea(hull)
-            if hull_area <= 0:
-                continue
-            peri = cv2.arcLength(hull, True)
-            approx = cv2.approxPolyDP(hull, 0.02 * peri, True).reshape(-1, 2).astype(np.float64)
-            if len(approx) == 4 and cv2.isContourConvex(approx.astype(np.float32)):
-                quad = approx
-            else:
-                quad = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float64)
-            quad = order_clockwise(quad)
-            qa = cv2.contourArea(quad.astype(np.float32))
-            if qa <= 0:
-                continue
-            rect = min(hull_area, qa) / max(hull_area, qa)
-            aspect = quad_aspect(quad)
-            if rect < 0.88 or not 1.15 <= aspect <= 1.9 or not _angles_ok(quad):
-                continue
-            out.append((quad, qa / area_img, rect, aspect))
+    contours, _ = cv2.findContours(mask, mode, cv2.CHAIN_APPROX_SIMPLE)
+    for c in contours:
+        a = cv2.contourArea(c)
+        if a < 0.015 * area_img or a > 0.97 * area_img:
+            continue
+        hull = cv2.convexHull(c)
+        hull_area = cv2.contourArea(hull)
+        if hull_area <= 0:
+            continue
+        peri = cv2.arcLength(hull, True)
+        approx = cv2.approxPolyDP(hull, 0.02 * peri, True).reshape(-1, 2).astype(np.float64)
+        if len(approx) == 4 and cv2.isContourConvex(approx.astype(np.float32)):
+            quad = approx
+        else:
+            quad = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float64)
+        quad = order_clockwise(quad)
+        qa = cv2.contourArea(quad.astype(np.float32))
+        if qa <= 0:
+            continue
+        rect = min(hull_area, qa) / max(hull_area, qa)
+        aspect = quad_aspect(quad)
+        if rect < 0.88 or not 1.15 <= aspect <= 1.9 or not _angles_ok(quad):
+            continue
+        out.append((quad, qa / area_img, rect, aspect))
     return out
 
 
@@ -295,10 +312,17 @@ def refine_quad(
         n = np.array([-t[1], t[0]])
         if np.dot((p0 + p1) / 2 - centre, n) < 0:
             n = -n  # outward
-        reach = max(4.0, 0.03 * length)
+        # a side at the image border may be a card side running off the image: the contour then follows
+        # the border for a stretch and its coarse side is off the real one by more than the usual reach
+        at_border = card and _at_border(p0, p1, w, h)
+        reach = max(4.0, (_BORDER_REACH if at_border else 0.03) * length)
         offs = np.arange(-reach, reach + 0.5, 0.5)
         ts = np.linspace(0.1, 0.9, samples)
         base = p0[None, :] + ts[:, None] * d[None, :]
+        # samples outside the image only see the replicated border: they have no say where the edge is
+        use = (base[:, 0] >= 1) & (base[:, 0] <= w - 2) & (base[:, 1] >= 1) & (base[:, 1] <= h - 2)
+        if not at_border or use.sum() < samples // 4:
+            use = np.ones(len(base), bool)
         pts = base[:, None, :] + offs[None, :, None] * n[None, None, :]
         prof = cv2.remap(
             grey,
@@ -308,9 +332,12 @@ def refine_quad(
             borderMode=cv2.BORDER_REPLICATE,
         ).astype(np.float32)
         deriv = np.diff(prof, axis=1)
-        mean_d = deriv.mean(axis=0)
-        k = int(np.argmax(np.abs(mean_d)))
-        sign = 1.0 if mean_d[k] >= 0 else -1.0
+        if card:
+            k, sign = _edge_offset(prof[use], outermost=at_border)
+        else:  # a sheet's edge on a table is a strong step along the whole side: the mean step finds it
+            mean_d = deriv.mean(axis=0)
+            k = int(np.argmax(np.abs(mean_d)))
+            sign = 1.0 if mean_d[k] >= 0 else -1.0
         lo, hi = max(0, k - 8), min(deriv.shape[1], k + 9)
         window = deriv[:, lo:hi] * sign
         j = np.argmax(window, axis=1)
@@ -322,7 +349,7 @@ def refine_quad(
         after, before = np.minimum(edge + 7, prof.shape[1] - 1), np.maximum(edge - 6, 0)
         if not card:
             after, before = np.full_like(edge, min(k + 7, prof.shape[1] - 1)), np.full_like(edge, max(0, k - 6))
-        steps.append(float(np.median(np.abs(prof[rows, after] - prof[rows, before]))))
+        steps.append(float(np.median(np.abs(prof[rows, after] - prof[rows, before])[use])))
         jj = np.clip(j, 1, window.shape[1] - 2)
         rows_idx = np.arange(len(jj))
         left, mid, right = window[rows_idx, jj - 1], window[rows_idx, jj], window[rows_idx, jj + 1]
@@ -330,7 +357,7 @@ def refine_quad(
         sub = np.where(den < 0, 0.5 * (left - right) / np.where(den < 0, den, -1), 0.0)
         sub = np.where((j == jj), np.clip(sub, -0.5, 0.5), 0.0)
         pos = offs[0] + 0.5 * (lo + j + sub + 0.5)  # derivative i sits between samples i and i+1
-        strong = peak > 0.35 * float(np.median(np.abs(peak)) + 1e-6) + 2.0
+        strong = (peak > 0.35 * float(np.median(np.abs(peak[use])) + 1e-6) + 2.0) & use
         edge_pts = base + pos[:, None] * n[None, :]
         edge_pts = edge_pts[strong]
         line = _robust_tls(edge_pts) if len(edge_pts) >= samples // 4 else None
@@ -353,6 +380,38 @@ def refine_quad(
         corners.append(c)
     # corner i is where side i-1 meets side i, i.e. the start point of side i
     return np.array(corners), float(np.median(steps))
+
+
+def _edge_offset(prof: np.ndarray, *, outermost: bool = False) -> tuple[int, float]:
+    """Where along the normals a side's edge lies and its sign: an index into the profiles' derivative
+    (`prof` is samples × offsets, offsets running outward).
+
+    An edge is a step in grey level, not a line: each offset is scored by the difference between the
+    profile 4 px outward and 4 px inward, which a thin printed line hardly changes. When most samples agree
+    on a step (the median is a fair share of the mean), the median decides: a mean lets a few strong steps
+    win, such as the top of a QR code, an emblem or a title line just inside a faint card edge over a
+    third of the side. A start quad crossing the edge at an angle smears the step over many offsets, and
+    then only the mean sees it. The derivative's mean within ±4 px of the chosen offset places the edge.
+    With `outermost` (a side searched far, because the card runs off the image there) the outermost of
+    the strong steps is taken: outside a card there is only the table."""
+    half = _STEP_HALF
+    deriv_mean = np.diff(prof, axis=1).mean(axis=0)
+    if prof.shape[1] <= 2 * half + 2:
+        k = int(np.argmax(np.abs(deriv_mean)))
+        return k, 1.0 if deriv_mean[k] >= 0 else -1.0
+    steps = prof[:, 2 * half :] - prof[:, : -2 * half]  # index j: step centred on derivative j + half - 1
+    mean_s, med_s = steps.mean(axis=0), np.median(steps, axis=0)
+    profile = med_s if np.abs(med_s).max() >= _MEDIAN_SHARE * np.abs(mean_s).max() else mean_s
+    best = int(np.argmax(np.abs(profile)))
+    if outermost:  # either sign: a dark band inside a light card steps the other way than its edge
+        best = int(np.flatnonzero(np.abs(profile) >= _OUTERMOST_SHARE * abs(profile[best]))[-1])
+        sign = 1.0 if profile[best] >= 0 else -1.0
+        while best + 1 < len(profile) and profile[best + 1] * sign > profile[best] * sign:
+            best += 1  # up to the top of that step
+    sign = 1.0 if profile[best] >= 0 else -1.0
+    centre = best + half - 1
+    lo, hi = max(0, centre - half), min(len(deriv_mean), centre + half + 1)
+    return lo + int(np.argmax(deriv_mean[lo:hi] * sign)), sign
 
 
 def _at_border(p0: np.ndarray, p1: np.ndarray, w: int, h: int) -> bool:
