@@ -35,8 +35,11 @@ _GLYPH_TARGET_PX = 21.0  # median glyph height of body text at 200 dpi; used whe
 _MIN_GLYPHS = 15
 _COARSE_LONG = 900
 _WEAK_EDGE = 14.0
+_FAINT_AGREE_DEG = 1.0  # a faint-edged card's edges and its text lines agree within this
 _FINE_ZOOM = 1.5
 _FINE_ZOOM_MAX_PX = 2400
+_FINE_MAX_DEG = 0.5  # the 1x fit has converged to within ~0.3°: the zoomed fit only refines it
+_FINE_MIN_SHARE = 0.5  # of the 1x fit's glyphs
 
 
 def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> list[NormalisedPage]:
@@ -45,9 +48,10 @@ def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> lis
     image = page.image if page.image.ndim == 3 else cv2.cvtColor(page.image, cv2.COLOR_GRAY2BGR)
     prep = cardmod.prepare(image)
     quads = cardmod.detect_cards(image, prep)
+    faint: cardmod.CardQuad | None = None
     if len(quads) == 1 and quads[0].edge_contrast < _WEAK_EDGE:
-        # one faint-edged card filling the scan: its text lines give a better angle than its edges
-        quads = []
+        # one faint-edged card: its text lines give a better angle than its edges
+        faint, quads = quads[0], []
     if quads and _cards_hold_the_content(prep.grey, quads):
         pages = _card_pages(page, image, quads, settings)
         if pages:
@@ -55,7 +59,33 @@ def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> lis
     sheet = cardmod.detect_page(image, prep)
     if sheet is not None:
         return _photographed_page(page, image, sheet, settings)
-    return _text_pages(page, image, settings, prep.grey)
+    pages = _text_pages(page, image, settings, prep.grey)
+    if faint is not None and len(pages) == 1 and pages[0].kind == "page":
+        # the faint card lies on a larger scan (paper all round): crop it, at the text lines' angle
+        cropped = _faint_card(page, image, faint, pages[0], prep.grey, settings)
+        if cropped:
+            return cropped
+    return pages
+
+
+def _faint_card(
+    page: LoadedPage,
+    image: np.ndarray,
+    quad: cardmod.CardQuad,
+    text: NormalisedPage,
+    grey: np.ndarray,
+    settings: Settings,
+) -> list[NormalisedPage]:
+    """The card pages of a faint-edged card whose edges agree with its text lines to `_FAINT_AGREE_DEG`:
+    the quadrilateral turned onto the text's angle (faint edges are placed to a pixel or two, tenths of a
+    degree over a card's width; the text lines give hundredths)."""
+    total = text.orientation_deg + text.skew_deg
+    alpha = cardmod.rotation_of(quad.corners)
+    d = (total - alpha + 90.0) % 180.0 - 90.0
+    if abs(d) > _FAINT_AGREE_DEG or not _cards_hold_the_content(grey, [quad]):
+        return []
+    turned = cardmod.CardQuad(_turned(quad.corners, d), quad.score, quad.touches_border, quad.edge_contrast)
+    return _card_pages(page, image, [turned], settings)
 
 
 def _photographed_page(
@@ -180,6 +210,15 @@ def _card_pages(
     return out
 
 
+def _turned(corners: np.ndarray, deg: float) -> np.ndarray:
+    """The quadrilateral turned counter-clockwise (on screen) by `deg` about its centre."""
+    c = corners.mean(axis=0)
+    a = math.radians(deg)
+    d = corners - c
+    return np.stack([c[0] + d[:, 0] * math.cos(a) + d[:, 1] * math.sin(a),
+                     c[1] - d[:, 0] * math.sin(a) + d[:, 1] * math.cos(a)], axis=1)  # fmt: skip
+
+
 def _flip_glyphs(g: Glyphs) -> Glyphs:
     h, w = g.shape
     return Glyphs(w - g.x1, h - g.y1, w - g.x0, h - g.y0, w - g.cx, h - g.cy, g.area, g.height, g.shape)
@@ -228,7 +267,12 @@ def _text_pages(
             # a small image (a tight card scan): a few short lines, so one more fit on a 1.5x upsampled
             # copy for sub-pixel glyph edges; the up/down evidence and glyph sizes stay those at 1x
             fine, _ = line_evidence(small, angle, zoom=_FINE_ZOOM)
-            if fine.glyphs_used >= _MIN_GLYPHS:
+            # a correction of the 1x fit, not a new reading: on a faint card the upsampled mask can keep
+            # only a few glyphs, and wavy guilloche lines then fit as text tilted by degrees
+            if (
+                fine.glyphs_used >= max(_MIN_GLYPHS, _FINE_MIN_SHARE * ev.glyphs_used)
+                and abs(fine.delta_deg) <= _FINE_MAX_DEG
+            ):
                 angle += fine.delta_deg
         score = updown_score(ev)
         conf = confidence(score)
