@@ -233,3 +233,81 @@ def test_a_certificate_page_with_a_printed_frame_is_not_taken_for_a_card() -> No
     h, w = pages[0].image.shape[:2]
     assert h > w > 1000  # upright A4 page, not a 1012x638 card
     assert pages[0].orientation_deg == 0
+
+
+# ------------------------------------------------------------------ ID-card benchmark cases (issue 3)
+
+
+def _idcard_case(n: int, seed: int, index: int) -> tuple[list[NormalisedPage], dict, dict]:
+    """One case of `python -m bench idcards` exactly as the bench makes it: generated card, degradation
+    profile, JPEG at quality 90, then load + normalise. Returns the pages, the degradation and the truth."""
+    import io
+
+    from bench.idcards import DEFAULT_PROFILES, _cases
+    from fixtures.degrade import degrade
+    from fixtures.idcards import render_card as render_id_card
+    from fixtures.people import make_person
+    from worker.imaging import load_pages
+
+    case = _cases(n, seed, DEFAULT_PROFILES)[index]
+    rng = random.Random(case["seed"])
+    for _ in range(50):
+        try:
+            person = make_person(rng, generation=case["generation"])
+            break
+        except ValueError:
+            continue
+    img, truth = render_id_card(person, case["generation"], case["side"], rng)
+    degraded, params = degrade(img, rng, case["profile"], kind="card")
+    buf = io.BytesIO()
+    degraded.convert("RGB").save(buf, format="JPEG", quality=90)
+    pages = [p for lp in load_pages(buf.getvalue(), "bench.jpg", settings=SETTINGS) for p in _norm_loaded(lp)]
+    return pages, params, truth
+
+
+def _norm_loaded(lp: LoadedPage) -> list[NormalisedPage]:
+    return normalise_page(lp, settings=SETTINGS)
+
+
+def test_photographed_card_running_off_a_streaky_table_photo_is_found() -> None:
+    # idcards seed 37 #79: a 2024 card front on a dark streaky table, turned 90°, its corner off the image.
+    # It came out as a page turned 90° with a 21° skew, marked unreadable.
+    pages, params, _ = _idcard_case(400, 37, 79)
+    assert params["profile"] == "photo" and params["orientation_deg"] == 90
+    (out,) = pages
+    assert out.kind == "card"
+    assert out.orientation_deg == 90
+    assert angle_error(out.skew_deg, params["skew_deg"]) < 0.1
+    assert "quality:unreadable" not in out.warnings and "quality:cut_off" in out.warnings
+    assert out.corners is not None
+    assert corner_error(out.corners, np.asarray(params["corners"], np.float64)) < 0.01
+
+
+def test_faint_card_front_is_deskewed_from_its_text_not_its_guilloche() -> None:
+    # idcards seed 37 #82: a faint card front on a larger scan was deskewed ~10° the wrong way (the 1.5x
+    # text fit kept a few glyphs and fitted the wavy guilloche)
+    pages, params, _ = _idcard_case(400, 37, 82)
+    assert params["profile"] == "faint"
+    (out,) = pages
+    assert out.kind == "card"
+    assert out.orientation_deg == 0
+    assert angle_error(out.skew_deg, params["skew_deg"]) < 0.1
+    assert out.image.shape[:2] == (638, 1012)
+    assert out.corners is not None
+    assert corner_error(out.corners, np.asarray(params["corners"], np.float64)) < 0.01
+
+
+def test_faint_chip_card_crop_keeps_the_whole_qr_code() -> None:
+    # idcards seed 23 #128: the top edge of a faint chip CCCD was placed on the top of the QR code and the
+    # title 40 px inside the card; the crop cut the QR, which alone carries the old 9-digit number
+    from worker.ocr.codes import decode_codes
+
+    pages, params, truth = _idcard_case(200, 23, 128)
+    assert params["profile"] == "faint" and truth["card_generation"] == "cccd_chip_2021"
+    (out,) = pages
+    assert out.kind == "card"
+    assert out.corners is not None
+    assert corner_error(out.corners, np.asarray(params["corners"], np.float64)) < 0.01
+    codes = decode_codes(out.image, qr_only=True)
+    assert [c.text for c in codes] == [truth["barcodes"][0]["text"]]
+    assert min(y for _, y in codes[0].corners) >= 10  # the finder patterns sit inside the crop
