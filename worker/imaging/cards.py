@@ -84,7 +84,7 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
             full = refined
         else:
             contrast = 0.0
-        if not _REFINED_ASPECT[0] <= quad_aspect(full) <= _REFINED_ASPECT[1] or _printed_frame(full):
+        if not _REFINED_ASPECT[0] <= quad_aspect(full) <= _REFINED_ASPECT[1] or _printed_frame(full, prep):
             continue  # once measured precisely it is an A-series sheet (1.41), not an ID-1 card (1.59)
         margin = 0.004 * max(h, w)
         touches = bool(
@@ -97,14 +97,16 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
     return _reading_order(out)
 
 
-def _printed_frame(q: np.ndarray) -> bool:
+def _printed_frame(q: np.ndarray, prep: Prepared) -> bool:
     """The printed border of a certificate page scanned square on (aspect about 1.45): a card only measures
-    that short when seen in perspective, and then its opposite sides differ in length."""
+    that short when seen in perspective, and then its opposite sides differ in length; and a printed frame
+    has paper on both sides, where a card photographed on a table (turned so that its perspective leaves
+    opposite sides equal) has the table outside."""
     sides = [float(np.linalg.norm(q[(i + 1) % 4] - q[i])) for i in range(4)]
     square_on = abs(sides[0] - sides[2]) < 0.01 * max(sides[0], sides[2]) and abs(sides[1] - sides[3]) < 0.01 * max(
         sides[1], sides[3]
     )
-    return square_on and quad_aspect(q) < 1.5
+    return square_on and quad_aspect(q) < 1.5 and not _differs_from_surroundings(prep.small, q * prep.scale)
 
 
 def _reading_order(quads: list[CardQuad]) -> list[CardQuad]:
