@@ -24,7 +24,7 @@ _DETECT_LONG = 640
 _BORDER_REACH = 0.08  # search reach across a side at the image border, share of its length
 _MEDIAN_SHARE = 0.25  # see _edge_offset
 _STEP_HALF = 8  # half-samples (0.5 px each): the step is measured 4 px either side
-_OUTERMOST_SHARE = 0.5  # see _edge_offset
+_OUTERMOST_SHARE = 0.35  # see _edge_offset
 _L_SPREAD_CAP = 16.0  # lightness spread of the border sample, Lab units (0-255)
 _REFINED_ASPECT = (1.45, 1.80)
 _ASPECT_RANGE = (1.42, 1.85)  # pages that get in are rejected by their print size after the warp
@@ -335,7 +335,7 @@ def refine_quad(
         ).astype(np.float32)
         deriv = np.diff(prof, axis=1)
         if card:
-            k, sign = _edge_offset(prof[use], outermost=at_border)
+            k, sign = _edge_offset(prof[use], at_border=at_border)
         else:  # a sheet's edge on a table is a strong step along the whole side: the mean step finds it
             mean_d = deriv.mean(axis=0)
             k = int(np.argmax(np.abs(mean_d)))
@@ -384,7 +384,7 @@ def refine_quad(
     return np.array(corners), float(np.median(steps))
 
 
-def _edge_offset(prof: np.ndarray, *, outermost: bool = False) -> tuple[int, float]:
+def _edge_offset(prof: np.ndarray, *, at_border: bool = False) -> tuple[int, float]:
     """Where along the normals a side's edge lies and its sign: an index into the profiles' derivative
     (`prof` is samples × offsets, offsets running outward).
 
@@ -394,8 +394,9 @@ def _edge_offset(prof: np.ndarray, *, outermost: bool = False) -> tuple[int, flo
     win, such as the top of a QR code, an emblem or a title line just inside a faint card edge over a
     third of the side. A start quad crossing the edge at an angle smears the step over many offsets, and
     then only the mean sees it. The derivative's mean within ±4 px of the chosen offset places the edge.
-    With `outermost` (a side searched far, because the card runs off the image there) the outermost of
-    the strong steps is taken: outside a card there is only the table."""
+    Of the steps most samples agree on, the outermost strong one is taken: outside a card there is only
+    the table or the paper, inside it a title line, the MRZ or a QR code can step more than a faint edge.
+    So too on a side `at_border` (searched far, because the card runs off the image there)."""
     half = _STEP_HALF
     deriv_mean = np.diff(prof, axis=1).mean(axis=0)
     if prof.shape[1] <= 2 * half + 2:
@@ -403,9 +404,10 @@ def _edge_offset(prof: np.ndarray, *, outermost: bool = False) -> tuple[int, flo
         return k, 1.0 if deriv_mean[k] >= 0 else -1.0
     steps = prof[:, 2 * half :] - prof[:, : -2 * half]  # index j: step centred on derivative j + half - 1
     mean_s, med_s = steps.mean(axis=0), np.median(steps, axis=0)
-    profile = med_s if np.abs(med_s).max() >= _MEDIAN_SHARE * np.abs(mean_s).max() else mean_s
+    consistent = bool(np.abs(med_s).max() >= _MEDIAN_SHARE * np.abs(mean_s).max())
+    profile = med_s if consistent else mean_s
     best = int(np.argmax(np.abs(profile)))
-    if outermost:  # either sign: a dark band inside a light card steps the other way than its edge
+    if consistent or at_border:  # either sign: a dark band inside a light card steps the other way
         best = int(np.flatnonzero(np.abs(profile) >= _OUTERMOST_SHARE * abs(profile[best]))[-1])
         sign = 1.0 if profile[best] >= 0 else -1.0
         while best + 1 < len(profile) and profile[best + 1] * sign > profile[best] * sign:
