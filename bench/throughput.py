@@ -295,7 +295,10 @@ def run_pipeline(
     # start-up happens before the clock: run one trivial task per worker so each has initialised
     list(pool.map(_noop, range(workers * 4)))
     started = time.perf_counter()
-    futures = [pool.submit(_task, sub_id, [str(f) for f in files]) for sub_id, files in submissions]
+    # largest submissions first (with 6 submissions, one big one handed out last would leave the other
+    # worker idle at the end: a tail a million-page backfill does not have)
+    order = sorted(submissions, key=lambda sub: -sum(page_count(f) for f in sub[1])) if workers > 1 else submissions
+    futures = [pool.submit(_task, sub_id, [str(f) for f in files]) for sub_id, files in order]
     for fut in futures:
         r = fut.result()
         stats.documents += r["documents"]
