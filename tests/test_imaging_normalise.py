@@ -311,3 +311,27 @@ def test_faint_chip_card_crop_keeps_the_whole_qr_code() -> None:
     codes = decode_codes(out.image, qr_only=True)
     assert [c.text for c in codes] == [truth["barcodes"][0]["text"]]
     assert min(y for _, y in codes[0].corners) >= 10  # the finder patterns sit inside the crop
+
+
+@pytest.mark.parametrize("cert", [6, 52, 55])
+def test_a_photographed_certificate_page_is_not_squeezed_into_a_card(cert: int) -> None:
+    """Photographed certificate pages in perspective (the GCN benchmark's seed 23) whose outline measures
+    card-like: the print inside is page-sized, so they stay pages and their serial stays readable."""
+    from bench.gcn import _cases, _render
+    from worker import imaging
+
+    case = next(
+        c
+        for c in _cases(200, 23, ("gcn_pre2009", "gcn_2009", "gcn_2024_qr"), None)
+        if c["cert"] == cert and c["page"] == 1
+    )
+    data, _truth, _params = _render(case)
+    settings = Settings()
+    pages = [
+        p
+        for lp in imaging.load_pages(data, "gcn.jpg", settings=settings)
+        for p in imaging.normalise_page(lp, settings=settings)
+    ]
+    assert len(pages) == 1
+    assert pages[0].kind == "page"
+    assert min(pages[0].image.shape[:2]) > 1000  # not a 1012x638 card

@@ -40,6 +40,9 @@ _FINE_ZOOM = 1.5
 _FINE_ZOOM_MAX_PX = 2400
 _FINE_MAX_DEG = 0.5  # the 1x fit has converged to within ~0.3°: the zoomed fit only refines it
 _FINE_MIN_SHARE = 0.5  # of the 1x fit's glyphs
+# median glyph height once a quadrilateral is warped to ID-1 at 300 dpi: card print measures 14-22 px on
+# every generation and degradation, an A4 certificate page squeezed into that size 9-10 px
+_CARD_PRINT_MIN_PX = 12.0
 
 
 def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> list[NormalisedPage]:
@@ -154,7 +157,7 @@ def _card_pages(
         warped = cardmod.warp_card(image, corners)
         grey = to_grey(warped)
         ev, g = line_evidence(grey, 0.0)
-        if len(g) >= 40 and g.height < 9.0:
+        if len(g) >= 40 and g.height < _CARD_PRINT_MIN_PX:
             # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
             return []
         score = updown_score(ev)
