@@ -1037,7 +1037,7 @@ def import_csv(
             .where(RegistryImport.__table__.c.id == import_id)
             .values(finished_at=utcnow(), report=report.to_dict())
         )
-    log.info("registry import %s: %s", path.name, report.summary().replace("\n", "; "))
+    log.debug("registry import %s: %s", path.name, report.summary().replace("\n", "; "))  # the caller prints it; registry_imports keeps it
     return report
 
 
