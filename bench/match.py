@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,82 +99,6 @@ def _certificate_docs(parcel: Any) -> list[dict[str, Any]]:
     ]
 
 
-@dataclass
-class _Plan:
-    submission_id: str
-    kind: str
-    parcel: Any
-    card_owner: int | None
-    in_registry: bool
-    with_back: bool
-    decoys: list[tuple[str, Any]] = field(default_factory=list)
-
-
-def _key(p: Any) -> tuple[str, int, int]:
-    return (p.commune.legacy_code, p.map_sheet_number, p.parcel_number)
-
-
-def _plan(rng: random.Random, i: int, absent_fraction: float, used: set[tuple[str, int, int]]) -> _Plan:
-    from fixtures.gcn import make_parcel
-    from fixtures.people import make_person
-
-    kind = rng.choices(("full", "cert_only", "id_only"), weights=(70, 18, 12))[0]
-    while True:
-        parcel = make_parcel(rng, "")
-        if _key(parcel) not in used:
-            break
-    used.add(_key(parcel))
-    card_owner = None
-    if kind != "cert_only":
-        card_owner = 0 if len(parcel.owners) == 1 or rng.random() < 0.75 else rng.randrange(1, len(parcel.owners))
-    plan = _Plan(f"S{i:06d}", kind, parcel, card_owner, rng.random() >= absent_fraction, rng.random() < 0.7)
-    for _ in range(rng.choice((1, 1, 2, 3))):
-        for _try in range(10):
-            num = parcel.parcel_number + rng.choice((-3, -2, -1, 1, 2, 3))
-            if num < 1 or (parcel.commune.legacy_code, parcel.map_sheet_number, num) in used:
-                continue
-            owners = None
-            if rng.random() < 0.3:
-                rel = make_person(
-                    rng,
-                    surname=parcel.owners[0].surname,
-                    residence=parcel.owners[0].residence,
-                    born_between=(1935, 1990),
-                )
-                owners = (rel,)
-            nb = make_parcel(
-                rng,
-                "",
-                commune=parcel.commune,
-                map_sheet_number=parcel.map_sheet_number,
-                parcel_number=num,
-                owners=owners,
-                form=parcel.certificate_form,
-            )
-            used.add(_key(nb))
-            plan.decoys.append(("neighbour", nb))
-            break
-    if rng.random() < 0.25:
-        src = parcel.owners[card_owner or 0]
-        twin = replace(
-            make_person(rng, sex=src.sex, surname=src.surname, born_between=(1935, 1995)),
-            middle=src.middle,
-            given=src.given,
-        )
-        d = make_parcel(rng, "", owners=(twin,))
-        if _key(d) not in used:
-            used.add(_key(d))
-            plan.decoys.append(("same_name", d))
-    if kind != "id_only" and rng.random() < 0.15:
-        # the owner holds a second parcel (as fixtures.samples plans it: with an ID card alone the two would be
-        # indistinguishable, which tests/test_match.py covers on its own)
-        d = make_parcel(rng, "", owners=(parcel.owners[card_owner or 0],))
-        if _key(d) not in used:
-            used.add(_key(d))
-            plan.decoys.append(("same_owner", d))
-    return plan
-
-
 def make_samples(
     outdir: Path,
     submissions: int,
@@ -188,11 +112,12 @@ def make_samples(
     """A sample set without images: parcels.csv (with optional status/superseded_by/derived_from columns when
     some parcels were split after their certificate was issued) and truth.jsonl in the fixtures format."""
     from fixtures.registry import allocate_parcel_ids, write_registry
+    from fixtures.samples import parcel_key, plan_submission
 
     outdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     used: set[tuple[str, int, int]] = set()
-    plans = [_plan(rng, i + 1, absent_fraction, used) for i in range(submissions)]
+    plans = [plan_submission(rng, f"S{i + 1:06d}", absent_fraction, used) for i in range(submissions)]
     explicit: list[tuple[str, str, Any]] = []
     for pl in plans:
         explicit.append(("submission", pl.submission_id, pl.parcel))
@@ -228,7 +153,7 @@ def make_samples(
         seed,
         parcels=in_reg,
         force_dirt=force,
-        reserve_keys=[_key(pl.parcel) for pl in plans if not pl.in_registry],
+        reserve_keys=[parcel_key(pl.parcel) for pl in plans if not pl.in_registry],
     )
     rows_by_pid = reg["explicit"]
     # parcels split after their certificate was issued: the old record is kept as "split" with successors
