@@ -528,6 +528,14 @@ class Matcher:
         not be offered as a correction."""
         out: list[ProposedUpdate] = []
         p = s.parcel
+
+        def propose(fld: str, record: Any, scanned: Any, reason: str, owner_index: int | None = None) -> None:
+            out.append(
+                ProposedUpdate(
+                    field=fld, record_value=record, scanned_value=scanned, owner_index=owner_index, reason=reason
+                )
+            )
+
         for person, pm in zip(sub.persons, s.persons, strict=False):
             owner = pm.owner
             if owner is None:
@@ -548,110 +556,54 @@ class Matcher:
                 elif name_level in ("tones_differ", "ocr_close") and person.name_confidence >= 0.9:
                     reason = "registry name differs from the (verified) scanned name"
                 if reason and person.name_confidence >= 0.5:
-                    out.append(
-                        ProposedUpdate(
-                            field="owner_name",
-                            record_value=owner.name,
-                            scanned_value=person.name,
-                            owner_index=index,
-                            reason=reason,
-                        )
-                    )
+                    propose("owner_name", owner.name, person.name, reason, index)
             scanned_id = person.id_number if person.id_number and len(person.id_number) == 12 else None
             if scanned_id and person.id_confidence >= 0.8:
                 if not owner.id_number:
-                    out.append(
-                        ProposedUpdate(
-                            field="owner_id_number",
-                            record_value=None,
-                            scanned_value=scanned_id,
-                            owner_index=index,
-                            reason="registry has no personal number",
-                        )
-                    )
+                    propose("owner_id_number", None, scanned_id, "registry has no personal number", index)
                 elif (
                     len(owner.id_number) == 9
                     and pm.levels["id_number"] in ("exact", "not_comparable")
                     and pm.levels["name"] in ("exact", "tones_differ", "no_diacritics", "ocr_close")
                 ):
-                    out.append(
-                        ProposedUpdate(
-                            field="owner_id_number",
-                            record_value=owner.id_number,
-                            scanned_value=scanned_id,
-                            owner_index=index,
-                            reason="old 9-digit CMND → 12-digit personal number",
-                        )
+                    propose(
+                        "owner_id_number",
+                        owner.id_number,
+                        scanned_id,
+                        "old 9-digit CMND → 12-digit personal number",
+                        index,
                     )
                 elif (
                     len(owner.id_number) == 12
                     and pm.levels["id_number"] == "ocr_close"
                     and person.id_confidence >= 0.95
                 ):
-                    out.append(
-                        ProposedUpdate(
-                            field="owner_id_number",
-                            record_value=owner.id_number,
-                            scanned_value=scanned_id,
-                            owner_index=index,
-                            reason="registry number differs by one digit from the verified card",
-                        )
+                    propose(
+                        "owner_id_number",
+                        owner.id_number,
+                        scanned_id,
+                        "registry number differs by one digit from the verified card",
+                        index,
                     )
             elif (
                 person.id_number and len(person.id_number) == 9 and not owner.id_number and person.id_confidence >= 0.8
             ):
-                out.append(
-                    ProposedUpdate(
-                        field="owner_id_number",
-                        record_value=None,
-                        scanned_value=person.id_number,
-                        owner_index=index,
-                        reason="registry has no personal number",
-                    )
-                )
+                propose("owner_id_number", None, person.id_number, "registry has no personal number", index)
             if person.birth_year is not None and person.birth_year_confidence >= 0.8:
                 if owner.birth_year is None:
-                    out.append(
-                        ProposedUpdate(
-                            field="owner_birth_year",
-                            record_value=None,
-                            scanned_value=person.birth_year,
-                            owner_index=index,
-                            reason="registry has no birth year",
-                        )
-                    )
+                    propose("owner_birth_year", None, person.birth_year, "registry has no birth year", index)
                 elif pm.levels["birth_year"] == "off_by_one" and pm.levels["name"] not in (
                     None,
                     "differs",
                     "given_only",
                 ):
-                    out.append(
-                        ProposedUpdate(
-                            field="owner_birth_year",
-                            record_value=owner.birth_year,
-                            scanned_value=person.birth_year,
-                            owner_index=index,
-                            reason="registry birth year off by one",
-                        )
+                    propose(
+                        "owner_birth_year", owner.birth_year, person.birth_year, "registry birth year off by one", index
                     )
         if sub.certificate_serial and not p.certificate_serial and sub.serial_confidence >= 0.8:
-            out.append(
-                ProposedUpdate(
-                    field="certificate_serial",
-                    record_value=None,
-                    scanned_value=sub.certificate_serial,
-                    reason="registry has no certificate serial",
-                )
-            )
+            propose("certificate_serial", None, sub.certificate_serial, "registry has no certificate serial")
         if sub.registry_number and not p.registry_number:
-            out.append(
-                ProposedUpdate(
-                    field="registry_number",
-                    record_value=None,
-                    scanned_value=sub.registry_number,
-                    reason="registry has no registry number",
-                )
-            )
+            propose("registry_number", None, sub.registry_number, "registry has no registry number")
         return out
 
 
