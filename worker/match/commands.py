@@ -17,10 +17,9 @@ def model_group() -> None:
 @model_group.command("show")
 def show() -> None:
     """Which model the matcher loads, its version and how it was trained."""
-    from worker.match.model import MODEL_PATH, Model
+    from worker.match.model import Model, active_model_path
 
-    settings = get_settings()
-    path = settings.refined_match_model if settings.refined_match_model.is_file() else MODEL_PATH
+    path = active_model_path(get_settings())
     model = Model.load(path)
     click.echo(f"model {model.version} from {path}")
     click.echo(f"calibration: {model.calibration.method}")

@@ -43,7 +43,7 @@ from worker.match.comparators import (
     compare_street,
 )
 from worker.match.features import ScannedPerson, ScannedSubmission, scan_submission
-from worker.match.model import MODEL_PATH, Model
+from worker.match.model import Model, active_model_path
 from worker.store.registry import (
     Lookup,
     OwnerRow,
@@ -167,8 +167,7 @@ class Matcher:
         if isinstance(model, Model):
             self.model = model
         else:
-            refined = self.settings.refined_match_model
-            self.model = Model.load(model or (refined if refined.is_file() else MODEL_PATH))
+            self.model = Model.load(model or active_model_path(self.settings))
         self.repo = RegistryRepository(engine)
         self.units = _load_units()
         self._thresholds: tuple[float, float] | None = None

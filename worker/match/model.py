@@ -15,11 +15,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from worker.match.comparators import LEVELS, TF_NAME_LEVELS
+
+if TYPE_CHECKING:
+    from models.settings import Settings
 
 TF_LEVELS: dict[str, frozenset[str]] = {
     "name": TF_NAME_LEVELS,
@@ -28,6 +31,13 @@ TF_LEVELS: dict[str, frozenset[str]] = {
 }
 
 MODEL_PATH = Path(__file__).with_name("model.json")
+
+
+def active_model_path(settings: Settings) -> Path:
+    """The model the matcher loads: the one `intake model refine` wrote, else the one shipped here."""
+    refined = settings.refined_match_model
+    return refined if refined.is_file() else MODEL_PATH
+
 # floor for any probability: a level never seen in training must not give an infinite weight
 _EPS = 1e-6
 M_FLOOR = 0.004
