@@ -501,3 +501,20 @@ def test_a_card_back_alone_names_its_holder_through_the_mrz(sqlite_url: str, tmp
     assert best.parcel_id == "P3"
     # the zone's name has no diacritics: it must not be offered as a correction of the registry's name
     assert not [u for u in best.proposed_updates if u.field == "owner_name"]
+
+
+def test_model_refine_without_decisions_writes_nothing(sqlite_url: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from worker.cli import cli
+
+    open_database(sqlite_url)
+    env = {"INTAKE_DATABASE_URL": sqlite_url, "INTAKE_DATA_DIR": str(tmp_path / "data")}
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["model", "refine"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "no review decisions yet" in result.output
+    assert not (tmp_path / "data" / "match_model.json").exists()

@@ -47,15 +47,18 @@ def refine(out: Path | None, strength: float) -> None:
     from worker.match.model import MODEL_PATH
     from worker.match.train import refine_from_reviews
     from worker.store.db import open_database
+    from worker.store.review import decided_pairs
 
     settings = get_settings()
+    engine = open_database(settings.resolved_database_url)
+    if not decided_pairs(engine):
+        # writing an unchanged model would only give it a new version and make workers load it
+        click.echo("no review decisions yet: nothing to refine, no model written (decide some items first)")
+        return
     target = out or settings.refined_match_model
     source = target if target.is_file() else MODEL_PATH
     target.parent.mkdir(parents=True, exist_ok=True)
-    engine = open_database(settings.resolved_database_url)
     result = refine_from_reviews(engine, source, target, settings=settings, strength=strength)
-    if not result.get("matches") and not result.get("non_matches"):
-        click.echo("no review decisions yet: the model is unchanged in content (decide some items first)")
     click.echo(
         f"model {result['version']} written to {target}: "
         f"{result.get('matches', 0)} accepted and {result.get('non_matches', 0)} rejected candidate pairs folded in"
