@@ -335,3 +335,18 @@ def test_a_photographed_certificate_page_is_not_squeezed_into_a_card(cert: int) 
     assert len(pages) == 1
     assert pages[0].kind == "page"
     assert min(pages[0].image.shape[:2]) > 1000  # not a 1012x638 card
+
+
+def test_small_print_page_is_not_enlarged_past_an_a3_spread(page: np.ndarray) -> None:
+    # the page's print at a third of its size: the glyph-size rule alone would enlarge it 2.5x (to ~17 Mpx);
+    # the page stays within the A3-at-200-dpi budget, right way up
+    small = cv2.resize(page, None, fx=0.33, fy=0.33, interpolation=cv2.INTER_AREA)
+    tiny_print = cv2.copyMakeBorder(
+        small, 0, page.shape[0] - small.shape[0], 0, page.shape[1] - small.shape[1], cv2.BORDER_CONSTANT,
+        value=(250, 250, 250),
+    )  # fmt: skip
+    (out,) = _norm(tiny_print)
+    h, w = out.image.shape[:2]
+    assert out.kind == "page" and out.orientation_deg == 0
+    assert h * w <= 8.5e6 * 1.01  # the budget, give or take rounding of each side
+    assert h * w > 2 * tiny_print.shape[0] * tiny_print.shape[1]  # still enlarged for its small print

@@ -32,6 +32,9 @@ from worker.imaging.text import Glyphs, glyphs, ink_mask, resize_long, to_grey
 PAGE_DPI = 200.0
 _ANALYSIS_LONG = 1600  # analysis copy of a page: ~0.01° skew precision at ~20 ms per pass
 _GLYPH_TARGET_PX = 21.0  # median glyph height of body text at 200 dpi; used when the dpi is unknown
+# an open A3 spread at 200 dpi is 7.7 Mpx: a page of small print (a sketch page's labels, a footnote) must
+# not be enlarged past that, or one photo costs a worker 200 MB and Tesseract twice the time
+_MAX_PAGE_PIXELS = 8.5e6
 _MIN_GLYPHS = 15
 _COARSE_LONG = 900
 _WEAK_EDGE = 14.0
@@ -302,7 +305,7 @@ def _text_pages(
         out_scale = _GLYPH_TARGET_PX / glyph_src
     else:
         out_scale = 1.0
-    out_scale = float(min(2.5, max(0.25, out_scale)))
+    out_scale = float(min(2.5, max(0.25, out_scale), math.sqrt(_MAX_PAGE_PIXELS / max(1, doc_w * doc_h))))
     aspect = max(doc_w, doc_h) / max(1.0, min(doc_w, doc_h))
     kind = (
         "card"
