@@ -26,8 +26,10 @@ _MEDIAN_SHARE = 0.25  # see _edge_offset
 _STEP_HALF = 8  # half-samples (0.5 px each): the step is measured 4 px either side
 _OUTERMOST_SHARE = 0.35  # see _edge_offset
 _L_SPREAD_CAP = 16.0  # lightness spread of the border sample, Lab units (0-255)
-_REFINED_ASPECT = (1.45, 1.80)
+_REFINED_ASPECT = (1.42, 1.80)  # a card in perspective measures 1.42-1.77 (A4 is 1.41; see _printed_frame)
 _ASPECT_RANGE = (1.42, 1.85)  # pages that get in are rejected by their print size after the warp
+_GROUP_CONTRAST_SHARE = 0.6  # see _refined_of_group
+_SAME_CARD_AREA = 0.6  # area ratio of two overlapping candidates taken for views of one card
 
 
 @dataclass
@@ -60,30 +62,30 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
     prep = prep or prepare(image)
     scale = prep.scale
     cands = _candidates(prep)
-    kept: list[tuple[np.ndarray, float]] = []
+    # candidates of about one size overlapping one another are views of one card (the colour mask, the
+    # edge contours, the lightness-capped mask): each is refined, and the group's card is chosen among the
+    # refined quads. One much smaller than a better-scored one it overlaps is a detail inside it (a table
+    # on a photographed page, a photo frame on a card) and is dropped.
+    groups: list[list[tuple[np.ndarray, float]]] = []
     for quad, score in sorted(cands, key=lambda c: -c[1]):
-        if all(_overlap(quad, k) < 0.3 for k, _ in kept):
-            kept.append((quad, score))
-    if not kept:
+        for group in groups:
+            if _overlap(quad, group[0][0]) >= 0.3:
+                same = _area_ratio(quad, group[0][0]) >= _SAME_CARD_AREA
+                if same and all(np.abs(quad - other).max() > 1.5 for other, _ in group):
+                    group.append((quad, score))
+                break
+        else:
+            groups.append([(quad, score)])
+    if not groups:
         return []
-    biggest = max(cv2.contourArea(q.astype(np.float32)) for q, _ in kept)
+    biggest = max(cv2.contourArea(g[0][0].astype(np.float32)) for g in groups)
     grey = prep.grey
     out = []
-    for quad, score in kept:
-        if cv2.contourArea(quad.astype(np.float32)) < 0.3 * biggest:
+    for group in groups:
+        lead, score = group[0]
+        if cv2.contourArea(lead.astype(np.float32)) < 0.3 * biggest:
             continue  # a card-shaped detail (a photo frame, a box) next to a real card
-        full = quad / scale
-        blurred = _blurred_around(grey, full)
-        refined, contrast = refine_quad(blurred, full)
-        if refined is not None and abs(quad_aspect(refined) - quad_aspect(full)) < 0.15:
-            # once more from the refined sides: the coarse quad can be a degree off an edge, and then the
-            # ends of that side sample the edge at the rim of their search window
-            again, again_contrast = refine_quad(blurred, refined)
-            if again is not None and abs(quad_aspect(again) - quad_aspect(refined)) < 0.05:
-                refined, contrast = again, again_contrast
-            full = refined
-        else:
-            contrast = 0.0
+        full, contrast = _refined_of_group(grey, [q / scale for q, _ in group])
         if not _REFINED_ASPECT[0] <= quad_aspect(full) <= _REFINED_ASPECT[1] or _printed_frame(full, prep):
             continue  # once measured precisely it is an A-series sheet (1.41), not an ID-1 card (1.59)
         margin = 0.004 * max(h, w)
@@ -95,6 +97,35 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
         )
         out.append(CardQuad(order_clockwise(full), score, touches, contrast))
     return _reading_order(out)
+
+
+def _refined_of_group(grey: np.ndarray, quads: list[np.ndarray]) -> tuple[np.ndarray, float]:
+    """The card among overlapping candidate quads (full-resolution coordinates, best score first): each is
+    refined; of those that refine, the largest whose edges step about as much as the strongest one's.
+
+    A card's outline is its outermost strong edge: the colour mask can stop at a band printed inside the
+    card (a quad 50 px inside the top edge, beyond the refinement's reach), and a quad grown into the table
+    fails to refine. None refining: the best-scored quad as it is, with contrast 0."""
+    pad_quad = np.concatenate(quads)
+    blurred = _blurred_around(grey, pad_quad)
+    refined_all: list[tuple[np.ndarray, float]] = []
+    for full in quads:
+        refined, contrast = refine_quad(blurred, full)
+        if refined is None or abs(quad_aspect(refined) - quad_aspect(full)) >= 0.15:
+            continue
+        # once more from the refined sides: the coarse quad can be a degree off an edge, and then the
+        # ends of that side sample the edge at the rim of their search window
+        again, again_contrast = refine_quad(blurred, refined)
+        if again is not None and abs(quad_aspect(again) - quad_aspect(refined)) < 0.05:
+            refined, contrast = again, again_contrast
+        refined_all.append((refined, contrast))
+    if not refined_all:
+        return quads[0], 0.0
+    strongest = max(c for _, c in refined_all)
+    return max(
+        ((q, c) for q, c in refined_all if c >= _GROUP_CONTRAST_SHARE * strongest),
+        key=lambda qc: cv2.contourArea(qc[0].astype(np.float32)),
+    )
 
 
 def _printed_frame(q: np.ndarray, prep: Prepared) -> bool:
@@ -144,6 +175,12 @@ def detect_page(image: np.ndarray, prep: Prepared | None = None) -> CardQuad | N
         or np.any(refined[:, 1] > h - 1 - margin)
     )
     return CardQuad(order_clockwise(refined), score, touches, contrast)
+
+
+def stands_out(prep: Prepared, quad: CardQuad) -> bool:
+    """A card lying on a table: just outside its edge the tone differs from just inside (a frame printed
+    on a page has paper on both sides)."""
+    return _differs_from_surroundings(prep.small, quad.corners * prep.scale)
 
 
 def _differs_from_surroundings(small: np.ndarray, quad: np.ndarray) -> bool:
@@ -254,8 +291,11 @@ def _quads_of(mask: np.ndarray, mode: int) -> list[tuple[np.ndarray, float, floa
         if hull_area <= 0:
             continue
         peri = cv2.arcLength(hull, True)
+        cut = _cut_off_quad(c, hull, mask.shape[:2])
         approx = cv2.approxPolyDP(hull, 0.02 * peri, True).reshape(-1, 2).astype(np.float64)
-        if len(approx) == 4 and cv2.isContourConvex(approx.astype(np.float32)):
+        if cut is not None:
+            quad = cut
+        elif len(approx) == 4 and cv2.isContourConvex(approx.astype(np.float32)):
             quad = approx
         else:
             quad = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float64)
@@ -263,12 +303,96 @@ def _quads_of(mask: np.ndarray, mode: int) -> list[tuple[np.ndarray, float, floa
         qa = cv2.contourArea(quad.astype(np.float32))
         if qa <= 0:
             continue
-        rect = min(hull_area, qa) / max(hull_area, qa)
+        # a card running off the image is compared with its visible part only
+        seen = _visible_area(quad, mask.shape[:2]) if cut is not None else qa
+        rect = min(hull_area, seen) / max(hull_area, seen)
         aspect = quad_aspect(quad)
         if rect < 0.88 or not 1.15 <= aspect <= 1.9 or not _angles_ok(quad):
             continue
         out.append((quad, qa / area_img, rect, aspect))
     return out
+
+
+def _cut_off_quad(contour: np.ndarray, hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The whole card of a contour that runs off the image: its outline is the card's visible sides and a
+    stretch (or two) along the image border. The border stretches are dropped, a line is fitted to the
+    contour along each remaining side (its middle, clear of the rounded corners), and the corners are the
+    intersections of neighbouring sides, outside the image where the card is cut off. None when the
+    contour does not run along the border or does not leave exactly four sides (a card with a whole side
+    outside the image: refinement places that side from the ID-1 aspect ratio)."""
+    h, w = shape[:2]
+    m = 2.0
+    pts = hull.reshape(-1, 2).astype(np.float64)
+    on_border = (pts[:, 0] <= m) | (pts[:, 1] <= m) | (pts[:, 0] >= w - 1 - m) | (pts[:, 1] >= h - 1 - m)
+    if on_border.sum() < 2:
+        return None
+    peri = cv2.arcLength(hull, True)
+    # a fine approximation: the visible stretch of a side beside a cut-off corner can be short
+    approx = cv2.approxPolyDP(hull, 0.006 * peri, True).reshape(-1, 2).astype(np.float64)
+    n = len(approx)
+    if not 5 <= n <= 12:
+        return None
+
+    def along_border(a: np.ndarray, b: np.ndarray) -> bool:
+        return bool(
+            (a[0] <= m and b[0] <= m)
+            or (a[1] <= m and b[1] <= m)
+            or (a[0] >= w - 1 - m and b[0] >= w - 1 - m)
+            or (a[1] >= h - 1 - m and b[1] >= h - 1 - m)
+        )
+
+    segments = [(approx[i], approx[(i + 1) % n]) for i in range(n)]
+    border = [along_border(a, b) for a, b in segments]
+    if not any(border):
+        return None
+    start = border.index(True)
+    sides: list[list[tuple[np.ndarray, np.ndarray]]] = []  # runs of visible segments, merged when collinear
+    for k in range(1, n + 1):
+        i = (start + k) % n
+        if border[i]:
+            continue
+        a, b = segments[i]
+        if np.linalg.norm(b - a) < 0.025 * peri:
+            continue  # a rounded corner's chord
+        if sides and not border[(i - 1) % n] and _collinear(sides[-1][-1], (a, b)):
+            sides[-1].append((a, b))
+        else:
+            sides.append([(a, b)])
+    if len(sides) != 4:
+        return None
+    contour_pts = contour.reshape(-1, 2).astype(np.float64)
+    lines = []
+    for run in sides:
+        a, b = run[0][0], run[-1][1]
+        length = float(np.linalg.norm(b - a))
+        if length < 8:
+            return None
+        t = (b - a) / length
+        normal = np.array([-t[1], t[0]])
+        along = (contour_pts - a) @ t
+        near = (np.abs((contour_pts - a) @ normal) <= 2.5) & (along >= 0.15 * length) & (along <= 0.85 * length)
+        line = _robust_tls(contour_pts[near]) if near.sum() >= 4 else None
+        lines.append(line if line is not None else (a, t))
+    corners = [_intersect(lines[i - 1], lines[i]) for i in range(4)]
+    if any(c is None for c in corners):
+        return None
+    quad = np.array(corners, np.float64)
+    if not cv2.isContourConvex(quad.astype(np.float32)) or np.abs(quad).max() > 3 * max(h, w):
+        return None
+    return quad
+
+
+def _collinear(s: tuple[np.ndarray, np.ndarray], t: tuple[np.ndarray, np.ndarray]) -> bool:
+    d1, d2 = s[1] - s[0], t[1] - t[0]
+    cos = abs(float(np.dot(d1, d2))) / (float(np.linalg.norm(d1) * np.linalg.norm(d2)) + 1e-9)
+    return cos > math.cos(math.radians(8))
+
+
+def _visible_area(quad: np.ndarray, shape: tuple[int, ...]) -> float:
+    h, w = shape[:2]
+    frame = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    inter, _ = cv2.intersectConvexConvex(quad.astype(np.float32), frame)
+    return float(inter)
 
 
 def _angles_ok(q: np.ndarray) -> bool:
@@ -280,6 +404,12 @@ def _angles_ok(q: np.ndarray) -> bool:
         if abs(cosang) > math.cos(math.radians(62)):
             return False
     return True
+
+
+def _area_ratio(a: np.ndarray, b: np.ndarray) -> float:
+    """The smaller quad's area over the larger one's."""
+    sa, sb = cv2.contourArea(a.astype(np.float32)), cv2.contourArea(b.astype(np.float32))
+    return float(min(sa, sb) / max(sa, sb)) if max(sa, sb) > 0 else 0.0
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:

@@ -58,7 +58,7 @@ def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> lis
     if len(quads) == 1 and quads[0].edge_contrast < _WEAK_EDGE:
         # one faint-edged card: its text lines give a better angle than its edges
         faint, quads = quads[0], []
-    if quads and _cards_hold_the_content(prep.grey, quads):
+    if quads and (all(cardmod.stands_out(prep, q) for q in quads) or _cards_hold_the_content(prep.grey, quads)):
         pages = _card_pages(page, image, quads, settings)
         if pages:
             return pages
@@ -133,7 +133,8 @@ def _photographed_page(
 
 def _cards_hold_the_content(grey: np.ndarray, quads: list[cardmod.CardQuad]) -> bool:
     """Cards on a table or a photocopy sheet leave little ink outside them; a certificate page whose map
-    frame happens to be card-shaped does not."""
+    frame happens to be card-shaped does not. (Asked only when some card does not stand out from its
+    surroundings: a streaky or grainy table makes hundreds of glyph-like specks outside a card.)"""
     small, scale = resize_long(grey, 1000)
     g = glyphs(ink_mask(small))
     if len(g) < _MIN_GLYPHS:
