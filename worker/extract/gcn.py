@@ -2001,6 +2001,8 @@ def _reread_under_seals(ocr: OcrResult, pg: _Page, seals: list[tuple[int, int, i
             for ln in lines
             if ln.box[1] < sy + sh and ln.box[1] + ln.box[3] > sy and ln.box[0] < sx + sw and ln.box[0] + ln.box[2] > sx
         ]
+        if not hit and not _black_print_under(pg, (sx, sy, sw, sh)):
+            continue  # red artwork over paper (the national emblem above the title): nothing to read again
         # no line under the seal may mean the layout pass gave up on the lines it covers
         y0 = max(0, min([ln.box[1] for ln in hit] + [sy]) - 6)
         y1 = max([ln.box[1] + ln.box[3] for ln in hit] + [sy + sh]) + 6
@@ -2013,6 +2015,19 @@ def _reread_under_seals(ocr: OcrResult, pg: _Page, seals: list[tuple[int, int, i
         if fresh and new_conf >= max(old_conf - 0.02, 0.6) and new_chars >= 0.8 * old_chars:
             lines = [ln for ln in lines if ln not in band_lines] + fresh
     return OcrResult(text="", lines=lines, engine=ocr.engine, seconds=ocr.seconds)
+
+
+# share of a seal's box that is black print once the red is dropped: 0.000 under the emblem and on bare
+# paper, 0.005-0.06 where a seal covers text lines (measured on generated certificates of every form)
+_PRINT_UNDER_SEAL = 0.002
+
+
+def _black_print_under(pg: _Page, box: tuple[int, int, int, int]) -> bool:
+    x, y, w, h = box
+    if pg.colour is None:
+        return True
+    crop = pg.colour[int(y * pg.fy) : int((y + h) * pg.fy), int(x * pg.fx) : int((x + w) * pg.fx)]
+    return crop.size > 0 and float((red_dropout(crop) < 100).mean()) >= _PRINT_UNDER_SEAL
 
 
 def _ocr_band(pg: _Page, y0: int, y1: int, psm: int = 6) -> list[OcrLine]:
@@ -2311,6 +2326,7 @@ def _read_barcode(pg: _Page, fields: dict[str, Evidence]) -> None:
 
 # a word of a recorded change: a Vietnamese syllable (at most 7 letters) or a number, date, file number
 _ROW_TOKEN = re.compile(r"[(\"']?(?:[^\W\d_]{1,7}|\d[\d/.,\-]*)[)\"':;,.]?")
+_ROW_TOKEN_CONF = 0.5
 
 
 def _read_changes(t: _Text, fields: dict[str, Evidence], warnings: list[str]) -> None:
@@ -2330,8 +2346,10 @@ def _read_changes(t: _Text, fields: dict[str, Evidence], warnings: list[str]) ->
             continue  # table rules and specks
         if "CHUNG NHAN" in key and _CODE_RE.search(line.text):
             continue  # the 2024 form's `Mã Giấy chứng nhận: ...` below the table, its label half read
-        if sum(bool(_ROW_TOKEN.fullmatch(w.text)) for w in line.words) < 3:
-            continue  # a table rule or a seal read as letters: an entry is a sentence of syllables and numbers
+        if sum(bool(_ROW_TOKEN.fullmatch(w.text)) and w.conf >= _ROW_TOKEN_CONF for w in line.words) < 3:
+            # a table rule or a seal read as letters: an entry is a sentence of syllables and numbers, and
+            # the recogniser is sure of some of them (photocopy speckle reads as `L7 T7 7 1L` at 0.0-0.4)
+            continue
         rows.append(line.text)
         confs += [w.conf for w in line.words]
         boxes.append(line.box)

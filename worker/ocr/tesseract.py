@@ -85,6 +85,11 @@ def _api(lang: str, psm: int) -> Any:  # tesserocr.PyTessBaseAPI
             api = tesserocr.PyTessBaseAPI(path=f"{tessdata_dir()}/", lang=lang, psm=psm)
         except RuntimeError as exc:
             raise IntakeError(ErrorCode.OCR_ENGINE_FAILED, f"tesseract could not load {lang!r}: {exc}") from exc
+        # Tesseract reads every line under 0.7 mean confidence a second time, inverted, in case it is light
+        # text on a dark ground. These documents print none, so that read only costs (~1.7% of the
+        # pipeline's CPU in field re-reads, ~4% of the layout pass); the speckle it used to keep out of a
+        # photocopy's "changes" table is now rejected by confidence there
+        api.SetVariable("tessedit_do_invert", "0")
         cache[lang] = api
     api.SetPageSegMode(psm)
     return api
@@ -182,7 +187,7 @@ def read_line(
     from tesserocr import RIL, iterate_level
 
     api = _api(lang, psm)
-    _configure(api, whitelist=whitelist, choices=choices, psm=psm)
+    _configure(api, whitelist=whitelist, choices=choices)
     try:
         _set_image(api, img)
         if not api.Recognize(timeout=int(timeout_s * 1000)):
@@ -210,7 +215,7 @@ def read_line(
         if current:
             words.append(current)
     finally:
-        _reset(api, whitelist=whitelist, choices=choices, psm=psm)
+        _reset(api, whitelist=whitelist, choices=choices)
     syms = [s for w in words for s in w]
     text = " ".join("".join(s.text for s in w) for w in words)
     conf = float(np.mean([s.confidence for s in syms])) if syms else 0.0
@@ -229,32 +234,15 @@ def _set_image(api: Any, img: np.ndarray) -> None:
     api.SetSourceResolution(_SOURCE_DPI)
 
 
-# Tesseract reads every line whose mean confidence is under 0.7 a second time, inverted, in case it is light
-# text on a dark ground. These documents print none; on the re-reads of a field or band (any mode but the
-# full-page layout, psm 3) that second read only costs: ~1.7% of the pipeline's CPU on the throughput pages,
-# with every field of the ID-card and certificate benchmarks read as before. The layout pass keeps it: on a
-# photocopy's grey speckle the inverted try is what leaves a junk line out (without it one certificate page
-# in 42 read a junk entry under "changes").
-_LAYOUT_PSM = 3
-
-
-def _no_invert(psm: int) -> bool:
-    return psm != _LAYOUT_PSM
-
-
-def _configure(api, *, whitelist: str | None, choices: bool, psm: int) -> None:
-    if _no_invert(psm):
-        api.SetVariable("tessedit_do_invert", "0")
+def _configure(api, *, whitelist: str | None, choices: bool) -> None:
     if whitelist:
         api.SetVariable("tessedit_char_whitelist", whitelist)
     if choices:
         api.SetVariable("lstm_choice_mode", "2")
 
 
-def _reset(api, *, whitelist: str | None, choices: bool, psm: int) -> None:
+def _reset(api, *, whitelist: str | None, choices: bool) -> None:
     # the API objects are shared per thread: leave no variable behind for the next caller
-    if _no_invert(psm):
-        api.SetVariable("tessedit_do_invert", "1")
     if whitelist:
         api.SetVariable("tessedit_char_whitelist", "")
     if choices:
@@ -265,7 +253,7 @@ def _ocr_tesserocr(img: np.ndarray, *, lang: str, psm: int, timeout_s: float, wh
     from tesserocr import RIL, iterate_level
 
     api = _api(lang, psm)
-    _configure(api, whitelist=whitelist, choices=False, psm=psm)
+    _configure(api, whitelist=whitelist, choices=False)
     try:
         _set_image(api, img)
         if not api.Recognize(timeout=int(timeout_s * 1000)):
@@ -298,7 +286,7 @@ def _ocr_tesserocr(img: np.ndarray, *, lang: str, psm: int, timeout_s: float, wh
             lines.append(_make_line(words))
         return lines
     finally:
-        _reset(api, whitelist=whitelist, choices=False, psm=psm)
+        _reset(api, whitelist=whitelist, choices=False)
 
 
 def _text_at(r: Any, level: int) -> str:
@@ -339,7 +327,7 @@ def _ocr_pytesseract(img: np.ndarray, *, lang: str, psm: int, config: str, timeo
         data = pytesseract.image_to_data(
             img,
             lang=lang,
-            config=f"--psm {psm} {'-c tessedit_do_invert=0 ' if _no_invert(psm) else ''}{config}".strip(),
+            config=f"--psm {psm} -c tessedit_do_invert=0 {config}".strip(),
             output_type=pytesseract.Output.DICT,
             timeout=timeout_s,
         )
