@@ -90,6 +90,28 @@ def test_grown_colour_quad_gives_way_to_a_refinable_one() -> None:
     assert out.corners is not None and corner_error(out.corners, s.corners[0]) <= 0.01
 
 
+def test_edge_contour_taking_in_a_table_streak_loses_to_the_card_edge() -> None:
+    # bench seed 41 #13: the edge contours' quad ran 30 px past one corner along a streak of the table; its
+    # side there steps hardly at all, where every side of the card steps from card to table
+    s = make_sample("photo", 41013)
+    (out,) = _norm(s.image)
+    assert out.corners is not None and corner_error(out.corners, s.corners[0]) <= 0.01
+
+
+def test_card_side_wholly_outside_the_photo_is_not_placed_inside_it() -> None:
+    # bench seed 41 #91: the card's bottom side lies 6-24 px below the image. Placed from the ID-1 aspect
+    # ratio it fell inside the image (perspective lengthens the card), the quad failed, and the card came
+    # out as a page turned the wrong way. The side's own angle is not visible: within 2% is what is left.
+    s = make_sample("photo", 41091)
+    assert _outside(s.corners[0], s.image)
+    (out,) = _norm(s.image)
+    assert out.kind == "card"
+    assert out.orientation_deg == s.orientation
+    assert angle_error(out.skew_deg, s.skew_deg) <= 0.1
+    assert "quality:cut_off" in out.warnings
+    assert out.corners is not None and corner_error(out.corners, s.corners[0]) < 0.02
+
+
 def test_cut_off_photographed_certificate_page_corner_and_no_card() -> None:
     """fixtures S0007 gcn.pdf p3: a blurry photographed certificate page running off the top of the image;
     its table is card-shaped but lies inside the page."""

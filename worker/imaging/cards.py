@@ -28,7 +28,7 @@ _OUTERMOST_SHARE = 0.35  # see _edge_offset
 _L_SPREAD_CAP = 16.0  # lightness spread of the border sample, Lab units (0-255)
 _REFINED_ASPECT = (1.42, 1.80)  # a card in perspective measures 1.42-1.77 (A4 is 1.41; see _printed_frame)
 _ASPECT_RANGE = (1.42, 1.85)  # pages that get in are rejected by their print size after the warp
-_GROUP_CONTRAST_SHARE = 0.6  # see _refined_of_group
+_GROUP_STEP_SHARE = 0.1  # see _refined_of_group
 _SAME_CARD_AREA = 0.6  # area ratio of two overlapping candidates taken for views of one card
 
 
@@ -101,11 +101,12 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
 
 def _refined_of_group(grey: np.ndarray, quads: list[np.ndarray]) -> tuple[np.ndarray, float]:
     """The card among overlapping candidate quads (full-resolution coordinates, best score first): each is
-    refined; of those that refine, the largest whose edges step about as much as the strongest one's.
+    refined; of those that refine, the one whose weakest side steps most (the largest of those within 10%).
 
-    A card's outline is its outermost strong edge: the colour mask can stop at a band printed inside the
-    card (a quad 50 px inside the top edge, beyond the refinement's reach), and a quad grown into the table
-    fails to refine. None refining: the best-scored quad as it is, with contrast 0."""
+    Every side of a card is a step from card to table: the colour mask can stop at a band printed inside
+    the card (a quad 50 px inside the top edge, beyond the refinement's reach: that side then steps the
+    wrong way or hardly at all), an edge contour can take in a table streak, and a quad grown into the
+    table fails to refine. None refining: the best-scored quad as it is, with contrast 0."""
     pad_quad = np.concatenate(quads)
     blurred = _blurred_around(grey, pad_quad)
     refined_all: list[tuple[np.ndarray, float]] = []
@@ -121,11 +122,42 @@ def _refined_of_group(grey: np.ndarray, quads: list[np.ndarray]) -> tuple[np.nda
         refined_all.append((refined, contrast))
     if not refined_all:
         return quads[0], 0.0
-    strongest = max(c for _, c in refined_all)
+    if len(refined_all) == 1:
+        return refined_all[0]
+    weakest = [_weakest_side_step(blurred, q) for q, _ in refined_all]
+    best = max(weakest)
     return max(
-        ((q, c) for q, c in refined_all if c >= _GROUP_CONTRAST_SHARE * strongest),
+        (qc for qc, step in zip(refined_all, weakest, strict=True) if step >= best - _GROUP_STEP_SHARE * abs(best)),
         key=lambda qc: cv2.contourArea(qc[0].astype(np.float32)),
     )
+
+
+def _weakest_side_step(grey: np.ndarray, quad: np.ndarray, off: float = 4.0, samples: int = 40) -> float:
+    """The smallest of the four sides' grey-level steps, inside less outside, `off` px either side of the
+    side's line (median along the side's middle; sides or samples outside the image are not measured)."""
+    h, w = grey.shape[:2]
+    q = order_clockwise(quad)
+    centre = q.mean(axis=0)
+    steps = []
+    for i in range(4):
+        p0, p1 = q[i], q[(i + 1) % 4]
+        d = p1 - p0
+        t = d / max(float(np.linalg.norm(d)), 1e-6)
+        n = np.array([-t[1], t[0]])
+        if np.dot((p0 + p1) / 2 - centre, n) < 0:
+            n = -n  # outward
+        base = p0 + np.linspace(0.15, 0.85, samples)[:, None] * d
+        inside = (base[:, 0] >= off) & (base[:, 0] < w - off) & (base[:, 1] >= off) & (base[:, 1] < h - off)
+        if inside.sum() < 5:
+            continue
+        pts = np.concatenate([base[inside] - off * n, base[inside] + off * n]).astype(np.float32)
+        vals = cv2.remap(grey, pts[:, :1], pts[:, 1:], cv2.INTER_LINEAR).astype(np.float32).ravel()
+        k = int(inside.sum())
+        steps.append(float(np.median(vals[:k] - vals[k:])))
+    if not steps:
+        return 0.0
+    # either sign (a dark card on a light table), but one sign for the whole card
+    return max(min(steps), -max(steps))
 
 
 def _printed_frame(q: np.ndarray, prep: Prepared) -> bool:
@@ -502,7 +534,7 @@ def refine_quad(
     if len(missing) > 1:
         return None, 0.0
     if missing:
-        lines[missing[0]] = _side_from_aspect(lines, missing[0], centre)
+        lines[missing[0]] = _side_from_aspect(lines, missing[0], centre, (w, h))
     corners = []
     for i in range(4):
         prev, this = lines[i - 1], lines[i]
@@ -556,10 +588,12 @@ def _at_border(p0: np.ndarray, p1: np.ndarray, w: int, h: int) -> bool:
 
 
 def _side_from_aspect(
-    lines: list[tuple[np.ndarray, np.ndarray] | None], missing: int, centre: np.ndarray
+    lines: list[tuple[np.ndarray, np.ndarray] | None], missing: int, centre: np.ndarray, size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The side of a card cut off by the image border, placed from the three visible ones: parallel to the
-    opposite side, at the distance the ID-1 aspect ratio gives for the opposite side's length."""
+    opposite side, at the distance the ID-1 aspect ratio gives for the opposite side's length, and no
+    nearer than where the two neighbouring sides leave the image (the side is not visible, so it is not
+    inside the image: perspective can shorten the card beyond the aspect ratio's distance)."""
     opposite, before, after = lines[(missing + 2) % 4], lines[(missing - 1) % 4], lines[(missing + 1) % 4]
     if opposite is None or before is None or after is None:
         return None
@@ -573,7 +607,25 @@ def _side_from_aspect(
     normal = np.array([-direction[1], direction[0]])
     if np.dot(centre - point, normal) < 0:
         normal = -normal  # towards the card
+    for start, side in ((a, before), (b, after)):
+        leaves = _leaves_image(start, side[1] if np.dot(side[1], normal) > 0 else -side[1], size)
+        if leaves is not None:
+            distance = max(distance, float(np.dot(leaves - point, normal)))
     return point + distance * normal, direction
+
+
+def _leaves_image(start: np.ndarray, direction: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
+    """Where the ray from `start` (inside the image) along `direction` leaves the image (w, h)."""
+    w, h = size
+    if not (0 <= start[0] <= w - 1 and 0 <= start[1] <= h - 1):
+        return None
+    ts = []
+    for axis, limit in ((0, w - 1), (1, h - 1)):
+        if direction[axis] > 1e-9:
+            ts.append((limit - start[axis]) / direction[axis])
+        elif direction[axis] < -1e-9:
+            ts.append(-start[axis] / direction[axis])
+    return start + min(ts) * direction if ts else None
 
 
 def _robust_tls(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
