@@ -350,3 +350,22 @@ def test_small_print_page_is_not_enlarged_past_an_a3_spread(page: np.ndarray) ->
     assert out.kind == "page" and out.orientation_deg == 0
     assert h * w <= 8.5e6 * 1.01  # the budget, give or take rounding of each side
     assert h * w > 2 * tiny_print.shape[0] * tiny_print.shape[1]  # still enlarged for its small print
+
+
+@pytest.mark.parametrize(
+    ("generation", "side", "seed"), [("cccd_barcode_2016", "back", 519568668), ("cancuoc_2024", "front", 895829541)]
+)
+def test_tight_card_scan_is_the_card_not_a_detail_inside_it(generation: str, side: str, seed: int) -> None:
+    # a card-shaped detail of the card (its QR code, a printed box) differs from what surrounds it just as a
+    # card on a table does; the scan itself is the card
+    from fixtures.idcards import render_card
+    from fixtures.people import make_person
+
+    rng = random.Random(seed)
+    person = make_person(rng, generation=generation)
+    img, _truth = render_card(person, generation, side, rng)
+    scan = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2BGR)
+    (out,) = _norm(scan)
+    h, w = scan.shape[:2]
+    assert out.kind == "card"
+    assert corner_error(out.corners, [(0, 0), (w, 0), (w, h), (0, h)]) < 0.01

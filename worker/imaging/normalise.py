@@ -58,7 +58,7 @@ def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> lis
     if len(quads) == 1 and quads[0].edge_contrast < _WEAK_EDGE:
         # one faint-edged card: its text lines give a better angle than its edges
         faint, quads = quads[0], []
-    if quads and (all(cardmod.stands_out(prep, q) for q in quads) or _cards_hold_the_content(prep.grey, quads)):
+    if quads and (all(_card_on_a_table(prep, q) for q in quads) or _cards_hold_the_content(prep.grey, quads)):
         pages = _card_pages(page, image, quads, settings)
         if pages:
             return pages
@@ -129,6 +129,17 @@ def _photographed_page(
 
 
 # ---------------------------------------------------------------------------------------------- cards
+
+
+# a card photographed on a table or copied on A4 fills 7% of the picture or more; a card-shaped detail
+# inside a tightly scanned card (its QR code, a printed box: 1-2%) also differs from what surrounds it
+_MIN_STANDOUT_SHARE = 0.05
+
+
+def _card_on_a_table(prep: cardmod.Prepared, quad: cardmod.CardQuad) -> bool:
+    h, w = prep.grey.shape[:2]
+    share = cv2.contourArea(quad.corners.astype(np.float32)) / float(max(1, h * w))
+    return share >= _MIN_STANDOUT_SHARE and cardmod.stands_out(prep, quad)
 
 
 def _cards_hold_the_content(grey: np.ndarray, quads: list[cardmod.CardQuad]) -> bool:
