@@ -675,26 +675,27 @@ def ink_tint(bgr: np.ndarray) -> tuple[float, float]:
     """Median blue-minus-red and blue-minus-green of the dark (ink) pixels of a crop. Red print (the title,
     the serial, seals) is left out: on a red certificate it would outvote the black print and make plain
     black look blue by comparison."""
-    img = bgr.astype(np.int16)
-    b, g, r = img[:, :, 0], img[:, :, 1], img[:, :, 2]
-    ink = (img.min(axis=2) < 150) & ~((r - g > 40) & (r - b > 30))
-    if int(ink.sum()) < 25:
+    # uint8 channel ops (a saturating difference is > t exactly when the signed one is): 5x cheaper than
+    # widening the whole crop, and this runs on every text line of a page
+    b, g, r = cv2.split(bgr)
+    ink = (cv2.min(cv2.min(b, g), r) < 150) & ~((cv2.subtract(r, g) > 40) & (cv2.subtract(r, b) > 30))
+    if int(np.count_nonzero(ink)) < 25:
         return 0.0, 0.0
-    b, g, r = b[ink], g[ink], r[ink]
-    return float(np.median(b - r)), float(np.median(b - g))
+    bi = b[ink].astype(np.int16)
+    return float(np.median(bi - r[ink])), float(np.median(bi - g[ink]))
 
 
 def pen_ink_fraction(bgr: np.ndarray, baseline: tuple[float, float] = (0.0, 0.0)) -> float:
     """Share of the ink in a crop that is blue/violet ballpoint rather than the page's print (`baseline`:
     the print's own tint, so a photo's colour cast is not taken for pen) or a red seal."""
-    img = bgr.astype(np.int16)
-    b, g, r = img[:, :, 0], img[:, :, 1], img[:, :, 2]
-    ink = img.min(axis=2) < 150
-    n = int(ink.sum())
+    b, g, r = cv2.split(bgr)
+    ink = cv2.min(cv2.min(b, g), r) < 150
+    n = int(np.count_nonzero(ink))
     if n < 25:
         return 0.0
-    blue = ink & (b - r > baseline[0] + 35) & (b - g > baseline[1] + 15)
-    return float(blue.sum()) / n
+    bi = b.astype(np.int16)
+    blue = ink & (bi - r > baseline[0] + 35) & (bi - g > baseline[1] + 15)
+    return float(np.count_nonzero(blue)) / n
 
 
 def red_dropout(bgr: np.ndarray) -> np.ndarray:
