@@ -65,7 +65,7 @@ class RunStats:
     startup_core_s: float = 0.0
     peak_rss_mb: list[float] = field(default_factory=list)  # per worker process
     warm_rss_mb: list[float] = field(default_factory=list)  # per worker, while reading the warm-up submission
-    match_s: float = 0.0
+    match_cpu_s: float = 0.0
     match_calls: int = 0
     files: int = 0
     workers: int = 1
@@ -260,20 +260,24 @@ def _task(submission_id: str, files: list[str]) -> dict[str, Any]:
     documents: list[Any] = []
     errors = 0
     pages = 0
+    match_cpu = 0.0
     for f in files:
         result = pipeline.read_file(Path(f).read_bytes(), f, settings=settings)
         documents.extend(result.documents)
         errors += len(result.errors)
         pages += len({d.page for d in result.documents}) or 1
-    t0 = time.perf_counter()
-    pipeline.match_documents(documents, _worker["propose"])
-    match_s = time.perf_counter() - t0
+        # as the queue worker and backfill do: the whole submission is matched again after each file, on
+        # documents fresh from the store (the copy stands for that load and is not timed)
+        fresh = [d.model_copy(deep=True) for d in documents]
+        t0 = time.process_time()
+        pipeline.match_documents(fresh, _worker["propose"])
+        match_cpu += time.process_time() - t0
     return {
         "pid": os.getpid(),
         "pages": pages,
         "documents": len(documents),
         "errors": errors,
-        "match_s": match_s,
+        "match_cpu_s": match_cpu,
         "files": len(files),
         "cpu": cpu_seconds(),
         "startup_cpu": _worker["startup_cpu"],
@@ -303,7 +307,7 @@ def run_pipeline(
         r = fut.result()
         stats.documents += r["documents"]
         stats.errors += r["errors"]
-        stats.match_s += r["match_s"]
+        stats.match_cpu_s += r["match_cpu_s"]
         stats.match_calls += 1
         stats.files += r["files"]
         per_worker[r["pid"]] = r
@@ -349,7 +353,7 @@ def run_interleaved(
         one.wall_s += time.perf_counter() - started
         one.documents += r["documents"]
         one.errors += r["errors"]
-        one.match_s += r["match_s"]
+        one.match_cpu_s += r["match_cpu_s"]
         one.match_calls += 1
         one.files += r["files"]
         one.core_s += r["cpu"] - (last["cpu"] if last else r["startup_cpu"])
@@ -600,7 +604,8 @@ def print_report(
     core_ratio = one.core_per_page / naive.core_per_page
     speedup = two.pages_per_s / one.pages_per_s if two else float("nan")
     rss_max = max([*one.peak_rss_mb, *(two.peak_rss_mb if two else [])])
-    match_share = one.match_s / one.wall_s if one.wall_s else float("nan")
+    # CPU of the re-matches (one after every file) against all CPU spent on the same pages
+    match_share = one.match_cpu_s / one.core_s if one.core_s else float("nan")
     print()
     print("ratios against the targets")
     print(
@@ -626,11 +631,10 @@ def print_report(
             f"  matching share of per-page time ({registry_size} parcels) {match_share:6.1%}  "
             f"target <= {TARGETS['match_share_max']:.0%}  {'OK' if match_share <= TARGETS['match_share_max'] else 'MISSED'}"
         )
-        per_call = one.match_s / max(1, one.match_calls)
-        files_per_sub = one.files / max(1, one.match_calls)
         print(
-            f"    {per_call * 1000:.0f} ms per submission match ({one.match_calls} calls); the queue/backfill path "
-            f"re-matches after every file ({files_per_sub:.1f} files per submission): ~{match_share * files_per_sub:.1%}"
+            f"    {one.match_cpu_s / max(1, one.files) * 1000:.1f} ms CPU per match, "
+            f"{one.match_cpu_s / max(1, one.match_calls) * 1000:.1f} ms per submission: re-matched after each of its "
+            f"{one.files / max(1, one.match_calls):.1f} files, as the queue worker and backfill do"
         )
     else:
         print("  matching share                            not measured (no matcher / registry available)")
