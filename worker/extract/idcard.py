@@ -903,6 +903,31 @@ def read_sex(img: np.ndarray, layout: OcrResult) -> list[Reading]:
 
 
 # fields worth a second layout pass when the first found none of them
+def _machine_readable_fields(qr: CccdQr | None, mrz: MrzResult | None) -> set[str]:
+    """Fields a decoded QR or a zone that passes every check gives outright: not worth a second layout
+    pass (~0.13 s on a card) when the printed line was lost."""
+    out: set[str] = set()
+    if qr is not None:
+        out |= {"id_number", "full_name", "place_of_residence"}
+        out |= {
+            name
+            for name, v in (("date_of_birth", qr.date_of_birth), ("sex", qr.sex), ("issue_date", qr.issue_date))
+            if v
+        }
+    if mrz is not None and mrz.valid:
+        out |= {
+            name
+            for name, v in (
+                ("id_number", mrz.id_number),
+                ("date_of_birth", mrz.birth_date),
+                ("sex", mrz.sex),
+                ("date_of_expiry", mrz.expiry_date),
+            )
+            if v
+        }
+    return out
+
+
 _SECOND_PASS = frozenset(
     {"id_number", "full_name", "date_of_birth", "sex", "nationality", "place_of_origin", "place_of_residence",
      "place_of_birth", "date_of_expiry", "issue_date"}
@@ -1084,7 +1109,10 @@ def extract_card(
     warnings: list[str] = []
     for name in printed:
         readings[name] = _read_printed(name, img, layout, generation, colour, issuer_text)
-    missing = [n for n in printed if n in _SECOND_PASS and not _has_value(readings.get(n, []))]
+    machine_read = _machine_readable_fields(qr, mrz)
+    missing = [
+        n for n in printed if n in _SECOND_PASS and n not in machine_read and not _has_value(readings.get(n, []))
+    ]
     if missing:
         # the layout pass lost a field (a faint label, a value merged into its label's line): a second
         # layout pass that takes the card as one block of text segments it differently
