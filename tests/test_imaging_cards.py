@@ -112,6 +112,18 @@ def test_card_side_wholly_outside_the_photo_is_not_placed_inside_it() -> None:
     assert out.corners is not None and corner_error(out.corners, s.corners[0]) < 0.02
 
 
+def test_card_running_off_the_photo_whose_photo_area_matches_the_table_is_found_whole() -> None:
+    # bench seed 59 #78: the card's own pixels in the border sample widened the lightness spread until the
+    # colour mask lost the card's grey photo and everything beyond it; the quad left was card-shaped, so the
+    # lightness-capped mask was not tried, and the card came out as a page
+    s = make_sample("photo", 59078)
+    assert _outside(s.corners[0], s.image)
+    (out,) = _norm(s.image)
+    assert out.kind == "card"
+    assert out.corners is not None and corner_error(out.corners, s.corners[0]) <= 0.01
+    assert "quality:cut_off" in out.warnings
+
+
 def test_cut_off_photographed_certificate_page_corner_and_no_card() -> None:
     """fixtures S0007 gcn.pdf p3: a blurry photographed certificate page running off the top of the image;
     its table is card-shaped but lies inside the page."""

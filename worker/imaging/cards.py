@@ -30,6 +30,7 @@ _REFINED_ASPECT = (1.42, 1.80)  # a card in perspective measures 1.42-1.77 (A4 i
 _ASPECT_RANGE = (1.42, 1.85)  # pages that get in are rejected by their print size after the warp
 _GROUP_STEP_SHARE = 0.1  # see _refined_of_group
 _SAME_CARD_AREA = 0.6  # area ratio of two overlapping candidates taken for views of one card
+_SAME_START_PX = 12.0  # full-resolution px: a candidate this close to a refined quad is not refined again
 
 
 @dataclass
@@ -111,9 +112,13 @@ def _refined_of_group(grey: np.ndarray, quads: list[np.ndarray]) -> tuple[np.nda
     blurred = _blurred_around(grey, pad_quad)
     refined_all: list[tuple[np.ndarray, float]] = []
     for full in quads:
+        if any(np.abs(full - q).max() < _SAME_START_PX for q, _ in refined_all):
+            continue  # starts where a refined quad ended: it would refine to the same
         refined, contrast = refine_quad(blurred, full)
         if refined is None or abs(quad_aspect(refined) - quad_aspect(full)) >= 0.15:
             continue
+        if any(np.abs(refined - q).max() < 2.0 for q, _ in refined_all):
+            continue  # the same card edges as a quad already refined twice
         # once more from the refined sides: the coarse quad can be a degree off an edge, and then the
         # ends of that side sample the edge at the rim of their search window
         again, again_contrast = refine_quad(blurred, refined)
@@ -285,7 +290,8 @@ def _contour_quads(small: np.ndarray) -> list[tuple[np.ndarray, float, float, fl
     ref = np.median(border, axis=0)
     spread = np.median(np.abs(border - ref), axis=0) * 1.4826 + 1.0
     k = max(3, int(0.012 * max(h, w)) | 1)
-    out = _quads_of(_colour_mask(lab, ref, spread, k), cv2.RETR_EXTERNAL)
+    sq = (lab - ref) ** 2
+    out = _quads_of(_colour_mask(sq, spread, k), cv2.RETR_EXTERNAL)
     # 2. edges: a photocopied card differs from the paper only by its rim and a faint tone
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     blur = cv2.GaussianBlur(grey, (5, 5), 0)
@@ -293,18 +299,20 @@ def _contour_quads(small: np.ndarray) -> list[tuple[np.ndarray, float, float, fl
     edges = cv2.Canny(blur, max(10, 0.33 * med * 0.5), max(30, 0.66 * med * 0.5))
     edges = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
     out += _quads_of(edges, cv2.RETR_LIST)
-    if spread[0] > _L_SPREAD_CAP and not any(_ASPECT_RANGE[0] <= q[3] <= _ASPECT_RANGE[1] for q in out):
-        # 3. nothing card-shaped yet: a streaky dark table, or a card running off the image (its pixels then
-        # sit in the border sample), widens the lightness spread until a white card is "only" 6 spreads
-        # away, and the table's streaks join the card's rim in the edges. Lightness spread capped.
+    if spread[0] > _L_SPREAD_CAP:
+        # 3. a streaky dark table, or a card running off the image (its pixels then sit in the border
+        # sample), widens the lightness spread until a white card is "only" 6 spreads away and its grey
+        # photo not at all, and the table's streaks join the card's rim in the edges. Lightness spread
+        # capped; its quads join the others' groups (detect_cards), where every side must step.
         capped = np.array([_L_SPREAD_CAP, spread[1], spread[2]], np.float32)
-        out += _quads_of(_colour_mask(lab, ref, capped, k), cv2.RETR_EXTERNAL)
+        out += _quads_of(_colour_mask(sq, capped, k), cv2.RETR_EXTERNAL)
     return out
 
 
-def _colour_mask(lab: np.ndarray, ref: np.ndarray, spread: np.ndarray, k: int) -> np.ndarray:
-    dist = np.sqrt((((lab - ref) / spread) ** 2).sum(axis=2))
-    fg = (dist > 6.0).astype(np.uint8) * 255
+def _colour_mask(sq: np.ndarray, spread: np.ndarray, k: int) -> np.ndarray:
+    """Pixels more than 6 spreads from the surroundings' colour; `sq` is the squared Lab difference."""
+    dist2 = sq @ (1.0 / (spread.astype(np.float32) ** 2))
+    fg = (dist2 > 36.0).astype(np.uint8) * 255
     fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     return cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
 
@@ -635,7 +643,7 @@ def _robust_tls(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
             return None
         p = pts[keep]
         c = p.mean(axis=0)
-        _, _, vt = np.linalg.svd(p - c)
+        _, _, vt = np.linalg.svd(p - c, full_matrices=False)  # only the 2x2 directions are needed
         direction = vt[0]
         normal = np.array([-direction[1], direction[0]])
         resid = (pts - c) @ normal
