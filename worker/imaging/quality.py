@@ -33,8 +33,7 @@ def assess(
     source_shape: tuple[int, int] | None = None,
 ) -> QualityReport:
     """Assess one normalised document image (colour BGR, upright, cropped)."""
-    grey = to_grey(colour)
-    h, w = grey.shape
+    h, w = colour.shape[:2]
     scale = min(1.0, 700 / max(h, w))
     small_c = (
         cv2.resize(colour, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else colour
@@ -63,7 +62,8 @@ def assess(
     # blur: the steepest text edges against the contrast gives the edge spread (a Gaussian sigma, px).
     # Measured at full resolution on the inkiest central window: downscaling would hide the blur.
     if ink.sum() > 200 and contrast > 20:
-        crop = _inky_window(grey, ink, scale, 640)
+        # greyscale of the window only: converting the whole page cost more than the rest of this check
+        crop = to_grey(_inky_window(colour, ink, scale, 640))
         crop_bg = background(crop, 41).astype(np.float32)
         crop_ink = crop.astype(np.float32) / np.maximum(crop_bg, 1.0) < 0.72
         gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3, scale=1.0 / 8.0)
@@ -149,15 +149,15 @@ def assess(
     return QualityReport(score=round(max(0.0, min(1.0, score)), 3), defects=defects, metrics=metrics)
 
 
-def _inky_window(grey: np.ndarray, small_ink: np.ndarray, scale: float, size: int) -> np.ndarray:
+def _inky_window(image: np.ndarray, small_ink: np.ndarray, scale: float, size: int) -> np.ndarray:
     """A full-resolution window of at most size×size pixels centred on the densest ink."""
-    h, w = grey.shape
+    h, w = image.shape[:2]
     if h <= size and w <= size:
-        return grey
+        return image
     k = max(3, int(size * scale) | 1)
     density = cv2.blur(small_ink.astype(np.float32), (k, k))
     y, x = np.unravel_index(int(np.argmax(density)), density.shape)
     cy, cx = int(y / scale), int(x / scale)
     y0 = min(max(0, cy - size // 2), max(0, h - size))
     x0 = min(max(0, cx - size // 2), max(0, w - size))
-    return grey[y0 : y0 + size, x0 : x0 + size]
+    return image[y0 : y0 + size, x0 : x0 + size]
