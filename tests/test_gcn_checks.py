@@ -327,3 +327,19 @@ def test_co_owner_with_a_misread_title_is_still_an_owner() -> None:
     assert [o["full_name"].value for o in doc.owners] == ["LÊ QUANG LỘC", "ĐỖ THỊ NGA"]
     assert [o["id_number"].value for o in doc.owners] == ["190584813", "193307271"]
     assert [o["address"].value for o in doc.owners] == [address, address]
+
+
+def test_red_dropout_turns_seal_red_into_paper_and_keeps_black_print() -> None:
+    from worker.extract.gcn import red_dropout
+
+    rng = np.random.default_rng(3)
+    crop = np.full((60, 400, 3), 235, np.uint8)
+    crop[20:40, 20:380] = (30, 30, 30)  # a black text line
+    seal = rng.random((60, 400)) < 0.3
+    crop[seal] = (60, 50, 200)  # red ink over it (BGR)
+    out = red_dropout(crop)
+    assert out.dtype == np.uint8 and out.shape == crop.shape[:2]
+    assert out[seal].min() >= 200  # the seal's red reads as paper
+    text = np.zeros(crop.shape[:2], bool)
+    text[20:40, 20:380] = True
+    assert out[text & ~seal].max() <= 10  # the print under it stays black

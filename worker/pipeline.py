@@ -6,6 +6,7 @@ stop the other pages of the file, and one failing file does not stop the submiss
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -68,7 +69,28 @@ def read_file(data: bytes, source: str, *, settings: Settings | None = None, kee
         result.errors.append(
             ErrorEntry(source=source, code=ErrorCode.UNREADABLE.value, message="no page could be read")
         )
+    _release_freed_memory()
     return result
+
+
+def _trim_function() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+_malloc_trim = _trim_function()
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap a file's images and Tesseract's page structures left free back to the OS (~1 ms).
+
+    glibc keeps freed memory for reuse, so a long-running worker's resident size creeps up file by file
+    (to 250-290 MB between files on the seed-11 throughput pages, against 190 MB with a trim after each),
+    and every peak stands on top of it."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def match_documents(documents: list[Document], propose: ProposeFn | None) -> list[Proposal]:
