@@ -721,6 +721,11 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
         help="do not read a warm-up submission at worker start-up (first-document costs then count as page cost)",
     )
     args = parser.parse_args(argv)
+    if args.pages_dir and args.registry_size:
+        parser.error(
+            "--registry-size sizes a generated registry; with --pages-dir the registry is that set's parcels.csv "
+            "(generate it with `intake samples DIR --decoy-parcels N`) or the one at --database-url"
+        )
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     try:
