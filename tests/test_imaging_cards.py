@@ -29,10 +29,11 @@ def _outside(quad: np.ndarray, image: np.ndarray) -> bool:
     return bool(np.any(quad < 0) or np.any(quad[:, 0] > w - 1) or np.any(quad[:, 1] > h - 1))
 
 
-@pytest.mark.parametrize("seed", [11015, 3036, 23001, 23003, 23025, 23054])
+@pytest.mark.parametrize("seed", [11015, 3036, 23001, 23003, 23025, 23054, 67042])
 def test_card_running_off_the_photo_gets_its_corner_from_the_visible_sides(seed: int) -> None:
     # the cut-off corner lies 30-120 px outside the image; it was placed from the ID-1 aspect ratio, which
-    # perspective bends (2.4-10% of the diagonal off)
+    # perspective bends (2.4-10% of the diagonal off). 67042: the short side's visible stretch beside the
+    # corner is a sixth of the side, too few of the evenly spread samples (it fitted the image border)
     s = make_sample("photo", seed)
     assert _outside(s.corners[0], s.image)
     (out,) = _norm(s.image)

@@ -30,6 +30,7 @@ _REFINED_ASPECT = (1.42, 1.80)  # a card in perspective measures 1.42-1.77 (A4 i
 _ASPECT_RANGE = (1.42, 1.85)  # pages that get in are rejected by their print size after the warp
 _GROUP_STEP_SHARE = 0.1  # see _refined_of_group
 _SAME_CARD_AREA = 0.6  # area ratio of two overlapping candidates taken for views of one card
+_MIN_VISIBLE_SHARE = 0.1  # of a side running off the image: fitted on its visible stretch from this
 _SAME_START_PX = 12.0  # full-resolution px: a candidate this close to a refined quad is not refined again
 
 
@@ -490,6 +491,12 @@ def refine_quad(
         reach = max(4.0, (_BORDER_REACH if at_border else 0.03) * length)
         offs = np.arange(-reach, reach + 0.5, 0.5)
         ts = np.linspace(0.1, 0.9, samples)
+        if at_border:
+            # all the samples on the side's visible stretch: beside a cut-off corner it can be a sixth of
+            # the side, too few of the evenly spread samples to fit it, and the border would be fitted
+            span = _visible_span(p0, d, w, h)
+            if span is not None and min(0.9, span[1]) - max(0.1, span[0]) >= _MIN_VISIBLE_SHARE:
+                ts = np.linspace(max(0.1, span[0]), min(0.9, span[1]), samples)
         base = p0[None, :] + ts[:, None] * d[None, :]
         # samples outside the image only see the replicated border: they have no say where the edge is
         use = (base[:, 0] >= 1) & (base[:, 0] <= w - 2) & (base[:, 1] >= 1) & (base[:, 1] <= h - 2)
@@ -593,6 +600,19 @@ def _at_border(p0: np.ndarray, p1: np.ndarray, w: int, h: int) -> bool:
     follows the border, and the real side is partly or wholly outside."""
     m = 0.01 * max(w, h)
     return any(x < m or y < m or x > w - 1 - m or y > h - 1 - m for x, y in (p0, p1))
+
+
+def _visible_span(p0: np.ndarray, d: np.ndarray, w: int, h: int) -> tuple[float, float] | None:
+    """The stretch t0..t1 of the segment p0 + t·d (0 <= t <= 1) inside the image less a 1 px rim."""
+    t0, t1 = 0.0, 1.0
+    for axis, limit in ((0, w - 2), (1, h - 2)):
+        if abs(d[axis]) < 1e-9:
+            if not 1 <= p0[axis] <= limit:
+                return None
+            continue
+        a, b = (1 - p0[axis]) / d[axis], (limit - p0[axis]) / d[axis]
+        t0, t1 = max(t0, min(a, b)), min(t1, max(a, b))
+    return (float(t0), float(t1)) if t1 > t0 else None
 
 
 def _side_from_aspect(
