@@ -369,3 +369,15 @@ def test_tight_card_scan_is_the_card_not_a_detail_inside_it(generation: str, sid
     h, w = scan.shape[:2]
     assert out.kind == "card"
     assert corner_error(out.corners, [(0, 0), (w, 0), (w, h), (0, h)]) < 0.01
+
+
+def test_a_two_column_scan_the_size_of_a_card_is_not_split_into_pages() -> None:
+    # the same two-column picture as an A3 spread, but the PDF page says it is 4 inches wide (a card back
+    # scanned with a margin: fingerprints on the left, text on the right): one document
+    left, right = render_page(21), render_page(22)
+    gutter = np.full((left.shape[0], 60, 3), 248, np.uint8)
+    spread = cv2.resize(np.hstack([left, gutter, right]), None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    w = spread.shape[1]
+    assert len(_norm(spread, dpi=w / 16.5)) == 2  # 16.5 in wide: an open A3 certificate, two pages
+    small = _norm(spread, dpi=w / 4.0)
+    assert len(small) == 1 and "split:2_pages" not in small[0].warnings

@@ -36,6 +36,9 @@ _GLYPH_TARGET_PX = 21.0  # median glyph height of body text at 200 dpi; used whe
 # not be enlarged past that, or one photo costs a worker 200 MB and Tesseract twice the time
 _MAX_PAGE_PIXELS = 8.5e6
 _MIN_GLYPHS = 15
+# an open certificate (two pages side by side) is an A3 sheet, 16.5 in wide; where the file gives its size
+# (a PDF page), a narrower scan is one document, however its print falls into two columns
+_SPREAD_MIN_WIDTH_IN = 10.0
 _COARSE_LONG = 900
 _WEAK_EDGE = 14.0
 _FAINT_AGREE_DEG = 1.0  # a faint-edged card's edges and its text lines agree within this
@@ -338,7 +341,7 @@ def _text_pages(
     corners = _rotated_corners(W, H, doc_w, doc_h, total)
     cut = _text_cut_off(g0, mask.shape) if len(g0) >= _MIN_GLYPHS else False
     pieces = [upright]
-    if kind == "page":
+    if kind == "page" and (page.dpi is None or doc_w / page.dpi >= _SPREAD_MIN_WIDTH_IN):
         pieces = _split_spread(upright)
         if len(pieces) == 2:
             warnings.append("split:2_pages")
