@@ -1,7 +1,12 @@
-"""The dispatcher skips its QR/barcode search only where no code could change the page's type."""
+"""The dispatcher skips its QR/barcode search only where no code could change the page's type, and reads a
+page turned half round when its layout pass shows the imaging stage left it upside down."""
 
 from __future__ import annotations
 
+import numpy as np
+
+from models.pages import NormalisedPage
+from worker.extract import read_document, read_page
 from worker.extract.classify import Classification, classify
 from worker.extract.document import _CODE_EVIDENCE_MAX, _settled_certificate
 
@@ -46,3 +51,38 @@ def test_cards_and_close_calls_still_search_for_codes() -> None:
     wide = Classification("gcn_page1", 0.9, None, {"gcn_page1": 4.0 + _CODE_EVIDENCE_MAX, "cccd_back": 1.0})
     assert not _settled_certificate(thin, is_card=False)
     assert _settled_certificate(wide, is_card=False)
+
+
+def _upright_certificate_page() -> NormalisedPage:
+    import cv2
+
+    from bench.imaging import render_page
+    from models.pages import LoadedPage
+    from worker.imaging import normalise_page
+
+    image = cv2.resize(render_page(11), None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
+    (page,) = normalise_page(LoadedPage(source="t.jpg", page=1, sha256="0" * 64, image=image))
+    assert page.orientation_deg == 0
+    return page
+
+
+def test_a_page_the_imaging_stage_left_upside_down_is_read_turned_half_round() -> None:
+    upright = _upright_certificate_page()
+    wrong = upright.model_copy(
+        update={
+            "image": np.ascontiguousarray(upright.image[::-1, ::-1]),
+            "ocr_image": np.ascontiguousarray(upright.ocr_image[::-1, ::-1]),
+            "orientation_confidence": 0.9,
+        }
+    )
+    doc, read = read_page(wrong)
+    assert doc.orientation_deg == 180 and "orientation:ocr" in doc.warnings
+    assert read.orientation_deg == 180
+    assert np.array_equal(read.image, upright.image)  # the review page shows it the right way up
+    assert doc.doc_type == read_document(upright).doc_type != "unknown"
+
+
+def test_an_upright_page_is_read_once_as_it_is() -> None:
+    upright = _upright_certificate_page()
+    doc, read = read_page(upright)
+    assert read is upright and doc.orientation_deg == 0 and "orientation:ocr" not in doc.warnings

@@ -49,9 +49,10 @@ def read_file(data: bytes, source: str, *, settings: Settings | None = None, kee
     for page in loaded:
         try:
             for normalised in imaging.normalise_page(page, settings=settings):
-                result.documents.append(extract.read_document(normalised, settings=settings))
+                document, read = extract.read_page(normalised, settings=settings)
+                result.documents.append(document)
                 if keep_pages:
-                    result.pages.append(normalised)
+                    result.pages.append(read)
         except IntakeError as exc:
             result.errors.append(
                 ErrorEntry(source=f"{source}#page={page.page}", code=exc.code.value, message=exc.message)
