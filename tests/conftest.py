@@ -19,11 +19,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -274,3 +277,16 @@ def worker_process(tmp_path):  # type: ignore[no-untyped-def]
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+SAMPLE_SET = Path(__file__).resolve().parents[1] / "fixtures" / "sample_set"
+
+
+@pytest.fixture(scope="session")
+def sample_set_documents() -> tuple[Path, list[dict[str, Any]]]:
+    """The committed fixture set's root and every document of its ground truth (skips when it is absent)."""
+    truth = SAMPLE_SET / "truth.jsonl"
+    if not truth.exists():
+        pytest.skip("no committed fixture set")
+    docs = [d for line in truth.read_text(encoding="utf-8").splitlines() for d in json.loads(line)["documents"]]
+    return SAMPLE_SET, docs

@@ -6,8 +6,8 @@ for the bench's `--seed` and image index); truth corners come from the generator
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -125,19 +125,13 @@ def test_card_running_off_the_photo_whose_photo_area_matches_the_table_is_found_
     assert "quality:cut_off" in out.warnings
 
 
-def test_cut_off_photographed_certificate_page_corner_and_no_card() -> None:
+def test_cut_off_photographed_certificate_page_corner_and_no_card(
+    sample_set_documents: tuple[Path, list[dict[str, Any]]],
+) -> None:
     """fixtures S0007 gcn.pdf p3: a blurry photographed certificate page running off the top of the image;
     its table is card-shaped but lies inside the page."""
-    root = Path(__file__).resolve().parents[1] / "fixtures" / "sample_set"
-    truth = root / "truth.jsonl"
-    if not truth.exists():
-        pytest.skip("no committed fixture set")
-    docs = [
-        d
-        for line in truth.read_text(encoding="utf-8").splitlines()
-        for d in json.loads(line)["documents"]
-        if d["file"].endswith("S0007/gcn.pdf") and d["page"] == 3
-    ]
+    root, documents = sample_set_documents
+    docs = [d for d in documents if d["file"].endswith("S0007/gcn.pdf") and d["page"] == 3]
     if not docs or docs[0]["degradation"].get("profile") != "photo":
         pytest.skip("the fixture set has no photographed page there")
     doc = docs[0]

@@ -4,6 +4,8 @@ and warping, the two-cards sheet and the A3 spread splits, quality defects, clea
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -186,21 +188,16 @@ def test_normalise_is_deterministic(page: np.ndarray) -> None:
     assert a[0].skew_deg == b[0].skew_deg and np.array_equal(a[0].ocr_image, b[0].ocr_image)
 
 
-def test_generated_fixture_page_photo_is_perspective_corrected_if_available() -> None:
+def test_generated_fixture_page_photo_is_perspective_corrected_if_available(
+    sample_set_documents: tuple[Path, list[dict[str, Any]]],
+) -> None:
     """A certificate page photographed on a table: the sheet's edges give its corners and top-edge angle."""
-    import json
-    from pathlib import Path
-
     from worker.imaging import load_pages
 
-    root = Path(__file__).resolve().parents[1] / "fixtures" / "sample_set"
-    truth = root / "truth.jsonl"
-    if not truth.exists():
-        pytest.skip("no committed fixture set")
+    root, documents = sample_set_documents
     photos = [
         d
-        for line in truth.read_text(encoding="utf-8").splitlines()
-        for d in json.loads(line)["documents"]
+        for d in documents
         if d["file"].endswith(".jpg") and d["doc_type"].startswith("gcn") and d["degradation"]["profile"] == "photo"
     ]
     if not photos:
