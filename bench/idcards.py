@@ -76,15 +76,12 @@ def _cases(n: int, seed: int, profiles: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _run_case(case: dict[str, Any], oracle_crop: bool, ablate: tuple[str, ...]) -> dict[str, Any]:
+def render_case(case: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """One case's generated card after its degradation profile: (PIL image, degradation, truth)."""
     from fixtures.degrade import degrade
     from fixtures.idcards import render_card
     from fixtures.people import make_person
-    from models.pages import NormalisedPage
-    from worker import imaging
-    from worker.extract.document import read_document_detailed
 
-    _apply_ablation(ablate)
     rng = random.Random(case["seed"])
     for _ in range(50):  # not every birth year can hold every generation: draw again
         try:
@@ -94,6 +91,16 @@ def _run_case(case: dict[str, Any], oracle_crop: bool, ablate: tuple[str, ...]) 
             continue
     img, truth = render_card(person, case["generation"], case["side"], rng)
     degraded, params = degrade(img, rng, case["profile"], kind="card")
+    return degraded, params, truth
+
+
+def _run_case(case: dict[str, Any], oracle_crop: bool, ablate: tuple[str, ...]) -> dict[str, Any]:
+    from models.pages import NormalisedPage
+    from worker import imaging
+    from worker.extract.document import read_document_detailed
+
+    _apply_ablation(ablate)
+    degraded, params, truth = render_case(case)
     t0, c0 = time.perf_counter(), time.process_time()
     if oracle_crop:
         a = cv2.cvtColor(np.asarray(degraded.convert("RGB")), cv2.COLOR_RGB2BGR)

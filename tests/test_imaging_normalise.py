@@ -98,10 +98,15 @@ def test_photocopy_sheet_with_two_cards_is_split() -> None:
     assert all("quality:photocopy" in p.warnings for p in out)
 
 
-def test_open_a3_sheet_is_split_into_two_pages() -> None:
+def _two_pages_side_by_side() -> np.ndarray:
+    """Two generated certificate pages with an empty gutter between them: an open A3 sheet."""
     left, right = render_page(21), render_page(22)
     gutter = np.full((left.shape[0], 60, 3), 248, np.uint8)
-    spread = cv2.resize(np.hstack([left, gutter, right]), None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    return cv2.resize(np.hstack([left, gutter, right]), None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+
+
+def test_open_a3_sheet_is_split_into_two_pages() -> None:
+    spread = _two_pages_side_by_side()
     out = _norm(rotate_keep(spread, 2.5, fill=(248, 248, 248)))
     assert len(out) == 2
     assert [p.part for p in out] == [1, 2]
@@ -212,20 +217,24 @@ def test_generated_fixture_page_photo_is_perspective_corrected_if_available(
     assert corner_error(out.corners, np.asarray(doc["degradation"]["corners"], np.float64)) < 0.01
 
 
-def test_a_certificate_page_with_a_printed_frame_is_not_taken_for_a_card() -> None:
-    """A clean pre-2009 certificate scan (the GCN benchmark's seed 23, #111) whose printed border measures
-    1.45:1 square on: it must stay a page, not be warped to an ID-1 card."""
+def _gcn_bench_pages(cert: int, page: int | None = None) -> list[NormalisedPage]:
+    """A certificate page of `python -m bench gcn` (seed 23, n=200) as the bench renders it, normalised."""
     from bench.gcn import _cases, _render
     from worker import imaging
 
-    case = next(c for c in _cases(200, 23, ("gcn_pre2009", "gcn_2009", "gcn_2024_qr"), None) if c["cert"] == 111)
+    case = next(
+        c
+        for c in _cases(200, 23, ("gcn_pre2009", "gcn_2009", "gcn_2024_qr"), None)
+        if c["cert"] == cert and (page is None or c["page"] == page)
+    )
     data, _truth, _params = _render(case)
-    settings = Settings()
-    pages = [
-        p
-        for lp in imaging.load_pages(data, "gcn.jpg", settings=settings)
-        for p in imaging.normalise_page(lp, settings=settings)
-    ]
+    return [p for lp in imaging.load_pages(data, "gcn.jpg", settings=SETTINGS) for p in _norm_loaded(lp)]
+
+
+def test_a_certificate_page_with_a_printed_frame_is_not_taken_for_a_card() -> None:
+    """A clean pre-2009 certificate scan (the GCN benchmark's seed 23, #111) whose printed border measures
+    1.45:1 square on: it must stay a page, not be warped to an ID-1 card."""
+    pages = _gcn_bench_pages(111)
     assert len(pages) == 1
     h, w = pages[0].image.shape[:2]
     assert h > w > 1000  # upright A4 page, not a 1012x638 card
@@ -240,22 +249,10 @@ def _idcard_case(n: int, seed: int, index: int) -> tuple[list[NormalisedPage], d
     profile, JPEG at quality 90, then load + normalise. Returns the pages, the degradation and the truth."""
     import io
 
-    from bench.idcards import DEFAULT_PROFILES, _cases
-    from fixtures.degrade import degrade
-    from fixtures.idcards import render_card as render_id_card
-    from fixtures.people import make_person
+    from bench.idcards import DEFAULT_PROFILES, _cases, render_case
     from worker.imaging import load_pages
 
-    case = _cases(n, seed, DEFAULT_PROFILES)[index]
-    rng = random.Random(case["seed"])
-    for _ in range(50):
-        try:
-            person = make_person(rng, generation=case["generation"])
-            break
-        except ValueError:
-            continue
-    img, truth = render_id_card(person, case["generation"], case["side"], rng)
-    degraded, params = degrade(img, rng, case["profile"], kind="card")
+    degraded, params, truth = render_case(_cases(n, seed, DEFAULT_PROFILES)[index])
     buf = io.BytesIO()
     degraded.convert("RGB").save(buf, format="JPEG", quality=90)
     pages = [p for lp in load_pages(buf.getvalue(), "bench.jpg", settings=SETTINGS) for p in _norm_loaded(lp)]
@@ -314,21 +311,7 @@ def test_faint_chip_card_crop_keeps_the_whole_qr_code() -> None:
 def test_a_photographed_certificate_page_is_not_squeezed_into_a_card(cert: int) -> None:
     """Photographed certificate pages in perspective (the GCN benchmark's seed 23) whose outline measures
     card-like: the print inside is page-sized, so they stay pages and their serial stays readable."""
-    from bench.gcn import _cases, _render
-    from worker import imaging
-
-    case = next(
-        c
-        for c in _cases(200, 23, ("gcn_pre2009", "gcn_2009", "gcn_2024_qr"), None)
-        if c["cert"] == cert and c["page"] == 1
-    )
-    data, _truth, _params = _render(case)
-    settings = Settings()
-    pages = [
-        p
-        for lp in imaging.load_pages(data, "gcn.jpg", settings=settings)
-        for p in imaging.normalise_page(lp, settings=settings)
-    ]
+    pages = _gcn_bench_pages(cert, page=1)
     assert len(pages) == 1
     assert pages[0].kind == "page"
     assert min(pages[0].image.shape[:2]) > 1000  # not a 1012x638 card
@@ -371,9 +354,7 @@ def test_tight_card_scan_is_the_card_not_a_detail_inside_it(generation: str, sid
 def test_a_two_column_scan_the_size_of_a_card_is_not_split_into_pages() -> None:
     # the same two-column picture as an A3 spread, but the PDF page says it is 4 inches wide (a card back
     # scanned with a margin: fingerprints on the left, text on the right): one document
-    left, right = render_page(21), render_page(22)
-    gutter = np.full((left.shape[0], 60, 3), 248, np.uint8)
-    spread = cv2.resize(np.hstack([left, gutter, right]), None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    spread = _two_pages_side_by_side()
     w = spread.shape[1]
     assert len(_norm(spread, dpi=w / 16.5)) == 2  # 16.5 in wide: an open A3 certificate, two pages
     small = _norm(spread, dpi=w / 4.0)
