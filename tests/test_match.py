@@ -14,6 +14,7 @@ import pytest
 
 from bench.match import make_samples
 from models.document import Document, FieldValue
+from models.registry import REGISTRY_CSV_COLUMNS
 from models.settings import Settings, get_settings
 from worker.match import Matcher, Model
 from worker.match.comparators import (
@@ -213,17 +214,24 @@ def _card(id_number: str, name: str, dob: str, residence: str | None = None) -> 
     return Document(source="card.jpg", sha256="0" * 64, doc_type="cccd_front", fields=fields)
 
 
-def test_an_id_card_alone_cannot_pick_between_two_parcels_of_its_owner(sqlite_url: str, tmp_path: Path) -> None:
-    header = "parcel_id,commune_code,map_sheet_number,parcel_number,address,area_m2,land_use_code,certificate_serial,registry_number,owner_name,owner_birth_year,owner_id_number,owner_address\n"
-    rows = [
-        'P1,19789,10,101,"5 Lê Lợi, Phường Vĩnh Ninh, TP. Huế",100,ODT,CS 100001,CS00001,Hoàng Văn Ước,1970,046070123456,',
-        'P2,19792,22,202,"9 Bà Triệu, Phường Phú Hội, TP. Huế",200,ODT,CS 100002,CS00002,HOÀNG VĂN ƯỚC,1970,046070123456,',
-        'P3,19792,22,203,"11 Bà Triệu, Phường Phú Hội, TP. Huế",200,ODT,CS 100003,CS00003,Trần Thị Lan,1975,046175000001,',
-    ]
-    path = tmp_path / "two.csv"
-    path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+def _registry(sqlite_url: str, path: Path, rows: list[str]) -> Any:
+    """A registry of the given export rows (the CSV contract), imported into a fresh database."""
+    path.write_text(",".join(REGISTRY_CSV_COLUMNS) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
     engine = open_database(sqlite_url)
     import_csv(path, engine)
+    return engine
+
+
+def test_an_id_card_alone_cannot_pick_between_two_parcels_of_its_owner(sqlite_url: str, tmp_path: Path) -> None:
+    engine = _registry(
+        sqlite_url,
+        tmp_path / "two.csv",
+        [
+            'P1,19789,10,101,"5 Lê Lợi, Phường Vĩnh Ninh, TP. Huế",100,ODT,CS 100001,CS00001,Hoàng Văn Ước,1970,046070123456,',
+            'P2,19792,22,202,"9 Bà Triệu, Phường Phú Hội, TP. Huế",200,ODT,CS 100002,CS00002,HOÀNG VĂN ƯỚC,1970,046070123456,',
+            'P3,19792,22,203,"11 Bà Triệu, Phường Phú Hội, TP. Huế",200,ODT,CS 100003,CS00003,Trần Thị Lan,1975,046175000001,',
+        ],
+    )
     matcher = Matcher(engine, SETTINGS)
     proposals = matcher.propose([_card("046070123456", "HOÀNG VĂN ƯỚC", "1970-03-02")])
     assert {p.parcel_id for p in proposals[:2]} == {"P1", "P2"}
@@ -239,15 +247,11 @@ def test_an_id_card_alone_cannot_pick_between_two_parcels_of_its_owner(sqlite_ur
 
 
 def test_proposed_updates_and_evidence_contract(sqlite_url: str, tmp_path: Path) -> None:
-    header = "parcel_id,commune_code,map_sheet_number,parcel_number,address,area_m2,land_use_code,certificate_serial,registry_number,owner_name,owner_birth_year,owner_id_number,owner_address\n"
-    path = tmp_path / "one.csv"
-    path.write_text(
-        header
-        + 'P9,19789,10,101,"5 Lê Lợi, Phường Vĩnh Ninh, TP. Huế",100,ODT,,CS00009,Nguyen Thi Hong,1969,191234567,\n',
-        encoding="utf-8",
+    engine = _registry(
+        sqlite_url,
+        tmp_path / "one.csv",
+        ['P9,19789,10,101,"5 Lê Lợi, Phường Vĩnh Ninh, TP. Huế",100,ODT,,CS00009,Nguyen Thi Hong,1969,191234567,'],
     )
-    engine = open_database(sqlite_url)
-    import_csv(path, engine)
     card = _card("046170123456", "NGUYỄN THỊ HỒNG", "1970-01-05")
     card.fields["old_id_number"] = FieldValue(value="191234567", confidence=0.99)
     page1 = Document(
@@ -421,15 +425,14 @@ def test_an_id_card_alone_finds_the_parcel_its_holder_lives_on(sqlite_url: str, 
     assert address_key("28 K. 309 Võ Thị Sáu, P. Vỹ Dạ") == "28 kiet 309 vo thi sau"
     assert address_key("Số 12 Đường Lê Lợi, Vĩnh Ninh") == address_key("12 Lê Lợi, Phường Vĩnh Ninh")
     assert address_key("Thôn Hạ Lang, Xã Phú Dương") is None  # a village names many households
-    header = "parcel_id,commune_code,map_sheet_number,parcel_number,address,area_m2,land_use_code,certificate_serial,registry_number,owner_name,owner_birth_year,owner_id_number,owner_address\n"
-    rows = [
-        'P1,19777,3,45,"76/20 Lê Quý Đôn, Phường Phú Nhuận, TP. Huế",120,ODT,CS 200001,,NGUYỄN TÔN NỮ THỊ ÁN,1989,191667714,"76/20 Lê Quý Đôn, Phường Phú Nhuận, TP. Huế"',
-        'P2,19777,3,46,"78 Lê Quý Đôn, Phường Phú Nhuận, TP. Huế",120,ODT,CS 200002,,Trần Văn Bình,1960,191000001,',
-    ]
-    path = tmp_path / "home.csv"
-    path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
-    engine = open_database(sqlite_url)
-    import_csv(path, engine)
+    engine = _registry(
+        sqlite_url,
+        tmp_path / "home.csv",
+        [
+            'P1,19777,3,45,"76/20 Lê Quý Đôn, Phường Phú Nhuận, TP. Huế",120,ODT,CS 200001,,NGUYỄN TÔN NỮ THỊ ÁN,1989,191667714,"76/20 Lê Quý Đôn, Phường Phú Nhuận, TP. Huế"',
+            'P2,19777,3,46,"78 Lê Quý Đôn, Phường Phú Nhuận, TP. Huế",120,ODT,CS 200002,,Trần Văn Bình,1960,191000001,',
+        ],
+    )
     card = _card(
         "046188235901",
         "NGUYỄN TÔN NỮ THỊ ÁNH",
@@ -446,16 +449,15 @@ def test_an_id_card_alone_finds_the_parcel_its_holder_lives_on(sqlite_url: str, 
 
 
 def _namesakes(sqlite_url: str, tmp_path: Path) -> Matcher:
-    header = "parcel_id,commune_code,map_sheet_number,parcel_number,address,area_m2,land_use_code,certificate_serial,registry_number,owner_name,owner_birth_year,owner_id_number,owner_address\n"
-    rows = [
-        'P1,19789,10,101,"5 Lê Lợi, Phường Vĩnh Ninh, TP. Huế",100,ODT,CS 300001,,Phạm Thị Ngọc,1977,046177166781,',
-        'P2,19792,22,202,"9 Bà Triệu, Phường Phú Hội, TP. Huế",200,ODT,CS 300002,,Phạm Thị Ngọc,1977,046177826081,',
-        'P3,19792,22,203,"11 Bà Triệu, Phường Phú Hội, TP. Huế",200,ODT,CS 300003,,Vũ Thị Huyền,1954,,',
-    ]
-    path = tmp_path / "namesakes.csv"
-    path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
-    engine = open_database(sqlite_url)
-    import_csv(path, engine)
+    engine = _registry(
+        sqlite_url,
+        tmp_path / "namesakes.csv",
+        [
+            'P1,19789,10,101,"5 Lê Lợi, Phường Vĩnh Ninh, TP. Huế",100,ODT,CS 300001,,Phạm Thị Ngọc,1977,046177166781,',
+            'P2,19792,22,202,"9 Bà Triệu, Phường Phú Hội, TP. Huế",200,ODT,CS 300002,,Phạm Thị Ngọc,1977,046177826081,',
+            'P3,19792,22,203,"11 Bà Triệu, Phường Phú Hội, TP. Huế",200,ODT,CS 300003,,Vũ Thị Huyền,1954,,',
+        ],
+    )
     return Matcher(engine, SETTINGS)
 
 
