@@ -343,3 +343,13 @@ def test_red_dropout_turns_seal_red_into_paper_and_keeps_black_print() -> None:
     text = np.zeros(crop.shape[:2], bool)
     text[20:40, 20:380] = True
     assert out[text & ~seal].max() <= 10  # the print under it stays black
+
+
+@pytest.mark.parametrize("shape", [(0, 40, 3), (30, 0, 3)])
+def test_colour_readers_take_an_empty_crop_from_a_box_at_the_page_edge(shape: tuple[int, int, int]) -> None:
+    from worker.extract.gcn import ink_tint, pen_ink_fraction, red_dropout
+
+    empty = np.zeros(shape, np.uint8)
+    assert red_dropout(empty).shape == shape[:2]
+    assert ink_tint(empty) == (0.0, 0.0)
+    assert pen_ink_fraction(empty) == 0.0

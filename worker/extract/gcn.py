@@ -677,6 +677,8 @@ def ink_tint(bgr: np.ndarray) -> tuple[float, float]:
     black look blue by comparison."""
     # uint8 channel ops (a saturating difference is > t exactly when the signed one is): 5x cheaper than
     # widening the whole crop, and this runs on every text line of a page
+    if bgr.size == 0:  # a box at the page's edge can crop to nothing (cv2.split has no channels to give)
+        return 0.0, 0.0
     b, g, r = cv2.split(bgr)
     ink = (cv2.min(cv2.min(b, g), r) < 150) & ~((cv2.subtract(r, g) > 40) & (cv2.subtract(r, b) > 30))
     if int(np.count_nonzero(ink)) < 25:
@@ -688,6 +690,8 @@ def ink_tint(bgr: np.ndarray) -> tuple[float, float]:
 def pen_ink_fraction(bgr: np.ndarray, baseline: tuple[float, float] = (0.0, 0.0)) -> float:
     """Share of the ink in a crop that is blue/violet ballpoint rather than the page's print (`baseline`:
     the print's own tint, so a photo's colour cast is not taken for pen) or a red seal."""
+    if bgr.size == 0:
+        return 0.0
     b, g, r = cv2.split(bgr)
     ink = cv2.min(cv2.min(b, g), r) < 150
     n = int(np.count_nonzero(ink))
@@ -703,6 +707,8 @@ def red_dropout(bgr: np.ndarray) -> np.ndarray:
     on that channel, but not white) becomes paper while black print stays black."""
     # uint8 channels and a lookup table: the same result as widening the crop, without the int16 and float64
     # copies (a band across a page reached 100 MB of temporaries)
+    if bgr.size == 0:
+        return bgr[:, :, 2].copy()
     b, g, r = cv2.split(bgr)
     red = (cv2.subtract(r, g) > 60) & (cv2.subtract(r, b) > 50)
     if int(np.count_nonzero(red)) < 50:
