@@ -189,3 +189,25 @@ def test_sixteen_bit_and_transparent_images() -> None:
     buf = io.BytesIO()
     Image.new("RGBA", (50, 40), (0, 0, 0, 0)).save(buf, "PNG")
     assert load_pages(buf.getvalue(), "clear.png", settings=SETTINGS)[0].image.min() == 255
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_applied_as_pillow_applies_it(fmt: str, orientation: int) -> None:
+    # plain JPEGs and PNGs are decoded by OpenCV and turned by our own table; Pillow's exif_transpose is
+    # the reference for all eight EXIF values
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(orientation)
+    pixels = (rng.random((60, 90, 3)) * 255).astype(np.uint8)
+    pixels[:10, :20] = 0  # a dark corner makes every turn and flip tell apart
+    img = Image.fromarray(pixels)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, fmt, exif=exif.tobytes(), quality=95)
+    data = buf.getvalue()
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))[:, :, ::-1]
+    (page,) = load_pages(data, f"x.{fmt.lower()}")
+    assert page.image.shape == expected.shape
+    assert np.array_equal(page.image, expected)
