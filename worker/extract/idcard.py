@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -156,13 +157,17 @@ class LabelHit:
         return self.line.words[self.label_end :]
 
 
+@lru_cache(maxsize=8192)
 def _word_key(text: str) -> str:
+    # every label search folds every word of the layout again: the same few hundred words per card
     return re.sub(r"[^A-Z0-9]", "", name_key(text))
 
 
 def find_label(lines: list[OcrLine], variants: tuple[str, ...], *, min_score: float = 80.0) -> LabelHit | None:
     """The best fuzzy match of any label variant at the start of a line (a few junk words may precede it)."""
     best: LabelHit | None = None
+    # the joined words only grow with k: past the longest variant's length slack none can match
+    longest = max((len(v) + max(3, len(v) // 3) for v in variants), default=0)
     for line in lines:
         keys = [_word_key(w.text) for w in line.words]
         for j in range(len(keys)):
@@ -171,6 +176,8 @@ def find_label(lines: list[OcrLine], variants: tuple[str, ...], *, min_score: fl
                 joined = " ".join(x for x in keys[j:k] if len(x) > 1)
                 if not joined:
                     continue
+                if len(joined) > longest:
+                    break
                 for variant in variants:
                     # a long label may stand mid-line (`Giới tính: Nữ  Quốc tịch: Việt Nam`); a short one
                     # only near the start, where it cannot be a word of some value
