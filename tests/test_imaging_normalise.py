@@ -359,3 +359,15 @@ def test_a_two_column_scan_the_size_of_a_card_is_not_split_into_pages() -> None:
     assert len(_norm(spread, dpi=w / 16.5)) == 2  # 16.5 in wide: an open A3 certificate, two pages
     small = _norm(spread, dpi=w / 4.0)
     assert len(small) == 1 and "split:2_pages" not in small[0].warnings
+
+
+@pytest.mark.parametrize("seed", [7131, 11208, 11228])
+def test_a_text_block_framed_like_a_card_on_a_page_stays_a_page(seed: int) -> None:
+    # bench imaging page sets (seed 7 #131, seed 11 #208 and #228): the text's left margin and a table rule
+    # form a card-shaped quadrilateral whose edge cuts through lines of words; it had been warped as a card
+    # and read sideways
+    s = make_sample("page", seed)
+    (out,) = _norm(s.image)
+    assert out.kind == "page"
+    assert out.orientation_deg == s.orientation
+    assert angle_error(out.skew_deg, s.skew_deg) < 0.1
