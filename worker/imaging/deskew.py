@@ -309,22 +309,19 @@ def _robust_line_fractions(
     return alive, frac
 
 
-def line_evidence(
-    grey: np.ndarray, angle: float, *, zoom: float = 1.0, interpolation: int = cv2.INTER_CUBIC
-) -> tuple[LineEvidence, Glyphs]:
+def line_evidence(grey: np.ndarray, angle: float, *, zoom: float = 1.0) -> tuple[LineEvidence, Glyphs]:
     """Rotate the analysis image upright by `angle` and fit its text lines (glyphs in the rotated frame).
 
     The grey image is rotated, not the ink mask: thresholding after a cubic rotation keeps glyph edges where
     they were, while rotating a binary mask shifts them by up to a pixel in a pattern that biases the fit.
     With `zoom` > 1 the rotation also upsamples (glyphs then come in the zoomed frame): on a small image
     with few text lines, glyph edges located to a fraction of a source pixel are what brings the skew from
-    ~0.06° to ~0.03°. A page of print (hundreds of glyphs over long lines) averages out the small bias of a
-    bilinear rotation, at a third of the cubic one's cost.
+    ~0.06° to ~0.03°.
     """
     if zoom != 1.0:
         rotated = rotate_image(grey, angle, zoom=zoom)
         g, marks = glyphs_and_marks(ink_mask(rotated, window=int(41 * zoom) | 1))
     else:
-        rotated = rotate_image(grey, angle, interpolation=interpolation) if abs(angle) > 1e-6 else grey
+        rotated = rotate_image(grey, angle) if abs(angle) > 1e-6 else grey
         g, marks = glyphs_and_marks(ink_mask(rotated))
     return fit_lines(g, marks), g

@@ -27,7 +27,7 @@ from worker.imaging.cleanup import clean_for_ocr
 from worker.imaging.deskew import LineEvidence, coarse_angle, line_evidence, refine_angle
 from worker.imaging.orientation import OSD_BELOW, confidence, osd_flip, updown_score
 from worker.imaging.quality import assess
-from worker.imaging.text import Glyphs, glyphs, ink_mask, resize_long, shrink, to_grey
+from worker.imaging.text import Glyphs, glyphs, ink_mask, resize_long, to_grey
 
 PAGE_DPI = 200.0
 _ANALYSIS_LONG = 1600  # analysis copy of a page: ~0.01° skew precision at ~20 ms per pass
@@ -36,10 +36,6 @@ _GLYPH_TARGET_PX = 21.0  # median glyph height of body text at 200 dpi; used whe
 # not be enlarged past that, or one photo costs a worker 200 MB and Tesseract twice the time
 _MAX_PAGE_PIXELS = 8.5e6
 _MIN_GLYPHS = 15
-# a page of print (a tight card scan has 200-300 glyphs): its lines are fitted on a cheaper copy (see
-# _analysis_copy) with a bilinear rotation
-_MANY_GLYPHS = 350
-_PAGE_GLYPH_SHARE = 100
 # an open certificate (two pages side by side) is an A3 sheet, 16.5 in wide; where the file gives its size
 # (a PDF page), a narrower scan is one document, however its print falls into two columns
 _SPREAD_MIN_WIDTH_IN = 10.0
@@ -278,14 +274,12 @@ def _text_pages(
 ) -> list[NormalisedPage]:
     H, W = image.shape[:2]
     grey_full = to_grey(image) if grey_full is None else grey_full
-    coarse_img, coarse_scale = resize_long(grey_full, _COARSE_LONG)
+    small, scale = resize_long(grey_full, _ANALYSIS_LONG)
+    coarse_img, coarse_scale = resize_long(small, _COARSE_LONG)
     mask = ink_mask(coarse_img)
     g0 = glyphs(mask)
-    # a page of print: hundreds of glyphs, each under 1/100 of the image (a tight card scan's are 1/60-1/90 of it)
-    many = len(g0) >= _MANY_GLYPHS and g0.height * _PAGE_GLYPH_SHARE <= max(coarse_img.shape)
-    small, scale = _analysis_copy(grey_full, many)
-    if len(g0) < _MIN_GLYPHS and coarse_scale < scale:  # small print: look at full analysis resolution
-        mask = ink_mask(small)
+    if len(g0) < _MIN_GLYPHS and coarse_scale < 1.0:  # small print: look at full analysis resolution
+        mask, coarse_scale = ink_mask(small), 1.0
         g0 = glyphs(mask)
     warnings: list[str] = []
     conf = 0.0
@@ -295,11 +289,10 @@ def _text_pages(
     else:
         angle, _contrast = coarse_angle(g0)
         angle = refine_angle(g0, angle)
-        interpolation = cv2.INTER_LINEAR if many else cv2.INTER_CUBIC
-        ev, g_up = line_evidence(small, angle, interpolation=interpolation)
+        ev, g_up = line_evidence(small, angle)
         angle += ev.delta_deg
         if abs(ev.delta_deg) > 0.3:
-            ev, g_up = line_evidence(small, angle, interpolation=interpolation)
+            ev, g_up = line_evidence(small, angle)
             angle += ev.delta_deg
         if scale == 1.0 and max(small.shape) * _FINE_ZOOM <= _FINE_ZOOM_MAX_PX:
             # a small image (a tight card scan): a few short lines, so one more fit on a 1.5x upsampled
@@ -398,17 +391,6 @@ def _text_pages(
             )
         )
     return out
-
-
-def _analysis_copy(grey: np.ndarray, many_glyphs: bool) -> tuple[np.ndarray, float]:
-    """The copy the text lines are fitted on, and its scale. A page of print has hundreds of glyphs to
-    average over, so it is shrunk by a whole factor (a block mean, ~2 ms, where a fractional area resize
-    costs ~14 ms on a 5 Mpx scan) to between half and all of `_ANALYSIS_LONG`."""
-    long_side = max(grey.shape[:2])
-    if many_glyphs and long_side > _ANALYSIS_LONG:
-        factor = math.ceil(long_side / _ANALYSIS_LONG)
-        return shrink(grey, factor), 1.0 / factor
-    return resize_long(grey, _ANALYSIS_LONG)
 
 
 def _scaled_glyphs(g: Glyphs, height: float) -> Glyphs:

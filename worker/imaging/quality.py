@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from models.pages import QualityReport
-from worker.imaging.text import Glyphs, background, resize_long, to_grey
+from worker.imaging.text import Glyphs, background, to_grey
 
 _SCREEN_WIDTHS = frozenset(
     {640, 720, 750, 768, 828, 1080, 1125, 1170, 1179, 1242, 1284, 1290, 1366, 1440, 1536, 1600, 1920, 2560}
@@ -33,7 +33,11 @@ def assess(
     source_shape: tuple[int, int] | None = None,
 ) -> QualityReport:
     """Assess one normalised document image (colour BGR, upright, cropped)."""
-    small_c, scale = resize_long(colour, 700)
+    h, w = colour.shape[:2]
+    scale = min(1.0, 700 / max(h, w))
+    small_c = (
+        cv2.resize(colour, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else colour
+    )
     small = to_grey(small_c)
     bg = background(small, 41).astype(np.float32)
     ratio = small.astype(np.float32) / np.maximum(bg, 1.0)

@@ -54,17 +54,6 @@ def resize_long(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
     return out, scale
 
 
-def shrink(image: np.ndarray, factor: int) -> np.ndarray:
-    """1/factor-size copy, each pixel the mean of a factor×factor block (the last rows and columns of an image
-    whose size is no multiple of `factor` are left out: OpenCV's area resize by a whole factor is 2.5-4×
-    cheaper than by a fractional one)."""
-    h, w = image.shape[:2]
-    if h < factor or w < factor:
-        return cv2.resize(image, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
-    crop = image[: h - h % factor, : w - w % factor]
-    return cv2.resize(crop, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
-
-
 def background(grey: np.ndarray, window: int) -> np.ndarray:
     """Local paper brightness: a grey-level closing (max filter) wide enough to erase strokes, smoothed.
 
