@@ -168,29 +168,30 @@ def find_label(lines: list[OcrLine], variants: tuple[str, ...], *, min_score: fl
     best: LabelHit | None = None
     # the joined words only grow with k: past the longest variant's length slack none can match
     longest = max((len(v) + max(3, len(v) // 3) for v in variants), default=0)
+    # per variant: its length, the length slack, and whether it is short (see below)
+    prepared = [(v, len(v), max(3, len(v) // 3), len(v) < 8, 0.15 * len(v)) for v in variants]
     for line in lines:
         keys = [_word_key(w.text) for w in line.words]
         for j in range(len(keys)):
+            joined = ""
             for k in range(j + 1, min(len(keys), j + 14) + 1):
-                # one-character tokens are specks (`7`, `Z` for a slash): they never spell a label
-                joined = " ".join(x for x in keys[j:k] if len(x) > 1)
-                if not joined:
+                # one-character tokens are specks (`7`, `Z` for a slash): they never spell a label, and
+                # leave the run of words (and so every score) as it was
+                if len(keys[k - 1]) <= 1:
                     continue
+                joined = f"{joined} {keys[k - 1]}" if joined else keys[k - 1]
                 if len(joined) > longest:
                     break
-                for variant in variants:
+                for variant, length, slack, short, bonus in prepared:
                     # a long label may stand mid-line (`Giới tính: Nữ  Quốc tịch: Việt Nam`); a short one
                     # only near the start, where it cannot be a word of some value
-                    if j >= 4 and len(variant) < 8:
+                    if (j >= 4 and short) or abs(len(joined) - length) > slack:
                         continue
-                    if abs(len(joined) - len(variant)) > max(3, len(variant) // 3):
-                        continue
-                    s = fuzz.ratio(joined, variant)
-                    if len(variant) <= 3 and joined != variant:
+                    if length <= 3 and joined != variant:
                         continue
                     # the longest label that fits: `Quê quán 7 Place of origin` over `Quê quán`
-                    s += 0.15 * len(variant)
-                    if s >= min_score and (best is None or s > best.score):
+                    score = fuzz.ratio(joined, variant) + bonus
+                    if score >= min_score and (best is None or score > best.score):
                         ws = [w for w, key in zip(line.words[j:k], keys[j:k], strict=True) if len(key) > 1]
                         x0 = ws[0].box[0]
                         x1 = max(w.box[0] + w.box[2] for w in ws)
@@ -198,7 +199,7 @@ def find_label(lines: list[OcrLine], variants: tuple[str, ...], *, min_score: fl
                         # label look two lines tall and swallow the value line below it
                         y0 = int(np.median([w.box[1] for w in ws]))
                         h = int(np.median([w.box[3] for w in ws]))
-                        best = LabelHit(line, k, s, (x0, y0, x1 - x0, h))
+                        best = LabelHit(line, k, score, (x0, y0, x1 - x0, h))
     return best
 
 
