@@ -166,10 +166,10 @@ def _word_key(text: str) -> str:
 def find_label(lines: list[OcrLine], variants: tuple[str, ...], *, min_score: float = 80.0) -> LabelHit | None:
     """The best fuzzy match of any label variant at the start of a line (a few junk words may precede it)."""
     best: LabelHit | None = None
-    # the joined words only grow with k: past the longest variant's length slack none can match
-    longest = max((len(v) + max(3, len(v) // 3) for v in variants), default=0)
-    # per variant: its length, the length slack, and whether it is short (see below)
+    # per variant: its length, the length slack, whether it is short (see below), and the length bonus
     prepared = [(v, len(v), max(3, len(v) // 3), len(v) < 8, 0.15 * len(v)) for v in variants]
+    # the joined words only grow with k: past the longest variant's length and slack none can match
+    longest = max((length + slack for _, length, slack, _, _ in prepared), default=0)
     for line in lines:
         keys = [_word_key(w.text) for w in line.words]
         for j in range(len(keys)):
@@ -910,7 +910,6 @@ def read_sex(img: np.ndarray, layout: OcrResult) -> list[Reading]:
 # --- putting it together -----------------------------------------------------------------------------------
 
 
-# fields worth a second layout pass when the first found none of them
 def _machine_readable_fields(qr: CccdQr | None, mrz: MrzResult | None) -> set[str]:
     """Fields a decoded QR or a zone that passes every check gives outright: not worth a second layout
     pass (~0.13 s on a card) when the printed line was lost."""
@@ -936,6 +935,7 @@ def _machine_readable_fields(qr: CccdQr | None, mrz: MrzResult | None) -> set[st
     return out
 
 
+# fields worth a second layout pass when the first found none of them
 _SECOND_PASS = frozenset(
     {"id_number", "full_name", "date_of_birth", "sex", "nationality", "place_of_origin", "place_of_residence",
      "place_of_birth", "date_of_expiry", "issue_date"}

@@ -11,6 +11,7 @@ import hashlib
 import io
 import re
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -314,7 +315,7 @@ def _dpi_of(img: Image.Image) -> float | None:
 
 
 # EXIF orientation → the turn that shows the picture upright (as Pillow's exif_transpose applies it)
-_EXIF_TURNS: dict[int, Any] = {
+_EXIF_TURNS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
     2: lambda a: a[:, ::-1],
     3: lambda a: a[::-1, ::-1],
     4: lambda a: a[::-1],
