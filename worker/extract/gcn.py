@@ -71,6 +71,7 @@ from models.pages import NormalisedPage, OcrLine, OcrResult
 from models.settings import Settings, get_settings
 from worker.extract.numwords import repair_token, words_value
 from worker.ocr import decode_codes, ocr_image, read_line
+from worker.raster import components
 from worker.vntext import clean, name_key, strip_diacritics
 
 __all__ = [
@@ -1372,7 +1373,7 @@ def _red_text_box(pg: _Page, h: int) -> tuple[int, int, int, int] | None:
     b, g, r = band[:, :, 0], band[:, :, 1], band[:, :, 2]
     mask = ((r - g > 60) & (r - b > 50) & (r > 120)).astype(np.uint8)
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 25), np.uint8))
-    _, _, stats, _ = cv2.connectedComponentsWithStats(closed)
+    _, _, stats, _ = components(closed)
     # a line of text: wider than tall, not a rule of the printed frame (long, thin, solid)
     comps = [s for s in stats[1:] if 4 * s[3] < s[2] < 0.4 * W and H * 0.008 < s[3] < H * 0.05]
     if not comps:
@@ -2002,7 +2003,7 @@ def _seal_boxes(pg: _Page) -> list[tuple[int, int, int, int]]:
     b, g, r = small[:, :, 0], small[:, :, 1], small[:, :, 2]
     mask = ((r - g > 50) & (r - b > 40) & (r > 110)).astype(np.uint8)
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
-    _, _, stats, _ = cv2.connectedComponentsWithStats(closed)
+    _, _, stats, _ = components(closed)
     side = 0.06 * max(small.shape[:2])  # a seal is ~15-25% of the page width across
     boxes = []
     for x, y, w, h, area in stats[1:]:

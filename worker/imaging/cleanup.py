@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from worker.imaging.text import background
+from worker.raster import components
 
 
 def seal_mask(colour: np.ndarray, glyph_h: float) -> np.ndarray:
@@ -32,7 +33,7 @@ def seal_mask(colour: np.ndarray, glyph_h: float) -> np.ndarray:
         return np.zeros((h0, w0), np.uint8)
     k = max(3, int(gh * 0.4) | 1)
     blob = cv2.dilate(red, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    n, _labels, st, _ = cv2.connectedComponentsWithStats(blob)
+    n, _labels, st, _ = components(blob)
     for i in range(1, n):
         w, h = st[i, cv2.CC_STAT_WIDTH], st[i, cv2.CC_STAT_HEIGHT]
         # a stamp is big, roundish and hollow (ring and lettering); a partly visible one is still hollow.

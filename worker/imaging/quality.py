@@ -15,6 +15,7 @@ import numpy as np
 
 from models.pages import QualityReport
 from worker.imaging.text import Glyphs, background, to_grey
+from worker.raster import components
 
 _SCREEN_WIDTHS = frozenset(
     {640, 720, 750, 768, 828, 1080, 1125, 1170, 1179, 1242, 1284, 1290, 1366, 1440, 1536, 1600, 1920, 2560}
@@ -114,7 +115,7 @@ def assess(
     glare = float(blown.mean())
     metrics["glare_fraction"] = round(glare, 4)
     if glare > 0.004 and float(np.percentile(small, 50)) < 235:
-        n, _l, st, _c = cv2.connectedComponentsWithStats(blown.astype(np.uint8))
+        n, _l, st, _c = components(blown.astype(np.uint8))
         big = (st[1:, cv2.CC_STAT_AREA] > 0.001 * small.size).sum() if n > 1 else 0
         if big:
             defects.append("glare")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from worker.raster import components
+
 
 @dataclass
 class Glyphs:
@@ -85,7 +87,7 @@ def glyphs(mask: np.ndarray, *, min_px: int = 4) -> Glyphs:
 
 def glyphs_and_marks(mask: np.ndarray, *, min_px: int = 4) -> tuple[Glyphs, Glyphs]:
     """Glyphs, and the much smaller marks (diacritics, i-dots, punctuation) from one labelling pass."""
-    n, _labels, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    n, _labels, stats, cents = components(mask)
     st = stats[1:]
     ce = cents[1:]
     w, h, area = st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT], st[:, cv2.CC_STAT_AREA]
