@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from models.pages import QualityReport
-from worker.imaging.text import Glyphs, background, to_grey
+from worker.imaging.text import Glyphs, background, darker_than_paper, to_grey
 from worker.raster import components
 
 _SCREEN_WIDTHS = frozenset(
@@ -40,9 +40,8 @@ def assess(
         cv2.resize(colour, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else colour
     )
     small = to_grey(small_c)
-    bg = background(small, 41).astype(np.float32)
-    ratio = small.astype(np.float32) / np.maximum(bg, 1.0)
-    ink = ratio < 0.72
+    bg = background(small, 41)
+    ink = darker_than_paper(small, bg, 0.72) > 0
     metrics: dict[str, float] = {}
     defects: list[str] = []
     penalty: dict[str, float] = {}
@@ -65,12 +64,11 @@ def assess(
     if ink.sum() > 200 and contrast > 20:
         # greyscale of the window only: converting the whole page cost more than the rest of this check
         crop = to_grey(_inky_window(colour, ink, scale, 640))
-        crop_bg = background(crop, 41).astype(np.float32)
-        crop_ink = crop.astype(np.float32) / np.maximum(crop_bg, 1.0) < 0.72
+        crop_ink = darker_than_paper(crop, background(crop, 41), 0.72)
         gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3, scale=1.0 / 8.0)
         gy = cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3, scale=1.0 / 8.0)
         mag = cv2.magnitude(gx, gy)
-        near_ink = cv2.dilate(crop_ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        near_ink = cv2.dilate(crop_ink, np.ones((3, 3), np.uint8)).astype(bool)
         if near_ink.sum() > 100:
             g97 = float(np.percentile(mag[near_ink], 97))
             sigma = contrast / (math.sqrt(2 * math.pi) * max(g97, 1e-3))

@@ -6,6 +6,7 @@ Everything works on an analysis copy scaled so glyphs are a few dozen pixels tal
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -75,9 +76,29 @@ def ink_mask(grey: np.ndarray, *, window: int = 41, darkness: float = 0.72) -> n
     The ratio to the local background ignores uneven lighting, and a fixed ratio (rather than Otsu) keeps
     light guilloche and paper texture out of the mask even when there is little text.
     """
-    bg = background(grey, window).astype(np.float32)
-    ratio = grey.astype(np.float32) / np.maximum(bg, 1.0)
-    return ((ratio < darkness) & (bg > 40)).astype(np.uint8) * 255
+    return darker_than_paper(grey, background(grey, window), darkness, paper_above=40)
+
+
+def darker_than_paper(grey: np.ndarray, paper: np.ndarray, darkness: float, *, paper_above: int = -1) -> np.ndarray:
+    """uint8 0/255: pixels whose ratio to the paper level (uint8, same shape) is below `darkness`, where the
+    paper is brighter than `paper_above`.
+
+    Both are 8-bit, so the test is a per-paper-level grey threshold: a table lookup and one comparison
+    instead of a float division over the image (4 of an ink mask's 10 ms on a 1600 px page).
+    """
+    return cv2.compare(grey, cv2.LUT(paper, _ink_below(darkness, paper_above)), cv2.CMP_LT)
+
+
+@functools.lru_cache(maxsize=16)
+def _ink_below(darkness: float, paper_above: int) -> np.ndarray:
+    """For each paper level, the first grey level that is not ink: grey / max(paper, 1) < darkness, in the
+    float32 arithmetic the ratio had when it was computed per pixel."""
+    if not 0.0 < darkness <= 1.0:
+        raise ValueError(f"darkness is a ratio to the paper level in (0, 1], not {darkness}")
+    paper = np.arange(256, dtype=np.float32)[:, None]
+    grey = np.arange(256, dtype=np.float32)[None, :]
+    ink = (grey / np.maximum(paper, 1.0) < darkness) & (paper > paper_above)
+    return ink.sum(axis=1).astype(np.uint8)  # the ratio grows with the grey level: ink is a prefix
 
 
 def glyphs(mask: np.ndarray, *, min_px: int = 4) -> Glyphs:
