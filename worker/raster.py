@@ -6,6 +6,8 @@ whose default form costs more than it needs to.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -23,3 +25,22 @@ def components(mask: np.ndarray, connectivity: int = 8) -> tuple[int, np.ndarray
     except cv2.error:
         pass
     return cv2.connectedComponentsWithStats(mask, connectivity=connectivity)
+
+
+def percentile_u8(values: np.ndarray, q: float) -> float:
+    """`np.percentile(values, q)` of 8-bit values, equal to it, from a histogram instead of a partial sort
+    (a fifth of the time on a page-sized array)."""
+    n = values.size
+    if n == 0:
+        raise ValueError("percentile of no values")
+    # calcHist counts in place (np.bincount would widen every pixel to int64 first); its float32 counts are
+    # exact below 2^24 values, and no page gets near that
+    flat = np.ascontiguousarray(values).reshape(-1, 1)
+    counts = np.cumsum(cv2.calcHist([flat], [0], None, [256], [0, 256]).ravel().astype(np.int64))
+    # numpy's "linear" method: the order statistics either side of (n - 1)·q/100, blended as numpy does
+    position = (n - 1) * (q / 100.0)
+    below = math.floor(position)
+    t = position - below
+    a = float(np.searchsorted(counts, below + 1))
+    b = float(np.searchsorted(counts, min(below + 1, n - 1) + 1))
+    return b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t

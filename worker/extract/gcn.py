@@ -71,7 +71,7 @@ from models.pages import NormalisedPage, OcrLine, OcrResult
 from models.settings import Settings, get_settings
 from worker.extract.numwords import repair_token, words_value
 from worker.ocr import decode_codes, ocr_image, read_line
-from worker.raster import components
+from worker.raster import components, percentile_u8
 from worker.vntext import clean, name_key, strip_diacritics
 
 __all__ = [
@@ -714,23 +714,12 @@ def red_dropout(bgr: np.ndarray) -> np.ndarray:
     red = (cv2.subtract(r, g) > 60) & (cv2.subtract(r, b) > 50)
     if int(np.count_nonzero(red)) < 50:
         return r
-    white = float(np.percentile(r[red], 50)) - 20.0
-    black = _percentile_u8(r, 1.0)
+    white = percentile_u8(r[red], 50) - 20.0
+    black = percentile_u8(r, 1.0)
     if white - black < 40:
         return r
     lut = np.clip((np.arange(256, dtype=np.int16) - black) * (255.0 / (white - black)), 0, 255).astype(np.uint8)
     return cv2.LUT(r, lut)
-
-
-def _percentile_u8(values: np.ndarray, q: float) -> float:
-    """np.percentile (linear interpolation) of a uint8 array, from its histogram: no sorted copy."""
-    # calcHist counts in place (np.bincount would widen every pixel to int64 first); float32 counts are
-    # exact below 2^24 pixels, and no page gets near that
-    cum = np.cumsum(cv2.calcHist([values], [0], None, [256], [0, 256]).ravel().astype(np.int64))
-    k = (values.size - 1) * q / 100.0
-    lo, hi = int(np.floor(k)), int(np.ceil(k))
-    v_lo, v_hi = int(np.searchsorted(cum, lo + 1)), int(np.searchsorted(cum, hi + 1))
-    return v_lo + (v_hi - v_lo) * (k - lo)
 
 
 @dataclass

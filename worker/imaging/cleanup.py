@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from worker.imaging.text import background
-from worker.raster import components
+from worker.raster import components, percentile_u8
 
 
 def seal_mask(colour: np.ndarray, glyph_h: float) -> np.ndarray:
@@ -62,7 +62,7 @@ def clean_for_ocr(colour: np.ndarray, glyph_h: float, *, suppress_seals: bool = 
     window = int(max(31, 3 * glyph_h))
     bg = background(grey, window)
     norm = cv2.divide(grey, np.maximum(bg, 1), scale=255.0)  # uint8, paper ≈ 255
-    dark = float(np.percentile(norm[::7, ::7], 1.0)) / 255.0 if norm.size else 0.0
+    dark = percentile_u8(norm[::7, ::7], 1.0) / 255.0 if norm.size else 0.0
     dark = min(dark, 0.55)
     lut = np.clip((np.arange(256, dtype=np.float32) / 255.0 - dark) / max(0.80 - dark, 1e-3) * 255.0, 0, 255)
     return cv2.LUT(norm, lut.astype(np.uint8))
