@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = 120_000_000
     max_pages: int = 50
     pdf_dpi: int = 300
+    keep_freed_memory_mb: int = Field(
+        360,
+        description="A worker keeps the memory one file freed for the next (no page faults to touch it again) "
+        "until its resident size passes this; past it, freed memory goes back to the OS after each file. "
+        "0: after every file",
+    )
     # OCR
     tesseract_lang: str = "vie"
     tesseract_cmd: str | None = None
