@@ -84,8 +84,9 @@ class _Allocator:
     MB each) with a fresh mmap and unmaps it on free, and hands the heap's free top back past 128 KB. Every
     file then faults all its memory in again: ~20 ms of kernel time per page, 4% of the page's CPU on the
     seed-11 throughput pages. So blocks come from the heap, and what a file frees is kept for the next one;
-    only once the resident size passes `keep_freed_memory_mb` is it handed back after each file (peak RSS is
-    unchanged: the next file reuses what the last one freed instead of faulting in new pages)."""
+    only once the resident size passes `keep_freed_memory_mb` is it handed back after each file. Between
+    files the worker then stays near its peak instead of dropping back (the next file reuses that memory);
+    the throughput bench's worker peaked at 359 MB against 333 MB with a trim after every file."""
 
     _M_TRIM_THRESHOLD = -1
     _M_MMAP_THRESHOLD = -3

@@ -146,7 +146,7 @@ def assess(
 
 
 def _analysis_copy(colour: np.ndarray, long_side: int = _ANALYSIS_LONG) -> tuple[np.ndarray, float]:
-    """The image with its longer side at most `long_side` (and at least 80% of it), and the scale applied.
+    """The image with its longer side at most `long_side`, and the scale applied.
 
     Halvings (OpenCV's fastest shrink) while they keep 80% of `long_side`, then an area resize if still
     larger: a 200 dpi page comes out at ~585 px for 1.5 ms, where one area resize to 700 px cost 15 ms. On
