@@ -30,7 +30,7 @@ def seal_mask(colour: np.ndarray, glyph_h: float) -> np.ndarray:
     b, g, r = cv2.split(small)
     redness = cv2.subtract(r, cv2.max(g, b))
     red = ((redness > 40) & (r > 90)).astype(np.uint8) * 255
-    mask: np.ndarray = np.zeros(small.shape[:2], np.uint8)
+    mask = np.zeros(small.shape[:2], np.uint8)
     if cv2.countNonZero(red) < max(4, 50 // (f * f)):
         return np.zeros((h0, w0), np.uint8)
     k = max(3, int(gh * 0.4) | 1)
