@@ -190,11 +190,11 @@ def _read_inventory_file(key: str, source: Source, dest_bucket: str, s3: Any) ->
     return bytes(s3.get_object(Bucket=dest_bucket, Key=key)["Body"].read())
 
 
-def _client(service: str) -> Any:
-    import boto3
+def _client(service: str, url: str | None = None) -> Any:
+    from worker import aws
 
     # AWS_ENDPOINT_URL (moto, MinIO, LocalStack) is honoured by boto3 itself
-    return boto3.client(service)
+    return aws.client(service, url=url)
 
 
 def group_submissions(objects: Iterable[SourceObject]) -> dict[str, list[SourceObject]]:
@@ -1075,7 +1075,7 @@ def backfill(
                     ]
                 report.enqueued_messages = enqueue_objects(
                     todo_msgs,
-                    _client("sqs"),
+                    _client("sqs", queue_url),
                     queue_url or "",
                     job_id=job_id,
                     pipeline_version=PIPELINE_VERSION,
