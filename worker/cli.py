@@ -1,12 +1,11 @@
 """`intake`: the command line for clerks, reviewers and operators.
 
-Exit codes (stable, like OCRmyPDF's): 0 ok (per-document failures are reported, not fatal),
-2 bad usage, 3 a required input or service is missing, 130 interrupted."""
+Exit codes (stable; worker.failures maps failures to them): 0 ok (per-document failures are reported, not
+fatal), 2 bad usage or an invalid setting, 3 a required input or service is missing, 130 interrupted."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,14 +15,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from models.settings import Settings, get_settings
+from worker.failures import run
 from worker.logging import configure_logging
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from worker.pipeline import ProposeFn, SubmissionResult
-
-EXIT_OK, EXIT_USAGE, EXIT_MISSING, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 console = Console(stderr=True)
 
@@ -162,22 +160,9 @@ def parcels_import(file: Path) -> None:
 
 
 def main() -> None:
-    try:
-        code = cli.main(standalone_mode=False)
-        if isinstance(code, int):
-            sys.exit(code)
-    except click.exceptions.Abort:
-        console.print("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
-    except click.UsageError as exc:
-        exc.show()
-        sys.exit(EXIT_USAGE)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        console.print("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+    """The `intake` program: known failures (a service down, a bad setting or file) print one line and exit
+    with the README's code (worker.failures); only a bug shows a traceback."""
+    run(cli)
 
 
 # Commands contributed by other stages (one line each).
