@@ -111,7 +111,10 @@ def _settings_error(exc: BaseException) -> CommandFailure | None:
         return None
     parts = []
     for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "?"
+        if not error["loc"]:  # a check across settings: its message names them
+            parts.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
+        name = str(error["loc"][0])
         env = name.upper() if name.upper().startswith("AWS_") else f"INTAKE_{name.upper()}"
         shown = "" if any(w in name.lower() for w in _SECRET_WORDS) else f"={error.get('input')!s}"
         parts.append(f"{env}{shown}: {error['msg']}")
