@@ -121,3 +121,22 @@ def test_review_serve_bootstraps_without_printing_the_password(tmp_path: Path) -
     with session_scope(make_engine(f"sqlite:///{tmp_path / 'intake.db'}")) as s:
         user = s.scalar(select(UserRow).where(UserRow.name == "first.admin"))
         assert user is not None and verify_password(user, password)
+
+
+def test_a_submission_without_candidates_is_counted_as_no_match(tmp_path: Path, simple_scan) -> None:  # type: ignore[no-untyped-def]
+    """The worker's metric for the no-match count: intake_rematches_total{band="none"}."""
+    from prometheus_client import REGISTRY
+
+    from worker.intake.direct import save_submissions
+    from worker.pipeline import collect_submissions
+    from worker.store.submissions import open_store
+
+    folder = tmp_path / "HS-NOMATCH"
+    folder.mkdir()
+    (folder / "page.png").write_bytes(simple_scan("no match"))
+    settings = Settings(data_dir=tmp_path)
+    engine = open_store(settings.resolved_database_url)
+    before = REGISTRY.get_sample_value("intake_rematches_total", {"band": "none"}) or 0.0
+    [result] = save_submissions(collect_submissions([folder]), settings, engine, propose=lambda docs: [])
+    assert result.documents and not result.proposals
+    assert REGISTRY.get_sample_value("intake_rematches_total", {"band": "none"}) == before + 1

@@ -59,10 +59,11 @@ def bootstrap_admin(engine: Engine, settings: Settings) -> str | None:
     """Create the first admin from INTAKE_BOOTSTRAP_ADMIN_NAME/_PASSWORD unless a user of that name exists
     (so a password changed since is never reset). Returns the name when it created the user. The password is
     never logged or echoed."""
-    name, secret = settings.bootstrap_admin_name, settings.bootstrap_admin_password
-    if not name and not secret:
+    name = (settings.bootstrap_admin_name or "").strip()  # empty counts as unset (compose's ${ADMIN_NAME:-})
+    password = settings.bootstrap_admin_password.get_secret_value() if settings.bootstrap_admin_password else ""
+    if not name and not password:
         return None
-    if not name or not secret:
+    if not name or not password:
         raise CommandFailure(
             "set both INTAKE_BOOTSTRAP_ADMIN_NAME and INTAKE_BOOTSTRAP_ADMIN_PASSWORD (or neither)", EXIT_USAGE
         )
@@ -70,9 +71,9 @@ def bootstrap_admin(engine: Engine, settings: Settings) -> str | None:
 
     try:
         with session_scope(engine) as session:
-            if session.scalar(select(UserRow.id).where(UserRow.name == name.strip())) is not None:
+            if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
                 return None
-            create_user(session, name, "admin", secret.get_secret_value())
+            create_user(session, name, "admin", password)
             append_audit(
                 session, user=None, user_name="bootstrap", action="user_add", detail={"name": name, "role": "admin"}
             )
