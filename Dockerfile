@@ -15,8 +15,9 @@ COPY fixtures fixtures
 COPY bench bench
 RUN pip install .
 
-RUN useradd --create-home --uid 10001 intake && mkdir -p /var/lib/intake && chown intake /var/lib/intake
-USER intake
+RUN useradd --create-home --uid 10001 --user-group intake && mkdir -p /var/lib/intake && chown 10001 /var/lib/intake
+# numeric, so Kubernetes' runAsNonRoot can verify it (deploy/k8s runs as 10001 too)
+USER 10001
 VOLUME ["/var/lib/intake"]
 EXPOSE 8000 9100
 

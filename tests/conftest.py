@@ -2,7 +2,8 @@
 
 - ``moto_server``: one moto server (S3 + SQS, with real S3→SQS bucket-notification delivery) per test
   session on a free loopback port; yields its endpoint URL with fake AWS credentials in the environment
-  (``AWS_ENDPOINT_URL``, so plain ``boto3.client("s3")`` and subprocesses reach it too). Its state is
+  (``AWS_ENDPOINT_URL``, so ``worker.aws.client("sqs")`` and subprocesses reach it too; the region is in
+  ``AWS_REGION`` only, which plain ``boto3.client("sqs")`` ignores). Its state is
   shared by the whole session: create buckets and queues with unique names (``unique_name``).
 - ``postgres_url``: a fresh throwaway database on 127.0.0.1:5432 (user postgres), dropped afterwards;
   the test is skipped with the reason when PostgreSQL is not reachable.
@@ -38,7 +39,9 @@ _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
+    # only AWS_REGION, as compose and k8s set it: botocore alone would ignore it (worker.aws reads it), so a
+    # client made without worker.aws fails here as it would in production; tests/test_aws.py runs the
+    # product with AWS_DEFAULT_REGION alone too
     "AWS_REGION": "us-east-1",
     # never fall back to a developer's real profile or the instance metadata service
     "AWS_CONFIG_FILE": os.devnull,
@@ -70,6 +73,7 @@ def moto_server() -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         for name, value in _AWS_ENV.items():
             mp.setenv(name, value)
+        mp.delenv("AWS_DEFAULT_REGION", raising=False)
         mp.setenv("AWS_ENDPOINT_URL", endpoint)
         try:
             yield endpoint

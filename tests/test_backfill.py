@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from models.messages import BackfillMessage
+from worker import aws
 from worker.intake import backfill as bf
 from worker.intake.events import parse_body, submission_for_key
 
@@ -155,7 +156,7 @@ def _drain(sqs, queue_url: str) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_enqueue_sends_one_versioned_envelope_per_object_in_batches_of_ten(moto_server: str, unique_name) -> None:
-    sqs = boto3.client("sqs")
+    sqs = aws.client("sqs")
     queue_url = sqs.create_queue(QueueName=unique_name("bfq"))["QueueUrl"]
     objects = [
         bf.SourceObject("scans", f"in/hs-{i // 3}/p{i}.jpg", f"hs-{i // 3}", 100 + i, f"etag{i}", f"v{i}")
@@ -197,7 +198,7 @@ def test_enqueue_sends_one_versioned_envelope_per_object_in_batches_of_ten(moto_
 def test_enqueue_stops_between_batches_when_asked(moto_server: str, unique_name) -> None:
     import threading
 
-    sqs = boto3.client("sqs")
+    sqs = aws.client("sqs")
     queue_url = sqs.create_queue(QueueName=unique_name("bfq"))["QueueUrl"]
     stop = threading.Event()
     objects = [bf.SourceObject("b", f"hs-{i}/a.jpg", f"hs-{i}") for i in range(35)]
@@ -523,7 +524,7 @@ def test_cli_enqueue_sends_one_message_per_object_not_yet_done(
     from worker.store.submissions import lock_submission, object_version, open_store, record_object
 
     s3 = boto3.client("s3")
-    sqs = boto3.client("sqs")
+    sqs = aws.client("sqs")
     bucket = unique_name("scans")
     s3.create_bucket(Bucket=bucket)
     queue_url = sqs.create_queue(QueueName=unique_name("bfq"))["QueueUrl"]
@@ -563,7 +564,7 @@ def test_enqueue_of_a_local_folder_needs_the_inbox(
     from models.settings import get_settings
     from worker.cli import cli
 
-    sqs = boto3.client("sqs")
+    sqs = aws.client("sqs")
     queue_url = sqs.create_queue(QueueName=unique_name("bfq"))["QueueUrl"]
     monkeypatch.setenv("INTAKE_DATABASE_URL", postgres_url)
     monkeypatch.setenv("INTAKE_DATA_DIR", str(tmp_path))

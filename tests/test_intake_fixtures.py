@@ -7,10 +7,12 @@ import json
 import boto3
 import sqlalchemy as sa
 
+from worker import aws
+
 
 def test_moto_server_delivers_s3_notifications_to_sqs(moto_server: str, unique_name) -> None:
     s3 = boto3.client("s3")
-    sqs = boto3.client("sqs")
+    sqs = aws.client("sqs")
     assert s3.meta.endpoint_url == moto_server
     bucket, queue = unique_name("bkt"), unique_name("q")
     queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]

@@ -6,9 +6,9 @@ import json
 import multiprocessing as mp
 import threading
 
-import boto3
 import pytest
 
+from worker import aws
 from worker.intake.queues import SqliteQueue, SqsQueue
 
 
@@ -149,7 +149,7 @@ def test_sqlite_two_processes_never_get_the_same_message(tmp_path) -> None:  # t
 
 @pytest.fixture
 def sqs_pair(moto_server: str, unique_name):  # type: ignore[no-untyped-def]
-    sqs = boto3.client("sqs")
+    sqs = aws.client("sqs")
     dlq_url = sqs.create_queue(QueueName=unique_name("dlq"))["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     url = sqs.create_queue(

@@ -6,9 +6,9 @@ import json
 import urllib.error
 import urllib.request
 
-import boto3
 import pytest
 
+from worker import aws
 from worker.intake.events import parse_body
 from worker.intake.queues import SqsQueue
 from worker.intake.relay import serve_relay
@@ -44,7 +44,7 @@ def post(url: str, payload: object, token: str | None = None) -> tuple[int, str]
 
 @pytest.fixture
 def relay(moto_server: str, unique_name):  # type: ignore[no-untyped-def]
-    url = boto3.client("sqs").create_queue(QueueName=unique_name("relay"))["QueueUrl"]
+    url = aws.client("sqs").create_queue(QueueName=unique_name("relay"))["QueueUrl"]
     queue = SqsQueue(url)
     server = serve_relay(queue, host="127.0.0.1", port=0, token="s3cret")
     yield f"http://127.0.0.1:{server.server_address[1]}/", queue

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from models.proposal import Proposal
 from models.settings import Settings
+from worker import aws
 from worker.intake import build_worker
 from worker.intake.loop import WorkerOptions
 from worker.intake.sources import read_derived
@@ -42,7 +43,7 @@ class Prod:
         self.queue_url = queue_url
         self.dlq_url = dlq_url
         self.s3 = boto3.client("s3")
-        self.sqs = boto3.client("sqs")
+        self.sqs = aws.client("sqs")
 
     def put(self, key: str, source: Path | bytes) -> None:
         body = source if isinstance(source, bytes) else source.read_bytes()
@@ -67,7 +68,7 @@ class Prod:
 
 @pytest.fixture
 def prod(moto_server: str, postgres_url: str, unique_name, tmp_path: Path) -> Prod:  # type: ignore[no-untyped-def]
-    sqs = boto3.client("sqs")
+    sqs = aws.client("sqs")
     s3 = boto3.client("s3")
     dlq_url = sqs.create_queue(QueueName=unique_name("dlq"))["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

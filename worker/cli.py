@@ -1,21 +1,26 @@
 """`intake`: the command line for clerks, reviewers and operators.
 
-Exit codes (stable, like OCRmyPDF's): 0 ok (per-document failures are reported, not fatal),
-2 bad usage, 3 a required input or service is missing, 130 interrupted."""
+Exit codes (stable; worker.failures maps failures to them): 0 ok (per-document failures are reported, not
+fatal), 2 bad usage or an invalid setting, 3 a required input or service is missing, 130 interrupted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import sys
-from pathlib import Path
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from models.settings import Settings, get_settings
+from worker import progress
+from worker.failures import run
 from worker.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -23,23 +28,11 @@ if TYPE_CHECKING:
 
     from worker.pipeline import ProposeFn, SubmissionResult
 
-EXIT_OK, EXIT_USAGE, EXIT_MISSING, EXIT_INTERRUPTED = 0, 2, 3, 130
-
 console = Console(stderr=True)
 
 
 def progress_bar(transient: bool = False) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=transient,
-        disable=not console.is_terminal,
-    )
+    return progress.progress_bar(console, transient=transient)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -71,19 +64,33 @@ def _make_proposer(settings: Settings, engine: Engine | None = None) -> ProposeF
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per submission per line (the stable contract)")
 @click.option("--no-match", is_flag=True, help="Skip matching against the registry")
-def process(paths: tuple[Path, ...], as_json: bool, no_match: bool) -> None:
+@click.option(
+    "--save", is_flag=True,
+    help="Store the results as the worker does (documents, errors, proposals: they enter the review queue); "
+    "files already stored are skipped and their stored result printed",
+)  # fmt: skip
+def process(paths: tuple[Path, ...], as_json: bool, no_match: bool, save: bool) -> None:
     """Read scans now, without the queue. Each PATH is a file (one scan; a PDF/TIFF may hold several
     documents) or a directory (one submission: every scan in it; the directory name is the submission id)."""
     from worker.pipeline import collect_submissions, process_submission, read_inputs
+    from worker.store.submissions import open_store
 
     settings = get_settings()
-    propose = None if no_match else _make_proposer(settings)
+    engine = open_store(settings.resolved_database_url) if save else None
+    propose = None if no_match else _make_proposer(settings, engine)
     if propose is None and not no_match:
         console.print("[yellow]registry is empty: no proposals (load one with `intake parcels import FILE`)[/]")
-    for submission in collect_submissions(list(paths)):
-        result = process_submission(
-            submission.submission_id, read_inputs(submission), settings=settings, propose=propose
+    submissions = collect_submissions(list(paths))
+    if engine is not None:
+        from worker.intake.direct import save_submissions
+
+        results = save_submissions(submissions, settings, engine, propose=propose)
+    else:
+        results = (
+            process_submission(s.submission_id, read_inputs(s), settings=settings, propose=propose)
+            for s in submissions
         )
+    for result in results:
         if as_json:
             click.echo(result.model_dump_json(exclude_none=False))
         else:
@@ -130,11 +137,21 @@ def _print_summary(result: SubmissionResult) -> None:
 @click.option("--submissions", "-n", default=12, show_default=True, help="How many submissions to generate")
 @click.option("--seed", default=1, show_default=True, help="Random seed (same seed, same documents)")
 @click.option("--decoy-parcels", default=None, type=int, help="Background parcels in the registry export")
-def samples(outdir: Path, submissions: int, seed: int, decoy_parcels: int | None) -> None:
+@click.option("--force", is_flag=True, help="Write into a non-empty OUTDIR, replacing the sample set in it")
+def samples(outdir: Path, submissions: int, seed: int, decoy_parcels: int | None, force: bool) -> None:
     """Write synthetic scans (OUTDIR/submissions/*), a registry export (parcels.csv) and ground truth
     (truth.jsonl). Everything is synthetic: no real person's data."""
     from fixtures.samples import generate
 
+    if outdir.exists() and not outdir.is_dir():
+        raise click.BadParameter(f"{outdir} is a file, not a folder", param_hint="OUTDIR")
+    if outdir.is_dir() and any(outdir.iterdir()):
+        if not force:
+            raise click.UsageError(
+                f"{outdir} is not empty: choose a new folder, or add --force to replace the sample set in it"
+            )
+        # an earlier, larger set's submissions would stay behind, absent from the new truth.jsonl
+        shutil.rmtree(outdir / "submissions", ignore_errors=True)
     with progress_bar() as bar:
         task = bar.add_task("generating", total=submissions, rate="")
         info = generate(outdir, submissions, seed, decoy_parcels=decoy_parcels, progress=lambda *_: bar.advance(task))
@@ -147,37 +164,49 @@ def parcels() -> None:
 
 
 @parcels.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def parcels_import(file: Path) -> None:
-    """Load a registry export (CSV, one row per parcel-owner pair). Re-importing updates, never duplicates."""
+@click.argument("source")
+def parcels_import(source: str) -> None:
+    """Load a registry export (CSV, one row per parcel-owner pair, or a VBDLIS XML exchange file) from a
+    local FILE or s3://bucket/key (streamed to a temporary file first). Re-importing updates, never duplicates."""
     from worker.store.db import open_database
     from worker.store.registry import import_csv
 
     settings = get_settings()
     engine = open_database(settings.resolved_database_url)
-    with progress_bar() as bar:
-        task = bar.add_task("importing", total=None, rate="")
-        report = import_csv(file, engine, progress=lambda n: bar.update(task, completed=n))
-    console.print(report.summary() if hasattr(report, "summary") else str(report))
+    with contextlib.ExitStack() as stack:
+        if source.startswith("s3://"):
+            file = _download(source, Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="intake-import-"))))
+        else:
+            file = Path(source)
+            if not file.is_file():
+                raise click.BadParameter(f"{source} is not a file (nor an s3://bucket/key)", param_hint="SOURCE")
+        with progress_bar() as bar:
+            task = bar.add_task("importing", total=None, rate="")
+            report = import_csv(file, engine, progress=lambda n: bar.update(task, completed=n), source=source)
+    console.print(report.summary())
+
+
+def _download(url: str, folder: Path) -> Path:
+    """Stream s3://bucket/key into ``folder`` (ranged GETs, never the whole object in memory)."""
+    from worker import aws
+
+    parsed = urlparse(url)
+    bucket, key = parsed.netloc, parsed.path.lstrip("/")
+    if not bucket or not key or key.endswith("/"):
+        raise click.BadParameter(f"{url}: give s3://bucket/key of one export file", param_hint="SOURCE")
+    s3 = aws.client("s3")
+    size = int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+    target = folder / PurePosixPath(key).name
+    with progress_bar(transient=True) as bar, target.open("wb") as out:
+        task = bar.add_task("downloading", total=size, rate="")
+        s3.download_fileobj(bucket, key, out, Callback=lambda n: bar.advance(task, n))
+    return target
 
 
 def main() -> None:
-    try:
-        code = cli.main(standalone_mode=False)
-        if isinstance(code, int):
-            sys.exit(code)
-    except click.exceptions.Abort:
-        console.print("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
-    except click.UsageError as exc:
-        exc.show()
-        sys.exit(EXIT_USAGE)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        console.print("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+    """The `intake` program: known failures (a service down, a bad setting or file) print one line and exit
+    with the README's code (worker.failures); only a bug shows a traceback."""
+    run(cli)
 
 
 # Commands contributed by other stages (one line each).

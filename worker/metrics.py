@@ -58,6 +58,12 @@ FIELD_CONFIDENCE = Histogram(
 MATCH_CONFIDENCE = Histogram(
     "intake_match_confidence", "Confidence of the best proposal per re-match", ["band"], buckets=_CONFIDENCE_BUCKETS
 )
+REMATCHES = Counter(
+    "intake_rematches_total",
+    "Submissions (re)matched, by their best proposal's band; none = no candidate at all (a new record, or a "
+    "registry gap: these go to the review app's exceptions list)",
+    ["band"],
+)
 QUEUE_DEPTH = Gauge(
     "intake_queue_messages",
     "Messages in the queue by state (visible, in_flight, dead)",

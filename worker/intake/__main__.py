@@ -1,6 +1,7 @@
 """`python -m worker.intake worker|dlq|status`: the worker commands without the rest of the CLI."""
 
+from worker.failures import run
 from worker.intake.commands import main_group
 
 if __name__ == "__main__":
-    main_group(prog_name="python -m worker.intake")
+    run(main_group, prog_name="python -m worker.intake")

@@ -190,11 +190,11 @@ def _read_inventory_file(key: str, source: Source, dest_bucket: str, s3: Any) ->
     return bytes(s3.get_object(Bucket=dest_bucket, Key=key)["Body"].read())
 
 
-def _client(service: str) -> Any:
-    import boto3
+def _client(service: str, url: str | None = None) -> Any:
+    from worker import aws
 
     # AWS_ENDPOINT_URL (moto, MinIO, LocalStack) is honoured by boto3 itself
-    return boto3.client(service)
+    return aws.client(service, url=url)
 
 
 def group_submissions(objects: Iterable[SourceObject]) -> dict[str, list[SourceObject]]:
@@ -625,6 +625,9 @@ class DirectoryStore:
     def read_derived(self, image_key: str) -> bytes:
         return self._inner.read_derived(image_key)
 
+    def ping(self) -> None:
+        self._inner.ping()
+
 
 @dataclass
 class _Context:
@@ -985,17 +988,9 @@ def backfill(
     those processed by an older pipeline version. Ctrl-C stops cleanly (in-flight files finish, the report
     is printed); a second Ctrl-C abandons in-flight files, which the next run redoes."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     from worker.pipeline import PIPELINE_VERSION
+    from worker.progress import progress_bar
     from worker.store.submissions import open_store
 
     console = Console(stderr=True)
@@ -1024,17 +1019,7 @@ def backfill(
     stats = _RunStats()
     objects: list[SourceObject] = []
     try:
-        columns = (
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+        with progress_bar(console, spinner=True) as bar:
             task = bar.add_task("listing", total=None, rate="")
             for obj in list_objects(parsed):
                 objects.append(obj)
@@ -1075,7 +1060,7 @@ def backfill(
                     ]
                 report.enqueued_messages = enqueue_objects(
                     todo_msgs,
-                    _client("sqs"),
+                    _client("sqs", queue_url),
                     queue_url or "",
                     job_id=job_id,
                     pipeline_version=PIPELINE_VERSION,

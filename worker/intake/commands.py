@@ -16,15 +16,9 @@ from typing import Any
 import click
 
 from models.settings import get_settings
-
-EXIT_OK, EXIT_MISSING = 0, 3
+from worker.failures import EXIT_MISSING, check_port_free
 
 log = logging.getLogger(__name__)
-
-
-def _fail_missing(what: str, exc: Exception) -> None:
-    click.echo(f"error: {what} is not reachable: {exc}", err=True)
-    sys.exit(EXIT_MISSING)
 
 
 @click.command("worker")
@@ -80,6 +74,8 @@ def worker_command(
     INTAKE_DEAD_LETTER_QUEUE_URL, INTAKE_DATABASE_URL=postgresql+psycopg://...; AWS_ENDPOINT_URL,
     AWS_REGION and the AWS credentials chain as usual."""
     from worker.intake.loop import WorkerOptions, run_single, run_supervisor
+    from worker.intake.queues import make_queue
+    from worker.store.submissions import open_store
 
     settings = get_settings()
     options = WorkerOptions(
@@ -94,13 +90,17 @@ def worker_command(
     port = metrics_port if metrics_port is not None else settings.metrics_port
     if worker_index is not None:
         port = None  # a supervised worker: the supervisor serves the fleet's metrics
-    try:
-        if concurrency > 1:
-            sys.exit(run_supervisor(settings, concurrency=concurrency, options=options, inbox=inbox, metrics_port=port))
-        stats = run_single(settings, options=options, inbox=inbox, metrics_port=port)
-    except OSError as exc:
-        _fail_missing("a required service", exc)
-        return
+    if port is not None:
+        check_port_free("0.0.0.0", port, "--metrics-port or INTAKE_METRICS_PORT")
+    if concurrency > 1:
+        # the supervisor's children would each fail on their own: a database that cannot be used stops the
+        # command here, with one line (worker.failures), before any child starts
+        open_store(settings.resolved_database_url).dispose()
+    # so does a queue without credentials, region or existence (later outages are retried with backoff)
+    make_queue(settings).depth()
+    if concurrency > 1:
+        sys.exit(run_supervisor(settings, concurrency=concurrency, options=options, inbox=inbox, metrics_port=port))
+    stats = run_single(settings, options=options, inbox=inbox, metrics_port=port)
     log.info("worker stopped: %d message(s) %s", stats.messages, dict(stats.outcomes))
     if stats.results.get("abandoned"):
         # A job thread is still inside Tesseract's C++ code; letting the interpreter finalise around it
@@ -141,11 +141,7 @@ def dlq_list(limit: int, as_json: bool) -> None:
     from worker.intake.queues import dead_letter_body, make_queue
 
     settings = get_settings()
-    try:
-        dead = make_queue(settings).list_dead(limit)
-    except Exception as exc:
-        _fail_missing("the queue", exc)
-        return
+    dead = make_queue(settings).list_dead(limit)
     if as_json:
         for d in dead:
             click.echo(json.dumps(dead_letter_body(d), ensure_ascii=False, default=str))
@@ -179,19 +175,15 @@ def dlq_redrive(ids: tuple[str, ...], all_: bool, limit: int | None) -> None:
         raise click.UsageError("give message IDS (see `intake dlq list`) or --all")
     settings = get_settings()
     queue = make_queue(settings)
-    try:
-        # accept the 12-character prefixes `dlq list` shows
-        wanted = None
-        if ids:
-            dead = queue.list_dead(10_000)
-            wanted = [d.id for d in dead if any(d.id.startswith(i) for i in ids)]
-            if not wanted:
-                click.echo("no dead letter matches those ids", err=True)
-                return
-        moved = queue.redrive(wanted, limit=limit)
-    except Exception as exc:
-        _fail_missing("the queue", exc)
-        return
+    # accept the 12-character prefixes `dlq list` shows
+    wanted = None
+    if ids:
+        dead = queue.list_dead(10_000)
+        wanted = [d.id for d in dead if any(d.id.startswith(i) for i in ids)]
+        if not wanted:
+            click.echo("no dead letter matches those ids", err=True)
+            return
+    moved = queue.redrive(wanted, limit=limit)
     click.echo(f"redrove {moved} message(s)")
 
 
@@ -273,6 +265,7 @@ def relay(host: str, port: int, token: str | None) -> None:
     from worker.intake.queues import make_queue
     from worker.intake.relay import serve_relay
 
+    check_port_free(host, port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = serve_relay(make_queue(get_settings()), host=host, port=port, token=token)

@@ -281,8 +281,9 @@ class Processor:
         proposals = match_documents(documents, self.propose) if documents else []
         repo.update_document_payloads(session, sid, documents)
         repo.replace_proposals(session, sid, proposals)
-        if proposals:
-            best = max(proposals, key=lambda p: p.confidence)
+        best = max(proposals, key=lambda p: p.confidence) if proposals else None
+        metrics.REMATCHES.labels(best.band if best else "none").inc()
+        if best:
             metrics.MATCH_CONFIDENCE.labels(best.band).observe(best.confidence)
         return proposals
 

@@ -305,7 +305,8 @@ def _storage_error(action: str, exc: Exception) -> IntakeError:
 class SqsQueue:
     """SQS (or any SQS-compatible broker: ElasticMQ, moto, LocalStack) with long polling.
 
-    boto3 honours AWS_ENDPOINT_URL, AWS_REGION and the usual credentials chain itself. Dead-lettering: the
+    worker.aws finds the region (AWS_REGION or AWS_DEFAULT_REGION, else the queue URL's); boto3 honours
+    AWS_ENDPOINT_URL and the usual credentials chain. Dead-lettering: the
     queue's RedrivePolicy catches messages whose workers crashed every time; the worker itself moves
     messages it gives up on to ``dead_letter_url`` with the error as message attributes."""
 
@@ -317,8 +318,9 @@ class SqsQueue:
         visibility_timeout_s: int = 120,
         client: Any = None,
     ) -> None:
-        import boto3
         from botocore.config import Config
+
+        from worker import aws
 
         self.url = queue_url
         self.name = queue_url
@@ -326,7 +328,7 @@ class SqsQueue:
         self.visibility_timeout_s = visibility_timeout_s
         # read timeout above the 20 s long poll; standard retry mode backs off on throttling
         config = Config(read_timeout=30, connect_timeout=5, retries={"mode": "standard", "max_attempts": 4})
-        self.client = client or boto3.client("sqs", config=config)
+        self.client = client or aws.client("sqs", url=queue_url, config=config)
 
     def send(self, body: str, *, dedup_key: str | None = None, delay_s: int = 0) -> str:
         try:

@@ -68,13 +68,14 @@ class S3Store:
     origin = "s3"
 
     def __init__(self, bucket: str, *, derived_prefix: str = "derived/", client: Any = None) -> None:
-        import boto3
         from botocore.config import Config
+
+        from worker import aws
 
         self.bucket = bucket
         self.derived_prefix = derived_prefix
         config = Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 4})
-        self.client = client or boto3.client("s3", config=config)
+        self.client = client or aws.client("s3", config=config)
 
     def _error(self, display: str, exc: Exception) -> IntakeError:
         from botocore.exceptions import ClientError

@@ -77,7 +77,7 @@ def create_app(
     create_tables: bool = True,
 ) -> FastAPI:
     """Build the review app. `engine` defaults to settings.resolved_database_url; `s3_client` is a factory
-    (default boto3.client("s3"), which honours AWS_ENDPOINT_URL)."""
+    (default worker.aws.client("s3"): AWS_ENDPOINT_URL, AWS_REGION as everywhere)."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.resolved_database_url)
     if create_tables:
@@ -98,9 +98,9 @@ def create_app(
     if s3_client is None:
 
         def s3_client() -> Any:
-            import boto3
+            from worker import aws
 
-            return boto3.client("s3")
+            return aws.client("s3")
 
     app.state.s3_client = s3_client
 

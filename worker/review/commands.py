@@ -8,10 +8,13 @@ import sys
 from typing import Any
 
 import click
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 
-from models.settings import get_settings
+from models.settings import Settings, get_settings
+from worker.failures import EXIT_USAGE, CommandFailure, check_port_free
 from worker.store.db import make_engine, session_scope
-from worker.store.review import ROLES, append_audit, ensure_schema
+from worker.store.review import ROLES, UserRow, append_audit, ensure_schema
 
 
 @click.group("review", help="The review web application.")
@@ -19,7 +22,12 @@ def review_group() -> None:
     pass
 
 
-@review_group.command("serve", help="Serve the review app (FastAPI + server-rendered pages) with uvicorn.")
+@review_group.command(
+    "serve",
+    help="Serve the review app (FastAPI + server-rendered pages) with uvicorn. With INTAKE_BOOTSTRAP_ADMIN_NAME "
+    "and INTAKE_BOOTSTRAP_ADMIN_PASSWORD set (e.g. from a Kubernetes Secret), that admin is created on start "
+    "unless a user of that name exists.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes.")
@@ -29,16 +37,55 @@ def serve(host: str, port: int, workers: int) -> None:
     from worker.review.app import create_app
 
     settings = get_settings()
+    check_port_free(host, port)
     if not settings.secure_cookies and host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(
             "warning: INTAKE_SECURE_COOKIES is off; serve behind HTTPS and set it to true in production", err=True
         )
+    engine = make_engine(settings.resolved_database_url)
+    ensure_schema(engine)  # once, here: a database that does not answer stops the command with one line
+    if created := bootstrap_admin(engine, settings):
+        click.echo(f"created admin {created} from INTAKE_BOOTSTRAP_ADMIN_NAME", err=True)
     # log_config=None: uvicorn's access log goes through our handlers, whose filter masks ID numbers
     common: dict[str, Any] = {"host": host, "port": port, "proxy_headers": True, "log_config": None}
     if workers > 1:
+        engine.dispose()
         uvicorn.run("worker.review.app:app_from_env", factory=True, workers=workers, **common)
     else:
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(create_app(settings, engine=engine, create_tables=False), **common)
+
+
+def bootstrap_admin(engine: Engine, settings: Settings) -> str | None:
+    """Create the first admin from INTAKE_BOOTSTRAP_ADMIN_NAME/_PASSWORD unless a user of that name exists
+    (so a password changed since is never reset). Returns the name when it created the user. The password is
+    never logged or echoed."""
+    name = (settings.bootstrap_admin_name or "").strip()  # empty counts as unset (compose's ${ADMIN_NAME:-})
+    password = settings.bootstrap_admin_password.get_secret_value() if settings.bootstrap_admin_password else ""
+    if not name and not password:
+        return None
+    if not name or not password:
+        raise CommandFailure(
+            "set both INTAKE_BOOTSTRAP_ADMIN_NAME and INTAKE_BOOTSTRAP_ADMIN_PASSWORD (or neither)", EXIT_USAGE
+        )
+    from worker.review.auth import create_user
+
+    try:
+        with session_scope(engine) as session:
+            if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
+                return None
+            create_user(session, name, "admin", password)
+            append_audit(
+                session, user=None, user_name="bootstrap", action="user_add", detail={"name": name, "role": "admin"}
+            )
+    except IntegrityError:  # another replica created it at the same moment
+        return None
+    except ValueError as exc:
+        raise CommandFailure(f"INTAKE_BOOTSTRAP_ADMIN_*: {_password_problem(exc)}", EXIT_USAGE) from None
+    return name
+
+
+def _password_problem(exc: ValueError) -> str:
+    return {"password_too_short": "password too short (at least 10 characters)"}.get(str(exc), str(exc))
 
 
 @click.group("users", help="Review app accounts.")
@@ -71,8 +118,7 @@ def add_user(name: str, role: str) -> None:
                 session, user=None, user_name="cli", action="user_add", detail={"name": user.name, "role": role}
             )
     except ValueError as exc:
-        message = {"password_too_short": "password too short (at least 10 characters)"}.get(str(exc), str(exc))
-        raise click.UsageError(message) from None
+        raise click.UsageError(_password_problem(exc)) from None
     finally:
         engine.dispose()
     click.echo(f"added {role} {name}")

@@ -973,6 +973,7 @@ def import_csv(
     *,
     batch_size: int = 20000,
     workers: int | None = None,
+    source: str | None = None,
 ) -> ImportReport:
     """Load a registry export (CSV contract in models.registry, or a VBDLIS XML exchange file with
     DC_ThuaDat / DC_CaNhan / DC_GiayToTuyThan / DC_DiaChi elements, recognised by its content) into the
@@ -989,11 +990,11 @@ def import_csv(
         # worker processes pay off only for big files (spawning one costs about a second); this process
         # parses the CSV and writes the database meanwhile, so it counts as one of the cores
         workers = max(1, min((os.cpu_count() or 1) - 1, 4)) if path.stat().st_size > 32 << 20 else 0
-    report = ImportReport(source=str(path))
+    report = ImportReport(source=source or str(path))  # source: where the file came from (s3://...)
     dialect = engine.dialect.name
     with engine.begin() as conn:
         inserted = conn.execute(
-            RegistryImport.__table__.insert().values(source=str(path), started_at=utcnow())  # type: ignore[attr-defined]
+            RegistryImport.__table__.insert().values(source=report.source, started_at=utcnow())  # type: ignore[attr-defined]
         ).inserted_primary_key
         assert inserted is not None
         import_id = int(inserted[0])
