@@ -307,7 +307,7 @@ def summarise(docs: list[DocumentScore]) -> dict[str, Any]:
             {
                 "file": d.file, "design": d.design, "capture": d.capture, "doc_type_expected": d.expected_doc_type,
                 "doc_type_got": d.got_doc_type, "cpu_seconds": d.cpu_seconds,
-                "fields": {o.field: o.outcome for o in d.observations},
+                "fields": [[o.field, o.outcome] for o in d.observations],  # owners.* once per owner
             }
             for d in docs
         ],
