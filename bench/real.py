@@ -236,7 +236,9 @@ def print_report(name: str, s: dict[str, Any]) -> None:
     print("\nreliability (every value given): confidence bin, count, mean confidence, accuracy")
     for b in s["reliability"]:
         if b["count"]:
-            print(f"  [{b['low']:.1f}, {b['high']:.1f})  {b['count']:>5}  {b['mean_confidence']:.3f}  {b['accuracy']:.3f}")
+            print(
+                f"  [{b['low']:.1f}, {b['high']:.1f})  {b['count']:>5}  {b['mean_confidence']:.3f}  {b['accuracy']:.3f}"
+            )
 
 
 def print_side_by_side(real: dict[str, Any], synthetic: dict[str, Any]) -> None:
@@ -264,10 +266,16 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench real", description=__doc__.split("\n\n")[0],
         epilog="Manifest format: see ../shared/real/README.md (truth as salted hashes; realset.py hash FIELD VALUE).",
     )  # fmt: skip
-    ap.add_argument("--manifest", type=Path, help="labelled set (tab-separated, truth hashed), e.g. ../shared/real/dev.tsv")
+    ap.add_argument(
+        "--manifest", type=Path, help="labelled set (tab-separated, truth hashed), e.g. ../shared/real/dev.tsv"
+    )
     ap.add_argument("--images", type=Path, help="folder holding the manifest's images (file column)")
-    ap.add_argument("--results", type=Path, help="score this saved output (intake process --json lines) instead of reading")
-    ap.add_argument("--save-results", type=Path, help="write the pipeline's output here (values included: keep it private)")
+    ap.add_argument(
+        "--results", type=Path, help="score this saved output (intake process --json lines) instead of reading"
+    )
+    ap.add_argument(
+        "--save-results", type=Path, help="write the pipeline's output here (values included: keep it private)"
+    )
     ap.add_argument("--synthetic", type=int, default=0, metavar="N", help="also render and score N synthetic documents")
     ap.add_argument("--seed", type=int, default=7, help="seed of the synthetic set")
     ap.add_argument("--keep-synthetic", type=Path, metavar="DIR", help="write the synthetic images and manifest here")

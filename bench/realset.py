@@ -87,7 +87,9 @@ def read_manifest(path: Path) -> list[ManifestRow]:
             continue
         cells = line.split("\t")
         if len(cells) != len(MANIFEST_COLUMNS):
-            raise ValueError(f"{path}:{number}: expected {len(MANIFEST_COLUMNS)} tab-separated columns, got {len(cells)}")
+            raise ValueError(
+                f"{path}:{number}: expected {len(MANIFEST_COLUMNS)} tab-separated columns, got {len(cells)}"
+            )
         values = dict(zip(MANIFEST_COLUMNS, cells, strict=True))
         rows.append(ManifestRow(**{**values, "truth": json.loads(values["truth"])}))
     return rows
@@ -282,7 +284,10 @@ def summarise(docs: list[DocumentScore]) -> dict[str, Any]:
                 "documents": len(members),
                 "doc_type_accuracy": _round(sum(m.doc_type_right for m in members) / len(members)),
                 **(tallies[name].as_dict() if name in tallies else Tally().as_dict()),
-                "fields": {f: t.as_dict() for f, t in tally_by((o for o in observations if getattr(o, key) == name), "field").items()},
+                "fields": {
+                    f: t.as_dict()
+                    for f, t in tally_by((o for o in observations if getattr(o, key) == name), "field").items()
+                },
             }
             for name, members in sorted(grouped.items())
         }

@@ -13,16 +13,8 @@ from typing import Any
 import pytest
 
 from bench import real
-from bench.realset import (
-    ManifestRow,
-    digest,
-    hash_truth,
-    load_results,
-    read_manifest,
-    score_all,
-    summarise,
-    write_manifest,
-)
+from bench import realset as rs
+from bench.realset import ManifestRow, digest, hash_truth
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,7 +112,7 @@ def _synthetic_manifest_and_results() -> tuple[list[ManifestRow], list[dict[str,
 
 def test_scorer_counts(tmp_path: Path) -> None:
     rows, results = _synthetic_manifest_and_results()
-    report = summarise(score_all(rows, {r["submission_id"]: r for r in results}))
+    report = rs.summarise(rs.score_all(rows, {r["submission_id"]: r for r in results}))
     assert report["documents"] == 4 and report["doc_type_right"] == 2  # a CMND read as a CCCD; one image unread
     f = report["fields"]
     assert (f["id_number"]["right"], f["full_name"]["right"], f["full_name"]["wrong"]) == (2, 1, 1)
@@ -133,8 +125,8 @@ def test_scorer_counts(tmp_path: Path) -> None:
     assert report["by_design"]["cmnd9"]["doc_type_accuracy"] == 0.0
     assert report["cpu_seconds_per_image"] == {"measured": 2, "mean": 1.0, "median": 1.0}
     # the manifest survives a write and a read
-    write_manifest(tmp_path / "m.tsv", rows)
-    assert read_manifest(tmp_path / "m.tsv") == rows
+    rs.write_manifest(tmp_path / "m.tsv", rows)
+    assert rs.read_manifest(tmp_path / "m.tsv") == rows
 
 
 def test_scorer_agrees_with_the_shared_realset_score(tmp_path: Path) -> None:
@@ -142,11 +134,11 @@ def test_scorer_agrees_with_the_shared_realset_score(tmp_path: Path) -> None:
     if shared is None:
         pytest.skip("../shared/real/realset.py is not beside this checkout")
     rows, results = _synthetic_manifest_and_results()
-    write_manifest(tmp_path / "m.tsv", rows)
+    rs.write_manifest(tmp_path / "m.tsv", rows)
     (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
     shared.score(tmp_path / "m.tsv", tmp_path / "r.jsonl", tmp_path / "shared.json")
     theirs = json.loads((tmp_path / "shared.json").read_text())
-    ours = summarise(score_all(read_manifest(tmp_path / "m.tsv"), load_results(tmp_path / "r.jsonl")))
+    ours = rs.summarise(rs.score_all(rs.read_manifest(tmp_path / "m.tsv"), rs.load_results(tmp_path / "r.jsonl")))
     assert ours["doc_type_accuracy"] == theirs["doc_type_accuracy"]
     assert ours["all_fields"]["ece"] == theirs["ece"]
     assert (ours["all_fields"]["wrong"], ours["all_fields"]["missing"], ours["all_fields"]["wrong_high"]) == (
@@ -167,7 +159,7 @@ def test_synthetic_set_end_to_end_prints_no_value(tmp_path: Path, capsys: pytest
     assert report["documents"] == 3 and report["all_fields"]["n"] > 10
     assert report["cpu_seconds_per_image"]["measured"] == 3
     assert {"id_number", "full_name", "date_of_birth"} <= set(report["fields"])
-    rows = read_manifest(tmp_path / "set" / "manifest.tsv")
+    rows = rs.read_manifest(tmp_path / "set" / "manifest.tsv")
     assert [r.design for r in rows] == ["cccd2021", "cmnd9", "gcn"]
     # nothing the generator wrote on the documents reaches the output: only counts and field names
     for case in real._synthetic_cases(3, 5):
