@@ -1,6 +1,6 @@
 """`python -m bench AREA [options]`: accuracy and speed benchmarks that print numbers.
 
-Areas: imaging, idcards, gcn, match, throughput, load, review. `python -m bench AREA --help` for each."""
+Areas: imaging, idcards, gcn, real, match, throughput, load, review. `python -m bench AREA --help` for each."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ AREAS = {
     "imaging": "deskew, orientation and card-detection accuracy and speed vs the deskew package and Tesseract OSD",
     "idcards": "ID card field accuracy and calibration on generated cards",
     "gcn": "certificate field accuracy and calibration on generated certificates",
+    "real": "per-field accuracy and calibration on labelled images (truth hashed), beside a synthetic set",
     "match": "matching accuracy, calibration and latency vs rapidfuzz and Splink baselines",
     "throughput": "pages/s and core-seconds/page vs plain tesseract, 1 and 2 workers, profile",
     "load": "fault-injection load test of the queue worker (lost/duplicated counts)",
