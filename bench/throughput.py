@@ -383,12 +383,12 @@ def run_backfill(samples: Path, *, workers: int, database_url: str, data_dir: Pa
     from models.settings import Settings
     from worker.intake import backfill as bf
     from worker.pipeline import PIPELINE_VERSION
-    from worker.store.submissions import open_store
+    from worker.store.migrate import open_database
 
     settings = Settings(database_url=database_url, data_dir=data_dir)
     source = bf.parse_source(str(samples))
     objects = list(bf.list_objects(source))
-    engine = open_store(database_url)
+    engine = open_database(database_url)
     # forced, as `--reprocess` under a new version: the bench can run again on the same database
     run_version = f"{PIPELINE_VERSION}+bench{int(time.time())}"
     todo, _ = bf.plan(objects, engine, pipeline_version=run_version, reprocess=True, root=source.path)
@@ -534,7 +534,7 @@ def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
     """Load the samples' registry export (its size is set by --registry-size at generation) unless the
     database already holds a registry; returns the number of parcels (0 when matching is not possible)."""
     try:
-        from worker.store.db import open_database
+        from worker.store.migrate import open_database
         from worker.store.registry import import_csv
     except ImportError as exc:
         print(f"matching skipped: {exc}", file=sys.stderr)

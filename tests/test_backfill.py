@@ -521,7 +521,8 @@ def test_cli_enqueue_sends_one_message_per_object_not_yet_done(
 ) -> None:
     from sqlalchemy.orm import Session
 
-    from worker.store.submissions import lock_submission, object_version, open_store, record_object
+    from worker.store.migrate import open_database
+    from worker.store.submissions import lock_submission, object_version, record_object
 
     s3 = boto3.client("s3")
     sqs = aws.client("sqs")
@@ -532,7 +533,7 @@ def test_cli_enqueue_sends_one_message_per_object_not_yet_done(
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
     # three objects were handled already (by the live worker, say)
-    engine = open_store(postgres_url)
+    engine = open_database(postgres_url)
     with Session(engine) as s, s.begin():
         for key in keys[:3]:
             etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]

@@ -32,7 +32,7 @@ from worker.match.features import scan_submission
 from worker.match.model import Calibration, expected_calibration_error, fit_isotonic, fit_platt
 from worker.match.simulate import Simulator
 from worker.match.train import load_truth, train
-from worker.store.db import open_database
+from worker.store.migrate import open_database
 from worker.store.registry import import_csv
 from worker.vntext import street_part
 

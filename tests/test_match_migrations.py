@@ -13,8 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from worker.store.db import Base, open_database
-from worker.store.migrate import current_revision, head_revision, import_table_modules
+from worker.store.db import Base
+from worker.store.migrate import current_revision, head_revision, import_table_modules, open_database
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

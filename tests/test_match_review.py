@@ -16,7 +16,8 @@ from models.settings import Settings
 from worker.match import Matcher
 from worker.review.auth import create_user
 from worker.review.service import decide
-from worker.store.db import open_database, session_scope
+from worker.store.db import session_scope
+from worker.store.migrate import open_database
 from worker.store.registry import import_csv
 from worker.store.results import SubmissionRow
 from worker.store.review import AuditRow, DecisionRow, ReviewQueueRow, decided_pairs, save_setting

@@ -287,11 +287,11 @@ def test_dropped_objects_flow_through_to_proposals_with_the_real_matcher(prod: P
         pytest.skip("worker.match.Matcher / worker.store.registry.import_csv not available yet")
     from models.messages import QueueMessage
     from worker.intake import enqueue
-    from worker.store.submissions import open_store
+    from worker.store.migrate import open_database
 
     truth = {t["submission_id"]: t for t in map(json.loads, (SAMPLES / "truth.jsonl").read_text().splitlines())}
     expected_parcel = truth["S0006"]["parcel_id"]
-    engine = open_store(prod.settings.database_url or "")
+    engine = open_database(prod.settings.database_url or "")
     registry.import_csv(SAMPLES / "parcels.csv", engine)
 
     def proposals() -> list[Proposal]:

@@ -53,7 +53,7 @@ def cli(log_level: str | None) -> None:
 def _make_proposer(settings: Settings, engine: Engine | None = None) -> ProposeFn | None:
     """The matcher's propose function, or None when the registry is empty (nothing to match against)."""
     from worker.match import Matcher
-    from worker.store.db import open_database
+    from worker.store.migrate import open_database
 
     engine = engine or open_database(settings.resolved_database_url)
     matcher = Matcher(engine, settings)
@@ -73,10 +73,10 @@ def process(paths: tuple[Path, ...], as_json: bool, no_match: bool, save: bool) 
     """Read scans now, without the queue. Each PATH is a file (one scan; a PDF/TIFF may hold several
     documents) or a directory (one submission: every scan in it; the directory name is the submission id)."""
     from worker.pipeline import collect_submissions, process_submission, read_inputs
-    from worker.store.submissions import open_store
+    from worker.store.migrate import open_database
 
     settings = get_settings()
-    engine = open_store(settings.resolved_database_url) if save else None
+    engine = open_database(settings.resolved_database_url) if save else None
     propose = None if no_match else _make_proposer(settings, engine)
     if propose is None and not no_match:
         console.print("[yellow]registry is empty: no proposals (load one with `intake parcels import FILE`)[/]")
@@ -168,7 +168,7 @@ def parcels() -> None:
 def parcels_import(source: str) -> None:
     """Load a registry export (CSV, one row per parcel-owner pair, or a VBDLIS XML exchange file) from a
     local FILE or s3://bucket/key (streamed to a temporary file first). Re-importing updates, never duplicates."""
-    from worker.store.db import open_database
+    from worker.store.migrate import open_database
     from worker.store.registry import import_csv
 
     settings = get_settings()

@@ -29,7 +29,7 @@ def demo(submissions: int, seed: int, workdir: Path | None) -> None:
     from fixtures.samples import generate
     from worker.cli import _make_proposer, console, progress_bar
     from worker.pipeline import collect_submissions, process_submission, read_inputs
-    from worker.store.db import open_database
+    from worker.store.migrate import open_database
     from worker.store.registry import import_csv
 
     settings = get_settings()

@@ -991,7 +991,7 @@ def backfill(
 
     from worker.pipeline import PIPELINE_VERSION
     from worker.progress import progress_bar
-    from worker.store.submissions import open_store
+    from worker.store.migrate import open_database
 
     console = Console(stderr=True)
     settings = get_settings()
@@ -1002,7 +1002,7 @@ def backfill(
             raise click.UsageError("--enqueue needs a queue: --queue-url or INTAKE_QUEUE_URL")
         if parsed.kind == "local":
             _enqueue_keys(parsed, settings)
-    engine = open_store(settings.resolved_database_url)
+    engine = open_database(settings.resolved_database_url)
     job_id = "bf-" + time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     stop = threading.Event()
 

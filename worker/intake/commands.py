@@ -75,7 +75,7 @@ def worker_command(
     AWS_REGION and the AWS credentials chain as usual."""
     from worker.intake.loop import WorkerOptions, run_single, run_supervisor
     from worker.intake.queues import make_queue
-    from worker.store.submissions import open_store
+    from worker.store.migrate import open_database
 
     settings = get_settings()
     options = WorkerOptions(
@@ -95,7 +95,7 @@ def worker_command(
     if concurrency > 1:
         # the supervisor's children would each fail on their own: a database that cannot be used stops the
         # command here, with one line (worker.failures), before any child starts
-        open_store(settings.resolved_database_url).dispose()
+        open_database(settings.resolved_database_url).dispose()
     # so does a queue without credentials, region or existence (later outages are retried with backoff)
     make_queue(settings).depth()
     if concurrency > 1:
@@ -194,6 +194,7 @@ def status(as_json: bool) -> None:
     from worker.intake.queues import make_queue
     from worker.store import submissions as repo
     from worker.store.db import session_scope
+    from worker.store.migrate import open_database
 
     settings = get_settings()
     report: dict[str, Any] = {"queue": None, "database": settings.resolved_database_url.split("@")[-1]}
@@ -209,7 +210,7 @@ def status(as_json: bool) -> None:
     except Exception as exc:
         report["queue_error"] = str(exc)
     try:
-        engine = repo.open_store(settings.resolved_database_url)
+        engine = open_database(settings.resolved_database_url)
         with session_scope(engine) as s:
             report["jobs"] = repo.job_counts(s)
             report["errors"] = repo.error_counts(s)

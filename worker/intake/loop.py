@@ -347,10 +347,10 @@ def build_worker(
 ) -> tuple[Worker, InboxWatcher | None]:
     """A worker wired from settings (and its inbox watcher in inbox mode, not started). ``propose=True``:
     the project's matcher; None/False: no matching; or any callable."""
-    from worker.store.submissions import open_store
+    from worker.store.migrate import open_database
 
     options = options or WorkerOptions()
-    engine = engine or open_store(settings.resolved_database_url)
+    engine = engine or open_database(settings.resolved_database_url)
     queue = queue or make_queue(settings)
     store = make_store(settings, inbox=inbox)
     propose_fn = make_proposer(settings, engine) if propose is True else (propose or None)

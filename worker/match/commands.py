@@ -46,7 +46,7 @@ def refine(out: Path | None, strength: float) -> None:
     probabilities. Restart the workers afterwards; new proposals record the new model version."""
     from worker.match.model import MODEL_PATH
     from worker.match.train import refine_from_reviews
-    from worker.store.db import open_database
+    from worker.store.migrate import open_database
     from worker.store.review import decided_pairs
 
     settings = get_settings()

@@ -22,12 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from models.document import Document, ErrorEntry
 from models.proposal import Proposal
-from worker.store.db import Base, make_engine
 from worker.store.results import (
     DocumentRow,
     ErrorRow,
@@ -44,42 +43,6 @@ log = logging.getLogger(__name__)
 # object statuses after which the object needs no more work (unless forced)
 DONE_STATUSES = frozenset({"processed", "duplicate", "failed"})
 JOB_STATUSES = ("queued", "running", "done", "failed", "retrying", "dead")
-
-
-# ------------------------------------------------------------------------------------------- schema
-
-
-def open_store(url: str) -> Engine:
-    """An engine on a database with the current schema: Alembic migrations when the project has them
-    (worker.store.migrate), else create_all of every table module (idempotent)."""
-    url = with_connect_timeout(url)
-    try:
-        from worker.store.db import open_database
-        from worker.store.migrate import upgrade  # noqa: F401  (only to know migrations exist)
-    except ImportError:
-        engine = make_engine(url)
-        _import_table_modules()
-        Base.metadata.create_all(engine)
-        return engine
-    return open_database(url)
-
-
-def with_connect_timeout(url: str, seconds: int = 10) -> str:
-    """PostgreSQL URLs get a connect timeout unless they name one: a black-holed database host must
-    surface as database_unavailable, not hang a worker forever."""
-    if not url.startswith("postgresql") or "connect_timeout" in url:
-        return url
-    return f"{url}{'&' if '?' in url else '?'}connect_timeout={seconds}"
-
-
-def _import_table_modules() -> None:
-    import importlib
-
-    for name in ("worker.store.results", "worker.store.registry", "worker.store.review"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
 
 
 # ------------------------------------------------------------------------------------------- identity
