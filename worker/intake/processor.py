@@ -15,12 +15,13 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
+from sqlalchemy.orm import Session
 
 from models.document import Document, ErrorEntry
 from models.errors import ErrorCode, is_permanent
@@ -32,6 +33,8 @@ from worker.intake.events import WorkItem, ignore_reason, submission_for_key
 from worker.intake.sources import Fetched, ObjectStore
 from worker.store import submissions as repo
 from worker.store.db import session_scope
+from worker.store.results import SubmissionRow
+from worker.store.review import reconcile_rematch
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,17 @@ def pipeline_version() -> str:
     from worker.pipeline import PIPELINE_VERSION
 
     return PIPELINE_VERSION
+
+
+def store_proposals(session: Session, submission_id: str, proposals: Sequence[Proposal]) -> SubmissionRow:
+    """Replace a submission's proposals (the store persists), then apply the review policy: a reviewer's
+    decision is never overwritten silently, it is kept when the new best proposal agrees or the item is
+    reopened (worker.store.review.reconcile_rematch). Call under ``lock_submission``."""
+    submission = repo.replace_proposals(session, submission_id, proposals)
+    if submission.review_status == "decided":
+        reconcile_rematch(session, submission_id, proposals)
+        session.refresh(submission)
+    return submission
 
 
 @contextmanager
@@ -280,7 +294,7 @@ class Processor:
         documents = repo.load_documents(session, sid)
         proposals = match_documents(documents, self.propose) if documents else []
         repo.update_document_payloads(session, sid, documents)
-        repo.replace_proposals(session, sid, proposals)
+        store_proposals(session, sid, proposals)
         best = max(proposals, key=lambda p: p.confidence) if proposals else None
         metrics.REMATCHES.labels(best.band if best else "none").inc()
         if best:

@@ -420,8 +420,9 @@ def replace_proposals(
     session: Session, submission_id: str, proposals: Sequence[Proposal], *, model_version: str | None = None
 ) -> SubmissionRow:
     """Swap the submission's proposals for a new ranked list and update its summary columns.
-    Review decisions keep their own snapshot of the candidates, so replacing proposals loses nothing; a
-    decided submission is kept or reopened for review (worker.store.review.reconcile_rematch)."""
+    Review decisions keep their own snapshot of the candidates, so replacing proposals loses nothing; what a
+    re-match means for a decided submission is review policy, applied by the caller
+    (worker.intake.processor.store_proposals)."""
     session.execute(delete(ProposalRow).where(ProposalRow.submission_id == submission_id))
     session.flush()
     ranked = sorted(proposals, key=lambda p: p.confidence, reverse=True)
@@ -445,12 +446,6 @@ def replace_proposals(
     submission.best_band = ranked[0].band if ranked else None
     submission.best_confidence = ranked[0].confidence if ranked else None
     session.flush()
-    if submission.review_status == "decided":
-        # never overwrite a reviewer's decision silently: keep it (the new proposal agrees) or reopen the item
-        from worker.store.review import reconcile_rematch
-
-        reconcile_rematch(session, submission_id, ranked)
-        session.refresh(submission)
     return submission
 
 
