@@ -23,6 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models.document import Document, ErrorEntry
@@ -83,15 +85,11 @@ def lock_submission(
         "updated_at": utcnow(),
     }
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
         session.execute(pg_insert(SubmissionRow).values(**values).on_conflict_do_nothing(index_elements=["id"]))
         row = session.execute(
             select(SubmissionRow).where(SubmissionRow.id == submission_id).with_for_update()
         ).scalar_one()
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
         session.execute(sqlite_insert(SubmissionRow).values(**values).on_conflict_do_nothing(index_elements=["id"]))
         row = session.execute(select(SubmissionRow).where(SubmissionRow.id == submission_id)).scalar_one()
     else:  # pragma: no cover - other databases: best effort

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,6 @@ def _xml_rows(parcel: Any) -> list[list[str]]:
 def xml_chunks(path: Path, report: ImportReport, batch_size: int) -> Iterator[RawChunk]:
     """Stream the file with iterparse: each <DC_ThuaDat> is turned into rows and freed, so memory stays flat
     for a whole province. A file that is not well-formed stops the import with the position of the error."""
-    import xml.etree.ElementTree as ET
-
     rows: list[tuple[int, list[str]]] = []
     record = 0
     parents: list[Any] = []
