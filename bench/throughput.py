@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worker.intake.backfill import peak_rss_mb
+from worker.memory import peak_rss_mb
 
 RASTER = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 READABLE = RASTER | {".pdf"}
@@ -244,8 +244,8 @@ def _init_worker(database_url: str | None, match: bool, warm_files: tuple[str, .
 
 
 def _make_proposer(settings: Any) -> Any:
-    from worker.intake.backfill import make_proposer
     from worker.store.db import make_engine
+    from worker.wiring import make_proposer
 
     return make_proposer(settings, make_engine(settings.resolved_database_url))
 
@@ -384,6 +384,7 @@ def run_backfill(samples: Path, *, workers: int, database_url: str, data_dir: Pa
     from worker.intake import backfill as bf
     from worker.pipeline import PIPELINE_VERSION
     from worker.store.migrate import open_database
+    from worker.wiring import backfill_processor
 
     settings = Settings(database_url=database_url, data_dir=data_dir)
     source = bf.parse_source(str(samples))
@@ -396,12 +397,11 @@ def run_backfill(samples: Path, *, workers: int, database_url: str, data_dir: Pa
     stats = RunStats(f"(d) intake backfill, {workers} worker{'s' if workers > 1 else ''} (+store)")
     stats.workers = workers
     outcomes: list[Any] = []
+    build = partial(backfill_processor, settings.model_dump_json(), root=str(source.path), bucket="", prefix="")
     init = partial(
         bf.init_worker,
-        settings.model_dump_json(),
+        build,
         root=str(source.path),
-        bucket="",
-        prefix="",
         job_id="bench",
         pipeline_version=run_version,
         reprocess=True,
@@ -552,7 +552,7 @@ def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
             size = int(conn.execute(text("SELECT count(*) FROM registry_parcels")).scalar_one())
     engine.dispose()
     from models.settings import Settings
-    from worker.intake.backfill import make_proposer
+    from worker.wiring import make_proposer
 
     probe = make_proposer(Settings(database_url=database_url), open_database(database_url))
     if probe is None:

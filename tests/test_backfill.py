@@ -17,6 +17,7 @@ import pytest
 from models.messages import BackfillMessage
 from worker import aws
 from worker.intake import backfill as bf
+from worker.intake.backfill import listing
 from worker.intake.events import parse_body, submission_for_key
 
 # ------------------------------------------------------------------------------------------- listing
@@ -60,7 +61,7 @@ def test_s3_listing_pages_through_every_object_under_the_prefix(moto_server: str
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
     source = bf.parse_source(f"s3://{bucket}/archive/2019")
     assert (source.kind, source.prefix) == ("s3", "archive/2019/")
-    objects = list(bf._list_s3(s3, bucket, source.prefix, page_size=3))
+    objects = list(listing._list_s3(s3, bucket, source.prefix, page_size=3))
     assert sorted(o.key for o in objects) == sorted(k for k in keys if k.startswith("archive/2019/hs-"))
     head = s3.head_object(Bucket=bucket, Key=objects[0].key)
     assert objects[0].etag == head["ETag"].strip('"')

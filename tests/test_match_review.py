@@ -14,7 +14,6 @@ from models.document import Document, FieldValue
 from models.proposal import Proposal
 from models.settings import Settings
 from worker.intake.processor import store_proposals
-from worker.match import Matcher
 from worker.review.auth import create_user
 from worker.review.service import decide
 from worker.store.db import session_scope
@@ -23,6 +22,7 @@ from worker.store.registry import import_csv
 from worker.store.results import SubmissionRow
 from worker.store.review import AuditRow, DecisionRow, ReviewQueueRow, decided_pairs, save_setting
 from worker.store.submissions import lock_submission, replace_proposals
+from worker.wiring import make_matcher
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
 HEADER = (
@@ -60,7 +60,7 @@ def test_bands_follow_the_thresholds_an_admin_saved(
 ) -> None:
     url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
     engine = _registry(url, tmp_path)
-    matcher = Matcher(engine, SETTINGS)
+    matcher = make_matcher(SETTINGS, engine)
     assert matcher.thresholds() == (SETTINGS.auto_accept_threshold, SETTINGS.review_threshold)
     best = matcher.propose(_card_only())[0]
     assert best.parcel_id == "P1"

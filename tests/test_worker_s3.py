@@ -22,11 +22,11 @@ from sqlalchemy import create_engine, func, select, text
 from models.proposal import Proposal
 from models.settings import Settings
 from worker import aws
-from worker.intake import build_worker
 from worker.intake.loop import WorkerOptions
 from worker.intake.sources import read_derived
 from worker.store.db import session_scope
 from worker.store.results import DocumentRow, ErrorRow, JobRow, ProposalRow, SourceObjectRow
+from worker.wiring import build_worker
 
 SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "sample_set"
 CARD = SAMPLES / "submissions" / "S0008" / "cccd_front.jpg"

@@ -15,22 +15,24 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models.document import Document, ErrorEntry
+from models.document import ErrorEntry
 from models.errors import ErrorCode, is_permanent
 from models.proposal import Proposal
 from models.settings import Settings
-from worker import metrics
+from worker import metrics, pipeline
 from worker.errors import IntakeError
 from worker.intake.events import WorkItem, ignore_reason, submission_for_key
 from worker.intake.sources import Fetched, ObjectStore
+from worker.pipeline import ProposeFn
 from worker.store import submissions as repo
 from worker.store.db import session_scope
 from worker.store.results import SubmissionRow
@@ -38,7 +40,6 @@ from worker.store.review import reconcile_rematch
 
 log = logging.getLogger(__name__)
 
-ProposeFn = Callable[[list[Document]], list[Proposal]]
 
 
 @dataclass
@@ -56,9 +57,7 @@ def default_worker_id() -> str:
 
 
 def pipeline_version() -> str:
-    from worker.pipeline import PIPELINE_VERSION
-
-    return PIPELINE_VERSION
+    return pipeline.PIPELINE_VERSION  # read when called: a test or bench may set another version
 
 
 def store_proposals(session: Session, submission_id: str, proposals: Sequence[Proposal]) -> SubmissionRow:
@@ -117,8 +116,6 @@ class Processor:
 
     def probe(self) -> None:
         """Raise unless the database and the storage answer (the worker's circuit breaker calls this)."""
-        from sqlalchemy import text
-
         with self.engine.connect() as conn:
             conn.execute(text("select 1"))
         self.store.ping()
@@ -170,10 +167,8 @@ class Processor:
             if dup is not None:
                 return dup
 
-        from worker.pipeline import read_file
-
         with _timed("read", timings):
-            result = read_file(fetched.data, item.display, settings=self.settings, keep_pages=True)
+            result = pipeline.read_file(fetched.data, item.display, settings=self.settings, keep_pages=True)
         transient = [e for e in result.errors if not _permanent_code(e.code)]
         if transient:
             raise IntakeError(ErrorCode(transient[0].code), transient[0].message)
@@ -289,10 +284,8 @@ class Processor:
 
     def _rematch(self, session: Any, sid: str) -> list[Proposal]:
         """Match the whole submission (every document it has, from the database) and replace its proposals."""
-        from worker.pipeline import match_documents
-
         documents = repo.load_documents(session, sid)
-        proposals = match_documents(documents, self.propose) if documents else []
+        proposals = pipeline.match_documents(documents, self.propose) if documents else []
         repo.update_document_payloads(session, sid, documents)
         store_proposals(session, sid, proposals)
         best = max(proposals, key=lambda p: p.confidence) if proposals else None
