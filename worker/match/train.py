@@ -304,12 +304,3 @@ def refine_from_reviews(
     matcher.model.training = {**matcher.model.training, "refined_with_reviews": result}
     result["version"] = matcher.model.save(out_path or model_path)
     return result
-
-
-def iter_levels(matcher: Matcher, submissions: Iterable[list[Document]]) -> Iterable[dict[str, str | None]]:
-    with matcher.engine.connect() as conn:
-        for docs in submissions:
-            sub = scan_submission(docs)
-            parcels, _ = matcher.candidates(sub, conn)
-            for p in parcels.values():
-                yield matcher.score(sub, p, conn).levels

@@ -20,7 +20,6 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -32,7 +31,6 @@ from models.proposal import Proposal
 from worker.store.results import (
     DocumentRow,
     ErrorRow,
-    FieldRow,
     JobRow,
     ProposalRow,
     SourceObjectRow,
@@ -202,7 +200,7 @@ def save_documents(
     image_keys: Mapping[tuple[int, int], str] | None = None,
     pipeline_version: str | None = None,
 ) -> list[DocumentRow]:
-    """Store documents with their fields, skipping any (sha256, page, part) the submission already has.
+    """Store documents (their fields are in the payload), skipping any (sha256, page, part) the submission already has.
     Returns the rows actually inserted. Call under ``lock_submission``."""
     existing = {
         (sha, page, part)
@@ -238,32 +236,8 @@ def save_documents(
         )
         session.add(row)
         session.flush()
-        _add_fields(session, row.id, doc)
         inserted.append(row)
     return inserted
-
-
-def _add_fields(session: Session, document_id: int, doc: Document) -> None:
-    groups: list[tuple[int, Mapping[str, Any]]] = [(0, doc.fields)]
-    groups += [(i, owner) for i, owner in enumerate(doc.owners, start=1)]
-    for owner_index, fields in groups:
-        for name, fv in fields.items():
-            session.add(
-                FieldRow(
-                    document_id=document_id,
-                    owner_index=owner_index,
-                    name=name[:60],
-                    value=_jsonable(fv.value),
-                    confidence=float(fv.confidence),
-                    box=list(fv.box) if fv.box else None,
-                )
-            )
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return value
-    return str(value)
 
 
 def copy_documents(
@@ -299,7 +273,6 @@ def delete_object_documents(session: Session, source_object_id: int) -> int:
     )
     if not ids:
         return 0
-    session.execute(delete(FieldRow).where(FieldRow.document_id.in_(ids)))
     session.execute(delete(DocumentRow).where(DocumentRow.id.in_(ids)))
     return len(ids)
 

@@ -133,7 +133,9 @@ def backfill(
     return 130 if report.interrupted else 0
 
 
-def _list_and_plan(run: _Run, bar: Progress, *, reprocess: bool, limit: int | None, enqueue: bool) -> list[SourceObject]:
+def _list_and_plan(
+    run: _Run, bar: Progress, *, reprocess: bool, limit: int | None, enqueue: bool
+) -> list[SourceObject]:
     """List SOURCE (stoppable), then split it into what is left to do and what is done already."""
     task = bar.add_task("listing", total=None, rate="")
     objects = run.objects

@@ -77,8 +77,6 @@ def enqueue(
     return sent
 
 
-
-
 def enqueue_objects(
     objects: Sequence[SourceObject],
     sqs: Any,

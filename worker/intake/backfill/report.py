@@ -253,8 +253,6 @@ def database_counts(engine: Any, objects: Sequence[SourceObject], chunk: int = 5
     return result
 
 
-
-
 class RunStats:
     """Run-side numbers for the progress bar and the report (the parent's view of worker outcomes)."""
 

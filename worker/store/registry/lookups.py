@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,9 +126,6 @@ class RegistryRepository:
             return f"{column} = ANY(?)", [list(values)]
         return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
 
-    def _ids(self, conn: Any, sql: str, params: Sequence[Any]) -> list[str]:
-        return [r[0] for r in self._run(conn, sql, params)]
-
     # Each lookup is a fragment `SELECT parcel_id, name_key ...` with its parameters: run alone, or all of a
     # submission's lookups in one UNION ALL round trip (what PostgreSQL latency needs).
 
@@ -216,12 +212,6 @@ class RegistryRepository:
     def by_serial(self, conn: Any, keys: Sequence[str]) -> list[str]:
         return self._lookup_ids(conn, self.serial_lookup(keys)) if keys else []
 
-    def by_serial_number(self, conn: Any, number: str) -> list[str]:
-        return self._lookup_ids(conn, self.serial_number_lookup(number))
-
-    def by_registry_number(self, conn: Any, keys: Sequence[str]) -> list[str]:
-        return self._lookup_ids(conn, self.registry_number_lookup(keys)) if keys else []
-
     def by_parcel_ref(self, conn: Any, sheet: int, number: int, communes: Sequence[str] | None) -> list[str]:
         return self._lookup_ids(conn, self.parcel_ref_lookup(sheet, number, communes))
 
@@ -270,9 +260,6 @@ class RegistryRepository:
         rows = self._run(conn, "SELECT n FROM registry_term_freq WHERE kind = ? AND key = ?", [kind, key])
         return int(rows[0][0]) if rows else 0
 
-    def given_name_frequencies(self, conn: Any) -> dict[str, int]:
-        return {k: n for k, n in conn.execute(text("SELECT key, n FROM registry_term_freq WHERE kind = 'given'"))}
-
     def commune_names(self, conn: Any) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for name_key, code, n in conn.execute(text("SELECT name_key, commune_code, n FROM registry_commune_names")):
@@ -296,13 +283,3 @@ def get_parcel(engine: Engine, parcel_id: str) -> ParcelRecord | None:
 def registry_size(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM registry_parcels")).scalar_one())
-
-
-def last_import(engine: Engine) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT report FROM registry_imports WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1")
-        ).first()
-    if row is None or row[0] is None:
-        return None
-    return row[0] if isinstance(row[0], dict) else json.loads(row[0])

@@ -30,14 +30,6 @@ class ImportReport:
     import_id: int | None = None
     position: str = "line"  # what skipped_examples count: CSV lines, or DC_ThuaDat records of an XML file
 
-    @property
-    def rows_inserted(self) -> int:
-        return self.owners_inserted
-
-    @property
-    def rows_updated(self) -> int:
-        return self.owners_updated
-
     def skip(self, line: int, reason: str) -> None:
         self.rows_skipped += 1
         self.skipped_reasons[reason] += 1

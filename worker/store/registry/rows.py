@@ -90,12 +90,6 @@ class Columns:
         names = (*REGISTRY_CSV_COLUMNS, *OPTIONAL_COLUMNS)
         self.index = {name: header.index(name) if name in header else None for name in names}
 
-    def getter(self, name: str) -> Callable[[list[str]], str]:
-        i = self.index[name]
-        if i is None:
-            return lambda row: ""
-        return lambda row: row[i]
-
 
 _PARCEL_SOURCE = (
     "parcel_id",
