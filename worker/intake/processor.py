@@ -35,7 +35,7 @@ from worker.intake.sources import Fetched, ObjectStore
 from worker.pipeline import ProposeFn
 from worker.store import submissions as repo
 from worker.store.db import session_scope
-from worker.store.results import SubmissionRow
+from worker.store.results import DocumentRow, SubmissionRow
 from worker.store.review import reconcile_rematch
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,44 @@ class Processor:
         with _timed("derive", timings):
             image_keys = self._store_derived(fetched.sha256, result.pages)
 
-        with _timed("store", timings), session_scope(self.engine) as s:
+        with _timed("store", timings):
+            committed = self._commit(item, fetched, result, image_keys, sid, prefix, timings, started)
+        if isinstance(committed, Outcome):
+            return committed
+        inserted, proposals = committed
+
+        for doc in result.documents:
+            metrics.observe_document(doc)
+        metrics.DOCUMENTS.labels("processed").inc(len(inserted))
+        metrics.OBJECTS.labels("processed").inc()
+        for err in result.errors:
+            metrics.ERRORS.labels(err.code).inc()
+        total = time.perf_counter() - started
+        metrics.STAGE_SECONDS.labels("total").observe(total)
+        log.info(
+            "processed %s: %d document(s), %d page error(s), %d proposal(s) in %.1f s",
+            item.display, len(inserted), len(result.errors), len(proposals), total,
+            extra=self._extra(item, sid, seconds=round(total, 3), stage="done"),
+        )  # fmt: skip
+        return Outcome("processed", sid, documents=len(inserted), proposals=len(proposals))
+
+    # ------------------------------------------------------------------ pieces
+
+    def _commit(
+        self,
+        item: WorkItem,
+        fetched: Fetched,
+        result: pipeline.FileResult,
+        image_keys: dict[tuple[int, int], str],
+        sid: str,
+        prefix: str,
+        timings: dict[str, float],
+        started: float,
+    ) -> Outcome | tuple[list[DocumentRow], list[Proposal]]:
+        """The one transaction of a read file: object, documents, errors, the re-match and the job, under the
+        submission's lock (re-checking that no other worker finished it, or the same bytes, meanwhile)."""
+        bucket, version = self.bucket_of(item), item.version
+        with session_scope(self.engine) as s:
             repo.lock_submission(s, sid, origin=self.store.origin, bucket=bucket, prefix=prefix)
             obj = repo.find_object(s, bucket, item.key, version)
             if obj is not None and obj.status in repo.DONE_STATUSES and not item.force:
@@ -221,23 +258,8 @@ class Processor:
                 proposals = self._rematch(s, sid)
             repo.refresh_submission_status(s, sid)
             repo.finish_job(s, item.job_id, "done", stage="match", seconds=time.perf_counter() - started)
+        return inserted, proposals
 
-        for doc in result.documents:
-            metrics.observe_document(doc)
-        metrics.DOCUMENTS.labels("processed").inc(len(inserted))
-        metrics.OBJECTS.labels("processed").inc()
-        for err in result.errors:
-            metrics.ERRORS.labels(err.code).inc()
-        total = time.perf_counter() - started
-        metrics.STAGE_SECONDS.labels("total").observe(total)
-        log.info(
-            "processed %s: %d document(s), %d page error(s), %d proposal(s) in %.1f s",
-            item.display, len(inserted), len(result.errors), len(proposals), total,
-            extra=self._extra(item, sid, seconds=round(total, 3), stage="done"),
-        )  # fmt: skip
-        return Outcome("processed", sid, documents=len(inserted), proposals=len(proposals))
-
-    # ------------------------------------------------------------------ pieces
 
     def _link_duplicate(
         self, item: WorkItem, fetched: Fetched, sid: str, prefix: str, bucket: str, version: str, started: float
