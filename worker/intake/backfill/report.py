@@ -17,6 +17,16 @@ from sqlalchemy import func, select, tuple_
 from worker.intake.backfill.listing import SourceObject
 from worker.store.results import DocumentRow, ErrorRow, ProposalRow, SourceObjectRow, SubmissionRow
 
+# the report's counts of what the database holds for SOURCE (database_counts fills them)
+DATABASE_COUNTS = (
+    "objects_by_status",
+    "submissions_by_status",
+    "documents_by_type",
+    "errors_by_code",
+    "proposals_by_band",
+    "best_band_by_submission",
+)
+
 
 @dataclass
 class ObjectOutcome:
@@ -95,15 +105,7 @@ class BackfillReport:
             "interrupted",
         ):
             rows.append(("run", name, str(getattr(self, name))))
-        for section in (
-            "objects_by_status",
-            "submissions_by_status",
-            "documents_by_type",
-            "errors_by_code",
-            "proposals_by_band",
-            "best_band_by_submission",
-            "peak_rss_mb_by_worker",
-        ):
+        for section in (*DATABASE_COUNTS, "peak_rss_mb_by_worker"):
             rows.extend((section, k, str(v)) for k, v in sorted(getattr(self, section).items()))
         for doc_type, by_status in sorted(self.documents_by_type_and_status.items()):
             rows.extend(
@@ -189,17 +191,7 @@ def _chunks(items: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
 def database_counts(engine: Any, objects: Sequence[SourceObject], chunk: int = 500) -> dict[str, Any]:
     """Aggregate the stored results of SOURCE's objects and submissions (chunked IN lists: a million
     keys do not fit in one statement)."""
-    out: dict[str, Counter[str]] = {
-        k: Counter()
-        for k in (
-            "objects_by_status",
-            "submissions_by_status",
-            "documents_by_type",
-            "errors_by_code",
-            "proposals_by_band",
-            "best_band_by_submission",
-        )
-    }
+    out: dict[str, Counter[str]] = {k: Counter() for k in DATABASE_COUNTS}
     by_type_status: dict[str, Counter[str]] = defaultdict(Counter)
     submissions = sorted({o.submission_id for o in objects})
     with engine.connect() as conn:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from models.registry import REGISTRY_CSV_COLUMNS
 from worker.keys import address_key, commune_key, id_digits, name_keys, registry_key, serial_digits, serial_key
 from worker.store.registry.report import ImportReport
-from worker.store.registry.tables import OPTIONAL_COLUMNS, PARCEL_STATUSES
+from worker.store.registry.tables import EXPORT_PARCEL_COLUMNS, OPTIONAL_COLUMNS, PARCEL_STATUSES
 from worker.vntext import clean, clean_repaired
 
 ProgressFn = Callable[[int], Any]
@@ -91,20 +91,8 @@ class Columns:
         self.index = {name: header.index(name) if name in header else None for name in names}
 
 
-_PARCEL_SOURCE = (
-    "parcel_id",
-    "commune_code",
-    "map_sheet_number",
-    "parcel_number",
-    "address",
-    "area_m2",
-    "land_use_code",
-    "certificate_serial",
-    "registry_number",
-    "status",
-    "superseded_by",
-    "derived_from",
-)
+# the raw columns a parcel is built from: two rows with the same values share one parcel tuple
+_PARCEL_SOURCE = (*EXPORT_PARCEL_COLUMNS, *OPTIONAL_COLUMNS)
 
 
 def _code(value: str) -> str | None:

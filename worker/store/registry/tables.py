@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.registry import REGISTRY_CSV_COLUMNS
 from worker.store.db import Base
 
 # Optional columns beyond the contract: how a parcel was superseded (split/merged after its certificate
@@ -115,24 +116,16 @@ class RegistryImport(Base):
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+# the parcel's own columns of the export contract (the rest describe its owner)
+EXPORT_PARCEL_COLUMNS: tuple[str, ...] = tuple(c for c in REGISTRY_CSV_COLUMNS if not c.startswith("owner_"))
 PARCEL_COLUMNS: tuple[str, ...] = (
-    "parcel_id",
-    "commune_code",
-    "map_sheet_number",
-    "parcel_number",
-    "address",
-    "area_m2",
-    "land_use_code",
-    "certificate_serial",
-    "registry_number",
+    *EXPORT_PARCEL_COLUMNS,
     "serial_key",
     "serial_number",
     "registry_key",
     "commune_key",
     "address_key",
-    "status",
-    "superseded_by",
-    "derived_from",
+    *OPTIONAL_COLUMNS,
     "repaired",
     "import_id",
 )
