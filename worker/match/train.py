@@ -137,7 +137,22 @@ def fit(
         model.other_parcels_per_owner = max(0.05, matcher.repo.owners_per_person(conn))
     stats["other_parcels_per_owner"] = model.other_parcels_per_owner
 
-    # m: EM on blocked pairs, unlabelled, one entity at a time (see Model.estimate_m_em)
+    _estimate_m(matcher, part_a, stats, progress)
+    _calibrate(matcher, part_b, stats, progress)
+    model.trained_at = now_iso()
+    model.training = stats
+    return stats
+
+
+def _estimate_m(
+    matcher: Matcher,
+    part_a: list[tuple[dict[str, Any], list[Document]]],
+    stats: dict[str, Any],
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    """m: expectation-maximisation over part A's blocked candidate pairs, without the labels."""
+    model, engine = matcher.model, matcher.engine
+    # one entity at a time (see Model.estimate_m_em)
     parcel_rows: list[dict[str, str | None]] = []
     person_rows: list[dict[str, str | None]] = []
     with engine.connect() as conn:
@@ -181,7 +196,16 @@ def fit(
         chosen = [r for r in rows if keep(r)]
         stats["em"][name] = model.estimate_m_em(chosen, fields=fields)
 
-    # calibration on the held-out half
+
+def _calibrate(
+    matcher: Matcher,
+    part_b: list[tuple[dict[str, Any], list[Document]]],
+    stats: dict[str, Any],
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    """The calibration map, fitted on part B (held out from u and m): isotonic or Platt, whichever is better
+    calibrated on a split of it."""
+    model, engine = matcher.model, matcher.engine
     model.calibration = Calibration()
     raw: list[float] = []
     correct: list[bool] = []
@@ -226,9 +250,6 @@ def fit(
             "ece_raw_top1": expected_calibration_error(top_raw, top_correct),
             "ece_fitted_top1": expected_calibration_error([model.calibration(r) for r in top_raw], top_correct),
         }
-    model.trained_at = now_iso()
-    model.training = stats
-    return stats
 
 
 def train(
