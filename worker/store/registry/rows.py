@@ -104,25 +104,18 @@ def _code(value: str) -> str | None:
     return clean(value) or None
 
 
-def make_normaliser(columns: Columns, report: ImportReport) -> Callable[[list[str], str | None], Row]:
-    """A function from one raw CSV row to (parcel tuple, owner tuple, repairs). The hot loop of an import:
-    columns are read by position (a missing optional column reads the "" appended to every row), and a
-    co-owner row repeating its parcel's columns reuses the parcel already built."""
-    missing = columns.width  # index of the "" appended to each row
-    idx = {name: (i if i is not None else missing) for name, i in columns.index.items()}
-    i_pid, i_name, i_addr, i_oaddr = idx["parcel_id"], idx["owner_name"], idx["address"], idx["owner_address"]
-    i_sheet, i_number, i_area = idx["map_sheet_number"], idx["parcel_number"], idx["area_m2"]
+def _parcel_builder(
+    idx: dict[str, int], warn: Counter[str]
+) -> Callable[[list[str], str | None, str | None], tuple[Any, ...]]:
+    """The parcel tuple (PARCEL_COLUMNS order, without import_id) of one raw row, its columns by position."""
+    i_pid, i_sheet, i_number, i_area = idx["parcel_id"], idx["map_sheet_number"], idx["parcel_number"], idx["area_m2"]
     i_commune, i_serial, i_regno, i_use = (
         idx["commune_code"],
         idx["certificate_serial"],
         idx["registry_number"],
         idx["land_use_code"],
     )
-    i_year, i_id = idx["owner_birth_year"], idx["owner_id_number"]
     i_status, i_sup, i_der = idx["status"], idx["superseded_by"], idx["derived_from"]
-    raw_parcel_of = operator.itemgetter(*(idx[c] for c in _PARCEL_SOURCE))
-    warn = report.warnings
-    last: list[Any] = [None, None, None]  # raw parcel columns, parcel tuple, address repair
 
     def parcel_of(row: list[str], address: str | None, address_repair: str | None) -> tuple[Any, ...]:
         try:
@@ -170,6 +163,68 @@ def make_normaliser(columns: Columns, report: ImportReport) -> Callable[[list[st
             address_repair,
         )
 
+    return parcel_of
+
+
+def _texts(raw_name: str, raw_addr: str, raw_oaddr: str, prefer: str | None) -> tuple[str, str, str, dict[str, str]]:
+    """(owner name, address, owner address, {column: legacy encoding repaired}) of one row."""
+    repaired: dict[str, str] = {}
+    # the first pass ignores the file's preferred encoding so the name cache keys on the name alone
+    name, enc = _name_value(raw_name, None, False) if raw_name else ("", None)
+    if enc:
+        repaired["owner_name"] = enc
+    address, enc = _text_value(raw_addr, prefer, False) if raw_addr else ("", None)
+    if enc:
+        repaired["address"] = enc
+    if raw_oaddr == raw_addr:
+        owner_address = address
+        if enc:
+            repaired["owner_address"] = enc
+    else:
+        owner_address, enc = _text_value(raw_oaddr, prefer, False) if raw_oaddr else ("", None)
+        if enc:
+            repaired["owner_address"] = enc
+    if repaired:
+        # a row typed in one legacy encoding is usually typed in it throughout: values whose mis-decoded
+        # form happens to look like valid Vietnamese (TCVN3 `Dòng` for `Dũng`) are decoded the same way
+        encoding = Counter(repaired.values()).most_common(1)[0][0]
+        for column, value in (("owner_name", raw_name), ("address", raw_addr), ("owner_address", raw_oaddr)):
+            if column not in repaired and value and not value.isascii():
+                text_value, enc = _text_value(value, encoding, True)
+                if enc:
+                    repaired[column] = enc
+                    if column == "owner_name":
+                        name = text_value
+                    elif column == "address":
+                        address = text_value
+                    else:
+                        owner_address = text_value
+    return name, address, owner_address, repaired
+
+
+def _birth_year(raw_year: str, warn: Counter[str]) -> int | None:
+    if raw_year.isdigit() and 1880 <= int(raw_year) <= 2030:
+        return int(raw_year)
+    try:
+        return _int(raw_year, 1880, 2030)
+    except ValueError:
+        warn["owner_birth_year not a year (stored empty)"] += 1
+        return None
+
+
+def make_normaliser(columns: Columns, report: ImportReport) -> Callable[[list[str], str | None], Row]:
+    """A function from one raw CSV row to (parcel tuple, owner tuple, repairs). The hot loop of an import:
+    columns are read by position (a missing optional column reads the "" appended to every row), and a
+    co-owner row repeating its parcel's columns reuses the parcel already built."""
+    missing = columns.width  # index of the "" appended to each row
+    idx = {name: (i if i is not None else missing) for name, i in columns.index.items()}
+    i_pid, i_name, i_addr, i_oaddr = idx["parcel_id"], idx["owner_name"], idx["address"], idx["owner_address"]
+    i_year, i_id = idx["owner_birth_year"], idx["owner_id_number"]
+    raw_parcel_of = operator.itemgetter(*(idx[c] for c in _PARCEL_SOURCE))
+    warn = report.warnings
+    parcel_of = _parcel_builder(idx, warn)
+    last: list[Any] = [None, None, None]  # raw parcel columns, parcel tuple, address repair
+
     def normalise(row: list[str], prefer: str | None) -> Row:
         row.append("")
         parcel_id = row[i_pid].strip()
@@ -177,38 +232,7 @@ def make_normaliser(columns: Columns, report: ImportReport) -> Callable[[list[st
             raise RowError("missing parcel_id")
         if len(parcel_id) > 64:
             raise RowError("parcel_id longer than 64 characters")
-        raw_name, raw_addr, raw_oaddr = row[i_name], row[i_addr], row[i_oaddr]
-        repaired: dict[str, str] = {}
-        # the first pass ignores the file's preferred encoding so the name cache keys on the name alone
-        name, enc = _name_value(raw_name, None, False) if raw_name else ("", None)
-        if enc:
-            repaired["owner_name"] = enc
-        address, enc = _text_value(raw_addr, prefer, False) if raw_addr else ("", None)
-        if enc:
-            repaired["address"] = enc
-        if raw_oaddr == raw_addr:
-            owner_address = address
-            if enc:
-                repaired["owner_address"] = enc
-        else:
-            owner_address, enc = _text_value(raw_oaddr, prefer, False) if raw_oaddr else ("", None)
-            if enc:
-                repaired["owner_address"] = enc
-        if repaired:
-            # a row typed in one legacy encoding is usually typed in it throughout: values whose mis-decoded
-            # form happens to look like valid Vietnamese (TCVN3 `Dòng` for `Dũng`) are decoded the same way
-            encoding = Counter(repaired.values()).most_common(1)[0][0]
-            for column, value in (("owner_name", raw_name), ("address", raw_addr), ("owner_address", raw_oaddr)):
-                if column not in repaired and value and not value.isascii():
-                    text_value, enc = _text_value(value, encoding, True)
-                    if enc:
-                        repaired[column] = enc
-                        if column == "owner_name":
-                            name = text_value
-                        elif column == "address":
-                            address = text_value
-                        else:
-                            owner_address = text_value
+        name, address, owner_address, repaired = _texts(row[i_name], row[i_addr], row[i_oaddr], prefer)
         raw_parcel = raw_parcel_of(row)
         address_repair = repaired.get("address")
         if last[0] == raw_parcel and last[2] == address_repair:
@@ -218,15 +242,7 @@ def make_normaliser(columns: Columns, report: ImportReport) -> Callable[[list[st
             last[0], last[1], last[2] = raw_parcel, parcel, address_repair
         raw_id = row[i_id]
         id_number = raw_id if raw_id.isdigit() else id_digits(raw_id)
-        raw_year = row[i_year]
-        if raw_year.isdigit() and 1880 <= int(raw_year) <= 2030:
-            birth_year: int | None = int(raw_year)
-        else:
-            try:
-                birth_year = _int(raw_year, 1880, 2030)
-            except ValueError:
-                birth_year = None
-                warn["owner_birth_year not a year (stored empty)"] += 1
+        birth_year = _birth_year(row[i_year], warn)
         if not (name or id_number or birth_year or owner_address):
             return Row(parcel, None, repaired)
         if id_number and len(id_number) not in (9, 12):
