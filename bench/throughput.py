@@ -533,13 +533,10 @@ def engine_per_call(pages: list[Path], *, lang: str, crops: int) -> list[tuple[s
 def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
     """Load the samples' registry export (its size is set by --registry-size at generation) unless the
     database already holds a registry; returns the number of parcels (0 when matching is not possible)."""
-    try:
-        from worker.store.migrate import open_database
-        from worker.store.registry import import_csv
-    except ImportError as exc:
-        print(f"matching skipped: {exc}", file=sys.stderr)
-        return 0
     from sqlalchemy import text
+
+    from worker.store.migrate import open_database
+    from worker.store.registry import import_csv
 
     engine = open_database(database_url)
     with engine.connect() as conn:
