@@ -11,9 +11,11 @@ RUN bash scripts/install.sh --runtime && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY models models
 COPY worker worker
-COPY fixtures fixtures
-COPY bench bench
 RUN pip install .
+# the synthetic-document generator is not in the wheel; `intake demo` and `intake samples` (the image's smoke
+# test) import it from here
+COPY fixtures /opt/land-intake/fixtures
+ENV PYTHONPATH=/opt/land-intake
 
 RUN useradd --create-home --uid 10001 --user-group intake && mkdir -p /var/lib/intake && chown 10001 /var/lib/intake
 # numeric, so Kubernetes' runAsNonRoot can verify it (deploy/k8s runs as 10001 too)

@@ -93,7 +93,7 @@ def _oracle_pages(data: bytes, deg: dict[str, Any]) -> list[Any]:
 
 
 def _run_case(case: dict[str, Any], oracle: bool) -> dict[str, Any]:
-    from bench.truth import values_equal
+    from fixtures.scoring import values_equal
     from models.settings import Settings
     from worker import imaging
     from worker.extract.gcn import extract_gcn_detailed, family_of

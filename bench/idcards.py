@@ -178,7 +178,7 @@ def _apply_ablation(ablate: tuple[str, ...]) -> None:
 
 
 def _equal(name: str, got: Any, expected: Any) -> bool:
-    from bench.truth import values_equal
+    from fixtures.scoring import values_equal
 
     return values_equal(got, expected)
 

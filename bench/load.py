@@ -393,9 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         else S3Backend(workdir, args.visibility, args.database_url)
     )
     try:
-        from worker.store.submissions import open_store
+        from worker.store.migrate import open_database
 
-        open_store(backend.database_url).dispose()  # schema first: workers starting together must not race it
+        open_database(backend.database_url).dispose()  # schema first: workers starting together must not race it
         backend.submit(plan)
         started = time.perf_counter()
         procs = [_start_worker(backend, workdir, i) for i in range(args.workers)]

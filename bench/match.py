@@ -404,8 +404,8 @@ def run_splink(
         from splink import DuckDBAPI, Linker, SettingsCreator, block_on  # type: ignore[attr-defined,unused-ignore]
     except ImportError as exc:
         return [], f"splink not installed ({exc}); pip install 'land-intake[bench]'"
+    from worker.keys import id_digits, serial_key
     from worker.match.features import scan_submission
-    from worker.store.registry import id_digits, serial_key
     from worker.vntext import name_key
 
     reg_rows = []

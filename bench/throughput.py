@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worker.intake.backfill import peak_rss_mb
+from worker.memory import peak_rss_mb
 
 RASTER = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 READABLE = RASTER | {".pdf"}
@@ -244,8 +244,8 @@ def _init_worker(database_url: str | None, match: bool, warm_files: tuple[str, .
 
 
 def _make_proposer(settings: Any) -> Any:
-    from worker.intake.backfill import make_proposer
     from worker.store.db import make_engine
+    from worker.wiring import make_proposer
 
     return make_proposer(settings, make_engine(settings.resolved_database_url))
 
@@ -383,12 +383,13 @@ def run_backfill(samples: Path, *, workers: int, database_url: str, data_dir: Pa
     from models.settings import Settings
     from worker.intake import backfill as bf
     from worker.pipeline import PIPELINE_VERSION
-    from worker.store.submissions import open_store
+    from worker.store.migrate import open_database
+    from worker.wiring import backfill_processor
 
     settings = Settings(database_url=database_url, data_dir=data_dir)
     source = bf.parse_source(str(samples))
     objects = list(bf.list_objects(source))
-    engine = open_store(database_url)
+    engine = open_database(database_url)
     # forced, as `--reprocess` under a new version: the bench can run again on the same database
     run_version = f"{PIPELINE_VERSION}+bench{int(time.time())}"
     todo, _ = bf.plan(objects, engine, pipeline_version=run_version, reprocess=True, root=source.path)
@@ -396,12 +397,11 @@ def run_backfill(samples: Path, *, workers: int, database_url: str, data_dir: Pa
     stats = RunStats(f"(d) intake backfill, {workers} worker{'s' if workers > 1 else ''} (+store)")
     stats.workers = workers
     outcomes: list[Any] = []
+    build = partial(backfill_processor, settings.model_dump_json(), root=str(source.path), bucket="", prefix="")
     init = partial(
         bf.init_worker,
-        settings.model_dump_json(),
+        build,
         root=str(source.path),
-        bucket="",
-        prefix="",
         job_id="bench",
         pipeline_version=run_version,
         reprocess=True,
@@ -533,13 +533,10 @@ def engine_per_call(pages: list[Path], *, lang: str, crops: int) -> list[tuple[s
 def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
     """Load the samples' registry export (its size is set by --registry-size at generation) unless the
     database already holds a registry; returns the number of parcels (0 when matching is not possible)."""
-    try:
-        from worker.store.db import open_database
-        from worker.store.registry import import_csv
-    except ImportError as exc:
-        print(f"matching skipped: {exc}", file=sys.stderr)
-        return 0
     from sqlalchemy import text
+
+    from worker.store.migrate import open_database
+    from worker.store.registry import import_csv
 
     engine = open_database(database_url)
     with engine.connect() as conn:
@@ -552,7 +549,7 @@ def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
             size = int(conn.execute(text("SELECT count(*) FROM registry_parcels")).scalar_one())
     engine.dispose()
     from models.settings import Settings
-    from worker.intake.backfill import make_proposer
+    from worker.wiring import make_proposer
 
     probe = make_proposer(Settings(database_url=database_url), open_database(database_url))
     if probe is None:

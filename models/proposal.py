@@ -9,6 +9,16 @@ from pydantic import BaseModel, Field
 Band = Literal["auto_accept", "review", "unlikely"]
 
 
+def band_for(confidence: float, auto_accept: float, review: float) -> Band:
+    """The review band of a match confidence under the (auto-accept, review) thresholds: the policy the
+    matcher applies and the review queue reads back."""
+    if confidence >= auto_accept:
+        return "auto_accept"
+    if confidence >= review:
+        return "review"
+    return "unlikely"
+
+
 class Evidence(BaseModel):
     field: str
     scanned: Any = None

@@ -17,6 +17,7 @@ import pytest
 from models.messages import BackfillMessage
 from worker import aws
 from worker.intake import backfill as bf
+from worker.intake.backfill import listing
 from worker.intake.events import parse_body, submission_for_key
 
 # ------------------------------------------------------------------------------------------- listing
@@ -60,7 +61,7 @@ def test_s3_listing_pages_through_every_object_under_the_prefix(moto_server: str
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
     source = bf.parse_source(f"s3://{bucket}/archive/2019")
     assert (source.kind, source.prefix) == ("s3", "archive/2019/")
-    objects = list(bf._list_s3(s3, bucket, source.prefix, page_size=3))
+    objects = list(listing._list_s3(s3, bucket, source.prefix, page_size=3))
     assert sorted(o.key for o in objects) == sorted(k for k in keys if k.startswith("archive/2019/hs-"))
     head = s3.head_object(Bucket=bucket, Key=objects[0].key)
     assert objects[0].etag == head["ETag"].strip('"')
@@ -521,7 +522,8 @@ def test_cli_enqueue_sends_one_message_per_object_not_yet_done(
 ) -> None:
     from sqlalchemy.orm import Session
 
-    from worker.store.submissions import lock_submission, object_version, open_store, record_object
+    from worker.store.migrate import open_database
+    from worker.store.submissions import lock_submission, object_version, record_object
 
     s3 = boto3.client("s3")
     sqs = aws.client("sqs")
@@ -532,7 +534,7 @@ def test_cli_enqueue_sends_one_message_per_object_not_yet_done(
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
     # three objects were handled already (by the live worker, say)
-    engine = open_store(postgres_url)
+    engine = open_database(postgres_url)
     with Session(engine) as s, s.begin():
         for key in keys[:3]:
             etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]

@@ -129,13 +129,13 @@ def test_a_submission_without_candidates_is_counted_as_no_match(tmp_path: Path, 
 
     from worker.intake.direct import save_submissions
     from worker.pipeline import collect_submissions
-    from worker.store.submissions import open_store
+    from worker.store.migrate import open_database
 
     folder = tmp_path / "HS-NOMATCH"
     folder.mkdir()
     (folder / "page.png").write_bytes(simple_scan("no match"))
     settings = Settings(data_dir=tmp_path)
-    engine = open_store(settings.resolved_database_url)
+    engine = open_database(settings.resolved_database_url)
     before = REGISTRY.get_sample_value("intake_rematches_total", {"band": "none"}) or 0.0
     [result] = save_submissions(collect_submissions([folder]), settings, engine, propose=lambda docs: [])
     assert result.documents and not result.proposals

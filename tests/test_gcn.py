@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench.truth import values_equal
+from fixtures.scoring import values_equal
 from models.document import Document
 from models.settings import Settings
 from worker import imaging

@@ -8,6 +8,7 @@ from models.document import Document, ErrorEntry, FieldValue
 from models.proposal import Proposal
 from worker.store import submissions as repo
 from worker.store.db import session_scope
+from worker.store.migrate import open_database
 
 
 def _doc(sha: str, page: int = 1, part: int | None = None) -> Document:
@@ -25,7 +26,7 @@ def _doc(sha: str, page: int = 1, part: int | None = None) -> Document:
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request, sqlite_url):  # type: ignore[no-untyped-def]
     url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    engine = repo.open_store(url)
+    engine = open_database(url)
     yield engine
     engine.dispose()
 

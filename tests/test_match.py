@@ -32,7 +32,7 @@ from worker.match.features import scan_submission
 from worker.match.model import Calibration, expected_calibration_error, fit_isotonic, fit_platt
 from worker.match.simulate import Simulator
 from worker.match.train import load_truth, train
-from worker.store.db import open_database
+from worker.store.migrate import open_database
 from worker.store.registry import import_csv
 from worker.vntext import street_part
 
@@ -374,6 +374,7 @@ def test_review_decisions_refine_the_model(sqlite_url: str, tmp_path: Path) -> N
     """Accepted and rejected candidates from the review app flow back into m and u."""
     import shutil
 
+    from worker.match.commands import reviewed_submissions
     from worker.match.model import MODEL_PATH
     from worker.match.train import refine_from_reviews
 
@@ -384,7 +385,7 @@ def test_review_decisions_refine_the_model(sqlite_url: str, tmp_path: Path) -> N
     model_path = tmp_path / "model.json"
     shutil.copy(MODEL_PATH, model_path)
     before = Model.load(model_path)
-    result = refine_from_reviews(engine, model_path, settings=SETTINGS)
+    result = refine_from_reviews(engine, reviewed_submissions(engine), model_path, settings=SETTINGS)
     after = Model.load(model_path)
     assert result["matches"] == decided
     assert result["non_matches"] >= 1
@@ -419,7 +420,7 @@ def test_model_refine_command_writes_the_model_the_matcher_then_loads(sqlite_url
 def test_an_id_card_alone_finds_the_parcel_its_holder_lives_on(sqlite_url: str, tmp_path: Path) -> None:
     """The registry row has the old CMND and a typo in the name; the card (12-digit number, birth year off by
     one in the registry) would find nothing by number or name: its residence does."""
-    from worker.store.registry import address_key
+    from worker.keys import address_key
 
     assert address_key("28 Kiệt 309 Võ Thị Sáu, Phường Vỹ Dạ, TP. Huế") == "28 kiet 309 vo thi sau"
     assert address_key("28 K. 309 Võ Thị Sáu, P. Vỹ Dạ") == "28 kiet 309 vo thi sau"

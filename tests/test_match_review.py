@@ -13,14 +13,16 @@ from sqlalchemy import Engine, select
 from models.document import Document, FieldValue
 from models.proposal import Proposal
 from models.settings import Settings
-from worker.match import Matcher
+from worker.intake.processor import store_proposals
 from worker.review.auth import create_user
 from worker.review.service import decide
-from worker.store.db import open_database, session_scope
+from worker.store.db import session_scope
+from worker.store.migrate import open_database
 from worker.store.registry import import_csv
 from worker.store.results import SubmissionRow
 from worker.store.review import AuditRow, DecisionRow, ReviewQueueRow, decided_pairs, save_setting
 from worker.store.submissions import lock_submission, replace_proposals
+from worker.wiring import make_matcher
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
 HEADER = (
@@ -58,7 +60,7 @@ def test_bands_follow_the_thresholds_an_admin_saved(
 ) -> None:
     url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
     engine = _registry(url, tmp_path)
-    matcher = Matcher(engine, SETTINGS)
+    matcher = make_matcher(SETTINGS, engine)
     assert matcher.thresholds() == (SETTINGS.auto_accept_threshold, SETTINGS.review_threshold)
     best = matcher.propose(_card_only())[0]
     assert best.parcel_id == "P1"
@@ -102,7 +104,7 @@ def test_rematch_of_a_decided_submission_keeps_or_reopens(backend: str, request:
     decision_id = _decided(engine, "HS-1", "P1")
     # the same parcel comes out on top again (a second page arrived, more confident): the decision stands
     with session_scope(engine) as s:
-        sub = replace_proposals(
+        sub = store_proposals(
             s, "HS-1", [Proposal(parcel_id="P1", owner_id="P1:1", confidence=0.99, band="auto_accept")]
         )
         assert sub.review_status == "decided"
@@ -113,7 +115,7 @@ def test_rematch_of_a_decided_submission_keeps_or_reopens(backend: str, request:
     assert [p.parcel_id for p in decided_pairs(engine) if p.accepted] == ["P1"]
     # now another parcel is the best proposal: the item is reopened for review, with the reason recorded
     with session_scope(engine) as s:
-        sub = replace_proposals(
+        sub = store_proposals(
             s,
             "HS-1",
             [
@@ -153,7 +155,7 @@ def test_rematch_after_none_reopens_only_for_a_new_plausible_candidate(sqlite_ur
         replace_proposals(s, "HS-2", [Proposal(parcel_id="P1", confidence=0.6, band="review")])
         decide(s, user, "HS-2", "none", TTL)
     with session_scope(engine) as s:  # the rejected candidate again, and an implausible newcomer: kept
-        sub = replace_proposals(
+        sub = store_proposals(
             s,
             "HS-2",
             [
@@ -163,6 +165,6 @@ def test_rematch_after_none_reopens_only_for_a_new_plausible_candidate(sqlite_ur
         )
         assert sub.review_status == "decided"
     with session_scope(engine) as s:  # a new plausible candidate the reviewer never saw: reopened
-        sub = replace_proposals(s, "HS-2", [Proposal(parcel_id="P8", confidence=0.8, band="review")])
+        sub = store_proposals(s, "HS-2", [Proposal(parcel_id="P8", confidence=0.8, band="review")])
         assert sub.review_status == "pending"
     engine.dispose()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from worker import pipeline
+from worker import memory
 
 
 class _RecordingLibc:
@@ -28,24 +28,24 @@ class _RecordingLibc:
 
 def test_freed_memory_is_kept_below_the_ceiling_and_handed_back_above_it(monkeypatch: pytest.MonkeyPatch) -> None:
     libc = _RecordingLibc()
-    allocator = pipeline._Allocator(libc)
+    allocator = memory.Allocator(libc)
     allocator.before_file(360)
     allocator.before_file(360)
     tuning = [c for c in libc.calls if c[0] == "mallopt"]
     assert len(tuning) == 2  # the mmap and trim thresholds, once per process
-    assert {param for _, (param, _value) in tuning} == {pipeline._Allocator._M_MMAP_THRESHOLD,
-                                                        pipeline._Allocator._M_TRIM_THRESHOLD}  # fmt: skip
-    monkeypatch.setattr(pipeline, "resident_mb", lambda: 300.0)
+    assert {param for _, (param, _value) in tuning} == {memory.Allocator._M_MMAP_THRESHOLD,
+                                                        memory.Allocator._M_TRIM_THRESHOLD}  # fmt: skip
+    monkeypatch.setattr(memory, "resident_mb", lambda: 300.0)
     allocator.after_file(360)
     assert ("malloc_trim", (0,)) not in libc.calls
-    monkeypatch.setattr(pipeline, "resident_mb", lambda: 380.0)
+    monkeypatch.setattr(memory, "resident_mb", lambda: 380.0)
     allocator.after_file(360)
     assert libc.calls[-1] == ("malloc_trim", (0,))
 
 
 def test_a_ceiling_of_zero_keeps_glibcs_defaults_and_trims_after_every_file() -> None:
     libc = _RecordingLibc()
-    allocator = pipeline._Allocator(libc)
+    allocator = memory.Allocator(libc)
     allocator.before_file(0)
     allocator.after_file(0)
     allocator.after_file(0)
@@ -57,8 +57,8 @@ def test_resident_size_is_the_kernels_figure_for_this_process() -> None:
     with open("/proc/self/status") as status:
         vm_rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
     # the two reads are a few allocations apart
-    assert pipeline.resident_mb() == pytest.approx(vm_rss_kb / 1024, abs=8)
-    assert pipeline.resident_mb() > 20
+    assert memory.resident_mb() == pytest.approx(vm_rss_kb / 1024, abs=8)
+    assert memory.resident_mb() > 20
 
 
 _READ_THRICE = """

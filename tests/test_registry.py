@@ -14,9 +14,10 @@ from sqlalchemy import inspect, text
 from fixtures.legacy import encode_tcvn3
 from models.registry import REGISTRY_CSV_COLUMNS
 from worker.errors import IntakeError
-from worker.store.db import make_engine, open_database
-from worker.store.migrate import current_revision, head_revision, upgrade
-from worker.store.registry import RegistryRepository, get_parcel, import_csv, registry_size, serial_key
+from worker.keys import serial_key
+from worker.store.db import make_engine
+from worker.store.migrate import current_revision, head_revision, open_database, upgrade
+from worker.store.registry import RegistryRepository, get_parcel, import_csv, registry_size
 from worker.vntext import name_key
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample_set"

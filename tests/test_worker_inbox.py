@@ -21,12 +21,12 @@ from models.messages import QueueMessage
 from models.proposal import Proposal
 from models.settings import Settings, get_settings
 from worker import metrics
-from worker.intake import build_worker
 from worker.intake.commands import main_group
 from worker.intake.loop import WorkerOptions, settle_inbox
 from worker.intake.sources import read_derived
 from worker.store.db import session_scope
 from worker.store.results import DocumentRow, ErrorRow, JobRow, ProposalRow, SourceObjectRow, SubmissionRow
+from worker.wiring import build_worker
 
 SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "sample_set" / "submissions"
 CARD = SAMPLES / "S0008" / "cccd_front.jpg"  # one document, ~1 s of OCR

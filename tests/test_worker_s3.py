@@ -22,11 +22,11 @@ from sqlalchemy import create_engine, func, select, text
 from models.proposal import Proposal
 from models.settings import Settings
 from worker import aws
-from worker.intake import build_worker
 from worker.intake.loop import WorkerOptions
 from worker.intake.sources import read_derived
 from worker.store.db import session_scope
 from worker.store.results import DocumentRow, ErrorRow, JobRow, ProposalRow, SourceObjectRow
+from worker.wiring import build_worker
 
 SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "sample_set"
 CARD = SAMPLES / "submissions" / "S0008" / "cccd_front.jpg"
@@ -287,11 +287,11 @@ def test_dropped_objects_flow_through_to_proposals_with_the_real_matcher(prod: P
         pytest.skip("worker.match.Matcher / worker.store.registry.import_csv not available yet")
     from models.messages import QueueMessage
     from worker.intake import enqueue
-    from worker.store.submissions import open_store
+    from worker.store.migrate import open_database
 
     truth = {t["submission_id"]: t for t in map(json.loads, (SAMPLES / "truth.jsonl").read_text().splitlines())}
     expected_parcel = truth["S0006"]["parcel_id"]
-    engine = open_store(prod.settings.database_url or "")
+    engine = open_database(prod.settings.database_url or "")
     registry.import_csv(SAMPLES / "parcels.csv", engine)
 
     def proposals() -> list[Proposal]:

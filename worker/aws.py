@@ -13,6 +13,8 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
+import boto3
+
 # sqs.<region>.amazonaws.com, <region>.queue.amazonaws.com, s3.<region>.amazonaws.com, s3-<region>..., and the
 # China partition's .amazonaws.com.cn
 _REGION_IN_HOST = re.compile(r"(?:^|[.-])([a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d)\.(?:[a-z0-9-]+\.)*amazonaws\.com(?:\.cn)?$")
@@ -34,6 +36,4 @@ def region(url: str | None = None) -> str | None:
 
 def client(service: str, *, url: str | None = None, config: Any = None) -> Any:
     """``boto3.client(service)`` with the region above. ``url``: the queue or endpoint the client is for."""
-    import boto3
-
     return boto3.client(service, region_name=region(url), config=config)

@@ -6,11 +6,8 @@ fatal), 2 bad usage or an invalid setting, 3 a required input or service is miss
 from __future__ import annotations
 
 import contextlib
-import json
-import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import click
@@ -18,15 +15,20 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from models.settings import Settings, get_settings
-from worker import progress
+from models.document import SubmissionResult
+from models.settings import get_settings
+from worker import aws, progress
+from worker.demo import demo, samples
 from worker.failures import run
-from worker.logging import configure_logging
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from worker.pipeline import ProposeFn, SubmissionResult
+from worker.intake.backfill.command import backfill
+from worker.intake.commands import COMMANDS as INTAKE_COMMANDS
+from worker.intake.direct import save_submissions
+from worker.logging import configure_logging, mask_id, mask_name
+from worker.match.commands import model_group
+from worker.pipeline import collect_submissions, process_submission, read_inputs
+from worker.review.commands import review_group, users_group
+from worker.store.registry import import_csv
+from worker.wiring import make_proposer, open_engine
 
 console = Console(stderr=True)
 
@@ -50,16 +52,6 @@ def cli(log_level: str | None) -> None:
     configure_logging(log_level or settings.log_level, settings.log_json)
 
 
-def _make_proposer(settings: Settings, engine: Engine | None = None) -> ProposeFn | None:
-    """The matcher's propose function, or None when the registry is empty (nothing to match against)."""
-    from worker.match import Matcher
-    from worker.store.db import open_database
-
-    engine = engine or open_database(settings.resolved_database_url)
-    matcher = Matcher(engine, settings)
-    return matcher.propose if matcher.registry_size() > 0 else None
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per submission per line (the stable contract)")
@@ -72,18 +64,13 @@ def _make_proposer(settings: Settings, engine: Engine | None = None) -> ProposeF
 def process(paths: tuple[Path, ...], as_json: bool, no_match: bool, save: bool) -> None:
     """Read scans now, without the queue. Each PATH is a file (one scan; a PDF/TIFF may hold several
     documents) or a directory (one submission: every scan in it; the directory name is the submission id)."""
-    from worker.pipeline import collect_submissions, process_submission, read_inputs
-    from worker.store.submissions import open_store
-
     settings = get_settings()
-    engine = open_store(settings.resolved_database_url) if save else None
-    propose = None if no_match else _make_proposer(settings, engine)
+    engine = open_engine(settings) if save or not no_match else None
+    propose = None if no_match or engine is None else make_proposer(settings, engine)
     if propose is None and not no_match:
         console.print("[yellow]registry is empty: no proposals (load one with `intake parcels import FILE`)[/]")
     submissions = collect_submissions(list(paths))
-    if engine is not None:
-        from worker.intake.direct import save_submissions
-
+    if save and engine is not None:
         results = save_submissions(submissions, settings, engine, propose=propose)
     else:
         results = (
@@ -98,8 +85,6 @@ def process(paths: tuple[Path, ...], as_json: bool, no_match: bool, save: bool) 
 
 
 def _print_summary(result: SubmissionResult) -> None:
-    from worker.logging import mask_id, mask_name
-
     out = Console()
     out.rule(f"submission {result.submission_id}")
     for doc in result.documents:
@@ -132,32 +117,6 @@ def _print_summary(result: SubmissionResult) -> None:
         )
 
 
-@cli.command()
-@click.argument("outdir", type=click.Path(path_type=Path))
-@click.option("--submissions", "-n", default=12, show_default=True, help="How many submissions to generate")
-@click.option("--seed", default=1, show_default=True, help="Random seed (same seed, same documents)")
-@click.option("--decoy-parcels", default=None, type=int, help="Background parcels in the registry export")
-@click.option("--force", is_flag=True, help="Write into a non-empty OUTDIR, replacing the sample set in it")
-def samples(outdir: Path, submissions: int, seed: int, decoy_parcels: int | None, force: bool) -> None:
-    """Write synthetic scans (OUTDIR/submissions/*), a registry export (parcels.csv) and ground truth
-    (truth.jsonl). Everything is synthetic: no real person's data."""
-    from fixtures.samples import generate
-
-    if outdir.exists() and not outdir.is_dir():
-        raise click.BadParameter(f"{outdir} is a file, not a folder", param_hint="OUTDIR")
-    if outdir.is_dir() and any(outdir.iterdir()):
-        if not force:
-            raise click.UsageError(
-                f"{outdir} is not empty: choose a new folder, or add --force to replace the sample set in it"
-            )
-        # an earlier, larger set's submissions would stay behind, absent from the new truth.jsonl
-        shutil.rmtree(outdir / "submissions", ignore_errors=True)
-    with progress_bar() as bar:
-        task = bar.add_task("generating", total=submissions, rate="")
-        info = generate(outdir, submissions, seed, decoy_parcels=decoy_parcels, progress=lambda *_: bar.advance(task))
-    console.print(f"wrote {submissions} submissions to {outdir} ({json.dumps(info, default=str)[:200]})")
-
-
 @cli.group()
 def parcels() -> None:
     """The registry (VBDLIS export) the matcher proposes parcels from."""
@@ -168,11 +127,8 @@ def parcels() -> None:
 def parcels_import(source: str) -> None:
     """Load a registry export (CSV, one row per parcel-owner pair, or a VBDLIS XML exchange file) from a
     local FILE or s3://bucket/key (streamed to a temporary file first). Re-importing updates, never duplicates."""
-    from worker.store.db import open_database
-    from worker.store.registry import import_csv
-
     settings = get_settings()
-    engine = open_database(settings.resolved_database_url)
+    engine = open_engine(settings)
     with contextlib.ExitStack() as stack:
         if source.startswith("s3://"):
             file = _download(source, Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="intake-import-"))))
@@ -188,8 +144,6 @@ def parcels_import(source: str) -> None:
 
 def _download(url: str, folder: Path) -> Path:
     """Stream s3://bucket/key into ``folder`` (ranged GETs, never the whole object in memory)."""
-    from worker import aws
-
     parsed = urlparse(url)
     bucket, key = parsed.netloc, parsed.path.lstrip("/")
     if not bucket or not key or key.endswith("/"):
@@ -209,21 +163,6 @@ def main() -> None:
     run(cli)
 
 
-# Commands contributed by other stages (one line each).
-from worker.demo import demo  # noqa: E402
-
-cli.add_command(demo)
-from worker.intake.backfill import backfill  # noqa: E402
-
-cli.add_command(backfill)
-from worker.intake.commands import COMMANDS as _intake_commands  # noqa: E402
-
-for _command in _intake_commands:
+# Commands contributed by other stages.
+for _command in (demo, samples, backfill, *INTAKE_COMMANDS, model_group, review_group, users_group):
     cli.add_command(_command)
-from worker.match.commands import model_group  # noqa: E402
-
-cli.add_command(model_group)
-from worker.review.commands import review_group, users_group  # noqa: E402
-
-cli.add_command(review_group)
-cli.add_command(users_group)

@@ -15,6 +15,14 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import click
+from botocore import exceptions as bx
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+
+from models.errors import ErrorCode
+from models.settings import get_settings
+from worker.errors import IntakeError
 
 EXIT_OK, EXIT_USAGE, EXIT_MISSING, EXIT_INTERRUPTED = 0, 2, 3, 130
 
@@ -105,8 +113,6 @@ def _first_line(value: object) -> str:
 
 
 def _settings_error(exc: BaseException) -> CommandFailure | None:
-    from pydantic import ValidationError
-
     if not isinstance(exc, ValidationError) or exc.title != "Settings":
         return None
     parts = []
@@ -125,8 +131,6 @@ def _settings_error(exc: BaseException) -> CommandFailure | None:
 
 
 def _database_error(exc: BaseException) -> CommandFailure | None:
-    from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
-
     if isinstance(exc, ArgumentError | NoSuchModuleError):
         return CommandFailure(
             f"INTAKE_DATABASE_URL is not a database URL this program can use ({_first_line(exc)}); "
@@ -145,10 +149,6 @@ def _database_error(exc: BaseException) -> CommandFailure | None:
 def _database_shown() -> str:
     """The configured database URL without its password."""
     try:
-        from sqlalchemy.engine import make_url
-
-        from models.settings import get_settings
-
         return make_url(get_settings().resolved_database_url).render_as_string(hide_password=True)
     except Exception:
         return "INTAKE_DATABASE_URL"
@@ -165,8 +165,6 @@ _AWS_MISSING_CODES = frozenset(
 
 
 def _aws_error(exc: BaseException) -> CommandFailure | None:
-    from botocore import exceptions as bx
-
     if isinstance(exc, bx.NoRegionError):
         return CommandFailure(
             "no AWS region is configured: set AWS_REGION (or AWS_DEFAULT_REGION) to the region of the queue and bucket"
@@ -214,9 +212,6 @@ def _os_error(exc: BaseException) -> CommandFailure | None:
 
 
 def _intake_error(exc: BaseException) -> CommandFailure | None:
-    from models.errors import ErrorCode
-    from worker.errors import IntakeError
-
     if isinstance(exc, IntakeError) and exc.code is not ErrorCode.INTERNAL:
         return CommandFailure(f"{exc.message} ({exc.code.value})")
     return None

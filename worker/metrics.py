@@ -25,6 +25,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,6 @@ class Health:
 
 
 def multiprocess_registry(path: str) -> CollectorRegistry:
-    from prometheus_client import multiprocess
-
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=path)
     return registry
@@ -192,6 +191,4 @@ def multiprocess_dir() -> str | None:
 def mark_process_dead(pid: int) -> None:
     """Let the multiprocess collector drop a dead worker's live gauges."""
     if multiprocess_dir():
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(pid)

@@ -63,10 +63,6 @@ def name_key(name: str | None) -> str:
     return _SPACES.sub(" ", strip_diacritics(nfc(name)).upper()).strip()
 
 
-def upper_vi(text: str) -> str:
-    return nfc(text).upper()
-
-
 _ABBREVIATIONS: tuple[tuple[str, str], ...] = (
     (r"\bTP\.\s*", "Thành phố "),
     (r"\bTx\.\s*", "Thị xã "),
@@ -89,13 +85,6 @@ def expand_address(address: str | None) -> str:
     text = clean(address)
     for pattern, replacement in _ABBREVIATION_PATTERNS:
         text = pattern.sub(replacement, text)
-    return _SPACES.sub(" ", text).strip()
-
-
-def address_key(address: str | None) -> str:
-    """Comparison key for addresses: expanded, diacritics folded, punctuation dropped, lower case."""
-    text = strip_diacritics(expand_address(address)).lower()
-    text = re.sub(r"[^\w\s/]", " ", text)
     return _SPACES.sub(" ", text).strip()
 
 
@@ -130,10 +119,6 @@ def strip_tones(text: str | None) -> str:
     if not text:
         return ""
     return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).translate(_TONE_STRIP))
-
-
-def has_diacritics(text: str | None) -> bool:
-    return text is not None and text != "" and fold(text) != text
 
 
 def name_parts(name: str | None) -> tuple[str, str, str]:

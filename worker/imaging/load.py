@@ -10,13 +10,18 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import subprocess
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import cv2
 import numpy as np
+from pdf2image import convert_from_bytes, pdfinfo_from_bytes
+from pdf2image.exceptions import PDFInfoNotInstalledError, PDFPageCountError, PDFPopplerTimeoutError, PDFSyntaxError
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from pypdf import PdfReader
+from pypdf.generic import ContentStream
 
 from models.errors import ErrorCode
 from models.pages import LoadedPage
@@ -64,9 +69,6 @@ def _load_pdf(data: bytes, source: str, sha: str, settings: Settings) -> list[Lo
     embedded = _embedded_image_pages(data, source, sha, settings)
     if embedded is not None:
         return embedded
-    from pdf2image import convert_from_bytes, pdfinfo_from_bytes
-    from pdf2image.exceptions import PDFInfoNotInstalledError, PDFPageCountError, PDFPopplerTimeoutError, PDFSyntaxError
-
     try:
         info = pdfinfo_from_bytes(data, timeout=_PDF_TIMEOUT_S)
     except (PDFPageCountError, PDFSyntaxError) as exc:
@@ -116,9 +118,6 @@ def _embedded_image_pages(data: bytes, source: str, sha: str, settings: Settings
 
     Such a page rendered by poppler at 300 dpi is the same JPEG resampled (usually up from 150-200 dpi),
     at the cost of three subprocesses and a 2-4x larger image for every later stage."""
-    from pypdf import PdfReader
-    from pypdf.generic import ContentStream
-
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -206,8 +205,6 @@ def _needs_password(data: bytes) -> bool:
     renders fine: that is not "password-protected" for us.
     """
     try:
-        from pypdf import PdfReader
-
         reader = PdfReader(io.BytesIO(data), strict=False)
         if not reader.is_encrypted:
             return False
@@ -223,8 +220,6 @@ _PAGE_ROT = re.compile(r"Page\s+(\d+)\s+rot:\s+(\d+)")
 
 def _pdf_page_sizes(data: bytes, pages: int) -> dict[int, tuple[float, float]]:
     """Page sizes in points (rotation applied), from pdfinfo over all pages."""
-    import subprocess
-
     try:
         proc = subprocess.run(
             ["pdfinfo", "-f", "1", "-l", str(pages), "-"],

@@ -20,7 +20,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from models.pages import LoadedPage, NormalisedPage, QualityReport
+from models.pages import LoadedPage, NormalisedPage
 from models.settings import Settings, get_settings
 from worker.imaging import cards as cardmod
 from worker.imaging.cleanup import clean_for_ocr
@@ -486,7 +486,3 @@ def _split_spread(upright: np.ndarray) -> list[np.ndarray]:
     # the gutter must be an empty column band from top to bottom, not a gap between two table columns
     cut = round(mid / scale)
     return [np.ascontiguousarray(upright[:, :cut]), np.ascontiguousarray(upright[:, cut:])]
-
-
-def empty_quality() -> QualityReport:
-    return QualityReport(score=0.0, defects=["no_text"], metrics={})

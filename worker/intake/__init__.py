@@ -1,9 +1,7 @@
 """Intake stage: sources (S3 bucket or local inbox), queues (SQS or durable SQLite), and the worker loop.
 
-Public API:
-    build_worker(settings, options=WorkerOptions(...), inbox=..., engine=..., queue=..., propose=...)
-        -> (Worker, InboxWatcher | None)          a wired worker; Worker.run() until stop/drain
-    run_single(settings, options=..., inbox=..., metrics_port=...) -> WorkerStats
+Public API (a worker wired from settings is worker.wiring.build_worker / run_single: the composition root):
+    Worker(settings, queue=..., processor=..., options=WorkerOptions(...)).run() -> WorkerStats
     run_supervisor(settings, concurrency=N, options=..., ...) -> exit code
     make_queue(settings) -> Queue                  SqsQueue when INTAKE_QUEUE_URL is set, else SqliteQueue
     make_store(settings) -> ObjectStore            S3Store when INTAKE_BUCKET is set, else InboxStore
@@ -12,7 +10,6 @@ Public API:
     submission_for_key(key, prefix="") -> (submission_id, prefix)
     enqueue(settings, message) -> message id       send a QueueMessage/BackfillMessage envelope
     serve_relay(queue, port=...)                   webhook → queue relay for MinIO event notifications
-    COMMANDS                                       click commands: worker, dlq (list|redrive), status, relay
 """
 
 from __future__ import annotations
@@ -20,14 +17,7 @@ from __future__ import annotations
 from models.messages import QueueMessage
 from models.settings import Settings
 from worker.intake.events import ParsedMessage, WorkItem, parse_body, submission_for_key
-from worker.intake.loop import (
-    Worker,
-    WorkerOptions,
-    WorkerStats,
-    build_worker,
-    run_single,
-    run_supervisor,
-)
+from worker.intake.loop import Worker, WorkerOptions, WorkerStats, run_supervisor
 from worker.intake.queues import Message, Queue, QueueDepth, SqliteQueue, SqsQueue, make_queue
 from worker.intake.relay import serve_relay
 from worker.intake.sources import InboxStore, InboxWatcher, ObjectStore, S3Store, make_store, read_derived
@@ -36,15 +26,6 @@ from worker.intake.sources import InboxStore, InboxWatcher, ObjectStore, S3Store
 def enqueue(settings: Settings, message: QueueMessage, *, queue: Queue | None = None) -> str:
     """Put one envelope (backfill, reprocess, rematch_submission) on the work queue."""
     return (queue or make_queue(settings)).send(message.model_dump_json())
-
-
-def __getattr__(name: str) -> object:
-    # click commands are imported lazily: importing the stage must not pull in the CLI
-    if name == "COMMANDS":
-        from worker.intake.commands import COMMANDS
-
-        return COMMANDS
-    raise AttributeError(name)
 
 
 __all__ = [
@@ -62,13 +43,11 @@ __all__ = [
     "Worker",
     "WorkerOptions",
     "WorkerStats",
-    "build_worker",
     "enqueue",
     "make_queue",
     "make_store",
     "parse_body",
     "read_derived",
-    "run_single",
     "run_supervisor",
     "serve_relay",
     "submission_for_key",

@@ -9,14 +9,27 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from models.settings import get_settings
 from worker.failures import EXIT_MISSING, check_port_free
+from worker.intake.loop import WorkerOptions, run_supervisor
+from worker.intake.queues import dead_letter_body, make_queue
+from worker.intake.relay import serve_relay
+from worker.logging import configure_logging
+from worker.store import submissions as repo
+from worker.store.db import session_scope
+from worker.store.migrate import open_database
+from worker.wiring import run_single
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +86,6 @@ def worker_command(
     Production: INTAKE_BUCKET + INTAKE_QUEUE_URL (S3 ObjectCreated notifications to SQS),
     INTAKE_DEAD_LETTER_QUEUE_URL, INTAKE_DATABASE_URL=postgresql+psycopg://...; AWS_ENDPOINT_URL,
     AWS_REGION and the AWS credentials chain as usual."""
-    from worker.intake.loop import WorkerOptions, run_single, run_supervisor
-    from worker.intake.queues import make_queue
-    from worker.store.submissions import open_store
-
     settings = get_settings()
     options = WorkerOptions(
         wait_s=wait,
@@ -95,7 +104,7 @@ def worker_command(
     if concurrency > 1:
         # the supervisor's children would each fail on their own: a database that cannot be used stops the
         # command here, with one line (worker.failures), before any child starts
-        open_store(settings.resolved_database_url).dispose()
+        open_database(settings.resolved_database_url).dispose()
     # so does a queue without credentials, region or existence (later outages are retried with backoff)
     make_queue(settings).depth()
     if concurrency > 1:
@@ -123,8 +132,6 @@ def _describe(body: Any) -> str:
         records = body.get("Records")
         if isinstance(records, list) and records:
             try:
-                from urllib.parse import unquote_plus
-
                 return "s3://" + ", ".join(
                     f"{r['s3']['bucket']['name']}/{unquote_plus(r['s3']['object']['key'])}" for r in records
                 )
@@ -138,16 +145,12 @@ def _describe(body: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter")
 def dlq_list(limit: int, as_json: bool) -> None:
     """Show dead letters: id, error code, receive count, what they were about, the error."""
-    from worker.intake.queues import dead_letter_body, make_queue
-
     settings = get_settings()
     dead = make_queue(settings).list_dead(limit)
     if as_json:
         for d in dead:
             click.echo(json.dumps(dead_letter_body(d), ensure_ascii=False, default=str))
         return
-    from rich.console import Console
-    from rich.table import Table
 
     table = Table(title=f"dead letters ({len(dead)})")
     for col in ("id", "code", "receives", "object", "error"):
@@ -169,8 +172,6 @@ def dlq_list(limit: int, as_json: bool) -> None:
 @click.option("--limit", type=int, default=None, help="At most this many")
 def dlq_redrive(ids: tuple[str, ...], all_: bool, limit: int | None) -> None:
     """Put dead letters back on the queue (the given IDS, or --all) with a fresh retry budget."""
-    from worker.intake.queues import make_queue
-
     if not ids and not all_:
         raise click.UsageError("give message IDS (see `intake dlq list`) or --all")
     settings = get_settings()
@@ -191,10 +192,6 @@ def dlq_redrive(ids: tuple[str, ...], all_: bool, limit: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
 def status(as_json: bool) -> None:
     """Queue depth, jobs by status and by error code, source objects by status."""
-    from worker.intake.queues import make_queue
-    from worker.store import submissions as repo
-    from worker.store.db import session_scope
-
     settings = get_settings()
     report: dict[str, Any] = {"queue": None, "database": settings.resolved_database_url.split("@")[-1]}
     try:
@@ -209,7 +206,7 @@ def status(as_json: bool) -> None:
     except Exception as exc:
         report["queue_error"] = str(exc)
     try:
-        engine = repo.open_store(settings.resolved_database_url)
+        engine = open_database(settings.resolved_database_url)
         with session_scope(engine) as s:
             report["jobs"] = repo.job_counts(s)
             report["errors"] = repo.error_counts(s)
@@ -221,9 +218,6 @@ def status(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, default=str))
     else:
-        from rich.console import Console
-        from rich.table import Table
-
         out = Console()
         table = Table(show_header=False, title="intake status")
         q = report.get("queue")
@@ -259,11 +253,7 @@ def status(as_json: bool) -> None:
 )
 def relay(host: str, port: int, token: str | None) -> None:
     """Forward S3 event notifications POSTed by a webhook (MinIO) to the work queue (SQS or the local queue)."""
-    import signal
-    import threading
 
-    from worker.intake.queues import make_queue
-    from worker.intake.relay import serve_relay
 
     check_port_free(host, port)
     stop = threading.Event()
@@ -280,8 +270,6 @@ COMMANDS = (worker_command, dlq, status, relay)
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 def main_group() -> None:
     """The queue worker and its operator commands (also available as `intake worker|dlq|status`)."""
-    from worker.logging import configure_logging
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
 

@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from models.document import ErrorEntry, SubmissionResult
 from models.settings import Settings
-from worker.intake.backfill import DirectoryStore, local_sha256
 from worker.intake.events import WorkItem
+from worker.intake.folder import DirectoryStore, local_sha256
 from worker.intake.loop import classify_exception
-from worker.intake.processor import Processor
-from worker.pipeline import ProposeFn, SubmissionInput
+from worker.intake.processor import Processor, ProposeFn
+from worker.pipeline import SubmissionInput
 from worker.store import submissions as repo
 from worker.store.db import session_scope
 from worker.store.results import ErrorRow

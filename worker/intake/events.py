@@ -165,17 +165,3 @@ def _parse_envelope(data: dict[str, Any], message_id: str | None) -> ParsedMessa
             )
         ]
     )
-
-
-def envelope_for(item: WorkItem) -> QueueMessage:
-    """The envelope that asks for the same work (used to re-enqueue and by the inbox watcher)."""
-    return QueueMessage(
-        kind=item.kind,
-        bucket=item.bucket,
-        key=item.key,
-        version_id=item.version_id,
-        etag=item.etag,
-        submission_id=item.submission_id,
-        force=item.force,
-        pipeline_version=item.pipeline_version,
-    )

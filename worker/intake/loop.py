@@ -35,9 +35,9 @@ from models.settings import Settings
 from worker import metrics
 from worker.errors import IntakeError
 from worker.intake.events import parse_body
-from worker.intake.processor import Outcome, Processor, ProposeFn
+from worker.intake.processor import Outcome, Processor
 from worker.intake.queues import Message, Queue, make_queue
-from worker.intake.sources import InboxWatcher, archive_dir, make_store
+from worker.intake.sources import InboxWatcher, archive_dir
 
 log = logging.getLogger(__name__)
 
@@ -309,81 +309,7 @@ class Worker:
         return Decision("ack", outcomes=outcomes)
 
 
-# ------------------------------------------------------------------------------------------- wiring
-
-
-def make_proposer(settings: Settings, engine: Any) -> ProposeFn | None:
-    """The matcher's propose function, or None while the match stage is not installed. An empty registry
-    yields no proposals; the registry size is re-read every minute, so a registry imported while the
-    worker runs is used without a restart."""
-    try:
-        from worker.match import Matcher
-    except ImportError:
-        log.warning("worker.match is not available: documents are stored without proposals")
-        return None
-    matcher = Matcher(engine, settings)
-    size_cache: dict[str, float] = {"at": 0.0, "size": 0.0}
-
-    def propose(documents: list[Any]) -> list[Any]:
-        if time.monotonic() - size_cache["at"] > 60:
-            size_cache["size"] = float(matcher.registry_size()) if hasattr(matcher, "registry_size") else 1.0
-            size_cache["at"] = time.monotonic()
-        if size_cache["size"] <= 0:
-            return []
-        return list(matcher.propose(documents))
-
-    return propose
-
-
-def build_worker(
-    settings: Settings,
-    *,
-    options: WorkerOptions | None = None,
-    inbox: Path | None = None,
-    engine: Any = None,
-    queue: Queue | None = None,
-    propose: ProposeFn | bool | None = True,
-    health: metrics.Health | None = None,
-) -> tuple[Worker, InboxWatcher | None]:
-    """A worker wired from settings (and its inbox watcher in inbox mode, not started). ``propose=True``:
-    the project's matcher; None/False: no matching; or any callable."""
-    from worker.store.submissions import open_store
-
-    options = options or WorkerOptions()
-    engine = engine or open_store(settings.resolved_database_url)
-    queue = queue or make_queue(settings)
-    store = make_store(settings, inbox=inbox)
-    propose_fn = make_proposer(settings, engine) if propose is True else (propose or None)
-    processor = Processor(settings, engine, store, propose=propose_fn, key_prefix=options.key_prefix)
-    watcher = None
-    if store.origin == "inbox" and options.watch:
-        inbox_dir = inbox or settings.resolved_inbox_dir
-        watcher = InboxWatcher(
-            inbox_dir,
-            archive_dir(settings),
-            lambda body, key: queue.send(body, dedup_key=key),
-            settle_s=options.settle_s,
-        )
-    health = health or metrics.Health(stale_after_s=max(120.0, options.wait_s * 3))
-    health.checks["database"] = lambda: _ping_database(engine)
-    health.checks["queue"] = lambda: queue.depth() is not None
-    worker = Worker(
-        settings,
-        queue=queue,
-        processor=processor,
-        options=options,
-        health=health,
-        idle_check=(lambda: watcher.pending == 0) if watcher is not None else None,
-    )
-    return worker, watcher
-
-
-def _ping_database(engine: Any) -> bool:
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        conn.execute(text("select 1"))
-    return True
+# ------------------------------------------------------------------------------------------- inbox
 
 
 def settle_inbox(watcher: InboxWatcher, stop: threading.Event, interval_s: float = 0.25) -> int:
@@ -393,28 +319,6 @@ def settle_inbox(watcher: InboxWatcher, stop: threading.Event, interval_s: float
         stop.wait(interval_s)
         taken += watcher.scan()
     return taken
-
-
-def run_single(
-    settings: Settings, *, options: WorkerOptions, inbox: Path | None = None, metrics_port: int | None = None
-) -> WorkerStats:
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # Tesseract single-threaded: parallelism is processes
-    worker, watcher = build_worker(settings, options=options, inbox=inbox)
-    worker.install_signal_handlers()
-    if metrics_port is not None:
-        metrics.serve(metrics_port, worker.health)
-    watcher_thread = None
-    if watcher is not None:
-        if options.drain:
-            settle_inbox(watcher, worker.stop)
-        watcher_thread = threading.Thread(target=watcher.run, args=(worker.stop,), name="inbox-watcher", daemon=True)
-        watcher_thread.start()
-    try:
-        return worker.run()
-    finally:
-        worker.stop.set()
-        if watcher_thread is not None:
-            watcher_thread.join(timeout=5)
 
 
 # ------------------------------------------------------------------------------------------- supervisor

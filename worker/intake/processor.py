@@ -15,27 +15,31 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from models.document import Document, ErrorEntry
+from models.document import ErrorEntry
 from models.errors import ErrorCode, is_permanent
 from models.proposal import Proposal
 from models.settings import Settings
-from worker import metrics
+from worker import metrics, pipeline
 from worker.errors import IntakeError
 from worker.intake.events import WorkItem, ignore_reason, submission_for_key
 from worker.intake.sources import Fetched, ObjectStore
+from worker.pipeline import ProposeFn
 from worker.store import submissions as repo
 from worker.store.db import session_scope
+from worker.store.results import DocumentRow, SubmissionRow
+from worker.store.review import reconcile_rematch
 
 log = logging.getLogger(__name__)
 
-ProposeFn = Callable[[list[Document]], list[Proposal]]
 
 
 @dataclass
@@ -53,9 +57,18 @@ def default_worker_id() -> str:
 
 
 def pipeline_version() -> str:
-    from worker.pipeline import PIPELINE_VERSION
+    return pipeline.PIPELINE_VERSION  # read when called: a test or bench may set another version
 
-    return PIPELINE_VERSION
+
+def store_proposals(session: Session, submission_id: str, proposals: Sequence[Proposal]) -> SubmissionRow:
+    """Replace a submission's proposals (the store persists), then apply the review policy: a reviewer's
+    decision is never overwritten silently, it is kept when the new best proposal agrees or the item is
+    reopened (worker.store.review.reconcile_rematch). Call under ``lock_submission``."""
+    submission = repo.replace_proposals(session, submission_id, proposals)
+    if submission.review_status == "decided":
+        reconcile_rematch(session, submission_id, proposals)
+        session.refresh(submission)
+    return submission
 
 
 @contextmanager
@@ -103,8 +116,6 @@ class Processor:
 
     def probe(self) -> None:
         """Raise unless the database and the storage answer (the worker's circuit breaker calls this)."""
-        from sqlalchemy import text
-
         with self.engine.connect() as conn:
             conn.execute(text("select 1"))
         self.store.ping()
@@ -156,10 +167,8 @@ class Processor:
             if dup is not None:
                 return dup
 
-        from worker.pipeline import read_file
-
         with _timed("read", timings):
-            result = read_file(fetched.data, item.display, settings=self.settings, keep_pages=True)
+            result = pipeline.read_file(fetched.data, item.display, settings=self.settings, keep_pages=True)
         transient = [e for e in result.errors if not _permanent_code(e.code)]
         if transient:
             raise IntakeError(ErrorCode(transient[0].code), transient[0].message)
@@ -178,7 +187,44 @@ class Processor:
         with _timed("derive", timings):
             image_keys = self._store_derived(fetched.sha256, result.pages)
 
-        with _timed("store", timings), session_scope(self.engine) as s:
+        with _timed("store", timings):
+            committed = self._commit(item, fetched, result, image_keys, sid, prefix, timings, started)
+        if isinstance(committed, Outcome):
+            return committed
+        inserted, proposals = committed
+
+        for doc in result.documents:
+            metrics.observe_document(doc)
+        metrics.DOCUMENTS.labels("processed").inc(len(inserted))
+        metrics.OBJECTS.labels("processed").inc()
+        for err in result.errors:
+            metrics.ERRORS.labels(err.code).inc()
+        total = time.perf_counter() - started
+        metrics.STAGE_SECONDS.labels("total").observe(total)
+        log.info(
+            "processed %s: %d document(s), %d page error(s), %d proposal(s) in %.1f s",
+            item.display, len(inserted), len(result.errors), len(proposals), total,
+            extra=self._extra(item, sid, seconds=round(total, 3), stage="done"),
+        )  # fmt: skip
+        return Outcome("processed", sid, documents=len(inserted), proposals=len(proposals))
+
+    # ------------------------------------------------------------------ pieces
+
+    def _commit(
+        self,
+        item: WorkItem,
+        fetched: Fetched,
+        result: pipeline.FileResult,
+        image_keys: dict[tuple[int, int], str],
+        sid: str,
+        prefix: str,
+        timings: dict[str, float],
+        started: float,
+    ) -> Outcome | tuple[list[DocumentRow], list[Proposal]]:
+        """The one transaction of a read file: object, documents, errors, the re-match and the job, under the
+        submission's lock (re-checking that no other worker finished it, or the same bytes, meanwhile)."""
+        bucket, version = self.bucket_of(item), item.version
+        with session_scope(self.engine) as s:
             repo.lock_submission(s, sid, origin=self.store.origin, bucket=bucket, prefix=prefix)
             obj = repo.find_object(s, bucket, item.key, version)
             if obj is not None and obj.status in repo.DONE_STATUSES and not item.force:
@@ -212,23 +258,8 @@ class Processor:
                 proposals = self._rematch(s, sid)
             repo.refresh_submission_status(s, sid)
             repo.finish_job(s, item.job_id, "done", stage="match", seconds=time.perf_counter() - started)
+        return inserted, proposals
 
-        for doc in result.documents:
-            metrics.observe_document(doc)
-        metrics.DOCUMENTS.labels("processed").inc(len(inserted))
-        metrics.OBJECTS.labels("processed").inc()
-        for err in result.errors:
-            metrics.ERRORS.labels(err.code).inc()
-        total = time.perf_counter() - started
-        metrics.STAGE_SECONDS.labels("total").observe(total)
-        log.info(
-            "processed %s: %d document(s), %d page error(s), %d proposal(s) in %.1f s",
-            item.display, len(inserted), len(result.errors), len(proposals), total,
-            extra=self._extra(item, sid, seconds=round(total, 3), stage="done"),
-        )  # fmt: skip
-        return Outcome("processed", sid, documents=len(inserted), proposals=len(proposals))
-
-    # ------------------------------------------------------------------ pieces
 
     def _link_duplicate(
         self, item: WorkItem, fetched: Fetched, sid: str, prefix: str, bucket: str, version: str, started: float
@@ -275,12 +306,10 @@ class Processor:
 
     def _rematch(self, session: Any, sid: str) -> list[Proposal]:
         """Match the whole submission (every document it has, from the database) and replace its proposals."""
-        from worker.pipeline import match_documents
-
         documents = repo.load_documents(session, sid)
-        proposals = match_documents(documents, self.propose) if documents else []
+        proposals = pipeline.match_documents(documents, self.propose) if documents else []
         repo.update_document_payloads(session, sid, documents)
-        repo.replace_proposals(session, sid, proposals)
+        store_proposals(session, sid, proposals)
         best = max(proposals, key=lambda p: p.confidence) if proposals else None
         metrics.REMATCHES.labels(best.band if best else "none").inc()
         if best:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
-from worker.vntext import clean, fold, name_key, normalise_tone_placement, strip_tones
+from worker.vntext import clean, name_key, normalise_tone_placement, strip_tones
 
 # comparison levels per field, most specific first (the order is the model's too)
 LEVELS: dict[str, tuple[str, ...]] = {
@@ -211,7 +211,3 @@ def compare_id(scanned: tuple[str, ...], record: str | None) -> str | None:
         if Levenshtein.distance(s, record) <= 1 or DamerauLevenshtein.distance(s, record) <= 1:
             return "ocr_close"
     return "differs"
-
-
-def fold_key(text: str | None) -> str:
-    return fold(text or "").upper()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.document import Document, FieldValue
-from worker.store.registry import id_digits, registry_key, serial_key
+from worker.keys import id_digits, registry_key, serial_key
 from worker.vntext import clean, commune_name_key, name_key, street_part
 
 _CARD_TYPES = frozenset({"cccd_front", "cccd_back", "cmnd_front", "cmnd_back"})

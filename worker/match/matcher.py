@@ -25,11 +25,11 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from models.document import Document
-from models.proposal import Band, Evidence, Proposal, ProposedUpdate
+from models.proposal import Band, Evidence, Proposal, ProposedUpdate, band_for
 from models.settings import Settings, get_settings
+from worker.keys import address_key, registry_key, serial_digits, serial_key
 from worker.match.comparators import (
     compare_area,
     compare_birth_year,
@@ -44,16 +44,7 @@ from worker.match.comparators import (
 )
 from worker.match.features import ScannedPerson, ScannedSubmission, scan_submission
 from worker.match.model import Model, active_model_path
-from worker.store.registry import (
-    Lookup,
-    OwnerRow,
-    ParcelRow,
-    RegistryRepository,
-    address_key,
-    registry_key,
-    serial_digits,
-    serial_key,
-)
+from worker.store.registry import Lookup, OwnerRow, ParcelRow, RegistryRepository
 from worker.vntext import commune_name_key, fold, name_key, street_part
 
 log = logging.getLogger(__name__)
@@ -61,8 +52,11 @@ log = logging.getLogger(__name__)
 COMMUNES_PATH = Path(__file__).with_name("communes.json")
 # how many candidates one name lookup may bring (a very common name + year); more is noise, not recall
 NAME_LIMIT = 60
-# how long the band thresholds an admin saved in the review app are cached before they are read again
+# how long band thresholds from a ThresholdSource (what an admin saved in the review app) are cached
 THRESHOLDS_TTL_S = 30.0
+
+# (auto_accept, review) band thresholds, read again every THRESHOLDS_TTL_S seconds
+ThresholdSource = Callable[[], tuple[float, float]]
 
 
 @lru_cache(maxsize=131072)
@@ -160,10 +154,17 @@ class Matcher:
     the model and registry statistics once (call refresh() after a registry import)."""
 
     def __init__(
-        self, engine: Engine, settings: Settings | None = None, model: Model | str | Path | None = None
+        self,
+        engine: Engine,
+        settings: Settings | None = None,
+        model: Model | str | Path | None = None,
+        *,
+        thresholds: ThresholdSource | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings or get_settings()
+        # the composition root (worker.wiring) passes the review app's saved thresholds; alone, the settings'
+        self._threshold_source = thresholds or self._settings_thresholds
         if isinstance(model, Model):
             self.model = model
         else:
@@ -184,21 +185,16 @@ class Matcher:
             self.resolver = CommuneResolver(self.repo.commune_names(conn), self.units)
         self._thresholds = None
 
+    def _settings_thresholds(self) -> tuple[float, float]:
+        return self.settings.auto_accept_threshold, self.settings.review_threshold
+
     def thresholds(self) -> tuple[float, float]:
-        """(auto_accept, review) band thresholds: what an admin saved in the review app (review_settings),
-        else the environment's settings. Read at most every THRESHOLDS_TTL_S seconds, so an admin's change
-        reaches running workers within half a minute without a query per submission."""
+        """(auto_accept, review) band thresholds from the threshold source, read at most every
+        THRESHOLDS_TTL_S seconds, so an admin's change reaches running workers within half a minute without a
+        query per submission."""
         now = time.monotonic()
         if self._thresholds is None or now - self._thresholds_read > THRESHOLDS_TTL_S:
-            from worker.store.review import get_thresholds
-
-            try:
-                saved = get_thresholds(self.engine, self.settings)
-                value = (saved.auto_accept_threshold, saved.review_threshold)
-            except SQLAlchemyError as exc:  # a registry-only database without the review tables
-                log.debug("review thresholds unavailable (%s); using settings", type(exc).__name__)
-                value = (self.settings.auto_accept_threshold, self.settings.review_threshold)
-            self._thresholds, self._thresholds_read = value, now
+            self._thresholds, self._thresholds_read = self._threshold_source(), now
         return self._thresholds
 
     def registry_size(self) -> int:
@@ -401,12 +397,7 @@ class Matcher:
     # --- output --------------------------------------------------------------------------------------
 
     def _band(self, confidence: float) -> Band:
-        auto_accept, review = self.thresholds()
-        if confidence >= auto_accept:
-            return "auto_accept"
-        if confidence >= review:
-            return "review"
-        return "unlikely"
+        return band_for(confidence, *self.thresholds())
 
     def _proposal(self, sub: ScannedSubmission, s: Scored, ranked: list[Scored]) -> Proposal:
         parcel = s.parcel

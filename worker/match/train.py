@@ -11,7 +11,7 @@ train(samples_dir, out_path):
   6. calibration: on B (held out from 4-5), fit isotonic regression of "is this candidate the true parcel"
      on the model's raw posterior, for every candidate a reviewer would see.
 
-refine_from_reviews(engine) then folds review decisions (accepted / rejected candidates) into m and u."""
+refine_from_reviews(engine, reviewed) then folds review decisions (accepted / rejected candidates) into m and u."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import json
 import logging
 import random
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, text
 
@@ -30,8 +30,19 @@ from models.settings import Settings
 from worker.match.comparators import PARCEL_FIELDS
 from worker.match.features import scan_submission
 from worker.match.matcher import Matcher
-from worker.match.model import MODEL_PATH, Model, expected_calibration_error, fit_isotonic, fit_platt, now_iso
+from worker.match.model import (
+    MODEL_PATH,
+    Calibration,
+    Model,
+    expected_calibration_error,
+    fit_isotonic,
+    fit_platt,
+    now_iso,
+)
 from worker.match.simulate import Simulator
+from worker.store.db import make_engine
+from worker.store.migrate import upgrade
+from worker.store.registry import import_csv
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +73,6 @@ def scratch_registry(
     samples_dir: Path, database_url: str | None = None
 ) -> tuple[Engine, tempfile.TemporaryDirectory[str] | None]:
     """The sample set's registry in a database: a scratch SQLite file unless a URL is given."""
-    from worker.store.db import make_engine
-    from worker.store.migrate import upgrade
-    from worker.store.registry import import_csv
-
     tmp = None
     if database_url is None:
         tmp = tempfile.TemporaryDirectory(prefix="intake-train-")
@@ -130,7 +137,22 @@ def fit(
         model.other_parcels_per_owner = max(0.05, matcher.repo.owners_per_person(conn))
     stats["other_parcels_per_owner"] = model.other_parcels_per_owner
 
-    # m: EM on blocked pairs, unlabelled, one entity at a time (see Model.estimate_m_em)
+    _estimate_m(matcher, part_a, stats, progress)
+    _calibrate(matcher, part_b, stats, progress)
+    model.trained_at = now_iso()
+    model.training = stats
+    return stats
+
+
+def _estimate_m(
+    matcher: Matcher,
+    part_a: list[tuple[dict[str, Any], list[Document]]],
+    stats: dict[str, Any],
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    """m: expectation-maximisation over part A's blocked candidate pairs, without the labels."""
+    model, engine = matcher.model, matcher.engine
+    # one entity at a time (see Model.estimate_m_em)
     parcel_rows: list[dict[str, str | None]] = []
     person_rows: list[dict[str, str | None]] = []
     with engine.connect() as conn:
@@ -174,9 +196,16 @@ def fit(
         chosen = [r for r in rows if keep(r)]
         stats["em"][name] = model.estimate_m_em(chosen, fields=fields)
 
-    # calibration on the held-out half
-    from worker.match.model import Calibration
 
+def _calibrate(
+    matcher: Matcher,
+    part_b: list[tuple[dict[str, Any], list[Document]]],
+    stats: dict[str, Any],
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    """The calibration map, fitted on part B (held out from u and m): isotonic or Platt, whichever is better
+    calibrated on a split of it."""
+    model, engine = matcher.model, matcher.engine
     model.calibration = Calibration()
     raw: list[float] = []
     correct: list[bool] = []
@@ -221,9 +250,6 @@ def fit(
             "ece_raw_top1": expected_calibration_error(top_raw, top_correct),
             "ece_fitted_top1": expected_calibration_error([model.calibration(r) for r in top_raw], top_correct),
         }
-    model.trained_at = now_iso()
-    model.training = stats
-    return stats
 
 
 def train(
@@ -256,8 +282,19 @@ def train(
             tmp.cleanup()
 
 
+class ReviewedPair(Protocol):
+    """One candidate a reviewer judged (worker.store.review.DecidedPair)."""
+
+    @property
+    def parcel_id(self) -> str: ...
+
+    @property
+    def accepted(self) -> bool: ...
+
+
 def refine_from_reviews(
     engine: Engine,
+    reviewed: Iterable[tuple[list[Document], Sequence[ReviewedPair]]],
     model_path: str | Path = MODEL_PATH,
     out_path: str | Path | None = None,
     *,
@@ -265,22 +302,13 @@ def refine_from_reviews(
     strength: float = 200.0,
 ) -> dict[str, Any]:
     """Fold standing review decisions into the model: accepted (submission, parcel) pairs update m, rejected
-    ones u (the current model counts as `strength` pairs of prior evidence). Writes the refined model."""
-    from worker.store.db import session_scope
-    from worker.store.review import decided_pairs
-    from worker.store.submissions import load_documents
-
-    pairs = decided_pairs(engine)
+    ones u (the current model counts as `strength` pairs of prior evidence). `reviewed`: each decided
+    submission's stored documents with the candidates judged on it. Writes the refined model."""
     matcher = Matcher(engine, settings, model=Model.load(model_path))
-    by_submission: dict[str, list[Any]] = {}
-    for pair in pairs:
-        by_submission.setdefault(pair.submission_id, []).append(pair)
     rows: list[dict[str, str | None]] = []
     labels: list[bool] = []
     with engine.connect() as conn:
-        for submission_id, decided in by_submission.items():
-            with session_scope(engine) as session:
-                documents = load_documents(session, submission_id)
+        for documents, decided in reviewed:
             if not documents:
                 continue
             sub = scan_submission(documents)
@@ -297,12 +325,3 @@ def refine_from_reviews(
     matcher.model.training = {**matcher.model.training, "refined_with_reviews": result}
     result["version"] = matcher.model.save(out_path or model_path)
     return result
-
-
-def iter_levels(matcher: Matcher, submissions: Iterable[list[Document]]) -> Iterable[dict[str, str | None]]:
-    with matcher.engine.connect() as conn:
-        for docs in submissions:
-            sub = scan_submission(docs)
-            parcels, _ = matcher.candidates(sub, conn)
-            for p in parcels.values():
-                yield matcher.score(sub, p, conn).levels

@@ -1,7 +1,8 @@
 """Engine and session factory shared by every table module.
 
-Table modules (registry.py, results.py, review.py) declare their tables on `Base` so one Alembic
-environment migrates them all."""
+Table modules (registry/, results.py, review.py) declare their tables on `Base` so one Alembic
+environment migrates them all. Opening a database at the current schema is worker.store.migrate's
+`open_database`, which sits above this module (it imports `Base`; nothing here imports it)."""
 
 from __future__ import annotations
 
@@ -49,9 +50,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
-def open_database(url: str) -> Engine:
-    """An engine on a database whose schema is at the current version (created or migrated as needed)."""
-    from worker.store.migrate import upgrade
-
-    upgrade(url)
-    return make_engine(url)
+def with_connect_timeout(url: str, seconds: int = 10) -> str:
+    """PostgreSQL URLs get a connect timeout unless they name one: a black-holed database host must
+    surface as database_unavailable, not hang a worker forever."""
+    if not url.startswith("postgresql") or "connect_timeout" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}connect_timeout={seconds}"

@@ -21,6 +21,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
+from worker.store.db import Base, make_engine, with_connect_timeout
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"  # package data: found in a wheel install too
@@ -29,12 +31,19 @@ _PG_LOCK_KEY = 0x1A7D_0001
 
 
 def import_table_modules() -> None:
-    """Import every module of worker.store so all tables are registered on Base.metadata."""
-    import worker.store
-
-    for info in pkgutil.iter_modules(worker.store.__path__):
+    """Import every module of worker.store so all tables are registered on Base.metadata (by name: a new
+    table module is found without being listed here)."""
+    for info in pkgutil.iter_modules([str(Path(__file__).resolve().parent)]):
         if info.name not in ("migrate",):
             importlib.import_module(f"worker.store.{info.name}")
+
+
+def open_database(url: str) -> Engine:
+    """An engine on a database whose schema is at the current version (created or migrated as needed).
+    PostgreSQL URLs get a connect timeout unless they name one (db.with_connect_timeout)."""
+    url = with_connect_timeout(url)
+    upgrade(url)
+    return make_engine(url)
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -109,8 +118,6 @@ def upgrade(url: str | Engine, revision: str = "head") -> None:
 
 
 def _all_tables_present(conn: Connection) -> bool:
-    from worker.store.db import Base
-
     existing = set(inspect(conn).get_table_names())
     return all(name in existing for name in Base.metadata.tables)
 
@@ -118,8 +125,6 @@ def _all_tables_present(conn: Connection) -> bool:
 def _create_unmigrated_tables(conn: Connection) -> None:
     """Development safety net: a table declared in code but not yet in any migration is created directly,
     loudly, so a teammate's new table works before the next `alembic revision --autogenerate`."""
-    from worker.store.db import Base
-
     existing = set(inspect(conn).get_table_names())
     missing = [t for name, t in Base.metadata.tables.items() if name not in existing]
     if missing:

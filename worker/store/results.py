@@ -1,4 +1,5 @@
-"""Processing results: submissions, the source objects they came from, documents, fields, proposals, jobs.
+"""Processing results: submissions, the source objects they came from, documents (each with its fields, in
+its payload), proposals, errors, jobs.
 
 Identity rules that make every write idempotent (at-least-once delivery is the norm):
 - a source object is (bucket, key, version_id); the inbox uses bucket "" and version_id "";
@@ -81,19 +82,6 @@ class DocumentRow(Base):
     image_key: Mapped[str | None] = mapped_column(String(1024))  # derived normalised image for review
     pipeline_version: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class FieldRow(Base):
-    __tablename__ = "fields"
-    __table_args__ = (UniqueConstraint("document_id", "owner_index", "name", name="uq_field"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    owner_index: Mapped[int] = mapped_column(Integer, default=0)  # 0 = document field, n = n-th owner line
-    name: Mapped[str] = mapped_column(String(60))
-    value: Mapped[Any] = mapped_column(JSON)
-    confidence: Mapped[float] = mapped_column(Float, default=0.0)
-    box: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class ProposalRow(Base):

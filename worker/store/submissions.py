@@ -20,18 +20,17 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models.document import Document, ErrorEntry
 from models.proposal import Proposal
-from worker.store.db import Base, make_engine
 from worker.store.results import (
     DocumentRow,
     ErrorRow,
-    FieldRow,
     JobRow,
     ProposalRow,
     SourceObjectRow,
@@ -44,42 +43,6 @@ log = logging.getLogger(__name__)
 # object statuses after which the object needs no more work (unless forced)
 DONE_STATUSES = frozenset({"processed", "duplicate", "failed"})
 JOB_STATUSES = ("queued", "running", "done", "failed", "retrying", "dead")
-
-
-# ------------------------------------------------------------------------------------------- schema
-
-
-def open_store(url: str) -> Engine:
-    """An engine on a database with the current schema: Alembic migrations when the project has them
-    (worker.store.migrate), else create_all of every table module (idempotent)."""
-    url = with_connect_timeout(url)
-    try:
-        from worker.store.db import open_database
-        from worker.store.migrate import upgrade  # noqa: F401  (only to know migrations exist)
-    except ImportError:
-        engine = make_engine(url)
-        _import_table_modules()
-        Base.metadata.create_all(engine)
-        return engine
-    return open_database(url)
-
-
-def with_connect_timeout(url: str, seconds: int = 10) -> str:
-    """PostgreSQL URLs get a connect timeout unless they name one: a black-holed database host must
-    surface as database_unavailable, not hang a worker forever."""
-    if not url.startswith("postgresql") or "connect_timeout" in url:
-        return url
-    return f"{url}{'&' if '?' in url else '?'}connect_timeout={seconds}"
-
-
-def _import_table_modules() -> None:
-    import importlib
-
-    for name in ("worker.store.results", "worker.store.registry", "worker.store.review"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
 
 
 # ------------------------------------------------------------------------------------------- identity
@@ -120,15 +83,11 @@ def lock_submission(
         "updated_at": utcnow(),
     }
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
         session.execute(pg_insert(SubmissionRow).values(**values).on_conflict_do_nothing(index_elements=["id"]))
         row = session.execute(
             select(SubmissionRow).where(SubmissionRow.id == submission_id).with_for_update()
         ).scalar_one()
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
         session.execute(sqlite_insert(SubmissionRow).values(**values).on_conflict_do_nothing(index_elements=["id"]))
         row = session.execute(select(SubmissionRow).where(SubmissionRow.id == submission_id)).scalar_one()
     else:  # pragma: no cover - other databases: best effort
@@ -241,7 +200,7 @@ def save_documents(
     image_keys: Mapping[tuple[int, int], str] | None = None,
     pipeline_version: str | None = None,
 ) -> list[DocumentRow]:
-    """Store documents with their fields, skipping any (sha256, page, part) the submission already has.
+    """Store documents (their fields are in the payload), skipping any (sha256, page, part) the submission already has.
     Returns the rows actually inserted. Call under ``lock_submission``."""
     existing = {
         (sha, page, part)
@@ -277,32 +236,8 @@ def save_documents(
         )
         session.add(row)
         session.flush()
-        _add_fields(session, row.id, doc)
         inserted.append(row)
     return inserted
-
-
-def _add_fields(session: Session, document_id: int, doc: Document) -> None:
-    groups: list[tuple[int, Mapping[str, Any]]] = [(0, doc.fields)]
-    groups += [(i, owner) for i, owner in enumerate(doc.owners, start=1)]
-    for owner_index, fields in groups:
-        for name, fv in fields.items():
-            session.add(
-                FieldRow(
-                    document_id=document_id,
-                    owner_index=owner_index,
-                    name=name[:60],
-                    value=_jsonable(fv.value),
-                    confidence=float(fv.confidence),
-                    box=list(fv.box) if fv.box else None,
-                )
-            )
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return value
-    return str(value)
 
 
 def copy_documents(
@@ -338,7 +273,6 @@ def delete_object_documents(session: Session, source_object_id: int) -> int:
     )
     if not ids:
         return 0
-    session.execute(delete(FieldRow).where(FieldRow.document_id.in_(ids)))
     session.execute(delete(DocumentRow).where(DocumentRow.id.in_(ids)))
     return len(ids)
 
@@ -457,8 +391,9 @@ def replace_proposals(
     session: Session, submission_id: str, proposals: Sequence[Proposal], *, model_version: str | None = None
 ) -> SubmissionRow:
     """Swap the submission's proposals for a new ranked list and update its summary columns.
-    Review decisions keep their own snapshot of the candidates, so replacing proposals loses nothing; a
-    decided submission is kept or reopened for review (worker.store.review.reconcile_rematch)."""
+    Review decisions keep their own snapshot of the candidates, so replacing proposals loses nothing; what a
+    re-match means for a decided submission is review policy, applied by the caller
+    (worker.intake.processor.store_proposals)."""
     session.execute(delete(ProposalRow).where(ProposalRow.submission_id == submission_id))
     session.flush()
     ranked = sorted(proposals, key=lambda p: p.confidence, reverse=True)
@@ -482,12 +417,6 @@ def replace_proposals(
     submission.best_band = ranked[0].band if ranked else None
     submission.best_confidence = ranked[0].confidence if ranked else None
     session.flush()
-    if submission.review_status == "decided":
-        # never overwrite a reviewer's decision silently: keep it (the new proposal agrees) or reopen the item
-        from worker.store.review import reconcile_rematch
-
-        reconcile_rematch(session, submission_id, ranked)
-        session.refresh(submission)
     return submission
 
 
