@@ -15,7 +15,7 @@ from models.proposal import Proposal
 from models.settings import Settings
 from worker.match import Matcher
 from worker.review.auth import create_user
-from worker.review.service import decide
+from worker.review.decisions import decide
 from worker.store.db import open_database, session_scope
 from worker.store.registry import import_csv
 from worker.store.results import SubmissionRow

@@ -278,12 +278,12 @@ def test_reviewer_day(browser: Any, server: dict[str, Any]) -> None:
     assert standing(server, server["first"]) == [("accept", 1, True)]
     assert page.locator("#decide-form").is_visible()
 
-    # skip it (J) and reject the next one (R)
+    # skip it (J) and reject the next one's only candidate (R): none is right, on to the next item
     page.keyboard.press("j")
     page.wait_for_url(re.compile(r"/items/HS-0002"))
     page.keyboard.press("r")
     page.wait_for_url(re.compile(r"/items/HS-0003"))
-    assert standing(server, "HS-0002") == [("reject", 1, False)]
+    assert standing(server, "HS-0002") == [("reject", 1, False), ("none", None, False)]
 
     # the history on the item page, and the audit log
     page.goto(server["url"] + f"/items/{server['first']}")
@@ -316,9 +316,9 @@ def test_reviewer_day(browser: Any, server: dict[str, Any]) -> None:
     shot(admin, "05-export")
     with admin.expect_download() as download_info:
         admin.click("#export-csv")
-    content = Path(download_info.value.path()).read_text(encoding="utf-8")
+    content = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
     lines = content.splitlines()
-    assert lines[0].startswith("decision_id,submission_id,commune_code,parcel_id")
+    assert lines[0].startswith("change_id,submission_id,case_number,commune_code,parcel_id")
     exported = [line for line in lines[1:] if f",{server['first']}," in line]
     assert exported and any(",owner_id_number,191234567," in line for line in exported)
     admin.context.close()
@@ -359,12 +359,16 @@ def test_clerk_drags_a_scan_onto_the_upload_page(browser: Any, server: dict[str,
         data,
     )
     assert page.inner_text("#file-list").startswith("sổ đỏ.png")
+    page.fill("#case-number", "hs2025-000777")
+    page.fill("#applicant", "Trần Thị Mai")
     shot(page, "07-upload")
     page.click("#upload-submit")
     page.wait_for_url(re.compile(r"/jobs\?highlight="))
     sid = page.url.split("=")[-1]
     shot(page, "08-jobs")
-    assert page.locator("tr.hl").inner_text().startswith(sid)
+    row = page.locator("tr.hl")
+    assert row.get_attribute("data-submission") == sid
+    assert row.inner_text().startswith("HS2025-000777") and "Trần Thị Mai" in row.inner_text()
     stored = server["settings"].resolved_inbox_dir / sid / "sổ đỏ.png"
     assert stored.read_bytes() == bytes(data)
     with session_scope(server["engine"]) as s:

@@ -194,7 +194,8 @@ for _command in _intake_commands:
 from worker.match.commands import model_group  # noqa: E402
 
 cli.add_command(model_group)
-from worker.review.commands import review_group, users_group  # noqa: E402
+from worker.review.commands import export_command, review_group, users_group  # noqa: E402
 
 cli.add_command(review_group)
+cli.add_command(export_command)
 cli.add_command(users_group)

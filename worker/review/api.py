@@ -11,14 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.review import service
+from worker.review import decisions, search, second_review, service, uploads, worklist
+from worker.review.app import current_lang
 from worker.review.auth import (
     check_csrf,
     create_user,
@@ -30,16 +31,10 @@ from worker.review.auth import (
     require,
     verify_password,
 )
-from worker.review.pages import (
-    apply_settings,
-    export_response,
-    lease_ttl,
-    parse_filter,
-    thresholds,
-    undo_window,
-    update_user,
-)
-from worker.review.service import ReviewError
+from worker.review.errors import ReviewError
+from worker.review.item import history, item_view
+from worker.review.pages import lease_ttl, parse_filter, refresh_worklists, thresholds, undo_window
+from worker.review.pages_admin import apply_settings, export_filter, export_response, update_user
 from worker.store.results import SubmissionRow, utcnow
 from worker.store.review import UserRow, append_audit, decided_pairs, release_leases
 
@@ -74,16 +69,47 @@ class Lease(BaseModel):
 
 
 class DecisionBody(BaseModel):
-    action: Literal["accept", "reject", "none"]
+    action: Literal["accept", "reject", "none", "new_record", "rescan"] = Field(
+        description="accept a candidate; reject one (the item stays open until every candidate is rejected); "
+        "none of them; new_record (not in the registry: `new_record` holds the fields to create); rescan "
+        "(`note` says why new scans are needed)"
+    )
     rank: int | None = Field(None, ge=1, description="candidate rank (accept/reject); default 1")
     proposal_id: int | None = Field(None, description="refuse with 409 stale_item if the candidate changed")
     note: str | None = None
+    new_record: dict[str, Any] | None = Field(
+        None, description=f"fields of the new record: {decisions.NEW_RECORD_FIELDS}"
+    )
 
 
 class CorrectionBody(BaseModel):
     field: str
     value: str
     owner_index: int | None = None
+    rank: int | None = Field(None, ge=1, description="the candidate the correction is made on; default 1")
+
+
+class CandidateBody(BaseModel):
+    parcel_id: str = Field(min_length=1, max_length=64)
+    query: str = ""
+
+
+class ReopenBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SecondReviewBody(BaseModel):
+    action: Literal["accept", "none", "new_record", "rescan"]
+    parcel_id: str | None = None
+    note: str | None = None
+
+
+class ExportSendBody(BaseModel):
+    format: Literal["csv", "json", "xlsx"] = "csv"
+    since: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    commune: str | None = None
 
 
 class NoteBody(BaseModel):
@@ -228,18 +254,23 @@ def queue(
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> dict[str, Any]:
-    service.sync_queue(db, thresholds(request, db))
+    refresh_worklists(request, db)
     f = service.QueueFilter(band, min_confidence, max_confidence, commune, doc_type, age, status, limit, offset)
     items, total = service.list_queue(db, f)
-    return {"items": [it.__dict__ for it in items], "total": total, "counts": service.queue_counts(db)}
+    return {
+        "items": [it.__dict__ for it in items],
+        "total": total,
+        "counts": service.queue_counts(db),
+        "bands": worklist.band_counts(db),
+        "exceptions": worklist.exception_counts(db),
+    }
 
 
 @router.post("/queue/next", response_model=Lease, dependencies=csrf, summary="Take the next item (exclusive lease)")
 def take_next(
     request: Request, body: NextBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
 ) -> Lease:
-    thr = thresholds(request, db)
-    service.sync_queue(db, thr)
+    thr = refresh_worklists(request, db)
     f = parse_filter(body.model_dump(exclude={"skip"}))
     sid = service.take_next(db, user, f, lease_ttl(thr), exclude=body.skip)
     if sid is None:
@@ -249,7 +280,8 @@ def take_next(
 
 @router.get("/items/{submission_id}", summary="One item: scans, fields, candidates with evidence, history")
 def item(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> dict[str, Any]:
-    return service.item_view(db, submission_id, user)
+    worklist.sync(db)
+    return item_view(db, submission_id, user)
 
 
 @router.post("/items/{submission_id}/lease", response_model=Lease, dependencies=csrf, summary="Take this item")
@@ -276,7 +308,7 @@ def decide(
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> DecisionOut:
-    row = service.decide(
+    row = decisions.decide(
         db,
         user,
         submission_id,
@@ -285,6 +317,7 @@ def decide(
         rank=body.rank,
         proposal_id=body.proposal_id,
         note=body.note,
+        new_record=body.new_record,
     )
     return _decision_out(row)
 
@@ -299,7 +332,7 @@ def correct(
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> DecisionOut:
-    row = service.correct(
+    row = decisions.correct(
         db,
         user,
         submission_id,
@@ -307,15 +340,52 @@ def correct(
         body.value,
         lease_ttl(thresholds(request, db)),
         owner_index=body.owner_index,
+        rank=body.rank,
     )
     return _decision_out(row)
+
+
+@router.post(
+    "/items/{submission_id}/candidates",
+    dependencies=csrf,
+    summary="Add a parcel found in the registry as a candidate (scored by the matcher); returns its rank",
+)
+def add_candidate(
+    request: Request,
+    submission_id: str,
+    body: CandidateBody,
+    user: UserRow = Depends(reviewer),
+    db: Session = Depends(db_session),
+) -> dict[str, int]:
+    rank = decisions.add_candidate(
+        db,
+        user,
+        submission_id,
+        body.parcel_id,
+        lease_ttl(thresholds(request, db)),
+        request.app.state.assess,
+        query=body.query,
+    )
+    return {"rank": rank}
+
+
+@router.post(
+    "/items/{submission_id}/reopen",
+    response_model=DecisionOut,
+    dependencies=csrf,
+    summary="Admin: reopen a decided item (its decision is undone, audited with the reason)",
+)
+def reopen(
+    submission_id: str, body: ReopenBody, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+) -> DecisionOut:
+    return _decision_out(decisions.reopen(db, user, submission_id, body.reason))
 
 
 @router.post("/items/{submission_id}/notes", response_model=DecisionOut, dependencies=csrf, summary="Add a note")
 def add_note(
     submission_id: str, body: NoteBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
 ) -> DecisionOut:
-    return _decision_out(service.add_note(db, user, submission_id, body.note))
+    return _decision_out(decisions.add_note(db, user, submission_id, body.note))
 
 
 @router.get("/items/{submission_id}/history", summary="The item's audit entries, newest first")
@@ -324,13 +394,13 @@ def item_history(
 ) -> list[dict[str, Any]]:
     if db.get(SubmissionRow, submission_id) is None:
         raise ReviewError("not_found", 404)
-    return service.history(db, submission_id)
+    return history(db, submission_id)
 
 
 @router.post("/undo", response_model=DecisionOut, dependencies=csrf, summary="Undo my last decision (short window)")
 def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> DecisionOut:
     thr = thresholds(request, db)
-    row = service.undo_last(db, user, undo_window(thr), lease_ttl(thr))
+    row = decisions.undo_last(db, user, undo_window(thr), lease_ttl(thr))
     release_leases(db, user.id, except_submission=row.submission_id)
     return _decision_out(row)
 
@@ -354,34 +424,145 @@ def audit(
 def upload(
     request: Request,
     files: list[UploadFile] = File(...),
+    case_number: str = Form("", description="the office's case number (HS2025-...)"),
+    applicant: str = Form("", description="who applied"),
     user: UserRow = Depends(clerk),
     db: Session = Depends(db_session),
 ) -> dict[str, Any]:
-    incoming = [service.IncomingFile(f.filename or "scan", f.file) for f in files]
-    row = service.save_upload(db, user, incoming, request.app.state.settings, request.app.state.s3_client)
-    return {"submission_id": row.submission_id, "destination": row.destination, "files": row.files}
+    incoming = [uploads.IncomingFile(f.filename or "scan", f.file) for f in files]
+    row = uploads.save_upload(
+        db,
+        user,
+        incoming,
+        request.app.state.settings,
+        request.app.state.s3_client,
+        case_number=case_number,
+        applicant=applicant,
+    )
+    return {
+        "submission_id": row.submission_id,
+        "destination": row.destination,
+        "files": row.files,
+        "case_number": row.case_number,
+    }
 
 
-@router.get("/uploads", summary="Uploaded submissions and how far the worker got")
-def uploads(
+@router.get("/uploads", summary="Uploaded submissions, file by file: read, failed (with the reason) or duplicates")
+def list_uploads(
     mine: bool = False, user: UserRow = Depends(clerk), db: Session = Depends(db_session)
 ) -> list[dict[str, Any]]:
-    return service.upload_status(db, user_id=user.id if mine else None)
+    worklist.sync(db)
+    return uploads.upload_status(db, user_id=user.id if mine else None)
+
+
+# --- exceptions, search, second review -----------------------------------------------------------------
+
+
+@router.get("/exceptions", summary="The exceptions worklist (no match, unlikely only, unknown page, failed file ...)")
+def exceptions(
+    request: Request,
+    reason: str | None = None,
+    limit: int = Query(100, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    user: UserRow = Depends(reviewer),
+    db: Session = Depends(db_session),
+) -> dict[str, Any]:
+    refresh_worklists(request, db)
+    items, total = worklist.list_exceptions(db, reason=reason, limit=limit, offset=offset)
+    return {"items": [it.__dict__ for it in items], "total": total, "counts": worklist.exception_counts(db)}
+
+
+@router.post("/exceptions/next", response_model=Lease, dependencies=csrf, summary="Take the next exception")
+def take_next_exception(
+    request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
+) -> Lease:
+    thr = refresh_worklists(request, db)
+    sid = worklist.take_next_exception(db, user, lease_ttl(thr))
+    return Lease(submission_id=sid, expires_at=utcnow() + lease_ttl(thr) if sid else None)
+
+
+@router.get("/search", summary="Registry parcels and submissions by ID number, name, serial, sheet/parcel, address")
+def search_all(
+    request: Request,
+    q: str = Query(..., min_length=1, max_length=200),
+    kind: Literal["auto", "id", "name", "serial", "ref", "address", "parcel", "case"] = "auto",
+    user: UserRow = Depends(reviewer),
+    db: Session = Depends(db_session),
+) -> dict[str, Any]:
+    worklist.sync(db)
+    query = search.parse(q, kind)
+    if query is None:
+        return {"kind": kind, "parcels": [], "submissions": []}
+    return {
+        "kind": query.kind,
+        "key": query.key,
+        "parcels": [h.__dict__ for h in search.search_registry(request.app.state.engine, query)],
+        "submissions": [h.__dict__ for h in search.search_submissions(db, query)],
+    }
+
+
+@router.get("/second-review", summary="Per-reviewer agreement of the second-review sample")
+def second_review_stats(
+    request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
+) -> dict[str, Any]:
+    rate = thresholds(request, db).second_review_rate
+    return {
+        "rate": rate,
+        "waiting": second_review.waiting_count(db, user, rate),
+        "agreement": [{**a.__dict__, "rate": a.rate, "lower_95": a.lower} for a in second_review.agreement(db)],
+    }
+
+
+@router.post("/second-review/{submission_id}", dependencies=csrf, summary="Record a blind second decision")
+def second_review_record(
+    submission_id: str, body: SecondReviewBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
+) -> dict[str, Any]:
+    row = second_review.record(db, user, submission_id, body.action, parcel_id=body.parcel_id, note=body.note)
+    return {"decision_id": row.decision_id, "agrees": row.agrees}
 
 
 # --- admin ------------------------------------------------------------------------------------------------
 
 
-@router.get("/export", summary="Accepted changes for VBDLIS (one row per parcel-owner change)")
-def export(
-    format: Literal["json", "csv"] = "json",
+@router.get(
+    "/export",
+    summary="Changes for VBDLIS not sent yet (one row per parcel-owner change); include_sent lists the rest too",
+)
+def export_changes(
+    request: Request,
+    format: Literal["json", "csv", "xlsx"] = "json",
+    since: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
     commune: str | None = None,
+    include_sent: bool = False,
+    batch: int | None = None,
     user: UserRow = Depends(admin),
     db: Session = Depends(db_session),
 ) -> Response:
-    return export_response(db, user, format, date_from, date_to, commune)
+    worklist.sync(db)
+    f = export_filter(
+        {
+            "since": since,
+            "date_from": date_from,
+            "date_to": date_to,
+            "commune": commune,
+            "include_sent": "1" if include_sent else "",
+            "batch": str(batch) if batch is not None else "",
+        }
+    )
+    return export_response(db, user, format, f, lang=current_lang(request))
+
+
+@router.post(
+    "/export/send", dependencies=csrf, summary="The changes not sent yet, recorded as sent (a new export batch)"
+)
+def export_send(
+    request: Request, body: ExportSendBody, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+) -> Response:
+    worklist.sync(db)
+    f = export_filter(body.model_dump(exclude={"format"}))
+    return export_response(db, user, body.format, f, lang=current_lang(request), mark_sent=True)
 
 
 @router.get("/calibration", summary="Reviewer labels for the matcher's calibration")
