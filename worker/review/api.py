@@ -169,6 +169,7 @@ class ReviewSettings(BaseModel):
     audit_sample_rate: float | None = None
     lease_minutes: float | None = None
     undo_seconds: float | None = None
+    second_review_rate: float | None = None
 
 
 def _me(user: UserRow) -> Me:
