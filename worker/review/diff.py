@@ -119,7 +119,8 @@ def _address_diff(a: str, b: str) -> tuple[list[Segment], list[Segment]]:
 
     def add(side: list[Segment], part: str, kind: Kind) -> None:
         if side:
-            side.append(Segment(", ", "same"))
+            # the comma between two differing parts belongs to the difference: one block, not two
+            side.append(Segment(", ", kind if side[-1].kind == kind else "same"))
         side.append(Segment(part, kind))
 
     matcher = SequenceMatcher(None, keys_a, keys_b, autojunk=False)

@@ -557,4 +557,7 @@ MESSAGES: dict[str, str] = {
     "err_ocr_engine_failed": "The OCR engine failed; it will be retried.",
     "err_timeout": "Reading took too long; it will be retried.",
     "err_internal_error": "System error while reading the file; the operators are told.",
+    "warn_quality_screenshot": "Screenshot",
+    "warn_quality_no_text": "No text found",
+    "warn_quality_unreadable": "Unreadable image",
 }

@@ -557,4 +557,7 @@ MESSAGES: dict[str, str] = {
     "err_ocr_engine_failed": "Bộ nhận dạng chữ gặp lỗi; hệ thống sẽ thử lại.",
     "err_timeout": "Đọc quá lâu; hệ thống sẽ thử lại.",
     "err_internal_error": "Lỗi hệ thống khi đọc tệp; đã báo cho quản trị.",
+    "warn_quality_screenshot": "Ảnh chụp màn hình",
+    "warn_quality_no_text": "Không thấy chữ trên ảnh",
+    "warn_quality_unreadable": "Ảnh không đọc được",
 }
