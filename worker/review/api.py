@@ -450,9 +450,9 @@ def upload(
 
 @router.get("/uploads", summary="Uploaded submissions, file by file: read, failed (with the reason) or duplicates")
 def list_uploads(
-    mine: bool = False, user: UserRow = Depends(clerk), db: Session = Depends(db_session)
+    request: Request, mine: bool = False, user: UserRow = Depends(clerk), db: Session = Depends(db_session)
 ) -> list[dict[str, Any]]:
-    worklist.sync(db)
+    refresh_worklists(request, db)
     return uploads.upload_status(db, user_id=user.id if mine else None)
 
 

@@ -560,4 +560,5 @@ MESSAGES: dict[str, str] = {
     "warn_quality_screenshot": "Screenshot",
     "warn_quality_no_text": "No text found",
     "warn_quality_unreadable": "Unreadable image",
+    "not_on_documents": "{n} fields not on the documents (registry only)",
 }

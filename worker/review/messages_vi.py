@@ -560,4 +560,5 @@ MESSAGES: dict[str, str] = {
     "warn_quality_screenshot": "Ảnh chụp màn hình",
     "warn_quality_no_text": "Không thấy chữ trên ảnh",
     "warn_quality_unreadable": "Ảnh không đọc được",
+    "not_on_documents": "{n} trường không có trên giấy tờ (chỉ có trong VBDLIS)",
 }

@@ -587,6 +587,6 @@ def jobs_page(
     user: UserRow = Depends(clerk),
     db: Session = Depends(db_session),
 ) -> Response:
-    worklist.sync(db)
+    refresh_worklists(request, db)
     rows = uploads.upload_status(db, user_id=user.id if mine else None)
     return render(request, "jobs.html", {"uploads": rows, "highlight": highlight, "mine": mine}, user=user)

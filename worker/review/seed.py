@@ -154,6 +154,41 @@ def read_registry_csv(path: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def read_samples(
+    settings: Any,
+    samples_dir: Any,
+    submission_id: str,
+    *,
+    files: Sequence[str] | None = None,
+    store_as: str | None = None,
+) -> tuple[list[Document], dict[int, str]]:
+    """Read a generated submission (fixtures.samples layout) with the real pipeline and keep its normalised page
+    images under data_dir/derived like the worker: (documents, document index -> derived image key)."""
+    from pathlib import Path
+
+    import cv2
+
+    from worker.pipeline import read_file
+
+    sid = store_as or submission_id
+    derived = Path(settings.data_dir) / "derived"
+    derived.mkdir(parents=True, exist_ok=True)
+    documents: list[Document] = []
+    image_keys: dict[int, str] = {}
+    for path in sorted((Path(samples_dir) / "submissions" / submission_id).iterdir()):
+        if files is not None and path.name not in files:
+            continue
+        result = read_file(path.read_bytes(), path.name, settings=settings, keep_pages=True)
+        for doc, page in zip(result.documents, result.pages, strict=False):
+            ok, buf = cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, 88])
+            if ok:
+                key = f"derived/{sid}-{len(documents)}.jpg"
+                (Path(settings.data_dir) / key).write_bytes(buf.tobytes())
+                image_keys[len(documents)] = key
+            documents.append(doc)
+    return documents, image_keys
+
+
 def seed_from_samples(
     session: Session,
     settings: Any,
@@ -167,14 +202,10 @@ def seed_from_samples(
     created_at: datetime | None = None,
     prior_weight: float = -4.0,
 ) -> SubmissionRow:
-    """Read a generated submission (fixtures.samples layout) with the real pipeline, keep its normalised page
-    images under data_dir/derived like the worker, and propose its true registry parcel plus `decoys` others."""
+    """Read a generated submission with the real pipeline (see read_samples) and propose its true registry
+    parcel plus `decoys` others (toy proposals)."""
     import json
     from pathlib import Path
-
-    import cv2
-
-    from worker.pipeline import read_file
 
     root = Path(samples_dir)
     truth = next(
@@ -184,22 +215,7 @@ def seed_from_samples(
     )
     registry = read_registry_csv(root / "parcels.csv")
     sid = store_as or submission_id
-    derived = Path(settings.data_dir) / "derived"
-    derived.mkdir(parents=True, exist_ok=True)
-    documents: list[Document] = []
-    image_keys: dict[int, str] = {}
-    paths = sorted((root / "submissions" / submission_id).iterdir())
-    for path in paths:
-        if files is not None and path.name not in files:
-            continue
-        result = read_file(path.read_bytes(), path.name, settings=settings, keep_pages=True)
-        for doc, page in zip(result.documents, result.pages, strict=False):
-            ok, buf = cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, 88])
-            if ok:
-                key = f"derived/{sid}-{len(documents)}.jpg"
-                (Path(settings.data_dir) / key).write_bytes(buf.tobytes())
-                image_keys[len(documents)] = key
-            documents.append(doc)
+    documents, image_keys = read_samples(settings, root, submission_id, files=files, store_as=store_as)
     rows_by_parcel: dict[str, list[dict[str, Any]]] = {}
     for row in registry:
         rows_by_parcel.setdefault(row["parcel_id"], []).append(row)

@@ -209,7 +209,7 @@ def _file_states(session: Session, ids: list[str]) -> dict[str, dict[str, dict[s
 
 def clerk_state(
     sub: SubmissionRow | None,
-    files: dict[str, dict[str, Any]],
+    files: Sequence[dict[str, Any]],
     *,
     standing: str | None,
     exception_open: bool,
@@ -219,10 +219,11 @@ def clerk_state(
     """Where a submission is, in the words a clerk needs: still to be read, being read, unreadable, waiting for
     a reviewer, needing attention (no match, a conflict ...), new scans asked for, a new record to create,
     matched, or sent to VBDLIS."""
+    unread = [f for f in files if f["state"] in ("waiting", "received", "processing")]
     if sub is None:
-        return "processing" if files else "waiting"
-    if sub.status == "received":
-        return "processing"
+        return "processing" if len(unread) < len(files) else "waiting"
+    if sub.status == "received" or unread:
+        return "processing"  # an answer now could change with the next file
     if sent:
         return "sent"
     if standing == "rescan":
@@ -276,6 +277,7 @@ def upload_status(session: Session, *, user_id: int | None = None, limit: int = 
         sid = upload.submission_id
         per_file = files.get(sid, {})
         decision = standing.get(sid)
+        file_rows = [{**f, **per_file.get(f["name"], {"state": "waiting"})} for f in upload.files]
         out.append(
             {
                 "submission_id": sid,
@@ -283,11 +285,11 @@ def upload_status(session: Session, *, user_id: int | None = None, limit: int = 
                 "applicant": upload.applicant,
                 "uploaded_by": uploader,
                 "uploaded_at": aware(upload.created_at),
-                "files": [{**f, **per_file.get(f["name"], {"state": "waiting"})} for f in upload.files],
+                "files": file_rows,
                 "destination": upload.destination,
                 "state": clerk_state(
                     sub,
-                    per_file,
+                    file_rows,
                     standing=decision.action if decision else None,
                     exception_open=sid in open_exceptions,
                     queue_reason=queue.get(sid),
