@@ -31,6 +31,7 @@ from worker.review.seed import seed_submission, toy_proposals
 from worker.store.db import make_engine, session_scope
 from worker.store.results import SubmissionRow, utcnow
 from worker.store.review import AuditRow, DecisionRow, ReviewLeaseRow, UserRow, audit_sampled
+from worker.store.submissions import record_object
 
 pytestmark = pytest.mark.usefixtures("cheap_argon2")
 
@@ -694,6 +695,11 @@ def test_clerk_upload_into_inbox_and_status(env: Env, simple_scan: Any) -> None:
     # once the worker has created the submission, its status shows through
     with session_scope(env.engine) as s:
         s.add(SubmissionRow(id=sid, origin="inbox", status="processed"))
+        s.flush()
+        record_object(s, submission_id=sid, bucket="", key=f"{sid}/cccd.pdf", version="v", status="processed")
+    assert c.get("/api/uploads").json()[0]["state"] == "processing"  # one file still to read
+    with session_scope(env.engine) as s:
+        record_object(s, submission_id=sid, bucket="", key=f"{sid}/sổ đỏ trang 1.png", version="v", status="processed")
     assert c.get("/api/uploads").json()[0]["state"] == "needs_attention"  # read, but nothing in the registry fits
     page = c.get("/jobs", params={"highlight": sid})
     assert page.status_code == 200 and sid in page.text

@@ -22,7 +22,7 @@ from worker.store.db import session_scope
 from worker.store.registry import import_csv
 from worker.store.results import SubmissionRow
 from worker.store.review import DecisionRow
-from worker.store.submissions import save_errors
+from worker.store.submissions import record_object, save_errors
 
 pytestmark = pytest.mark.usefixtures("cheap_argon2")
 
@@ -271,6 +271,7 @@ def test_new_scans_asked_for_and_the_clerk_sees_why(env: Env, simple_scan: Any) 
     ).json()["submission_id"]
     with session_scope(env.engine) as s:  # the worker read nothing useful
         seed_submission(s, sid, [unknown_page("9")], [], origin="upload")
+        record_object(s, submission_id=sid, bucket="", key=f"{sid}/gcn.png", version="v", status="processed")
     c = env.client("rev")
     assert api_items(c)[sid] == ["no_match", "unknown_page"]
     assert c.post(f"/api/items/{sid}/decisions", json={"action": "rescan"}).json()["error"] == "note_required"

@@ -31,7 +31,7 @@ from worker.review.auth import (
     require,
     verify_password,
 )
-from worker.review.errors import ReviewError
+from worker.review.errors import ReviewError, get_submission
 from worker.review.item import history, item_view
 from worker.review.pages import lease_ttl, parse_filter, refresh_worklists, thresholds, undo_window
 from worker.review.pages_admin import apply_settings, export_filter, export_response, update_user
@@ -281,8 +281,7 @@ def take_next(
 
 @router.get("/items/{submission_id}", summary="One item: scans, fields, candidates with evidence, history")
 def item(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> dict[str, Any]:
-    worklist.sync(db)
-    return item_view(db, submission_id, user)
+    return item_view(db, submission_id, user, exception=worklist.sync_one(db, get_submission(db, submission_id)))
 
 
 @router.post("/items/{submission_id}/lease", response_model=Lease, dependencies=csrf, summary="Take this item")

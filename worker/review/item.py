@@ -28,7 +28,6 @@ from worker.store.review import (
     UserRow,
     aware,
     lease_holder,
-    rejected_parcels,
     standing_decision,
 )
 from worker.store.worklist import ReviewExceptionRow
@@ -73,24 +72,35 @@ def box_id(document_id: int, owner_index: int, name: str) -> str:
 # --- corrections and the changes a decision sends ---------------------------------------------------------
 
 
+def verdicts(session: Session, submission_id: str) -> list[DecisionRow]:
+    """The standing corrections and rejected candidates of a submission, oldest first (one query)."""
+    return list(
+        session.scalars(
+            select(DecisionRow)
+            .where(
+                DecisionRow.submission_id == submission_id,
+                DecisionRow.action.in_(("correct", "reject")),
+                DecisionRow.undone_at.is_(None),
+            )
+            .order_by(DecisionRow.id)
+        )
+    )
+
+
+def corrections_of(rows: list[DecisionRow], parcel_id: str | None = None) -> dict[tuple[str, int | None], Any]:
+    """Latest correction per (field, owner_index) made on the candidate `parcel_id` (corrections from
+    before they were tied to a candidate apply to every candidate)."""
+    out: dict[tuple[str, int | None], Any] = {}
+    for row in rows:
+        if row.action == "correct" and (parcel_id is None or row.parcel_id in (None, parcel_id)):
+            out[(row.field or "", row.owner_index)] = row.new_value
+    return out
+
+
 def corrections(
     session: Session, submission_id: str, parcel_id: str | None = None
 ) -> dict[tuple[str, int | None], Any]:
-    """Latest reviewer correction per (field, owner_index) made on the candidate `parcel_id` (corrections
-    from before they were tied to a candidate apply to every candidate)."""
-    out: dict[tuple[str, int | None], Any] = {}
-    for row in session.scalars(
-        select(DecisionRow)
-        .where(
-            DecisionRow.submission_id == submission_id,
-            DecisionRow.action == "correct",
-            DecisionRow.undone_at.is_(None),
-        )
-        .order_by(DecisionRow.id)
-    ):
-        if parcel_id is None or row.parcel_id in (None, parcel_id):
-            out[(row.field or "", row.owner_index)] = row.new_value
-    return out
+    return corrections_of(verdicts(session, submission_id), parcel_id)
 
 
 def printed_name(value: Any, documents: list[Document]) -> Any:
@@ -293,11 +303,12 @@ def candidate_views(
     documents = [doc for _row, doc in docs]
     rows = proposals(session, submission_id)
     records = registry_records(session, [p.parcel_id for p in rows])
-    rejected = rejected_parcels(session, submission_id)
+    judged = verdicts(session, submission_id)
+    rejected = {v.parcel_id for v in judged if v.action == "reject"}
     out = []
     for prow in rows:
         proposal = Proposal.model_validate(prow.payload)
-        fixes = corrections(session, submission_id, prow.parcel_id)
+        fixes = corrections_of(judged, prow.parcel_id)
         out.append(
             {
                 "proposal_id": prow.id,
@@ -356,12 +367,19 @@ def audit_dict(row: AuditRow) -> dict[str, Any]:
     }
 
 
-def item_view(session: Session, submission_id: str, user: UserRow) -> dict[str, Any]:
-    """Everything the item page and GET /api/items/{id} show."""
+def item_view(
+    session: Session,
+    submission_id: str,
+    user: UserRow,
+    *,
+    docs: list[tuple[DocumentRow, Document]] | None = None,
+    exception: ReviewExceptionRow | None = None,
+) -> dict[str, Any]:
+    """Everything the item page and GET /api/items/{id} show (`docs`, `exception`: when the caller has them)."""
     sub = get_submission(session, submission_id)
     queue_row = session.get(ReviewQueueRow, submission_id)
-    exception = session.get(ReviewExceptionRow, submission_id)
-    docs = load_documents(session, submission_id)
+    exception = exception or session.get(ReviewExceptionRow, submission_id)
+    docs = docs if docs is not None else load_documents(session, submission_id)
     holder = lease_holder(session, submission_id)
     holder_name = session.get(UserRow, holder[0]).name if holder else None  # type: ignore[union-attr]
     standing = standing_decision(session, submission_id)

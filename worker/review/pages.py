@@ -27,6 +27,7 @@ from worker.review.auth import (
     require,
     verify_password,
 )
+from worker.review.errors import get_submission
 from worker.review.images import document_image
 from worker.review.item import item_view, load_documents
 from worker.review.service import QueueFilter
@@ -326,16 +327,16 @@ def item_page(
     db: Session = Depends(db_session),
 ) -> Response:
     thr = thresholds(request, db)
-    worklist.sync(db)
-    item = item_view(db, submission_id, user)
+    sub = get_submission(db, submission_id)
+    docs = load_documents(db, submission_id)
+    item = item_view(db, submission_id, user, docs=docs, exception=worklist.sync_one(db, sub))
     open_ranks = [cand["rank"] for cand in item["candidates"] if not cand["rejected"]]
     selected = c or (item["decision"]["rank"] if item["decision"] and item["decision"]["rank"] else None)
     if selected is None or not any(cand["rank"] == selected for cand in item["candidates"]):
         selected = (open_ranks or [cand["rank"] for cand in item["candidates"]] or [1])[0]
-    sub = db.get(SubmissionRow, submission_id)
-    resolvable = sub is not None and decisions.resolvable(db, sub)
+    resolvable = sub.review_status != "decided" or (item["decision"] or {}).get("action") == "none"
     f = parse_filter(request.query_params)
-    documents = [doc for _row, doc in load_documents(db, submission_id)]
+    documents = [doc for _row, doc in docs]
     return render(
         request,
         "item.html",

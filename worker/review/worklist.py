@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, delete, func, or_, select, update
+from sqlalchemy import Text, and_, cast, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from models.document import Document
 from worker.review import i18n
 from worker.review.labels import CONFLICT_WARNINGS, warning_code
 from worker.review.service import REVIEWABLE_REASONS
@@ -45,6 +44,9 @@ log = logging.getLogger(__name__)
 
 EXCEPTION_REASONS = ("no_match", "unlikely_only", "unknown_page", "failed_file", "conflict", "none_of_candidates")
 SYNC_BATCH = 2000
+# a change committed late (a transaction that began before the last sync) has an updated_at at most this much
+# older than the newest one seen; the window is looked at again on every sync
+LATE_COMMIT = timedelta(hours=1)
 
 
 def _known(key: str) -> bool:
@@ -56,8 +58,14 @@ def _digits(value: Any) -> str | None:
     return text if len(text) in (9, 12) else None
 
 
-def search_keys(documents: Iterable[tuple[int, Document]], case_number: str | None, applicant: str | None) -> set:
-    """(document id, kind, key) for every value a submission can be found by."""
+def _value(fields: dict[str, Any], name: str) -> Any:
+    entry = fields.get(name)
+    return entry.get("value") if isinstance(entry, dict) else None
+
+
+def search_keys(documents: Iterable[tuple[int, dict[str, Any]]], case_number: str | None, applicant: str | None) -> set:
+    """(document id, kind, key) for every value a submission can be found by; documents are stored
+    models.Document payloads (read as plain JSON: this runs for every changed submission)."""
     keys: set[tuple[int | None, str, str]] = set()
 
     def add(doc_id: int | None, kind: str, key: str | None) -> None:
@@ -65,20 +73,19 @@ def search_keys(documents: Iterable[tuple[int, Document]], case_number: str | No
             keys.add((doc_id, kind, key[:200]))
 
     for doc_id, doc in documents:
-        groups = [doc.fields, *doc.owners]
-        for fields in groups:
+        fields = doc.get("fields") or {}
+        for group in (fields, *(doc.get("owners") or [])):
             for name in ("id_number", "old_id_number"):
-                if (fv := fields.get(name)) is not None:
-                    add(doc_id, "id", _digits(fv.value))
+                add(doc_id, "id", _digits(_value(group, name)))
             for name in ("full_name", "mrz_name"):
-                if (fv := fields.get(name)) is not None and isinstance(fv.value, str):
-                    add(doc_id, "name", name_key(fv.value))
+                if isinstance(value := _value(group, name), str):
+                    add(doc_id, "name", name_key(value))
             for name in ("parcel_address", "place_of_residence", "address"):
-                if (fv := fields.get(name)) is not None and isinstance(fv.value, str):
-                    add(doc_id, "address", address_key(fv.value))
-        serial = doc.value("certificate_serial")
-        add(doc_id, "serial", serial_key(str(serial)) if serial else None)
-        sheet, number = doc.value("map_sheet_number"), doc.value("parcel_number")
+                if isinstance(value := _value(group, name), str):
+                    add(doc_id, "address", address_key(value))
+        if serial := _value(fields, "certificate_serial"):
+            add(doc_id, "serial", serial_key(str(serial)))
+        sheet, number = _value(fields, "map_sheet_number"), _value(fields, "parcel_number")
         if sheet is not None and number is not None:
             add(doc_id, "ref", f"{sheet}/{number}")
     if case_number:
@@ -91,7 +98,7 @@ def search_keys(documents: Iterable[tuple[int, Document]], case_number: str | No
 @dataclass
 class _Facts:
     sub: SubmissionRow
-    documents: list[tuple[int, Document]] = field(default_factory=list)
+    documents: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     errors: int = 0
     standing: str | None = None
     queue_reason: str | None = None
@@ -108,9 +115,9 @@ def exception_reasons(facts: _Facts) -> list[str]:
         reasons.append("no_match")
     if sub.best_band == "unlikely":
         reasons.append("unlikely_only")
-    if any(doc.doc_type == "unknown" for _id, doc in facts.documents):
+    if any(doc.get("doc_type") == "unknown" for _id, doc in facts.documents):
         reasons.append("unknown_page")
-    warnings = (w for _id, doc in facts.documents for w in doc.warnings)
+    warnings = (w for _id, doc in facts.documents for w in doc.get("warnings") or ())
     if any(warning_code(w, _known) in CONFLICT_WARNINGS for w in warnings):
         reasons.append("conflict")
     if facts.standing == "none":
@@ -135,7 +142,7 @@ def _facts(session: Session, subs: list[SubmissionRow]) -> dict[str, _Facts]:
     for doc_id, sid, payload in session.execute(
         select(DocumentRow.id, DocumentRow.submission_id, DocumentRow.payload).where(DocumentRow.submission_id.in_(ids))
     ):
-        facts[sid].documents.append((doc_id, Document.model_validate(payload)))
+        facts[sid].documents.append((doc_id, payload))
     for sid, n in session.execute(
         select(ErrorRow.submission_id, func.count())
         .where(ErrorRow.submission_id.in_(ids))
@@ -179,35 +186,51 @@ def sync(session: Session, limit: int = SYNC_BATCH) -> int:
         .order_by(SubmissionRow.updated_at)
         .limit(limit)
     )
-    subs = list(session.scalars(stale))
+    # submissions are looked at oldest change first, so everything before the newest change seen is done,
+    # but for commits that arrived late; an index range scan instead of a pass over every submission
+    newest = session.scalar(select(func.max(ReviewExceptionRow.seen_updated_at)))
+    if newest is not None:
+        stale = stale.where(SubmissionRow.updated_at >= newest - LATE_COMMIT)
+
+    return _derive(session, list(session.scalars(stale)))
+
+
+def sync_one(session: Session, sub: SubmissionRow) -> ReviewExceptionRow | None:
+    """The worklist row of one submission, derived again only when the submission changed since."""
+    row = session.get(ReviewExceptionRow, sub.id)
+    if row is None or row.seen_updated_at != sub.updated_at:
+        _derive(session, [sub])
+        row = session.get(ReviewExceptionRow, sub.id)
+    return row
+
+
+def _derive(session: Session, subs: list[SubmissionRow]) -> int:
     if not subs:
         return 0
     now = utcnow()
+    ids = [sub.id for sub in subs]
+    rows = {
+        r.submission_id: r
+        for r in session.scalars(select(ReviewExceptionRow).where(ReviewExceptionRow.submission_id.in_(ids)))
+    }
+    session.execute(delete(SearchKeyRow).where(SearchKeyRow.submission_id.in_(ids)))
+    keys: list[dict[str, Any]] = []
     for f in _facts(session, subs).values():
         reasons = exception_reasons(f)
-        row = session.get(ReviewExceptionRow, f.sub.id)
+        row = rows.get(f.sub.id)
         if row is None:
             row = ReviewExceptionRow(submission_id=f.sub.id)
             session.add(row)
         row.reasons, row.open = reasons, is_open(f, reasons)
         row.seen_updated_at, row.indexed_at = f.sub.updated_at, now
-        session.execute(delete(SearchKeyRow).where(SearchKeyRow.submission_id == f.sub.id))
-        session.add_all(
-            SearchKeyRow(submission_id=f.sub.id, document_id=doc_id, kind=kind, key=key)
+        keys += [
+            {"submission_id": f.sub.id, "document_id": doc_id, "kind": kind, "key": key}
             for doc_id, kind, key in search_keys(f.documents, f.case_number, f.applicant)
-        )
+        ]
     session.flush()
+    if keys:
+        session.execute(insert(SearchKeyRow), keys)
     return len(subs)
-
-
-def touch(session: Session, submission_id: str) -> None:
-    """Have the next sync look at this submission again (its upload form changed, say)."""
-    session.execute(
-        update(ReviewExceptionRow)
-        .where(ReviewExceptionRow.submission_id == submission_id)
-        .values(seen_updated_at=None)
-        .execution_options(synchronize_session=False)
-    )
 
 
 # --- the list ---------------------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from worker.store.db import Base
-from worker.store.results import utcnow
+from worker.store.results import SubmissionRow, utcnow
+
+# what changed since the worklist last looked: a range scan on the time each submission row last changed
+SUBMISSIONS_BY_UPDATE = Index("ix_submissions_updated_at", SubmissionRow.__table__.c.updated_at)
 
 
 class ReviewExceptionRow(Base):
@@ -28,7 +31,7 @@ class ReviewExceptionRow(Base):
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     open: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     # the submission's updated_at these rows were derived from: a different value means derive again
-    seen_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seen_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -41,6 +41,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("submission_id"),
     )
     op.create_index(op.f("ix_review_exceptions_open"), "review_exceptions", ["open"], unique=False)
+    op.create_index(
+        op.f("ix_review_exceptions_seen_updated_at"), "review_exceptions", ["seen_updated_at"], unique=False
+    )
+    op.create_index("ix_submissions_updated_at", "submissions", ["updated_at"], unique=False)
 
     op.create_table(
         "review_search_keys",
@@ -124,6 +128,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_review_search_keys_submission_id"), table_name="review_search_keys")
     op.drop_index("ix_review_search_keys_kind_key", table_name="review_search_keys")
     op.drop_table("review_search_keys")
+    op.drop_index("ix_submissions_updated_at", table_name="submissions")
+    op.drop_index(op.f("ix_review_exceptions_seen_updated_at"), table_name="review_exceptions")
     op.drop_index(op.f("ix_review_exceptions_open"), table_name="review_exceptions")
     op.drop_table("review_exceptions")
     op.drop_index(op.f("ix_uploads_case_number"), table_name="uploads")
