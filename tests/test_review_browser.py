@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from review_env import serving
 from sqlalchemy import select
 
 from models.document import Document, FieldValue
@@ -31,16 +29,9 @@ from worker.store.review import AuditRow, DecisionRow
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "review"
 PASSWORD = "mật khẩu thử nghiệm"
 VIEWPORT = {"width": 1366, "height": 768}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _seed(settings: Settings, engine: Any, samples: Path) -> str:
@@ -151,9 +142,6 @@ def _seed(settings: Settings, engine: Any, samples: Path) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    import uvicorn
 
     root = tmp_path_factory.mktemp("review-browser")
     settings = Settings(
@@ -164,38 +152,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     )
     app = create_app(settings)
     first = _seed(settings, app.state.engine, root / "samples")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "engine": app.state.engine, "settings": settings, "first": first}
-    srv.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield {"url": url, "engine": app.state.engine, "settings": settings, "first": first}
     app.state.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield b
-        b.close()
 
 
 def shot(page: Any, name: str) -> Path:

@@ -16,17 +16,15 @@ import csv
 import io
 import json
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from review_env import serving
 from sqlalchemy import select
 
 from models.document import ErrorEntry
@@ -46,7 +44,6 @@ from worker.vntext import strip_diacritics
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 ARTIFACTS = REPO / "test-artifacts" / "review"
@@ -54,43 +51,6 @@ PASSWORD = "mật khẩu thử nghiệm"
 DESK = {"width": 1280, "height": 720}
 PHONE = {"width": 360, "height": 740}
 USERS = (("lan", "reviewer"), ("minh", "reviewer"), ("hoa", "clerk"), ("quan", "admin"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def login(browser: Any, url: str, name: str, viewport: dict[str, int] = DESK) -> Any:

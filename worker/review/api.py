@@ -33,7 +33,7 @@ from worker.review.auth import (
 )
 from worker.review.errors import ReviewError, get_submission
 from worker.review.item import history, item_view
-from worker.review.pages import lease_ttl, parse_filter, refresh_worklists, thresholds, undo_window
+from worker.review.pages import lease_ttl, parse_filter, refresh_worklists, store_upload, thresholds, undo_window
 from worker.review.pages_admin import apply_settings, export_filter, export_response, update_user
 from worker.store.results import SubmissionRow, utcnow
 from worker.store.review import UserRow, append_audit, decided_pairs, release_leases
@@ -429,16 +429,7 @@ def upload(
     user: UserRow = Depends(clerk),
     db: Session = Depends(db_session),
 ) -> dict[str, Any]:
-    incoming = [uploads.IncomingFile(f.filename or "scan", f.file) for f in files]
-    row = uploads.save_upload(
-        db,
-        user,
-        incoming,
-        request.app.state.settings,
-        request.app.state.s3_client,
-        case_number=case_number,
-        applicant=applicant,
-    )
+    row = store_upload(request, db, user, files, case_number, applicant)
     return {
         "submission_id": row.submission_id,
         "destination": row.destination,

@@ -110,6 +110,7 @@ def create_app(
     templates.env.filters["age"] = _fmt_age
     templates.env.globals["quote"] = quote
     templates.env.globals["urlencode"] = urlencode
+    templates.env.globals["unit_names"] = i18n.UNIT_NAMES
     app.state.templates = templates
 
     app.add_middleware(

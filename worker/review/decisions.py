@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from models.document import Document
 from models.proposal import Proposal
+from models.registry import REGISTRY_CSV_COLUMNS
 from worker.review.errors import ReviewError, get_submission
 from worker.review.item import candidate_changes, corrections, load_documents, proposals, registry_records
 from worker.store.results import ProposalRow, SubmissionRow, utcnow
@@ -23,7 +24,6 @@ from worker.store.review import (
     CLOSING_ACTIONS,
     UNDOABLE_ACTIONS,
     DecisionRow,
-    ReviewQueueRow,
     UserRow,
     acquire_lease,
     append_audit,
@@ -31,7 +31,9 @@ from worker.store.review import (
     rejected_parcels,
     release_lease,
     standing_decision,
+    take_back,
 )
+from worker.store.submissions import proposal_row
 from worker.store.worklist import ExportSentRow
 from worker.vntext import clean
 
@@ -41,21 +43,18 @@ DECISION_ACTIONS = ("accept", "reject", "none", "new_record", "rescan")
 MAX_VALUE_LENGTH = 500
 MAX_NOTE_LENGTH = 2000
 # what a new registry record needs, as a reviewer fills it in from the scans
-NEW_RECORD_FIELDS = (
-    "commune_code",
-    "map_sheet_number",
-    "parcel_number",
-    "parcel_address",
-    "area_m2",
-    "land_use_code",
-    "certificate_serial",
-    "registry_number",
-    "owner_name",
-    "owner_birth_year",
-    "owner_id_number",
-    "owner_address",
-)
+NEW_RECORD_FIELDS = tuple(
+    "parcel_address" if c == "address" else c for c in REGISTRY_CSV_COLUMNS if c != "parcel_id"
+)  # the registry export's columns: VBDLIS creates the parcel id
 _INTEGER_FIELDS = {"map_sheet_number": (1, 100_000), "parcel_number": (1, 1_000_000), "owner_birth_year": (1880, 2030)}
+
+
+def _record(session: Session, user: UserRow, submission_id: str, action: str, **columns: Any) -> DecisionRow:
+    """A new decision row by `user`, now (flushed, so it has its id)."""
+    row = DecisionRow(submission_id=submission_id, action=action, user_id=user.id, decided_at=utcnow(), **columns)
+    session.add(row)
+    session.flush()
+    return row
 
 
 def _clean_note(note: str | None) -> str | None:
@@ -191,9 +190,11 @@ def _close(
     snapshot = _snapshot(session, submission_id, rows, chosen)
     if replaces is not None:
         snapshot["replaces"] = replaces
-    row = DecisionRow(
-        submission_id=submission_id,
-        action=action,
+    row = _record(
+        session,
+        user,
+        submission_id,
+        action,
         rank=chosen.rank if chosen else None,
         parcel_id=chosen.parcel_id if chosen else None,
         owner_id=chosen.owner_id if chosen else None,
@@ -202,11 +203,7 @@ def _close(
         new_value=new_record,
         snapshot=snapshot,
         model_version=model_version,
-        user_id=user.id,
-        decided_at=utcnow(),
     )
-    session.add(row)
-    session.flush()
     commune = (snapshot.get("chosen") or {}).get("commune_code") or (new_record or {}).get("commune_code")
     if commune:
         session.execute(
@@ -281,9 +278,11 @@ def _reject(
 ) -> DecisionRow:
     """One candidate is wrong; the item stays with the reviewer. The last one rejected closes it as `none`
     (which puts it on the exceptions worklist, where the registry can be searched)."""
-    row = DecisionRow(
-        submission_id=submission_id,
-        action="reject",
+    row = _record(
+        session,
+        user,
+        submission_id,
+        "reject",
         rank=chosen.rank,
         parcel_id=chosen.parcel_id,
         owner_id=chosen.owner_id,
@@ -291,11 +290,7 @@ def _reject(
         note=note,
         snapshot=_snapshot(session, submission_id, rows, None),
         model_version=chosen.model_version,
-        user_id=user.id,
-        decided_at=utcnow(),
     )
-    session.add(row)
-    session.flush()
     append_audit(
         session,
         user=user,
@@ -407,20 +402,18 @@ def correct(
         raise ReviewError("unknown_field", 422)
     parcel_id = candidate.parcel_id if candidate is not None else None
     old_value = corrections(session, submission_id, parcel_id).get(key, known[key])
-    row = DecisionRow(
-        submission_id=submission_id,
-        action="correct",
+    row = _record(
+        session,
+        user,
+        submission_id,
+        "correct",
         rank=candidate.rank if candidate is not None else None,
         parcel_id=parcel_id,
         field=field_name,
         owner_index=owner_index,
         old_value=old_value,
         new_value=new_value,
-        user_id=user.id,
-        decided_at=utcnow(),
     )
-    session.add(row)
-    session.flush()
     append_audit(
         session,
         user=user,
@@ -445,9 +438,7 @@ def add_note(session: Session, user: UserRow, submission_id: str, note: str) -> 
     text = _clean_note(note)
     if not text:
         raise ReviewError("bad_value", 422)
-    row = DecisionRow(submission_id=submission_id, action="note", note=text, user_id=user.id, decided_at=utcnow())
-    session.add(row)
-    session.flush()
+    row = _record(session, user, submission_id, "note", note=text)
     append_audit(
         session, user=user, action="note", submission_id=submission_id, decision_id=row.id, detail={"note": text}
     )
@@ -544,19 +535,7 @@ def reopen(session: Session, admin: UserRow, submission_id: str, reason: str | N
     standing = standing_decision(session, submission_id)
     if sub.review_status != "decided" or standing is None:
         raise ReviewError("not_decided")
-    now = utcnow()
-    standing.undone_at, standing.undone_by = now, admin.id
-    session.execute(
-        update(SubmissionRow)
-        .where(SubmissionRow.id == submission_id)
-        .values(review_status="pending", updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    queued = session.get(ReviewQueueRow, submission_id)
-    if queued is None:
-        session.add(ReviewQueueRow(submission_id=submission_id, reason="reopened", enqueued_at=now))
-    else:
-        queued.reason, queued.enqueued_at = "reopened", now
+    take_back(session, standing, undone_by=admin.id, queue_reason="reopened")
     sent = session.scalar(
         select(func.count()).select_from(ExportSentRow).where(ExportSentRow.submission_id == submission_id)
     )
@@ -612,18 +591,7 @@ def add_candidate(
     proposal = assessed[0]
     proposal.notes.append(SEARCH_NOTE.format(query=clean(query)[:80]))
     rank = max((p.rank for p in rows), default=0) + 1
-    session.add(
-        ProposalRow(
-            submission_id=submission_id,
-            rank=rank,
-            parcel_id=proposal.parcel_id,
-            owner_id=proposal.owner_id,
-            confidence=proposal.confidence,
-            band=proposal.band,
-            payload=proposal.model_dump(mode="json"),
-            model_version=proposal.model_version,
-        )
-    )
+    session.add(proposal_row(submission_id, rank, proposal))
     session.flush()
     append_audit(
         session,

@@ -35,6 +35,7 @@ from worker.store.results import SubmissionRow, utcnow
 from worker.store.review import (
     ReviewQueueRow,
     ReviewThresholds,
+    UploadRow,
     UserRow,
     append_audit,
     aware,
@@ -557,6 +558,17 @@ def upload_page(request: Request, user: UserRow = Depends(clerk)) -> Response:
     )
 
 
+def store_upload(
+    request: Request, db: Session, user: UserRow, files: list[UploadFile], case_number: str, applicant: str
+) -> UploadRow:
+    """The uploaded files, stored where the app's settings say (bucket or inbox) as one new submission."""
+    state = request.app.state
+    incoming = [uploads.IncomingFile(f.filename or "scan", f.file) for f in files]
+    return uploads.save_upload(
+        db, user, incoming, state.settings, state.s3_client, case_number=case_number, applicant=applicant
+    )
+
+
 @router.post("/upload", dependencies=[Depends(check_csrf)])
 def upload(
     request: Request,
@@ -566,16 +578,7 @@ def upload(
     user: UserRow = Depends(clerk),
     db: Session = Depends(db_session),
 ) -> Response:
-    incoming = [uploads.IncomingFile(f.filename or "scan", f.file) for f in files if f.filename]
-    row = uploads.save_upload(
-        db,
-        user,
-        incoming,
-        request.app.state.settings,
-        request.app.state.s3_client,
-        case_number=case_number,
-        applicant=applicant,
-    )
+    row = store_upload(request, db, user, [f for f in files if f.filename], case_number, applicant)
     flash(request, "uploaded", "success", submission_id=row.case_number or row.submission_id, files=len(row.files))
     return RedirectResponse(f"/jobs?highlight={row.submission_id}", status_code=303)
 

@@ -387,6 +387,24 @@ def standing_decision(session: Session, submission_id: str) -> DecisionRow | Non
     )
 
 
+def take_back(session: Session, standing: DecisionRow, *, undone_by: int | None, queue_reason: str) -> None:
+    """Undo a standing decision (it stays in the table with its snapshot) and put its item back in the review
+    queue with `queue_reason`: a re-match that disagrees, or an admin reopening it."""
+    now = utcnow()
+    standing.undone_at, standing.undone_by = now, undone_by
+    session.execute(
+        update(SubmissionRow)
+        .where(SubmissionRow.id == standing.submission_id)
+        .values(review_status="pending", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    queued = session.get(ReviewQueueRow, standing.submission_id)
+    if queued is None:
+        session.add(ReviewQueueRow(submission_id=standing.submission_id, reason=queue_reason, enqueued_at=now))
+    else:
+        queued.reason, queued.enqueued_at = queue_reason, now
+
+
 def rejected_parcels(session: Session, submission_id: str) -> set[str]:
     """Parcels a reviewer judged wrong for this submission (standing `reject` verdicts)."""
     return set(
@@ -442,20 +460,7 @@ def reconcile_rematch(session: Session, submission_id: str, proposals: Sequence[
             detail={"decision": decision, "new_best": new, "note": "re-matched; the new best proposal agrees"},
         )
         return "kept"
-    now = utcnow()
-    standing.undone_at = now
-    standing.undone_by = None
-    session.execute(
-        update(SubmissionRow)
-        .where(SubmissionRow.id == submission_id)
-        .values(review_status="pending", updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    queued = session.get(ReviewQueueRow, submission_id)
-    if queued is None:
-        session.add(ReviewQueueRow(submission_id=submission_id, reason="review", enqueued_at=now))
-    else:
-        queued.reason, queued.enqueued_at = "review", now
+    take_back(session, standing, undone_by=None, queue_reason="review")
     was = f"{standing.action} {standing.parcel_id}" if standing.parcel_id else standing.action
     now_best = f"{top.parcel_id} ({top.confidence:.2f}, {top.band})" if top is not None else "no proposal"
     append_audit(
