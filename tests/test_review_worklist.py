@@ -301,3 +301,26 @@ def test_exceptions_take_next_skips_items_held_by_others(env: Env) -> None:
     first = a.post("/api/exceptions/next").json()["submission_id"]
     second = b.post("/api/exceptions/next").json()["submission_id"]
     assert first and second and first != second
+
+
+def test_new_record_form_on_the_exceptions_item_page(env: Env) -> None:
+    seed_exceptions(env)
+    c = env.client("rev")
+    token = c.headers.pop("X-CSRF-Token")
+    page = c.get("/items/X-NOMATCH", params={"src": "exceptions"}).text
+    # the form is filled in from the scans: the holder's name and number
+    assert 'id="new-record-form"' in page and 'value="LÊ QUANG THẮNG"' in page and 'value="046051213084"' in page
+    assert 'id="new-record-form"' not in c.get("/items/S-REV-1").text  # a review-queue item: "none" leads there
+    form = {
+        "csrf_token": token,
+        "action": "new_record",
+        "src": "exceptions",
+        "nr_commune_code": "19960",
+        "nr_parcel_address": "12 Kiệt 5 Nguyễn Tất Thành, P. Phú Bài",
+        "nr_owner_name": "LÊ QUANG THẮNG",
+    }
+    r = c.post("/items/X-NOMATCH/decide", data=form)
+    assert r.status_code == 303 and r.headers["location"].startswith("/items/X-")  # on to the next exception
+    item = env.client("rev").get("/api/items/X-NOMATCH").json()
+    assert item["decision"]["action"] == "new_record"
+    assert item["decision"]["new_record"]["parcel_address"] == "12 Kiệt 5 Nguyễn Tất Thành, P. Phú Bài"

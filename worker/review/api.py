@@ -271,7 +271,8 @@ def queue(
 def take_next(
     request: Request, body: NextBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
 ) -> Lease:
-    thr = refresh_worklists(request, db)
+    thr = thresholds(request, db)
+    service.sync_queue(db, thr)  # the review queue alone: taking an item must stay cheap
     f = parse_filter(body.model_dump(exclude={"skip"}))
     sid = service.take_next(db, user, f, lease_ttl(thr), exclude=body.skip)
     if sid is None:

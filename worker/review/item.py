@@ -20,7 +20,7 @@ from models.proposal import Proposal
 from worker.review.diff import Segment, char_diff, value_kind, values_equal
 from worker.review.errors import get_submission
 from worker.review.labels import display_name
-from worker.store.results import DocumentRow, ErrorRow, ProposalRow
+from worker.store.results import DocumentRow, ErrorRow, ProposalRow, SubmissionRow
 from worker.store.review import (
     AuditRow,
     DecisionRow,
@@ -372,11 +372,13 @@ def item_view(
     submission_id: str,
     user: UserRow,
     *,
+    sub: SubmissionRow | None = None,
     docs: list[tuple[DocumentRow, Document]] | None = None,
     exception: ReviewExceptionRow | None = None,
 ) -> dict[str, Any]:
-    """Everything the item page and GET /api/items/{id} show (`docs`, `exception`: when the caller has them)."""
-    sub = get_submission(session, submission_id)
+    """Everything the item page and GET /api/items/{id} show (`sub`, `docs`, `exception`: when the caller
+    has them already)."""
+    sub = sub or get_submission(session, submission_id)
     queue_row = session.get(ReviewQueueRow, submission_id)
     exception = exception or session.get(ReviewExceptionRow, submission_id)
     docs = docs if docs is not None else load_documents(session, submission_id)

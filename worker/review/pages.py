@@ -272,12 +272,14 @@ def take_next(
             "age": age,
         }
     )
-    thr = refresh_worklists(request, db)
+    thr = thresholds(request, db)
+    service.sync_queue(db, thr)
     skipped = list(request.session.get("skipped", []))
     if skip:
         skipped = [*skipped[-19:], skip]  # skipping keeps an item out of this reviewer's way for a while
         request.session["skipped"] = skipped
     if src == "exceptions":
+        worklist.sync(db)
         sid = worklist.take_next_exception(db, user, lease_ttl(thr), exclude=skipped)
         if sid is None:
             flash(request, "exceptions_empty")
@@ -330,7 +332,7 @@ def item_page(
     thr = thresholds(request, db)
     sub = get_submission(db, submission_id)
     docs = load_documents(db, submission_id)
-    item = item_view(db, submission_id, user, docs=docs, exception=worklist.sync_one(db, sub))
+    item = item_view(db, submission_id, user, sub=sub, docs=docs, exception=worklist.sync_one(db, sub))
     open_ranks = [cand["rank"] for cand in item["candidates"] if not cand["rejected"]]
     selected = c or (item["decision"]["rank"] if item["decision"] and item["decision"]["rank"] else None)
     if selected is None or not any(cand["rank"] == selected for cand in item["candidates"]):
