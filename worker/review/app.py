@@ -170,12 +170,13 @@ def create_app(
             return JSONResponse({"error": "invalid_request", "detail": exc.errors()}, status_code=422)
         return render(request, "error.html", {"status": 422, "message_key": "invalid_request"}, status_code=422)
 
-    from worker.review import api, pages, pages_admin, pages_work
+    from worker.review import api, api_work, pages, pages_admin, pages_work
 
     app.include_router(pages.router)
     app.include_router(pages_work.router)
     app.include_router(pages_admin.router)
     app.include_router(api.router)
+    app.include_router(api_work.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     return app
 

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.review import decisions, i18n, search, service, uploads, worklist
+from worker.review import decisions, i18n, new_record, search, service, uploads, worklist
 from worker.review.app import flash, render
 from worker.review.auth import (
     check_csrf,
@@ -353,8 +353,8 @@ def item_page(
             "resolvable": resolvable,
             "editable": resolvable and (item["lease"]["held_by_me"] or item["lease"]["holder"] is None),
             "search": _search_panel(request, db, item, q, kind),
-            "new_record": decisions.new_record_draft(documents, item["commune_code"]),
-            "new_record_fields": decisions.NEW_RECORD_FIELDS,
+            "new_record": new_record.new_record_draft(documents, item["commune_code"]),
+            "new_record_fields": new_record.NEW_RECORD_FIELDS,
             "unit_names": i18n.UNIT_NAMES,
             "is_admin": has_role(user, "admin"),
         },
@@ -393,7 +393,7 @@ def release_item(
 
 
 def _new_record_fields(form: Any) -> dict[str, Any]:
-    return {name: form.get(f"nr_{name}") for name in decisions.NEW_RECORD_FIELDS if form.get(f"nr_{name}")}
+    return {name: form.get(f"nr_{name}") for name in new_record.NEW_RECORD_FIELDS if form.get(f"nr_{name}")}
 
 
 @router.post("/items/{submission_id}/decide", dependencies=[Depends(check_csrf)])
