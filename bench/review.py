@@ -178,13 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         undo = []
         for _ in range(10):
             sid = location.rsplit("/", 1)[-1]
-            location = rev.post(f"/items/{sid}/decide", data={"csrf_token": token, "action": "reject"}).headers[
+            # "none of these" closes the item (a reject judges one candidate and leaves the item open)
+            location = rev.post(f"/items/{sid}/decide", data={"csrf_token": token, "action": "none"}).headers[
                 "location"
             ]
             t0 = time.perf_counter()
             assert rev.post("/api/undo").status_code == 200
             undo.append((time.perf_counter() - t0) * 1000)
-            rev.post(f"/items/{sid}/decide", data={"csrf_token": token, "action": "reject"})
+            rev.post(f"/items/{sid}/decide", data={"csrf_token": token, "action": "none"})
         rows.append(_row("POST /api/undo", undo))
         for _ in range(5):
             take.extend(_time(lambda: rev.post("/api/queue/next", json={}), 1))

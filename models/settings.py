@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     # intake / queue
     inbox_dir: Path | None = Field(None, description="Local inbox folder; default <data_dir>/inbox")
     bucket: str | None = Field(None, description="S3 bucket with the scans; unset = local inbox")
+    key_prefix: str = Field(
+        "",
+        description="Bucket prefix scans arrive under (e.g. incoming/); the first folder below it is the submission. "
+        "Browser uploads are written there too, so the bucket notification sees them",
+    )
     queue_url: str | None = Field(None, description="SQS queue URL; unset = local SQLite queue")
     dead_letter_queue_url: str | None = None
     derived_prefix: str = Field("derived/", description="Prefix for normalised pages and review crops")

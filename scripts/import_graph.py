@@ -74,15 +74,24 @@ def mermaid(found: set[tuple[str, str]]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the graph in docs/architecture.md")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="compare with the graph in docs/architecture.md")
+    mode.add_argument("--write", action="store_true", help="replace the graph in docs/architecture.md")
     args = parser.parse_args()
     graph = mermaid(edges())
-    if not args.check:
+    if not (args.check or args.write):
         print(graph)
         return 0
-    shown = re.search(r"```mermaid\n.*?```", DOC.read_text(encoding="utf-8"), re.S)
-    if shown is None or shown.group(0) != graph:
-        print("docs/architecture.md does not show the current import graph; paste this in:\n" + graph)
+    doc = DOC.read_text(encoding="utf-8")
+    shown = re.search(r"```mermaid\n.*?```", doc, re.S)
+    if shown is None:
+        print("docs/architecture.md has no mermaid graph to compare with or replace", file=sys.stderr)
+        return 1
+    if args.write:
+        DOC.write_text(doc[: shown.start()] + graph + doc[shown.end() :], encoding="utf-8")
+        return 0
+    if shown.group(0) != graph:
+        print("docs/architecture.md does not show the current import graph; run scripts/import_graph.py --write:\n" + graph)
         return 1
     return 0
 

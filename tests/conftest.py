@@ -31,6 +31,9 @@ from typing import Any
 
 import pytest
 
+# the review app's test environment (its seeded database, users and logged-in clients): tests/review_env.py
+pytest_plugins = ["review_env"]
+
 PG_HOST = os.environ.get("INTAKE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("INTAKE_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("INTAKE_TEST_PG_USER", "postgres")

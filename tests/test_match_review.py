@@ -15,7 +15,7 @@ from models.proposal import Proposal
 from models.settings import Settings
 from worker.intake.processor import store_proposals
 from worker.review.auth import create_user
-from worker.review.service import decide
+from worker.review.decisions import decide
 from worker.store.db import session_scope
 from worker.store.migrate import open_database
 from worker.store.registry import import_csv

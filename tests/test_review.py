@@ -11,9 +11,6 @@ import io
 import json
 import logging
 import re
-import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,207 +19,21 @@ import pytest
 from click.testing import CliRunner
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from review_env import PASSWORD, TEMPLATES, Env, card, make_env, proposal
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DatabaseError
 
-from models.document import Document, FieldValue
-from models.proposal import Evidence, Proposal, ProposedUpdate
+from models.document import Document
 from models.settings import Settings
-from worker.review import create_app, decided_pairs, get_thresholds, i18n
-from worker.review.auth import create_user
+from worker.review import decided_pairs, get_thresholds, i18n
 from worker.review.diff import char_diff
 from worker.review.seed import seed_submission, toy_proposals
 from worker.store.db import make_engine, session_scope
 from worker.store.results import SubmissionRow, utcnow
 from worker.store.review import AuditRow, DecisionRow, ReviewLeaseRow, UserRow, audit_sampled
+from worker.store.submissions import record_object
 
-PASSWORD = "correct horse battery"
-TEMPLATES = Path(__file__).resolve().parents[1] / "worker" / "review" / "templates"
-
-
-# --- data -------------------------------------------------------------------------------------------------
-
-
-def card(source: str, name: str, id_number: str, dob: str = "1990-03-15", sha: str = "a") -> Document:
-    return Document(
-        source=source,
-        sha256=(sha * 64)[:64],
-        doc_type="cccd_front",
-        doc_type_confidence=0.97,
-        fields={
-            "id_number": FieldValue(value=id_number, confidence=0.98, box=[290, 230, 270, 28], sources=["ocr"]),
-            "full_name": FieldValue(value=name, confidence=0.9, box=[290, 310, 240, 34], sources=["ocr"]),
-            "date_of_birth": FieldValue(value=dob, confidence=0.95, box=[630, 358, 155, 21], sources=["ocr"]),
-        },
-    )
-
-
-def proposal(parcel_id: str, confidence: float, band: str, **kw: Any) -> Proposal:
-    evidence = kw.pop(
-        "evidence",
-        [
-            Evidence(
-                field="owner_name",
-                scanned="NGUYỄN VĂN AN",
-                record="Nguyen Van An",
-                agreement="exact_no_diacritics",
-                weight=4.0,
-            ),
-            Evidence(
-                field="owner_id_number", scanned="046090012345", record="191234567", agreement="missing", weight=0.0
-            ),
-            Evidence(field="owner_birth_year", scanned=1990, record=1990, agreement="exact", weight=3.0),
-        ],
-    )
-    updates = kw.pop(
-        "proposed_updates",
-        [
-            ProposedUpdate(
-                field="owner_name", record_value="Nguyen Van An", scanned_value="NGUYỄN VĂN AN", owner_index=1
-            ),
-            ProposedUpdate(
-                field="owner_id_number", record_value="191234567", scanned_value="046090012345", owner_index=1
-            ),
-        ],
-    )
-    return Proposal(
-        parcel_id=parcel_id,
-        confidence=confidence,
-        band=band,  # type: ignore[arg-type]
-        evidence=evidence,
-        proposed_updates=updates,
-        owner_id=f"{parcel_id}-1",
-        owner_name="Nguyen Van An",
-        match_weight=7.0,
-        model_version="m-test-1",
-        **kw,
-    )
-
-
-@dataclass
-class Env:
-    app: Any
-    settings: Settings
-    engine: Any
-    users: dict[str, int]
-
-    def client(self, name: str | None = None) -> TestClient:
-        c = TestClient(self.app, follow_redirects=False)
-        token = c.get("/api/session").json()["csrf_token"]
-        c.headers["X-CSRF-Token"] = token
-        if name is not None:
-            r = c.post("/api/session", json={"name": name, "password": PASSWORD})
-            assert r.status_code == 200, r.text
-            c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
-        return c
-
-    def sql(self, stmt: Any) -> None:
-        with session_scope(self.engine) as s:
-            s.execute(stmt)
-
-
-def make_env(tmp_path: Path, url: str, *, template: Path | None = None, **settings_kw: Any) -> Env:
-    """An app on its own database. With `template` (a seeded SQLite file) the database is a copy of it:
-    building the schema and seeding once per module keeps the suite fast."""
-    settings = Settings(
-        data_dir=tmp_path / "data", database_url=url, session_secret="s" * 48, audit_sample_rate=0.0, **settings_kw
-    )
-    if template is not None:
-        shutil.copyfile(template, url.removeprefix("sqlite:///"))
-        app = create_app(settings, create_tables=False)
-        return Env(app=app, settings=settings, engine=app.state.engine, users=dict(USER_IDS))
-    app = create_app(settings)
-    engine = app.state.engine
-    seed(engine)
-    return Env(app=app, settings=settings, engine=engine, users=dict(USER_IDS))
-
-
-USER_IDS = {"clerk": 1, "rev": 2, "rev2": 3, "boss": 4}
-
-
-def seed(engine: Any) -> None:
-    with session_scope(engine) as s:
-        for name, role in (("clerk", "clerk"), ("rev", "reviewer"), ("rev2", "reviewer"), ("boss", "admin")):
-            assert create_user(s, name, role, PASSWORD).id == USER_IDS[name]
-        now = utcnow()
-        seed_submission(
-            s,
-            "S-REV-1",
-            [card("S-REV-1/cccd.jpg", "NGUYỄN VĂN AN", "046090012345")],
-            [proposal("TD0001", 0.81, "review"), proposal("TD0002", 0.42, "unlikely")],
-            commune_code="19789",
-            created_at=now - timedelta(days=3),
-        )
-        seed_submission(
-            s,
-            "S-REV-2",
-            [card("S-REV-2/cccd.jpg", "TRẦN THỊ BÌNH", "046190054321", sha="b")],
-            [proposal("TD0003", 0.66, "review")],
-            commune_code="19774",
-            created_at=now - timedelta(hours=5),
-        )
-        seed_submission(
-            s,
-            "S-REV-3",
-            [
-                Document(
-                    source="S-REV-3/gcn.jpg",
-                    sha256="c" * 64,
-                    doc_type="gcn_page1",
-                    fields={"certificate_serial": FieldValue(value="CS 123456", confidence=0.8)},
-                )
-            ],
-            [proposal("TD0004", 0.55, "review")],
-            commune_code="19789",
-            created_at=now - timedelta(days=10),
-        )
-        seed_submission(
-            s,
-            "S-AUTO-1",
-            [card("S-AUTO-1/cccd.jpg", "LÊ VĂN CƯỜNG", "046085011111", sha="d")],
-            [proposal("TD0005", 0.99, "auto_accept")],
-            commune_code="19753",
-            created_at=now - timedelta(hours=1),
-        )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def cheap_argon2() -> Iterator[None]:
-    """Real argon2id, with the smallest cost parameters: the suite hashes and verifies hundreds of times."""
-    from argon2 import PasswordHasher
-
-    from worker.review import auth
-
-    saved = auth._hasher
-    auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    yield
-    auth._hasher = saved
-
-
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory: pytest.TempPathFactory, cheap_argon2: None) -> Path:
-    root = tmp_path_factory.mktemp("template")
-    e = make_env(root, f"sqlite:///{root / 'template.db'}")
-    e.engine.dispose()  # checkpoints the WAL into the file we copy
-    return root / "template.db"
-
-
-@pytest.fixture
-def env(tmp_path: Path, sqlite_url: str, template_db: Path) -> Iterator[Env]:
-    e = make_env(tmp_path, sqlite_url, template=template_db)
-    yield e
-    e.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> Iterator[tuple[Env, dict[str, TestClient]]]:
-    """One app for the refusal tests: a refused request must change nothing, so they can share it."""
-    root = tmp_path_factory.mktemp("shared")
-    e = make_env(root, f"sqlite:///{root / 'shared.db'}", template=template_db)
-    clients = {name: e.client(name) for name in (None, "clerk", "rev", "boss")}  # type: ignore[misc]
-    yield e, clients  # type: ignore[misc]
-    e.engine.dispose()
-
+pytestmark = pytest.mark.usefixtures("cheap_argon2")
 
 # --- route table: every route, its minimum role ---------------------------------------------------------
 
@@ -232,6 +43,7 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/login"): ANON,
     ("GET", "/lang/{code}"): ANON,
     ("GET", "/healthz"): ANON,
+    ("GET", "/metrics"): ANON,
     ("GET", "/api/session"): ANON,
     ("POST", "/api/session"): ANON,
     ("GET", "/"): "clerk",
@@ -257,6 +69,20 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("GET", "/items/{submission_id}/previous"): "reviewer",
     ("POST", "/undo"): "reviewer",
     ("GET", "/audit"): "reviewer",
+    ("POST", "/items/{submission_id}/candidates"): "reviewer",
+    ("GET", "/exceptions"): "reviewer",
+    ("GET", "/search"): "reviewer",
+    ("GET", "/parcels/{parcel_id}"): "reviewer",
+    ("GET", "/second-review"): "reviewer",
+    ("POST", "/second-review/next"): "reviewer",
+    ("GET", "/second-review/{submission_id}"): "reviewer",
+    ("POST", "/second-review/{submission_id}"): "reviewer",
+    ("GET", "/api/exceptions"): "reviewer",
+    ("POST", "/api/exceptions/next"): "reviewer",
+    ("GET", "/api/search"): "reviewer",
+    ("POST", "/api/items/{submission_id}/candidates"): "reviewer",
+    ("GET", "/api/second-review"): "reviewer",
+    ("POST", "/api/second-review/{submission_id}"): "reviewer",
     ("GET", "/api/queue"): "reviewer",
     ("POST", "/api/queue/next"): "reviewer",
     ("GET", "/api/items/{submission_id}"): "reviewer",
@@ -270,6 +96,10 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("GET", "/api/audit"): "reviewer",
     ("GET", "/export"): "admin",
     ("GET", "/export/download"): "admin",
+    ("POST", "/export/send"): "admin",
+    ("POST", "/items/{submission_id}/reopen"): "admin",
+    ("POST", "/api/items/{submission_id}/reopen"): "admin",
+    ("POST", "/api/export/send"): "admin",
     ("GET", "/admin/users"): "admin",
     ("POST", "/admin/users"): "admin",
     ("POST", "/admin/users/{user_id}"): "admin",
@@ -309,6 +139,7 @@ def concrete(path: str, env: Env) -> str:
         .replace("{document_id}", "1")
         .replace("{user_id}", str(env.users["clerk"]))
         .replace("{code}", "en")
+        .replace("{parcel_id}", "TD0001")
     )
 
 
@@ -733,18 +564,27 @@ def test_correction_and_note_are_audited_and_exported(env: Env) -> None:
     history = [(h["action"], h["detail"]) for h in c.get("/api/items/S-REV-1/history").json()]
     assert (
         "correct",
-        {"field": "owner_name", "owner_index": 1, "old": "NGUYỄN VĂN AN", "new": "NGUYỄN VĂN ÁN"},
+        {
+            "field": "owner_name",
+            "owner_index": 1,
+            "old": "NGUYỄN VĂN AN",
+            "new": "NGUYỄN VĂN ÁN",
+            "rank": 1,
+            "parcel_id": "TD0001",
+        },
     ) in history
     assert any(a == "note" and d["note"].startswith("Chủ cũ") for a, d in history)
 
     boss = env.client("boss")
     rows = boss.get("/api/export", params={"format": "json"}).json()
     changes = {(r["parcel_id"], r["field"]): r for r in rows}
-    assert changes[("TD0001", "owner_name")]["new_value"] == "NGUYỄN VĂN ÁN"
+    # the name as printed, in the registry's letter case; the reason in the office's language
+    assert changes[("TD0001", "owner_name")]["new_value"] == "Nguyễn Văn Án"
     assert changes[("TD0001", "owner_name")]["old_value"] == "Nguyen Van An"
-    assert changes[("TD0001", "owner_name")]["reason"] == "reviewer_correction"
+    assert changes[("TD0001", "owner_name")]["reason"] == i18n.MESSAGES["vi"]["reason_reviewer_correction"]
     assert changes[("TD0001", "owner_id_number")]["new_value"] == "046090012345"
-    assert all(r["decided_by"] == "rev" and r["model_version"] == "m-test-1" for r in rows)
+    reviewed = [r for r in rows if r["source"] == "reviewer"]
+    assert all(r["decided_by"] == "rev" and r["model_version"] == "m-test-1" for r in reviewed)
 
 
 def test_export_csv_json_filters_and_confirm_rows(env: Env) -> None:
@@ -759,17 +599,20 @@ def test_export_csv_json_filters_and_confirm_rows(env: Env) -> None:
     r = boss.get("/api/export", params={"format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
-    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8"))))
+    assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with a byte-order mark: Excel reads Vietnamese
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert [(x["submission_id"], x["change"], x["field"]) for x in rows] == [
+        ("S-AUTO-1", "update", "owner_id_number"),  # auto-accepted an hour ago: no person had to see it
+        ("S-AUTO-1", "update", "owner_name"),
         ("S-REV-1", "update", "owner_id_number"),
         ("S-REV-1", "update", "owner_name"),
         ("S-REV-4", "confirm", ""),
-    ]  # the rejected S-REV-2 exports nothing
+    ]  # the rejected candidate of S-REV-2 exports nothing
     assert rows[0]["old_value"] == "191234567" and rows[0]["new_value"] == "046090012345"
     ward = boss.get("/api/export", params={"format": "json", "commune": "19777"}).json()
     assert [x["submission_id"] for x in ward] == ["S-REV-4"]
     today = utcnow().date()
-    assert len(boss.get("/api/export", params={"date_from": today.isoformat()}).json()) == 3
+    assert len(boss.get("/api/export", params={"date_from": today.isoformat()}).json()) == 5
     assert boss.get("/api/export", params={"date_to": (today - timedelta(days=2)).isoformat()}).json() == []
     assert boss.get("/api/export", params={"date_from": "31/12/2025"}).status_code == 422
     page = boss.get("/export", params={"commune": "19777"})
@@ -778,7 +621,7 @@ def test_export_csv_json_filters_and_confirm_rows(env: Env) -> None:
     assert json.loads(download.content) == ward
     with session_scope(env.engine) as s:
         exports = s.scalars(select(AuditRow).where(AuditRow.action == "export")).all()
-        assert [e.detail["rows"] for e in exports] == [3, 1, 3, 0, 1]
+        assert [e.detail["rows"] for e in exports] == [5, 1, 5, 0, 1]
 
 
 def test_audit_log_refuses_update_and_delete(env: Env) -> None:
@@ -852,7 +695,12 @@ def test_clerk_upload_into_inbox_and_status(env: Env, simple_scan: Any) -> None:
     # once the worker has created the submission, its status shows through
     with session_scope(env.engine) as s:
         s.add(SubmissionRow(id=sid, origin="inbox", status="processed"))
-    assert c.get("/api/uploads").json()[0]["state"] == "processed"
+        s.flush()
+        record_object(s, submission_id=sid, bucket="", key=f"{sid}/cccd.pdf", version="v", status="processed")
+    assert c.get("/api/uploads").json()[0]["state"] == "processing"  # one file still to read
+    with session_scope(env.engine) as s:
+        record_object(s, submission_id=sid, bucket="", key=f"{sid}/sổ đỏ trang 1.png", version="v", status="processed")
+    assert c.get("/api/uploads").json()[0]["state"] == "needs_attention"  # read, but nothing in the registry fits
     page = c.get("/jobs", params={"highlight": sid})
     assert page.status_code == 200 and sid in page.text
     assert (
@@ -952,7 +800,10 @@ def test_item_page_shows_real_scan_boxes_and_differences(env: Env, real_scan: di
     doc_id = item["documents"][0]["id"]
     assert f'src="/items/S-REAL/documents/{doc_id}/image"' in page.text
     box = fields["full_name"]["box"]
-    assert f'data-field="full_name" x="{box[0]}" y="{box[1]}" width="{box[2]}" height="{box[3]}"' in page.text
+    assert (
+        f'id="b{doc_id}-0-full_name" data-field="full_name" data-owner="0" '
+        f'x="{box[0]}" y="{box[1]}" width="{box[2]}" height="{box[3]}"'
+    ) in page.text
     assert 'class="d-changed"' in page.text or 'class="d-missing"' in page.text
     img = c.get(f"/items/S-REAL/documents/{doc_id}/image")
     assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"

@@ -19,6 +19,7 @@ from models.document import Document, FieldValue
 from models.proposal import Evidence, Proposal
 from models.settings import Settings
 from worker.review import create_app, decided_pairs
+from worker.review import decisions as review_decisions
 from worker.review import service as review_service
 from worker.review.auth import create_user
 from worker.review.seed import seed_submission
@@ -94,7 +95,7 @@ def test_audit_log_is_append_only_in_postgres(pg: dict[str, Any]) -> None:
         assert {"audit_log_no_change", "audit_log_no_truncate"} <= triggers
     with session_scope(engine) as s:
         user = s.scalar(select(UserRow).where(UserRow.name == "rev0"))
-        review_service.decide(s, user, "S000", "accept", TTL)  # type: ignore[arg-type]
+        review_decisions.decide(s, user, "S000", "accept", TTL)  # type: ignore[arg-type]
     for stmt in ("UPDATE audit_log SET user_name = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
         with pytest.raises(DBAPIError, match="append-only"), session_scope(engine) as s:
             s.execute(text(stmt))
@@ -152,7 +153,7 @@ def test_double_submitted_decision_is_recorded_once(pg: dict[str, Any]) -> None:
         with Session(engine) as s:
             user = s.get(UserRow, uid)
             try:
-                review_service.decide(s, user, "S005", "accept", TTL)  # type: ignore[arg-type]
+                review_decisions.decide(s, user, "S005", "accept", TTL)  # type: ignore[arg-type]
                 s.commit()
                 return "ok"
             except review_service.ReviewError as exc:

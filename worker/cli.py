@@ -26,7 +26,7 @@ from worker.intake.direct import save_submissions
 from worker.logging import configure_logging, mask_id, mask_name
 from worker.match.commands import model_group
 from worker.pipeline import collect_submissions, process_submission, read_inputs
-from worker.review.commands import review_group, users_group
+from worker.review.commands import export_command, review_group, users_group
 from worker.store.registry import import_csv
 from worker.wiring import make_proposer, open_engine
 
@@ -164,5 +164,5 @@ def main() -> None:
 
 
 # Commands contributed by other stages.
-for _command in (demo, samples, backfill, *INTAKE_COMMANDS, model_group, review_group, users_group):
+for _command in (demo, samples, backfill, *INTAKE_COMMANDS, model_group, review_group, export_command, users_group):
     cli.add_command(_command)

@@ -88,6 +88,13 @@ def expand_address(address: str | None) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def address_key(address: str | None) -> str:
+    """Comparison key for addresses: expanded, diacritics folded, punctuation dropped, lower case."""
+    text = strip_diacritics(expand_address(address)).lower()
+    text = re.sub(r"[^\w\s/]", " ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
 # --- letters, tones and syllables -------------------------------------------------------------------
 
 _TONE_CHARS = "".join(_TONE_MARKS)

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -210,6 +210,18 @@ class Matcher:
         with self.engine.connect() as conn:
             scored = self.rank(sub, conn)
         return [self._proposal(sub, s, scored) for s in scored[: self.settings.max_proposals]]
+
+    def assess(self, documents: list[Document], parcel_ids: Sequence[str]) -> list[Proposal]:
+        """Proposals for parcels a person chose (a reviewer's registry search), scored and explained with the
+        same model as propose(), best first. Parcels not in the registry are left out."""
+        if not documents or not parcel_ids:
+            return []
+        sub = scan_submission(documents)
+        with self.engine.connect() as conn:
+            scored = [self.score(sub, p, conn) for p in self.repo.fetch(conn, parcel_ids).values()]
+        self._posteriors(scored)
+        scored.sort(key=lambda s: (-s.raw, -s.total, s.parcel.parcel_id))
+        return [self._proposal(sub, s, scored) for s in scored]
 
     def rank(self, sub: ScannedSubmission, conn: Any) -> list[Scored]:
         """Every candidate scored, with raw and calibrated probabilities, best first."""

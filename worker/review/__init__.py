@@ -2,7 +2,7 @@
 
 Public API:
     create_app(settings, engine=None, s3_client=None) -> FastAPI     the app (pages + JSON API under /api)
-    review_group, users_group                                        click groups for worker/cli.py
+    review_group, export_command, users_group                        click commands for worker/cli.py
     decided_pairs(engine) -> list[DecidedPair]                       reviewer labels for the matcher's calibration
     get_thresholds(engine, settings) -> ReviewThresholds             thresholds as edited by admins
 """
@@ -18,6 +18,7 @@ __all__ = [
     "ReviewThresholds",
     "create_app",
     "decided_pairs",
+    "export_command",
     "get_thresholds",
     "review_group",
     "users_group",
@@ -30,7 +31,7 @@ def __getattr__(name: str) -> Any:
         from worker.review.app import create_app
 
         return create_app
-    if name in ("review_group", "users_group"):
+    if name in ("review_group", "users_group", "export_command"):
         from worker.review import commands
 
         return getattr(commands, name)

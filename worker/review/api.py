@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.review import service
+from worker.review import decisions, service, uploads, worklist
 from worker.review.auth import (
     check_csrf,
     create_user,
@@ -30,16 +30,11 @@ from worker.review.auth import (
     require,
     verify_password,
 )
-from worker.review.pages import (
-    apply_settings,
-    export_response,
-    lease_ttl,
-    parse_filter,
-    thresholds,
-    undo_window,
-    update_user,
-)
-from worker.review.service import ReviewError
+from worker.review.errors import ReviewError, get_submission
+from worker.review.item import history, item_view
+from worker.review.new_record import NEW_RECORD_FIELDS
+from worker.review.pages import lease_ttl, parse_filter, refresh_worklists, store_upload, thresholds, undo_window
+from worker.review.pages_admin import apply_settings, update_user
 from worker.store.results import SubmissionRow, utcnow
 from worker.store.review import UserRow, append_audit, decided_pairs, release_leases
 
@@ -74,16 +69,31 @@ class Lease(BaseModel):
 
 
 class DecisionBody(BaseModel):
-    action: Literal["accept", "reject", "none"]
+    action: Literal["accept", "reject", "none", "new_record", "rescan"] = Field(
+        description="accept a candidate; reject one (the item stays open until every candidate is rejected); "
+        "none of them; new_record (not in the registry: `new_record` holds the fields to create); rescan "
+        "(`note` says why new scans are needed)"
+    )
     rank: int | None = Field(None, ge=1, description="candidate rank (accept/reject); default 1")
     proposal_id: int | None = Field(None, description="refuse with 409 stale_item if the candidate changed")
     note: str | None = None
+    new_record: dict[str, Any] | None = Field(None, description=f"fields of the new record: {NEW_RECORD_FIELDS}")
 
 
 class CorrectionBody(BaseModel):
     field: str
     value: str
     owner_index: int | None = None
+    rank: int | None = Field(None, ge=1, description="the candidate the correction is made on; default 1")
+
+
+class CandidateBody(BaseModel):
+    parcel_id: str = Field(min_length=1, max_length=64)
+    query: str = ""
+
+
+class ReopenBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class NoteBody(BaseModel):
@@ -143,6 +153,7 @@ class ReviewSettings(BaseModel):
     audit_sample_rate: float | None = None
     lease_minutes: float | None = None
     undo_seconds: float | None = None
+    second_review_rate: float | None = None
 
 
 def _me(user: UserRow) -> Me:
@@ -228,10 +239,16 @@ def queue(
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> dict[str, Any]:
-    service.sync_queue(db, thresholds(request, db))
+    refresh_worklists(request, db)
     f = service.QueueFilter(band, min_confidence, max_confidence, commune, doc_type, age, status, limit, offset)
     items, total = service.list_queue(db, f)
-    return {"items": [it.__dict__ for it in items], "total": total, "counts": service.queue_counts(db)}
+    return {
+        "items": [it.__dict__ for it in items],
+        "total": total,
+        "counts": service.queue_counts(db),
+        "bands": worklist.band_counts(db),
+        "exceptions": worklist.exception_counts(db),
+    }
 
 
 @router.post("/queue/next", response_model=Lease, dependencies=csrf, summary="Take the next item (exclusive lease)")
@@ -239,7 +256,7 @@ def take_next(
     request: Request, body: NextBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
 ) -> Lease:
     thr = thresholds(request, db)
-    service.sync_queue(db, thr)
+    service.sync_queue(db, thr)  # the review queue alone: taking an item must stay cheap
     f = parse_filter(body.model_dump(exclude={"skip"}))
     sid = service.take_next(db, user, f, lease_ttl(thr), exclude=body.skip)
     if sid is None:
@@ -249,7 +266,7 @@ def take_next(
 
 @router.get("/items/{submission_id}", summary="One item: scans, fields, candidates with evidence, history")
 def item(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> dict[str, Any]:
-    return service.item_view(db, submission_id, user)
+    return item_view(db, submission_id, user, exception=worklist.sync_one(db, get_submission(db, submission_id)))
 
 
 @router.post("/items/{submission_id}/lease", response_model=Lease, dependencies=csrf, summary="Take this item")
@@ -276,7 +293,7 @@ def decide(
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> DecisionOut:
-    row = service.decide(
+    row = decisions.decide(
         db,
         user,
         submission_id,
@@ -285,6 +302,7 @@ def decide(
         rank=body.rank,
         proposal_id=body.proposal_id,
         note=body.note,
+        new_record=body.new_record,
     )
     return _decision_out(row)
 
@@ -299,7 +317,7 @@ def correct(
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> DecisionOut:
-    row = service.correct(
+    row = decisions.correct(
         db,
         user,
         submission_id,
@@ -307,15 +325,52 @@ def correct(
         body.value,
         lease_ttl(thresholds(request, db)),
         owner_index=body.owner_index,
+        rank=body.rank,
     )
     return _decision_out(row)
+
+
+@router.post(
+    "/items/{submission_id}/candidates",
+    dependencies=csrf,
+    summary="Add a parcel found in the registry as a candidate (scored by the matcher); returns its rank",
+)
+def add_candidate(
+    request: Request,
+    submission_id: str,
+    body: CandidateBody,
+    user: UserRow = Depends(reviewer),
+    db: Session = Depends(db_session),
+) -> dict[str, int]:
+    rank = decisions.add_candidate(
+        db,
+        user,
+        submission_id,
+        body.parcel_id,
+        lease_ttl(thresholds(request, db)),
+        request.app.state.assess,
+        query=body.query,
+    )
+    return {"rank": rank}
+
+
+@router.post(
+    "/items/{submission_id}/reopen",
+    response_model=DecisionOut,
+    dependencies=csrf,
+    summary="Admin: reopen a decided item (its decision is undone, audited with the reason)",
+)
+def reopen(
+    submission_id: str, body: ReopenBody, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+) -> DecisionOut:
+    return _decision_out(decisions.reopen(db, user, submission_id, body.reason))
 
 
 @router.post("/items/{submission_id}/notes", response_model=DecisionOut, dependencies=csrf, summary="Add a note")
 def add_note(
     submission_id: str, body: NoteBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
 ) -> DecisionOut:
-    return _decision_out(service.add_note(db, user, submission_id, body.note))
+    return _decision_out(decisions.add_note(db, user, submission_id, body.note))
 
 
 @router.get("/items/{submission_id}/history", summary="The item's audit entries, newest first")
@@ -324,13 +379,13 @@ def item_history(
 ) -> list[dict[str, Any]]:
     if db.get(SubmissionRow, submission_id) is None:
         raise ReviewError("not_found", 404)
-    return service.history(db, submission_id)
+    return history(db, submission_id)
 
 
 @router.post("/undo", response_model=DecisionOut, dependencies=csrf, summary="Undo my last decision (short window)")
 def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> DecisionOut:
     thr = thresholds(request, db)
-    row = service.undo_last(db, user, undo_window(thr), lease_ttl(thr))
+    row = decisions.undo_last(db, user, undo_window(thr), lease_ttl(thr))
     release_leases(db, user.id, except_submission=row.submission_id)
     return _decision_out(row)
 
@@ -354,34 +409,29 @@ def audit(
 def upload(
     request: Request,
     files: list[UploadFile] = File(...),
+    case_number: str = Form("", description="the office's case number (HS2025-...)"),
+    applicant: str = Form("", description="who applied"),
     user: UserRow = Depends(clerk),
     db: Session = Depends(db_session),
 ) -> dict[str, Any]:
-    incoming = [service.IncomingFile(f.filename or "scan", f.file) for f in files]
-    row = service.save_upload(db, user, incoming, request.app.state.settings, request.app.state.s3_client)
-    return {"submission_id": row.submission_id, "destination": row.destination, "files": row.files}
+    row = store_upload(request, db, user, files, case_number, applicant)
+    return {
+        "submission_id": row.submission_id,
+        "destination": row.destination,
+        "files": row.files,
+        "case_number": row.case_number,
+    }
 
 
-@router.get("/uploads", summary="Uploaded submissions and how far the worker got")
-def uploads(
-    mine: bool = False, user: UserRow = Depends(clerk), db: Session = Depends(db_session)
+@router.get("/uploads", summary="Uploaded submissions, file by file: read, failed (with the reason) or duplicates")
+def list_uploads(
+    request: Request, mine: bool = False, user: UserRow = Depends(clerk), db: Session = Depends(db_session)
 ) -> list[dict[str, Any]]:
-    return service.upload_status(db, user_id=user.id if mine else None)
+    refresh_worklists(request, db)
+    return uploads.upload_status(db, user_id=user.id if mine else None)
 
 
 # --- admin ------------------------------------------------------------------------------------------------
-
-
-@router.get("/export", summary="Accepted changes for VBDLIS (one row per parcel-owner change)")
-def export(
-    format: Literal["json", "csv"] = "json",
-    date_from: str | None = None,
-    date_to: str | None = None,
-    commune: str | None = None,
-    user: UserRow = Depends(admin),
-    db: Session = Depends(db_session),
-) -> Response:
-    return export_response(db, user, format, date_from, date_to, commune)
 
 
 @router.get("/calibration", summary="Reviewer labels for the matcher's calibration")

@@ -21,9 +21,9 @@ from sqlalchemy.orm import sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from models.settings import Settings, get_settings
-from worker.review import i18n
+from worker.review import i18n, labels
 from worker.review.auth import CsrfFailed, Forbidden, LoginThrottle, NotAuthenticated, csrf_token, session_secret
-from worker.review.service import ReviewError
+from worker.review.errors import ReviewError
 from worker.store.db import make_engine
 from worker.store.review import ensure_schema
 
@@ -103,12 +103,14 @@ def create_app(
             return aws.client("s3")
 
     app.state.s3_client = s3_client
+    app.state.assess = _matcher_assess(engine, settings)
 
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["dt"] = _fmt_dt
     templates.env.filters["age"] = _fmt_age
     templates.env.globals["quote"] = quote
     templates.env.globals["urlencode"] = urlencode
+    templates.env.globals["unit_names"] = i18n.UNIT_NAMES
     app.state.templates = templates
 
     app.add_middleware(
@@ -168,12 +170,44 @@ def create_app(
             return JSONResponse({"error": "invalid_request", "detail": exc.errors()}, status_code=422)
         return render(request, "error.html", {"status": 422, "message_key": "invalid_request"}, status_code=422)
 
-    from worker.review import api, pages
+    from worker.review import api, api_work, pages, pages_admin, pages_work
 
     app.include_router(pages.router)
+    app.include_router(pages_work.router)
+    app.include_router(pages_admin.router)
     app.include_router(api.router)
+    app.include_router(api_work.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     return app
+
+
+def _matcher_assess(engine: Engine, settings: Settings) -> Callable[[list[Any], list[str]], list[Any]]:
+    """Matcher.assess for candidates a reviewer finds in the registry; the matcher (its model and registry
+    statistics) is loaded on first use and kept."""
+    holder: dict[str, Any] = {}
+
+    def assess(documents: list[Any], parcel_ids: list[str]) -> list[Any]:
+        if "matcher" not in holder:
+            from worker.match import Matcher
+
+            holder["matcher"] = Matcher(engine, settings)
+        return list(holder["matcher"].assess(documents, parcel_ids))
+
+    return assess
+
+
+def _label_helpers(t: Callable[..., str]) -> dict[str, Any]:
+    """The stages' codes in the page's language (see labels.py)."""
+    known = i18n.MESSAGES[i18n.DEFAULT].__contains__
+    return {
+        "flabel": lambda name: labels.field_label(t, name),
+        "alabel": lambda level: labels.agreement_label(t, level),
+        "warning": lambda w: labels.warning_view(t, w, known),
+        "nlabel": lambda note: labels.note_label(t, note),
+        "rlabel": lambda reason: labels.reason_label(t, reason),
+        "elabel": lambda code: labels.error_label(t, code),
+        "val": lambda name, value: labels.display_value(t, name, value),
+    }
 
 
 def current_lang(request: Request) -> str:
@@ -190,10 +224,12 @@ def render(
     status_code: int = 200,
 ) -> Response:
     lang = current_lang(request)
+    t = i18n.translator(lang)
     ctx: dict[str, Any] = {
         "user": user,
         "lang": lang,
-        "t": i18n.translator(lang),
+        "t": t,
+        **_label_helpers(t),
         "csrf": csrf_token(request),
         "flashes": request.session.pop("flash", []),
         "path": request.url.path,

@@ -1,10 +1,12 @@
-"""Command line: `intake review serve` and `intake users add NAME --role ...`.
+"""Command line: `intake review serve`, `intake export` and `intake users add NAME --role ...`.
 
-worker/cli.py attaches the two groups (`review_group`, `users_group`) to the main `intake` command."""
+worker/cli.py attaches them (`review_group`, `export_command`, `users_group`) to the main `intake` command."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -88,6 +90,74 @@ def _password_problem(exc: ValueError) -> str:
     return {"password_too_short": "password too short (at least 10 characters)"}.get(str(exc), str(exc))
 
 
+@click.command("export")
+@click.option("--since", help="Only changes decided (or auto-accepted) at or after this ISO date or date-time (UTC).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json", "xlsx"]), default="csv", show_default=True,
+    help="CSV is UTF-8 with a byte-order mark (opens in Excel); XLSX keeps ID numbers as text.",
+)  # fmt: skip
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="File to write (default: vbdlis-changes-<time>.<format> in the current folder; '-' for stdout).",
+)  # fmt: skip
+@click.option("--commune", help="Only this commune code (5 digits).")
+@click.option("--include-sent", is_flag=True, help="Also list changes sent before (they are not marked again).")
+@click.option("--dry-run", is_flag=True, help="Write the file but do not mark the changes as sent.")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True, help="Language of reasons.")
+def export_command(
+    since: str | None,
+    fmt: str,
+    output: Path | None,
+    commune: str | None,
+    include_sent: bool,
+    dry_run: bool,
+    lang: str,
+) -> None:
+    """Write the changes for VBDLIS that have not been sent yet (reviewers' accepts and new records, and
+    auto-accepted matches no person needs to see), one row per parcel-owner change, and mark them as sent so
+    the next export starts after them."""
+    from worker.review import export, worklist
+    from worker.store.review import append_audit
+
+    try:
+        since_at = export.parse_since(since)
+    except ValueError:
+        raise click.BadParameter(
+            "an ISO date or date-time, e.g. 2026-12-01 or 2026-12-01T08:00", param_hint="--since"
+        ) from None
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    ensure_schema(engine)
+    f = export.ExportFilter(since=since_at, commune=commune, include_sent=include_sent)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target = output or Path(f"vbdlis-changes-{stamp}.{fmt}")
+    try:
+        with session_scope(engine) as session:
+            while worklist.sync(session):
+                pass
+            rows = export.export_rows(session, f, lang=lang)
+            body = export.encode(rows, fmt)
+            if str(target) == "-":
+                if fmt == "xlsx":
+                    raise click.UsageError("XLSX needs a file: use --output FILE")
+                sys.stdout.buffer.write(body)
+                sys.stdout.flush()
+            else:
+                target.write_bytes(body)
+            batch = None
+            if not dry_run and rows:
+                batch = export.mark_sent(session, rows, user_name="cli", fmt=fmt, f=f)
+            append_audit(
+                session, user=None, user_name="cli", action="export", detail=export.audit_detail(fmt, f, rows, batch)
+            )
+    finally:
+        engine.dispose()
+    where = "stdout" if str(target) == "-" else str(target)
+    sent = f"; marked as sent (batch {batch.id})" if batch else ("; not marked (--dry-run)" if dry_run else "")
+    subs = len({r["submission_id"] for r in rows})
+    click.echo(f"exported {len(rows)} change(s) of {subs} submission(s) to {where}{sent}", err=True)
+
+
 @click.group("users", help="Review app accounts.")
 def users_group() -> None:
     pass
@@ -125,7 +195,7 @@ def add_user(name: str, role: str) -> None:
 
 
 def main() -> None:  # `python -m worker.review.commands` until worker/cli.py attaches the groups
-    cli = click.Group(commands={"review": review_group, "users": users_group})
+    cli = click.Group(commands={"review": review_group, "users": users_group, "export": export_command})
     cli()
 
 

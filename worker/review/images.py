@@ -11,7 +11,7 @@ import cv2
 from sqlalchemy.orm import Session
 
 from models.settings import Settings
-from worker.review.service import ReviewError
+from worker.review.errors import ReviewError
 from worker.store.results import DocumentRow, SourceObjectRow
 
 BROWSER_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}

@@ -6,10 +6,7 @@ so the browser's back button and reload never repeat a decision."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,12 +15,10 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.review import i18n, service
+from worker.review import decisions, i18n, new_record, search, service, uploads, worklist
 from worker.review.app import flash, render
 from worker.review.auth import (
     check_csrf,
-    check_password_policy,
-    create_user,
     current_user,
     db_session,
     has_role,
@@ -32,20 +27,20 @@ from worker.review.auth import (
     require,
     verify_password,
 )
+from worker.review.errors import get_submission
 from worker.review.images import document_image
-from worker.review.service import QueueFilter, ReviewError
+from worker.review.item import item_view, load_documents
+from worker.review.service import QueueFilter
 from worker.store.results import SubmissionRow, utcnow
 from worker.store.review import (
-    ROLES,
-    SETTING_KEYS,
     ReviewQueueRow,
     ReviewThresholds,
+    UploadRow,
     UserRow,
     append_audit,
     aware,
     get_thresholds,
     release_leases,
-    save_setting,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -74,7 +69,7 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-def _float(value: str | None) -> float | None:
+def parse_number(value: str | None) -> float | None:
     try:
         return float(value) if value not in (None, "") else None
     except ValueError:
@@ -91,8 +86,8 @@ def parse_filter(params: Any) -> QueueFilter:
         offset = 0
     return QueueFilter(
         band=band if band in ("review", "auto_accept") else None,
-        min_confidence=_float(params.get("min_confidence")),
-        max_confidence=_float(params.get("max_confidence")),
+        min_confidence=parse_number(params.get("min_confidence")),
+        max_confidence=parse_number(params.get("max_confidence")),
         commune=(params.get("commune") or "").strip() or None,
         doc_type=params.get("doc_type") or None,
         age=age if age in service.AGE_FILTERS else None,
@@ -116,7 +111,7 @@ def filter_query(f: QueueFilter) -> dict[str, str]:
 
 def undo_offer(db: Session, user: UserRow, thr: ReviewThresholds) -> dict[str, Any] | None:
     """The user's last decision while it can still be undone (the banner with the U shortcut)."""
-    last = service.last_decision(db, user)
+    last = decisions.last_decision(db, user)
     if last is None:
         return None
     decided_at = aware(last.decided_at)
@@ -209,10 +204,17 @@ def healthz() -> dict[str, bool]:
 # --- queue ------------------------------------------------------------------------------------------------
 
 
-@router.get("/queue")
-def queue_page(request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> Response:
+def refresh_worklists(request: Request, db: Session) -> ReviewThresholds:
+    """Bring the review queue and the exceptions worklist up to date with what the workers stored."""
     thr = thresholds(request, db)
     service.sync_queue(db, thr)
+    worklist.sync(db)
+    return thr
+
+
+@router.get("/queue")
+def queue_page(request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> Response:
+    thr = refresh_worklists(request, db)
     f = parse_filter(request.query_params)
     items, total = service.list_queue(db, f)
     communes = sorted(
@@ -231,6 +233,8 @@ def queue_page(request: Request, user: UserRow = Depends(reviewer), db: Session 
             "items": items,
             "total": total,
             "counts": service.queue_counts(db),
+            "bands": worklist.band_counts(db),
+            "exceptions": worklist.exception_counts(db),
             "f": f,
             "fq": filter_query(f),
             "communes": communes,
@@ -239,7 +243,6 @@ def queue_page(request: Request, user: UserRow = Depends(reviewer), db: Session 
             "undo": undo_offer(db, user, thr),
             "next_offset": f.offset + f.limit if f.offset + f.limit < total else None,
             "prev_offset": max(0, f.offset - f.limit) if f.offset else None,
-            "urlencode": urlencode,
         },
         user=user,
     )
@@ -255,6 +258,7 @@ def take_next(
     doc_type: str | None = Form(None),
     age: str | None = Form(None),
     skip: str | None = Form(None),
+    src: str | None = Form(None),
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> Response:
@@ -274,6 +278,13 @@ def take_next(
     if skip:
         skipped = [*skipped[-19:], skip]  # skipping keeps an item out of this reviewer's way for a while
         request.session["skipped"] = skipped
+    if src == "exceptions":
+        worklist.sync(db)
+        sid = worklist.take_next_exception(db, user, lease_ttl(thr), exclude=skipped)
+        if sid is None:
+            flash(request, "exceptions_empty")
+            return RedirectResponse("/exceptions", status_code=303)
+        return RedirectResponse(f"/items/{sid}?src=exceptions", status_code=303)
     sid = service.take_next(db, user, f, lease_ttl(thr), exclude=skipped)
     query = urlencode(filter_query(f))
     if sid is None:
@@ -285,20 +296,50 @@ def take_next(
 # --- item -------------------------------------------------------------------------------------------------
 
 
+def _search_panel(request: Request, db: Session, item: dict[str, Any], q: str | None, kind: str) -> dict[str, Any]:
+    """The registry search on the item page: prefilled with the scans' best key, results when asked."""
+    documents = item["documents"]
+    suggestions = []
+    for d in documents:
+        for fv in d["fields"]:
+            if fv["name"] in ("id_number", "certificate_serial", "full_name") and fv["value"]:
+                suggestions.append(str(fv["value"]))
+            if fv["name"] == "map_sheet_number" and fv["value"] is not None:
+                number = next((x["value"] for x in d["fields"] if x["name"] == "parcel_number"), None)
+                if number is not None:
+                    suggestions.append(f"{fv['value']}/{number}")
+    panel: dict[str, Any] = {"q": q or "", "kind": kind, "suggestions": list(dict.fromkeys(suggestions))[:5]}
+    query = search.parse(q or "", kind if kind in search.KINDS else "auto")
+    if query is not None:
+        panel["parsed"] = query
+        panel["hits"] = search.search_registry(request.app.state.engine, query)
+        candidates = {c["parcel_id"]: c["rank"] for c in item["candidates"]}
+        panel["ranks"] = candidates
+    return panel
+
+
 @router.get("/items/{submission_id}")
 def item_page(
     request: Request,
     submission_id: str,
     c: int | None = None,
+    q: str | None = None,
+    kind: str = "auto",
+    src: str | None = None,
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> Response:
     thr = thresholds(request, db)
-    item = service.item_view(db, submission_id, user)
-    selected = c or (item["decision"]["rank"] if item["decision"] and item["decision"]["rank"] else 1)
-    if item["candidates"] and not any(cand["rank"] == selected for cand in item["candidates"]):
-        selected = item["candidates"][0]["rank"]
+    sub = get_submission(db, submission_id)
+    docs = load_documents(db, submission_id)
+    item = item_view(db, submission_id, user, sub=sub, docs=docs, exception=worklist.sync_one(db, sub))
+    open_ranks = [cand["rank"] for cand in item["candidates"] if not cand["rejected"]]
+    selected = c or (item["decision"]["rank"] if item["decision"] and item["decision"]["rank"] else None)
+    if selected is None or not any(cand["rank"] == selected for cand in item["candidates"]):
+        selected = (open_ranks or [cand["rank"] for cand in item["candidates"]] or [1])[0]
+    resolvable = sub.review_status != "decided" or (item["decision"] or {}).get("action") == "none"
     f = parse_filter(request.query_params)
+    documents = [doc for _row, doc in docs]
     return render(
         request,
         "item.html",
@@ -307,9 +348,15 @@ def item_page(
             "selected": selected,
             "thr": thr,
             "fq": filter_query(f),
+            "src": "exceptions" if src == "exceptions" or item["exception_open"] else "",
             "undo": undo_offer(db, user, thr),
-            "editable": item["review_status"] != "decided"
-            and (item["lease"]["held_by_me"] or item["lease"]["holder"] is None),
+            "resolvable": resolvable,
+            "editable": resolvable and (item["lease"]["held_by_me"] or item["lease"]["holder"] is None),
+            "search": _search_panel(request, db, item, q, kind),
+            "new_record": new_record.new_record_draft(documents, item["commune_code"]),
+            "new_record_fields": new_record.NEW_RECORD_FIELDS,
+            "unit_names": i18n.UNIT_NAMES,
+            "is_admin": has_role(user, "admin"),
         },
         user=user,
     )
@@ -345,29 +392,60 @@ def release_item(
     return RedirectResponse("/queue", status_code=303)
 
 
+def _new_record_fields(form: Any) -> dict[str, Any]:
+    return {name: form.get(f"nr_{name}") for name in new_record.NEW_RECORD_FIELDS if form.get(f"nr_{name}")}
+
+
 @router.post("/items/{submission_id}/decide", dependencies=[Depends(check_csrf)])
-def decide(
+async def decide(
     request: Request,
     submission_id: str,
-    action: str = Form(...),
-    rank: int | None = Form(None),
-    proposal_id: int | None = Form(None),
-    note: str | None = Form(None),
-    next: str = Form("next"),
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> Response:
+    form = await request.form()
+    action = str(form.get("action") or "")
+    rank = _int(form.get("rank"))
+    src = "exceptions" if form.get("src") == "exceptions" else ""
     thr = thresholds(request, db)
-    row = service.decide(db, user, submission_id, action, lease_ttl(thr), rank=rank, proposal_id=proposal_id, note=note)
-    if next != "next" or thr.undo_seconds < 1:
+    row = decisions.decide(
+        db,
+        user,
+        submission_id,
+        action,
+        lease_ttl(thr),
+        rank=rank,
+        proposal_id=_int(form.get("proposal_id")),
+        note=str(form["note"]) if form.get("note") else None,
+        new_record=_new_record_fields(form) if action == "new_record" else None,
+    )
+    sub = db.get(SubmissionRow, submission_id)
+    if action == "reject" and sub is not None and sub.review_status != "decided":
+        # one candidate judged wrong: on to the next one of the same item
+        nxt = decisions.next_open_rank(db, submission_id, row.rank)
+        flash(request, "decided_reject", "success", submission_id=submission_id, rank=row.rank or "")
+        query = {"c": nxt, "src": src} if src else {"c": nxt}
+        return RedirectResponse(f"/items/{submission_id}?{urlencode(query)}", status_code=303)
+    if form.get("next", "next") != "next" or thr.undo_seconds < 1:
         # otherwise the undo offer on the next page says what was decided
         flash(request, f"decided_{action}", "success", submission_id=submission_id, rank=row.rank or "")
-    if next != "next":
+    if form.get("next", "next") != "next":
         return RedirectResponse(f"/items/{submission_id}", status_code=303)
-    # straight on to the next item: the reviewer's day is a stream of decisions
+    # straight on to the next item of the same list: the reviewer's day is a stream of decisions
     skipped = request.session.get("skipped", [])
+    if src == "exceptions":
+        worklist.sync(db)
+        sid = worklist.take_next_exception(db, user, lease_ttl(thr), exclude=skipped)
+        return RedirectResponse(f"/items/{sid}?src=exceptions" if sid else "/exceptions", status_code=303)
     sid = service.take_next(db, user, parse_filter(request.query_params), lease_ttl(thr), exclude=skipped)
     return RedirectResponse(f"/items/{sid}" if sid else "/queue", status_code=303)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 @router.post("/items/{submission_id}/correct", dependencies=[Depends(check_csrf)])
@@ -382,9 +460,28 @@ def correct(
     db: Session = Depends(db_session),
 ) -> Response:
     thr = thresholds(request, db)
-    service.correct(db, user, submission_id, field, value, lease_ttl(thr), owner_index=owner_index)
+    decisions.correct(db, user, submission_id, field, value, lease_ttl(thr), owner_index=owner_index, rank=c)
     flash(request, "corrected", "success", field=field)
     return RedirectResponse(f"/items/{submission_id}" + (f"?c={c}" if c else ""), status_code=303)
+
+
+@router.post("/items/{submission_id}/candidates", dependencies=[Depends(check_csrf)])
+def add_candidate(
+    request: Request,
+    submission_id: str,
+    parcel_id: str = Form(...),
+    q: str = Form(""),
+    src: str = Form(""),
+    user: UserRow = Depends(reviewer),
+    db: Session = Depends(db_session),
+) -> Response:
+    thr = thresholds(request, db)
+    rank = decisions.add_candidate(
+        db, user, submission_id, parcel_id.strip(), lease_ttl(thr), request.app.state.assess, query=q
+    )
+    flash(request, "candidate_added", "success", parcel_id=parcel_id, rank=rank)
+    query = {"c": rank, **({"src": "exceptions"} if src == "exceptions" else {})}
+    return RedirectResponse(f"/items/{submission_id}?{urlencode(query)}", status_code=303)
 
 
 @router.post("/items/{submission_id}/note", dependencies=[Depends(check_csrf)])
@@ -395,8 +492,21 @@ def note(
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> Response:
-    service.add_note(db, user, submission_id, note)
+    decisions.add_note(db, user, submission_id, note)
     flash(request, "note_added", "success")
+    return RedirectResponse(f"/items/{submission_id}", status_code=303)
+
+
+@router.post("/items/{submission_id}/reopen", dependencies=[Depends(check_csrf)])
+def reopen(
+    request: Request,
+    submission_id: str,
+    reason: str = Form(""),
+    user: UserRow = Depends(admin),
+    db: Session = Depends(db_session),
+) -> Response:
+    decisions.reopen(db, user, submission_id, reason)
+    flash(request, "reopened", "success", submission_id=submission_id)
     return RedirectResponse(f"/items/{submission_id}", status_code=303)
 
 
@@ -404,7 +514,7 @@ def note(
 def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> Response:
     thr = thresholds(request, db)
     # the item the reviewer had moved on to goes back to the queue
-    row = service.undo_last(db, user, undo_window(thr), lease_ttl(thr))
+    row = decisions.undo_last(db, user, undo_window(thr), lease_ttl(thr))
     release_leases(db, user.id, except_submission=row.submission_id)
     flash(request, "undone", "success", submission_id=row.submission_id)
     return RedirectResponse(f"/items/{row.submission_id}", status_code=303)
@@ -412,7 +522,7 @@ def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = Depe
 
 @router.get("/items/{submission_id}/previous")
 def previous(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> Response:
-    sid = service.previous_item(db, user, before=submission_id)
+    sid = decisions.previous_item(db, user, before=submission_id)
     return RedirectResponse(f"/items/{sid}" if sid else f"/items/{submission_id}", status_code=303)
 
 
@@ -445,8 +555,19 @@ def upload_page(request: Request, user: UserRow = Depends(clerk)) -> Response:
     return render(
         request,
         "upload.html",
-        {"suffixes": sorted(service.UPLOAD_SUFFIXES), "max_mb": request.app.state.settings.max_file_bytes // 2**20},
+        {"suffixes": sorted(uploads.UPLOAD_SUFFIXES), "max_mb": request.app.state.settings.max_file_bytes // 2**20},
         user=user,
+    )
+
+
+def store_upload(
+    request: Request, db: Session, user: UserRow, files: list[UploadFile], case_number: str, applicant: str
+) -> UploadRow:
+    """The uploaded files, stored where the app's settings say (bucket or inbox) as one new submission."""
+    state = request.app.state
+    incoming = [uploads.IncomingFile(f.filename or "scan", f.file) for f in files]
+    return uploads.save_upload(
+        db, user, incoming, state.settings, state.s3_client, case_number=case_number, applicant=applicant
     )
 
 
@@ -454,12 +575,13 @@ def upload_page(request: Request, user: UserRow = Depends(clerk)) -> Response:
 def upload(
     request: Request,
     files: list[UploadFile] = File(default_factory=list),
+    case_number: str = Form(""),
+    applicant: str = Form(""),
     user: UserRow = Depends(clerk),
     db: Session = Depends(db_session),
 ) -> Response:
-    incoming = [service.IncomingFile(f.filename or "scan", f.file) for f in files if f.filename]
-    row = service.save_upload(db, user, incoming, request.app.state.settings, request.app.state.s3_client)
-    flash(request, "uploaded", "success", submission_id=row.submission_id, files=len(row.files))
+    row = store_upload(request, db, user, [f for f in files if f.filename], case_number, applicant)
+    flash(request, "uploaded", "success", submission_id=row.case_number or row.submission_id, files=len(row.files))
     return RedirectResponse(f"/jobs?highlight={row.submission_id}", status_code=303)
 
 
@@ -471,240 +593,6 @@ def jobs_page(
     user: UserRow = Depends(clerk),
     db: Session = Depends(db_session),
 ) -> Response:
-    uploads = service.upload_status(db, user_id=user.id if mine else None)
-    return render(request, "jobs.html", {"uploads": uploads, "highlight": highlight, "mine": mine}, user=user)
-
-
-# --- export -----------------------------------------------------------------------------------------------
-
-
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        raise ReviewError("bad_date", 422) from None
-
-
-@router.get("/export")
-def export_page(
-    request: Request,
-    date_from: str | None = None,
-    date_to: str | None = None,
-    commune: str | None = None,
-    user: UserRow = Depends(admin),
-    db: Session = Depends(db_session),
-) -> Response:
-    rows = service.export_rows(db, date_from=_date(date_from), date_to=_date(date_to), commune=commune or None)
-    communes = sorted(c for (c,) in db.execute(select(SubmissionRow.commune_code).distinct()) if c)
-    query = {k: v for k, v in {"date_from": date_from, "date_to": date_to, "commune": commune}.items() if v}
-    return render(
-        request,
-        "export.html",
-        {
-            "rows": rows[:50],
-            "count": len(rows),
-            "columns": service.EXPORT_COLUMNS,
-            "date_from": date_from or "",
-            "date_to": date_to or "",
-            "commune": commune or "",
-            "communes": communes,
-            "unit_names": i18n.UNIT_NAMES,
-            "query": urlencode(query),
-        },
-        user=user,
-    )
-
-
-def export_response(
-    db: Session, user: UserRow, fmt: str, date_from: str | None, date_to: str | None, commune: str | None
-) -> Response:
-    rows = service.export_rows(db, date_from=_date(date_from), date_to=_date(date_to), commune=commune or None)
-    append_audit(
-        db,
-        user=user,
-        action="export",
-        detail={"format": fmt, "date_from": date_from, "date_to": date_to, "commune": commune, "rows": len(rows)},
-    )
-    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
-    if fmt == "json":
-        body = json.dumps(rows, ensure_ascii=False, indent=1, default=str)
-        return Response(
-            body,
-            media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="vbdlis-changes-{stamp}.json"'},
-        )
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(service.EXPORT_COLUMNS), lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return Response(
-        buf.getvalue().encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="vbdlis-changes-{stamp}.csv"'},
-    )
-
-
-@router.get("/export/download")
-def export_download(
-    format: str = "csv",
-    date_from: str | None = None,
-    date_to: str | None = None,
-    commune: str | None = None,
-    user: UserRow = Depends(admin),
-    db: Session = Depends(db_session),
-) -> Response:
-    return export_response(db, user, "json" if format == "json" else "csv", date_from, date_to, commune)
-
-
-# --- admin ------------------------------------------------------------------------------------------------
-
-
-def _other_active_admins(db: Session, user_id: int) -> int:
-    return len(
-        db.scalars(
-            select(UserRow.id).where(UserRow.role == "admin", UserRow.active.is_(True), UserRow.id != user_id)
-        ).all()
-    )
-
-
-@router.get("/admin/users")
-def users_page(request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session)) -> Response:
-    users = db.scalars(select(UserRow).order_by(UserRow.name)).all()
-    return render(request, "users.html", {"users": users, "roles": ROLES}, user=user)
-
-
-@router.post("/admin/users", dependencies=[Depends(check_csrf)])
-def add_user(
-    request: Request,
-    name: str = Form(...),
-    role: str = Form(...),
-    password: str = Form(...),
-    password2: str = Form(...),
-    user: UserRow = Depends(admin),
-    db: Session = Depends(db_session),
-) -> Response:
-    if password != password2:
-        raise ReviewError("passwords_differ", 422)
-    try:
-        new = create_user(db, name, role, password)
-    except ValueError as exc:
-        key = str(exc) if str(exc) in i18n.MESSAGES["en"] else "bad_user"
-        raise ReviewError(key, 422) from None
-    append_audit(db, user=user, action="user_add", detail={"name": new.name, "role": new.role})
-    flash(request, "user_added", "success", name=new.name)
-    return RedirectResponse("/admin/users", status_code=303)
-
-
-@router.post("/admin/users/{user_id}", dependencies=[Depends(check_csrf)])
-def change_user(
-    request: Request,
-    user_id: int,
-    role: str | None = Form(None),
-    active: str | None = Form(None),
-    new_password: str | None = Form(None),
-    user: UserRow = Depends(admin),
-    db: Session = Depends(db_session),
-) -> Response:
-    changes = update_user(db, user, user_id, role=role, active=active, new_password=new_password)
-    flash(request, "user_changed", "success", name=changes["name"])
-    return RedirectResponse("/admin/users", status_code=303)
-
-
-def update_user(
-    db: Session,
-    actor: UserRow,
-    user_id: int,
-    *,
-    role: str | None = None,
-    active: str | bool | None = None,
-    new_password: str | None = None,
-) -> dict[str, Any]:
-    target = db.get(UserRow, user_id)
-    if target is None:
-        raise ReviewError("not_found", 404)
-    detail: dict[str, Any] = {"name": target.name}
-    if isinstance(active, str):
-        active = active in ("1", "true", "on", "yes")
-    losing_admin = (
-        target.role == "admin" and target.active and ((role is not None and role != "admin") or active is False)
-    )
-    if losing_admin and _other_active_admins(db, target.id) == 0:
-        raise ReviewError("last_admin", 409)
-    if role is not None and role != target.role:
-        if role not in ROLES:
-            raise ReviewError("bad_role", 422)
-        detail["role"] = {"old": target.role, "new": role}
-        target.role = role
-        target.session_epoch += 1
-    if active is not None and active != target.active:
-        detail["active"] = {"old": target.active, "new": active}
-        target.active = active
-        target.session_epoch += 1
-    if new_password:
-        if problem := check_password_policy(new_password):
-            raise ReviewError(problem, 422)
-        target.password_hash = hash_password(new_password)
-        target.session_epoch += 1
-        detail["password"] = "reset"
-    append_audit(db, user=actor, action="user_change", detail=detail)
-    return detail
-
-
-@router.get("/admin/settings")
-def settings_page(request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session)) -> Response:
-    return render(request, "settings.html", {"thr": thresholds(request, db), "keys": SETTING_KEYS}, user=user)
-
-
-SETTING_RANGES: dict[str, tuple[float, float]] = {
-    "auto_accept_threshold": (0.0, 1.0),
-    "review_threshold": (0.0, 1.0),
-    "audit_sample_rate": (0.0, 1.0),
-    "lease_minutes": (1.0, 480.0),
-    "undo_seconds": (5.0, 3600.0),
-}
-
-
-def apply_settings(db: Session, request: Request, actor: UserRow, values: dict[str, Any]) -> ReviewThresholds:
-    current = thresholds(request, db)
-    merged = dict(current.__dict__)
-    for key, raw in values.items():
-        if key not in SETTING_RANGES or raw in (None, ""):
-            continue
-        value = _float(str(raw))
-        lo, hi = SETTING_RANGES[key]
-        if value is None or not lo <= value <= hi:
-            raise ReviewError("bad_setting", 422, name=key)
-        merged[key] = value
-    if merged["review_threshold"] >= merged["auto_accept_threshold"]:
-        raise ReviewError("thresholds_order", 422)
-    changed = {
-        k: {"old": getattr(current, k), "new": merged[k]} for k in SETTING_KEYS if merged[k] != getattr(current, k)
-    }
-    for key, change in changed.items():
-        save_setting(db, key, change["new"], actor.name)
-    if changed:
-        append_audit(db, user=actor, action="settings", detail=changed)
-    return ReviewThresholds(**merged)
-
-
-@router.post("/admin/settings", dependencies=[Depends(check_csrf)])
-def save_settings(
-    request: Request,
-    auto_accept_threshold: str | None = Form(None),
-    review_threshold: str | None = Form(None),
-    audit_sample_rate: str | None = Form(None),
-    lease_minutes: str | None = Form(None),
-    undo_seconds: str | None = Form(None),
-    user: UserRow = Depends(admin),
-    db: Session = Depends(db_session),
-) -> Response:
-    values = {
-        "auto_accept_threshold": auto_accept_threshold,
-        "review_threshold": review_threshold,
-        "audit_sample_rate": audit_sample_rate,
-        "lease_minutes": lease_minutes,
-        "undo_seconds": undo_seconds,
-    }
-    apply_settings(db, request, user, values)
-    flash(request, "settings_saved", "success")
-    return RedirectResponse("/admin/settings", status_code=303)
+    refresh_worklists(request, db)
+    rows = uploads.upload_status(db, user_id=user.id if mine else None)
+    return render(request, "jobs.html", {"uploads": rows, "highlight": highlight, "mine": mine}, user=user)

@@ -40,13 +40,19 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from models.settings import Settings
 from worker.store.db import Base, session_scope
 from worker.store.results import SubmissionRow, utcnow
+from worker.store.worklist import WORKLIST_TABLES
 
 ROLES: tuple[str, ...] = ("clerk", "reviewer", "admin")
 # a higher role can do everything a lower one can: admins review, reviewers see upload status
 ROLE_RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
 
-CLOSING_ACTIONS = frozenset({"accept", "reject", "none"})
-ACTIONS = (*sorted(CLOSING_ACTIONS), "correct", "note")
+# decisions that close an item: a candidate accepted, none of them right, a new registry record needed, or
+# the scans sent back for a new scan; `reject` judges one candidate wrong and leaves the item open
+CLOSING_ACTIONS = frozenset({"accept", "none", "new_record", "rescan"})
+# what leaves the exceptions worklist: the submission's parcel is known, to be created, or the scans redone
+RESOLVING_ACTIONS = frozenset({"accept", "new_record", "rescan"})
+UNDOABLE_ACTIONS = CLOSING_ACTIONS | {"reject"}
+ACTIONS = (*sorted(UNDOABLE_ACTIONS), "correct", "note")
 
 
 def aware(dt: datetime | None) -> datetime | None:
@@ -147,6 +153,9 @@ class UploadRow(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     destination: Mapped[str] = mapped_column(String(1024))  # inbox folder or s3://bucket/prefix
     files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # what the clerk typed on the upload form: the office's case number (HS2025-...) and who applied
+    case_number: Mapped[str | None] = mapped_column(String(60), index=True)
+    applicant: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
@@ -204,7 +213,7 @@ for _ddl in (_SQLITE_UPDATE, _SQLITE_DELETE):
 
 def create_review_tables(engine: Engine) -> None:
     """Create the review tables (and the submissions table they reference) if missing; triggers come with them."""
-    tables: list[Any] = [SubmissionRow.__table__, *REVIEW_TABLES]
+    tables: list[Any] = [SubmissionRow.__table__, *REVIEW_TABLES, *WORKLIST_TABLES]
     Base.metadata.create_all(engine, tables=tables)
 
 
@@ -232,9 +241,17 @@ class ReviewThresholds:
     audit_sample_rate: float
     lease_minutes: float = 15.0
     undo_seconds: float = 120.0
+    second_review_rate: float = 0.1
 
 
-SETTING_KEYS = ("auto_accept_threshold", "review_threshold", "audit_sample_rate", "lease_minutes", "undo_seconds")
+SETTING_KEYS = (
+    "auto_accept_threshold",
+    "review_threshold",
+    "audit_sample_rate",
+    "lease_minutes",
+    "undo_seconds",
+    "second_review_rate",
+)
 
 
 def get_thresholds(engine_or_session: Engine | Session, settings: Settings) -> ReviewThresholds:
@@ -370,13 +387,45 @@ def standing_decision(session: Session, submission_id: str) -> DecisionRow | Non
     )
 
 
+def take_back(session: Session, standing: DecisionRow, *, undone_by: int | None, queue_reason: str) -> None:
+    """Undo a standing decision (it stays in the table with its snapshot) and put its item back in the review
+    queue with `queue_reason`: a re-match that disagrees, or an admin reopening it."""
+    now = utcnow()
+    standing.undone_at, standing.undone_by = now, undone_by
+    session.execute(
+        update(SubmissionRow)
+        .where(SubmissionRow.id == standing.submission_id)
+        .values(review_status="pending", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    queued = session.get(ReviewQueueRow, standing.submission_id)
+    if queued is None:
+        session.add(ReviewQueueRow(submission_id=standing.submission_id, reason=queue_reason, enqueued_at=now))
+    else:
+        queued.reason, queued.enqueued_at = queue_reason, now
+
+
+def rejected_parcels(session: Session, submission_id: str) -> set[str]:
+    """Parcels a reviewer judged wrong for this submission (standing `reject` verdicts)."""
+    return set(
+        session.scalars(
+            select(DecisionRow.parcel_id).where(
+                DecisionRow.submission_id == submission_id,
+                DecisionRow.action == "reject",
+                DecisionRow.undone_at.is_(None),
+                DecisionRow.parcel_id.is_not(None),
+            )
+        )
+    )
+
+
 def reconcile_rematch(session: Session, submission_id: str, proposals: Sequence[Any]) -> str | None:
     """A decided submission was matched again (a new page arrived, the registry or the model changed).
 
     A reviewer's decision is never overwritten silently:
     - the new proposals agree with the decision (accept: the accepted parcel is still the best proposal;
-      reject/none: no new candidate above the `unlikely` band that the reviewer has not already judged
-      wrong): the decision stands and the audit log records the re-match and its new best proposal
+      none/new_record: no new candidate above the `unlikely` band that the reviewer has not already judged
+      wrong; rescan never agrees: the new scan is what was asked for): the decision stands and the audit log records the re-match and its new best proposal
       (`rematch_kept`);
     - otherwise the item is reopened: the decision is marked undone by the system (it stays in the
       decisions table with its snapshot), the submission goes back to `pending` in the review queue, and the
@@ -388,12 +437,14 @@ def reconcile_rematch(session: Session, submission_id: str, proposals: Sequence[
         return None
     ranked = sorted(proposals, key=lambda p: p.confidence, reverse=True)
     top = ranked[0] if ranked else None
-    judged = {c.get("parcel_id") for c in (standing.snapshot or {}).get("candidates", [])}
+    judged = {c.get("parcel_id") for c in (standing.snapshot or {}).get("candidates", [])} | rejected_parcels(
+        session, submission_id
+    )
     if standing.action == "accept":
         agrees = top is not None and top.parcel_id == standing.parcel_id
-    elif standing.action == "reject":
-        agrees = top is None or top.band == "unlikely" or top.parcel_id == standing.parcel_id
-    else:  # none: every candidate shown was wrong
+    elif standing.action == "rescan":
+        agrees = False  # new scans were asked for: whatever came in needs a look
+    else:  # none, new_record: every candidate shown was wrong
         agrees = all(p.band == "unlikely" or p.parcel_id in judged for p in ranked)
     decision = {"id": standing.id, "action": standing.action, "parcel_id": standing.parcel_id}
     new = _proposal_view(top) if top is not None else None
@@ -409,20 +460,7 @@ def reconcile_rematch(session: Session, submission_id: str, proposals: Sequence[
             detail={"decision": decision, "new_best": new, "note": "re-matched; the new best proposal agrees"},
         )
         return "kept"
-    now = utcnow()
-    standing.undone_at = now
-    standing.undone_by = None
-    session.execute(
-        update(SubmissionRow)
-        .where(SubmissionRow.id == submission_id)
-        .values(review_status="pending", updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    queued = session.get(ReviewQueueRow, submission_id)
-    if queued is None:
-        session.add(ReviewQueueRow(submission_id=submission_id, reason="review", enqueued_at=now))
-    else:
-        queued.reason, queued.enqueued_at = "review", now
+    take_back(session, standing, undone_by=None, queue_reason="review")
     was = f"{standing.action} {standing.parcel_id}" if standing.parcel_id else standing.action
     now_best = f"{top.parcel_id} ({top.confidence:.2f}, {top.band})" if top is not None else "no proposal"
     append_audit(
@@ -516,7 +554,8 @@ class DecidedPair:
 
 
 def pairs_from_decision(row: DecisionRow) -> list[DecidedPair]:
-    """accept k: k is right and every other candidate wrong; reject k: k is wrong; none: all are wrong."""
+    """accept k: k is right and every other candidate wrong; reject k: k is wrong; none and new_record: all
+    are wrong (the parcel is not among them); rescan says nothing about the candidates."""
     candidates = (row.snapshot or {}).get("candidates", [])
     decided_at = aware(row.decided_at)
     assert decided_at is not None
@@ -529,7 +568,7 @@ def pairs_from_decision(row: DecisionRow) -> list[DecidedPair]:
             if rank != row.rank:
                 continue
             accepted = False
-        elif row.action == "none":
+        elif row.action in ("none", "new_record"):
             accepted = False
         else:
             continue
@@ -552,10 +591,12 @@ def pairs_from_decision(row: DecisionRow) -> list[DecidedPair]:
 def decided_pairs(engine: Engine, *, since: datetime | None = None) -> list[DecidedPair]:
     """Labelled (submission, parcel_id, owner_id, accepted) rows from every standing review decision.
 
-    Undone decisions are left out; a submission decided, undone and decided again counts once."""
+    Undone decisions are left out; a pair judged more than once (a candidate rejected, then the item decided)
+    counts once, with the latest judgement."""
     with session_scope(engine) as session:
-        stmt = select(DecisionRow).where(DecisionRow.action.in_(CLOSING_ACTIONS), DecisionRow.undone_at.is_(None))
+        stmt = select(DecisionRow).where(DecisionRow.action.in_(UNDOABLE_ACTIONS), DecisionRow.undone_at.is_(None))
         if since is not None:
             stmt = stmt.where(DecisionRow.decided_at >= since)
         rows = session.scalars(stmt.order_by(DecisionRow.id)).all()
-        return [pair for row in rows for pair in pairs_from_decision(row)]
+        latest = {(p.submission_id, p.parcel_id): p for row in rows for p in pairs_from_decision(row)}
+        return list(latest.values())

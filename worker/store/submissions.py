@@ -387,6 +387,20 @@ def save_file_result(
 # ------------------------------------------------------------------------------------------- proposals
 
 
+def proposal_row(submission_id: str, rank: int, proposal: Proposal, *, model_version: str | None = None) -> ProposalRow:
+    """The stored form of one ranked proposal."""
+    return ProposalRow(
+        submission_id=submission_id,
+        rank=rank,
+        parcel_id=proposal.parcel_id,
+        owner_id=proposal.owner_id,
+        confidence=proposal.confidence,
+        band=proposal.band,
+        payload=proposal.model_dump(mode="json"),
+        model_version=proposal.model_version or model_version,
+    )
+
+
 def replace_proposals(
     session: Session, submission_id: str, proposals: Sequence[Proposal], *, model_version: str | None = None
 ) -> SubmissionRow:
@@ -398,18 +412,7 @@ def replace_proposals(
     session.flush()
     ranked = sorted(proposals, key=lambda p: p.confidence, reverse=True)
     for rank, proposal in enumerate(ranked, start=1):
-        session.add(
-            ProposalRow(
-                submission_id=submission_id,
-                rank=rank,
-                parcel_id=proposal.parcel_id,
-                owner_id=proposal.owner_id,
-                confidence=proposal.confidence,
-                band=proposal.band,
-                payload=proposal.model_dump(mode="json"),
-                model_version=proposal.model_version or model_version,
-            )
-        )
+        session.add(proposal_row(submission_id, rank, proposal, model_version=model_version))
     submission = session.get(SubmissionRow, submission_id)
     if submission is None:
         raise LookupError(f"submission {submission_id!r} does not exist; call lock_submission first")

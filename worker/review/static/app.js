@@ -39,11 +39,14 @@
       selected = rank;
       $$(".cand-tab").forEach((t) => t.classList.toggle("on", t === tab));
       $$(".cand").forEach((c) => c.classList.toggle("on", c.dataset.rank === String(rank)));
-      const rankInput = $("#decide-rank"), propInput = $("#decide-proposal"), label = $("#accept-rank");
+      const rankInput = $("#decide-rank"), propInput = $("#decide-proposal"), parcel = $("#second-parcel");
       if (rankInput) rankInput.value = String(rank);
       if (propInput) propInput.value = tab.dataset.proposal || "";
-      if (label) label.textContent = "#" + rank;
-      history.replaceState(null, "", "?c=" + rank);
+      if (parcel) parcel.value = tab.dataset.parcel || "";
+      $$("#accept-rank, #reject-rank").forEach((label) => { label.textContent = "#" + rank; });
+      const params = new URLSearchParams(window.location.search);
+      params.set("c", String(rank));
+      history.replaceState(null, "", "?" + params.toString());
     }
     $$(".cand-tab").forEach((tab) => tab.addEventListener("click", (ev) => {
       ev.preventDefault();
@@ -125,24 +128,28 @@
       showDoc(tabs[(i + 1) % tabs.length].dataset.doc);
     }
 
-    // clicking a comparison row outlines where that value was read on the scan
-    $$("table.compare tr[data-field]").forEach((row) => row.addEventListener("click", (ev) => {
-      if (ev.target.closest("details, form, a, button, input")) return;
-      const name = row.dataset.field;
-      $$("table.compare tr.focus").forEach((r) => r.classList.remove("focus"));
+    // clicking a comparison row (or a field read) outlines where that value was read on the scan
+    function outline(row) {
+      $$("tr.focus").forEach((r) => r.classList.remove("focus"));
       row.classList.add("focus");
       $$("svg.boxes rect.focus").forEach((r) => r.classList.remove("focus"));
-      const rects = $$(`svg.boxes rect[data-field="${CSS.escape(name)}"]`);
+      const rects = (row.dataset.boxes || "").split(" ").filter(Boolean)
+        .map((id) => document.getElementById(id)).filter(Boolean);
       if (!rects.length) return;
       const doc = rects[0].closest(".doc");
       if (doc) showDoc(doc.dataset.doc);
-      rects.forEach((r) => r.classList.add("focus"));
-      const canvas = rects[0].closest(".canvas"), img = rects[0].closest(".stage").querySelector("img");
+      const shown = rects.filter((r) => r.closest(".doc") === doc);
+      shown.forEach((r) => r.classList.add("focus"));
+      const canvas = shown[0].closest(".canvas"), img = shown[0].closest(".stage").querySelector("img");
       if (canvas && img && img.naturalWidth) {
         const scale = img.clientWidth / img.naturalWidth;
-        const x = parseFloat(rects[0].getAttribute("x")) * scale, y = parseFloat(rects[0].getAttribute("y")) * scale;
+        const x = parseFloat(shown[0].getAttribute("x")) * scale, y = parseFloat(shown[0].getAttribute("y")) * scale;
         canvas.scrollTo({ left: Math.max(0, x - 40), top: Math.max(0, y - canvas.clientHeight / 3), behavior: "smooth" });
       }
+    }
+    $$("table.compare tr[data-field], details.extracted tr[data-boxes]").forEach((row) => row.addEventListener("click", (ev) => {
+      if (ev.target.closest("details.fix, form, a, button, input")) return;
+      outline(row);
     }));
 
     const help = $("#help");
@@ -163,6 +170,11 @@
         case "k": { const a = $("#prev-link"); if (a) { window.location.href = a.href; ev.preventDefault(); } break; }
         case "u": if (undoForm) { submit(undoForm); ev.preventDefault(); } break;
         case "c": { const n = $("#note-input"); if (n) { n.focus(); ev.preventDefault(); } break; }
+        case "s": {
+          const box = $("#registry-search"), q = $("#registry-q");
+          if (box && q) { box.open = true; q.focus(); q.select(); ev.preventDefault(); }
+          break;
+        }
         case "d": nextDoc(); ev.preventDefault(); break;
         case "+": case "=": setZoom(zoom * 1.25); ev.preventDefault(); break;
         case "-": setZoom(zoom / 1.25); ev.preventDefault(); break;
@@ -171,7 +183,7 @@
         case "escape": if (help) help.hidden = true; break;
       }
     });
-  } else if (document.body.dataset.page === "queue") {
+  } else if (["queue", "exceptions", "second-review"].includes(document.body.dataset.page)) {
     document.addEventListener("keydown", (ev) => {
       if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev)) return;
       if (ev.key.toLowerCase() === "j") { submit($("#next-form")); ev.preventDefault(); }
