@@ -22,13 +22,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from review_env import read_samples, serving
 from sqlalchemy import select
 
 from models.document import ErrorEntry
 from models.settings import Settings
+from worker import aws
 from worker.match import Matcher
 from worker.pipeline import match_documents
 from worker.review import create_app
@@ -99,7 +99,7 @@ def export_rows(page: Any, selector: str) -> list[dict[str, str]]:
 def test_upload_through_bucket_queue_and_worker_to_review_and_export(
     browser: Any, samples: Path, moto_server: str, unique_name: Any, worker_process: Any, tmp_path: Path
 ) -> None:
-    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+    sqs, s3 = aws.client("sqs"), aws.client("s3")
     queue_url = sqs.create_queue(QueueName=unique_name("scans"))["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bucket = unique_name("scans")
