@@ -15,6 +15,8 @@ from PIL import Image, ImageOps
 
 from fixtures.capture import CARD_PROFILES, PAGE_PROFILES, capture, encode_jpeg
 from fixtures.cards import render_world_card, world_person
+from fixtures.certs import facing_page, make_world_cert, render_world_gcn_page, world_pages
+from fixtures.gcn import page_size, parcel_truth
 from fixtures.handwriting import hand_mask
 from fixtures.idcards import card_size, qr_payload, render_card
 from fixtures.mrz import validate_td1
@@ -35,9 +37,13 @@ def _unwarp(img: Image.Image, corners: list[list[float]], size: tuple[int, int])
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Normalised cross-correlation of two grey images of one size, after a blur (photo noise)."""
-    fa = cv2.GaussianBlur(a.astype(np.float32), (0, 0), 3).ravel()
-    fb = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 3).ravel()
+    """Normalised cross-correlation of two grey images of one size, band-passed: the blur forgives photo
+    noise and resampling, subtracting the coarse blur forgives uneven light and shadows."""
+    def band(x: np.ndarray) -> np.ndarray:
+        f = x.astype(np.float32)
+        return (cv2.GaussianBlur(f, (0, 0), 2) - cv2.GaussianBlur(f, (0, 0), 20)).ravel()
+
+    fa, fb = band(a), band(b)
     fa, fb = fa - fa.mean(), fb - fb.mean()
     return float(fa @ fb / (np.linalg.norm(fa) * np.linalg.norm(fb) + 1e-6))
 
@@ -103,7 +109,7 @@ def test_card_capture_corners_find_the_card(profile: str) -> None:
     # cut out with the recorded corners (the document's own TL, TR, BR, BL), the capture shows the render
     cut = _unwarp(out, params["corners"], (img.width // 2, img.height // 2))
     ref = cv2.resize(cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY), (img.width // 2, img.height // 2))
-    assert _similarity(cut, ref) > 0.7, profile
+    assert _similarity(cut, ref) > 0.85, profile
 
 
 def test_card_capture_sizes_and_orientation() -> None:
@@ -114,13 +120,20 @@ def test_card_capture_sizes_and_orientation() -> None:
     stretched, sp = capture(img, random.Random(3), "stretched")
     assert stretched.size == (640, 640) and sp["stretch"][0] != sp["stretch"][1]
     for seed in range(6):
-        phone, pp = capture(img, random.Random(seed), "phone")
+        _, pp = capture(img, random.Random(seed), "phone")
         assert 0.1 <= pp["area_fraction"] <= 0.55 and pp["surface"] in SURFACES
-        side, sdp = capture(img, random.Random(seed), "sideways")
+        _, sdp = capture(img, random.Random(seed), "sideways")
         assert sdp["orientation_deg"] in (90, 270)
         c = np.array(sdp["corners"])
         assert np.linalg.norm(c[3] - c[0]) > np.linalg.norm(c[1] - c[0]) * 0.4  # the card's height runs along x
     assert crop.width < img.width and cp["dpi"] < 150
+
+
+def _as_displayed(x: float, y: float, tag: int, size: tuple[int, int]) -> tuple[float, float]:
+    """Where a stored pixel lands once a viewer applies the EXIF Orientation tag (6: turn 90° clockwise,
+    8: 90° counter-clockwise, 3: 180°)."""
+    w, h = size
+    return {6: (h - y, x), 8: (y, w - x), 3: (w - x, h - y)}[tag]
 
 
 def test_exif_capture_is_upright_once_the_tag_is_applied() -> None:
@@ -136,9 +149,7 @@ def test_exif_capture_is_upright_once_the_tag_is_applied() -> None:
         upright = ImageOps.exif_transpose(loaded)
         c = np.array(params["corners"])
         # after the viewer applies the tag, the card's top edge runs left to right again
-        turned = {6: lambda x, y: (out.height - y, x), 8: lambda x, y: (y, out.width - x),
-                  3: lambda x, y: (out.width - x, out.height - y)}[tag]
-        tl, tr = (turned(*c[0]), turned(*c[1]))
+        tl, tr = (_as_displayed(*c[0], tag, out.size), _as_displayed(*c[1], tag, out.size))
         assert tr[0] > tl[0] and abs(tr[1] - tl[1]) < (tr[0] - tl[0]) * 0.4
         assert upright.size == ((out.height, out.width) if tag in (6, 8) else out.size)
     plain, pp = capture(img, random.Random(1), "phone")
@@ -193,3 +204,83 @@ def test_handwriting_is_ink_and_varies() -> None:
     assert m1.dtype == np.float32 and 0 < m1.max() <= 1
     assert 20 < m1.shape[0] < 120 and m1.shape[1] > 3 * m1.shape[0]
     assert m1.shape != m2.shape or not np.array_equal(m1, m2), "every hand is a little different"
+
+
+# --- certificates -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["gcn_pre2009", "gcn_2009", "gcn_2024_qr"])
+def test_world_certificate_pages_render_with_truth(form: str) -> None:
+    for seed in range(3):
+        cert = make_world_cert(random.Random(seed), form=form)
+        p = cert.parcel
+        for page in world_pages(cert):
+            img, t = render_world_gcn_page(cert, page, random.Random(seed), dpi=100)
+            assert img.size == page_size(100)
+            assert t["design"] == "world" and t["layout"] == cert.layout and t["certificate_form"] == form
+            assert set(t["handwritten"]) <= set(t["fields"]), "handwriting is marked on the page that has it"
+            if page == 1:
+                assert t["doc_type"] == "gcn_page1" and len(t["owners"]) == len(p.owners)
+                assert t["fields"]["certificate_serial"] == p.certificate_serial
+            elif page == 2 and cert.layout != "2024":
+                assert t["doc_type"] == "gcn_page2" and t["fields"] == parcel_truth(p)
+            else:
+                assert t["doc_type"] == "gcn_other"
+        again = render_world_gcn_page(cert, 1, random.Random(seed), dpi=100)
+        assert np.array_equal(np.asarray(again[0]), np.asarray(render_world_gcn_page(cert, 1, random.Random(seed),
+                                                                                   dpi=100)[0]))
+
+
+def test_world_certificates_cover_the_phenomena() -> None:
+    layouts, feats, hand = set(), set(), set()
+    for seed in range(60):
+        cert = make_world_cert(random.Random(seed), form=("gcn_pre2009", "gcn_2009", "gcn_2024_qr")[seed % 3])
+        layouts.add(cert.layout)
+        hand.update(cert.handwritten_fields)
+        if cert.layout == "1993":
+            letter, digits = cert.parcel.certificate_serial.split(" ")
+            assert len(letter) == 1 and len(digits) == 6 and digits.isdigit()
+        if cert.layout == "2024":
+            assert len(cert.parcel.certificate_serial.split(" ")[1]) == 8
+            assert not cert.handwritten_fields
+        for ch in cert.changes:
+            assert ch.when > cert.parcel.issue_date
+        for page in (1, 2):
+            _, t = render_world_gcn_page(cert, page, random.Random(seed), dpi=60)
+            feats.update(t["features"])
+    assert layouts == {"1993", "2003", "2009", "2024"}
+    assert hand == {"registry_number", "issue_date"}
+    assert {"household", "several_owners", "certified_copy", "title_case_names", "notes_quote_numbers",
+            "handwritten_registry_number", "handwritten_issue_date", "red_serial"} <= feats
+
+
+def test_world_2024_qr_decodes_and_changes_are_recorded() -> None:
+    cert = make_world_cert(random.Random(4), form="gcn_2024_qr")
+    img, t = render_world_gcn_page(cert, 1, random.Random(1), dpi=200)
+    assert _decode(img) == [t["barcodes"][0]["text"]]
+    for seed in range(30):
+        cert = make_world_cert(random.Random(seed), form="gcn_2009")
+        if cert.changes:
+            _, t3 = render_world_gcn_page(cert, 3, random.Random(1), dpi=60)
+            assert t3["extra"]["changes"] == [ch.text for ch in cert.changes]
+            assert "changes_by_hand" in t3["features"] or "changes_typed" in t3["features"]
+            break
+    else:
+        pytest.fail("no certificate with changes in 30 draws")
+
+
+@pytest.mark.parametrize("profile", PAGE_PROFILES)
+def test_page_capture_corners_find_the_page(profile: str) -> None:
+    cert = make_world_cert(random.Random(2), form="gcn_2009")
+    img, _ = render_world_gcn_page(cert, 2, random.Random(2), dpi=100)
+    facing, _ = render_world_gcn_page(cert, facing_page(cert, 2) or 1, random.Random(3), dpi=100)
+    out, params = capture(img, random.Random(5), profile, kind="page", dpi=100, facing=facing)
+    size = (img.width // 2, img.height // 2)
+    cut = _unwarp(out, params["corners"], size)
+    ref = cv2.resize(cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY), size)
+    # the bent inner edge of an open booklet is only approximated by four corners
+    assert _similarity(cut, ref) > (0.5 if profile == "booklet" else 0.8), profile
+    if profile == "booklet":
+        assert params["booklet"] in ("left", "right") and 0.3 < params["area_fraction"] < 0.9
+    if profile == "colour_scan":
+        assert 120 <= params["dpi"] <= 160
