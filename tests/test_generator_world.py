@@ -4,8 +4,10 @@ size, orientation, EXIF) must describe the image it made, or the world benchmark
 
 from __future__ import annotations
 
+import csv
 import io
 import random
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,6 +23,7 @@ from fixtures.handwriting import hand_mask
 from fixtures.idcards import card_size, qr_payload, render_card
 from fixtures.mrz import validate_td1
 from fixtures.people import CARD_GENERATIONS
+from fixtures.samples import generate, load_truth
 from fixtures.textures import LETTERED, SURFACES, surface
 
 
@@ -284,3 +287,46 @@ def test_page_capture_corners_find_the_page(profile: str) -> None:
         assert params["booklet"] in ("left", "right") and 0.3 < params["area_fraction"] < 0.9
     if profile == "colour_scan":
         assert 120 <= params["dpi"] <= 160
+
+
+# --- world sample sets --------------------------------------------------------------------------------------
+
+
+def test_world_sample_set_is_consistent_and_deterministic(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    info = generate(a, 6, 5, profile="world", decoy_parcels=50)
+    generate(b, 6, 5, profile="world", decoy_parcels=50)
+    assert info["profile"] == "world"
+    assert (a / "truth.jsonl").read_bytes() == (b / "truth.jsonl").read_bytes()
+    assert (a / "parcels.csv").read_bytes() == (b / "parcels.csv").read_bytes()
+    truth = load_truth(a / "truth.jsonl")
+    with open(a / "parcels.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_pid: dict[str, list[dict]] = {}
+    for r in rows:
+        by_pid.setdefault(r["parcel_id"], []).append(r)
+    designs = set()
+    for t in truth:
+        for d in t["documents"]:
+            path = a / d["file"]
+            assert path.is_file()
+            designs.add(d.get("design"))
+            tag = d["degradation"].get("exif_orientation")
+            if tag and path.suffix == ".jpg":
+                assert Image.open(path).getexif().get(0x0112) == tag
+            if d["doc_type"] == "gcn_page1" and t["in_registry"]:
+                # the registry was written from the world certificate: owners (heirs too) and serial agree
+                reg = by_pid[t["parcel_id"]]
+                assert len(reg) == len(d["owners"])
+                serials = {r["certificate_serial"].replace(" ", "") for r in reg if r["certificate_serial"]}
+                assert serials <= {d["fields"]["certificate_serial"].replace(" ", "")}
+    assert designs <= {"world", None} and "world" in designs
+
+
+def test_classic_sample_set_has_no_world_keys(tmp_path: Path) -> None:
+    generate(tmp_path, 2, 3, decoy_parcels=50)
+    for t in load_truth(tmp_path / "truth.jsonl"):
+        for d in t["documents"]:
+            assert not {"design", "features", "layout", "handwritten"} & set(d)
+    with pytest.raises(ValueError):
+        generate(tmp_path / "x", 1, 3, profile="photoreal")
