@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 from fixtures.capture import CARD_PROFILES, PAGE_PROFILES, capture, encode_jpeg
 from fixtures.cards import render_world_card, world_person
 from fixtures.certs import facing_page, make_world_cert, render_world_gcn_page, world_pages
+from fixtures.degrade import degrade
 from fixtures.gcn import page_size, parcel_truth
 from fixtures.handwriting import hand_mask
 from fixtures.idcards import card_size, qr_payload, render_card
@@ -49,6 +50,12 @@ def _similarity(a: np.ndarray, b: np.ndarray) -> float:
     fa, fb = band(a), band(b)
     fa, fb = fa - fa.mean(), fb - fb.mean()
     return float(fa @ fb / (np.linalg.norm(fa) * np.linalg.norm(fb) + 1e-6))
+
+
+def _card(seed: int, generation: str) -> Image.Image:
+    """The front of a world card of `generation` for a person drawn from `seed`."""
+    p = world_person(random.Random(seed), generation)
+    return render_world_card(p, generation, "front", random.Random(seed))[0]
 
 
 # --- card designs -------------------------------------------------------------------------------------------
@@ -101,8 +108,7 @@ def test_world_features_name_what_is_on_the_card() -> None:
 
 @pytest.mark.parametrize("profile", CARD_PROFILES)
 def test_card_capture_corners_find_the_card(profile: str) -> None:
-    p = world_person(random.Random(1), "cccd_chip_2021")
-    img, _ = render_world_card(p, "cccd_chip_2021", "front", random.Random(1))
+    img = _card(1, "cccd_chip_2021")
     out, params = capture(img, random.Random(12), profile, kind="card")
     assert params["profile"] == profile and params["size"] == list(out.size)
     c = np.array(params["corners"])
@@ -116,8 +122,7 @@ def test_card_capture_corners_find_the_card(profile: str) -> None:
 
 
 def test_card_capture_sizes_and_orientation() -> None:
-    p = world_person(random.Random(2), "cancuoc_2024")
-    img, _ = render_world_card(p, "cancuoc_2024", "front", random.Random(2))
+    img = _card(2, "cancuoc_2024")
     crop, cp = capture(img, random.Random(3), "crop")
     assert 380 <= crop.width <= 420 and 230 <= crop.height <= 290
     stretched, sp = capture(img, random.Random(3), "stretched")
@@ -140,8 +145,7 @@ def _as_displayed(x: float, y: float, tag: int, size: tuple[int, int]) -> tuple[
 
 
 def test_exif_capture_is_upright_once_the_tag_is_applied() -> None:
-    p = world_person(random.Random(4), "cccd_chip_2021")
-    img, _ = render_world_card(p, "cccd_chip_2021", "front", random.Random(4))
+    img = _card(4, "cccd_chip_2021")
     for seed in range(8):
         out, params = capture(img, random.Random(seed), "exif")
         tag = params["exif_orientation"]
@@ -160,8 +164,7 @@ def test_exif_capture_is_upright_once_the_tag_is_applied() -> None:
 
 
 def test_worn_capture_records_its_wear_and_is_deterministic() -> None:
-    p = world_person(random.Random(7), "cmnd_9")
-    img, _ = render_world_card(p, "cmnd_9", "front", random.Random(7))
+    img = _card(7, "cmnd_9")
     a, pa = capture(img, random.Random(8), "worn")
     b, pb = capture(img, random.Random(8), "worn")
     assert pa == pb and np.array_equal(np.asarray(a), np.asarray(b))
@@ -174,10 +177,7 @@ def test_worn_capture_records_its_wear_and_is_deterministic() -> None:
 
 
 def test_classic_profiles_pass_through_unchanged() -> None:
-    p = world_person(random.Random(1), "cccd_chip_2021")
-    img, _ = render_world_card(p, "cccd_chip_2021", "front", random.Random(1))
-    from fixtures.degrade import degrade
-
+    img = _card(1, "cccd_chip_2021")
     a, pa = capture(img, random.Random(5), "scan")
     b, pb = degrade(img, random.Random(5), "scan")
     assert pa == pb and np.array_equal(np.asarray(a), np.asarray(b))
