@@ -3,18 +3,22 @@ on seeded generated cards (all five generations, both sides, the generator's deg
 
     python -m bench idcards [--n 200] [--seed 11] [--workers 2] [--profiles clean,scan,...]
                             [--oracle-crop] [--fit] [--fit-n 400] [--fit-seed 1011] [--ablate lexicon,...]
+                            [--world] [--compare]
 
 Each card goes through the real pipeline path: encoded as JPEG, then worker.imaging (load + normalise), then
 worker.extract.read_document. `--oracle-crop` instead warps the card out of the degraded image with the
 generator's recorded corners, to measure this stage apart from card detection. `--fit` first fits the
 confidence model on a separate seed (never the evaluation seed) and stores it in worker/extract.
 `--ablate` switches steps off to measure what each one is worth (lexicon, places, qr, mrz, reread).
+`--world` draws the cards in the realistic designs (fixtures/cards) and captures them the way people do
+(fixtures/capture: phone photos on real surfaces, glare, worn cards, tight crops, 640x640 stretched frames,
+sideways and EXIF-rotated photos), and adds accuracy by phenomenon; `--compare` runs the classic set and
+the world set on the same seed and prints them side by side per field.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import random
 import time
@@ -56,9 +60,10 @@ CALIBRATED = (
 )
 TARGETS = {"id_number": 0.995, "date_of_birth": 0.99, "sex": 0.995, "full_name": 0.95, "place_of_residence": 0.90}
 DEFAULT_PROFILES = ("clean", "scan", "skewed", "rotated", "photo", "photocopy", "lowres", "faint", "jpeg")
+WORLD_PROFILES = ("clean", "phone", "glare", "worn", "crop", "stretched", "sideways", "exif")
 
 
-def _cases(n: int, seed: int, profiles: Sequence[str]) -> list[dict[str, Any]]:
+def _cases(n: int, seed: int, profiles: Sequence[str], design: str = "classic") -> list[dict[str, Any]]:
     from fixtures.people import CARD_GENERATIONS
 
     rng = random.Random(seed)
@@ -71,6 +76,7 @@ def _cases(n: int, seed: int, profiles: Sequence[str]) -> list[dict[str, Any]]:
                 "generation": CARD_GENERATIONS[i % len(CARD_GENERATIONS)],
                 "side": "front" if (i // len(CARD_GENERATIONS)) % 3 != 2 else "back",
                 "profile": profiles[rng.randrange(len(profiles))],
+                **({"design": design} if design != "classic" else {}),
             }
         )
     return out
@@ -78,11 +84,17 @@ def _cases(n: int, seed: int, profiles: Sequence[str]) -> list[dict[str, Any]]:
 
 def render_case(case: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """One case's generated card after its degradation profile: (PIL image, degradation, truth)."""
+    from fixtures.capture import capture
+    from fixtures.cards import render_world_card, world_person
     from fixtures.degrade import degrade
     from fixtures.idcards import render_card
     from fixtures.people import make_person
 
     rng = random.Random(case["seed"])
+    if case.get("design") == "world":
+        person = world_person(rng, case["generation"])
+        img, truth = render_world_card(person, case["generation"], case["side"], rng)
+        return (*capture(img, rng, case["profile"], kind="card"), truth)
     for _ in range(50):  # not every birth year can hold every generation: draw again
         try:
             person = make_person(rng, generation=case["generation"])
@@ -94,7 +106,26 @@ def render_case(case: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, An
     return degraded, params, truth
 
 
+def phenomena(truth: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    """What made a world card hard: its capture profile, the card's own features (two-line values, red
+    number, handwriting, no expiry) and what the capture did (glare, lamination, a thumb, a lettered
+    surface such as a notebook next to the card, wear)."""
+    from fixtures.textures import LETTERED
+
+    tags = [f"profile:{params.get('profile')}"] + [f"card:{f}" for f in truth.get("features", [])]
+    for key in ("glare", "laminated", "thumb_edge", "hand_shadow", "motion_blur", "exif_orientation"):
+        if key in params:
+            tags.append(f"capture:{key}")
+    if params.get("surface") in LETTERED:
+        tags.append("capture:lettered_surface")
+    if params.get("surface"):
+        tags.append(f"surface:{params['surface']}")
+    tags += [f"wear:{w}" for w in params.get("wear", [])]
+    return tags
+
+
 def _run_case(case: dict[str, Any], oracle_crop: bool, ablate: tuple[str, ...]) -> dict[str, Any]:
+    from fixtures.capture import encode_jpeg
     from models.pages import NormalisedPage
     from worker import imaging
     from worker.extract.document import read_document_detailed
@@ -118,12 +149,12 @@ def _run_case(case: dict[str, Any], oracle_crop: bool, ablate: tuple[str, ...]) 
             )
         ]
     else:
-        buf = io.BytesIO()
-        degraded.convert("RGB").save(buf, format="JPEG", quality=90)
-        pages = [p for lp in imaging.load_pages(buf.getvalue(), "bench.jpg") for p in imaging.normalise_page(lp)]
+        data = encode_jpeg(degraded, params, quality=90)  # with the EXIF Orientation tag of an "exif" photo
+        pages = [p for lp in imaging.load_pages(data, "bench.jpg") for p in imaging.normalise_page(lp)]
     expected = dict(truth["fields"])
     expected["doc_type"] = truth["doc_type"]
     expected = {k: expected[k] for k in SCORED if k in expected}
+    tags = phenomena(truth, params) if case.get("design") == "world" else []
     try:
         docs = [read_document_detailed(p) for p in pages]
     except Exception as exc:  # a crash on one card is a miss to count, not the end of the run
@@ -136,6 +167,7 @@ def _run_case(case: dict[str, Any], oracle_crop: bool, ablate: tuple[str, ...]) 
             "cpu_seconds": time.process_time() - c0,
             "warnings": [],
             "error": f"{type(exc).__name__}: {exc}",
+            "tags": tags,
         }
     seconds = time.perf_counter() - t0
     # a sheet split into pieces: score the piece that was read as an identity card with most fields
@@ -154,6 +186,7 @@ def _run_case(case: dict[str, Any], oracle_crop: bool, ablate: tuple[str, ...]) 
         "seconds": seconds,
         "cpu_seconds": time.process_time() - c0,
         "warnings": doc.warnings,
+        "tags": tags,
     }
 
 
@@ -195,9 +228,10 @@ def _char_accuracy(got: Any, expected: Any) -> float:
 
 
 def run(
-    n: int, seed: int, workers: int, profiles: Sequence[str], oracle_crop: bool, ablate: tuple[str, ...]
+    n: int, seed: int, workers: int, profiles: Sequence[str], oracle_crop: bool, ablate: tuple[str, ...],
+    design: str = "classic",
 ) -> list[dict[str, Any]]:
-    cases = _cases(n, seed, profiles)
+    cases = _cases(n, seed, profiles, design)
     if workers <= 1:
         return [_run_case(c, oracle_crop, ablate) for c in cases]
     with ProcessPoolExecutor(workers) as pool:
@@ -276,6 +310,48 @@ def report(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return summary
 
 
+def _accuracy_by(results: list[dict[str, Any]]) -> dict[str, dict[str, list[bool]]]:
+    """tag -> field -> right/wrong, over every scored field of the cards carrying the tag."""
+    out: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        for name, expected in r["expected"].items():
+            value = r["got"].get(name, (None, 0.0))[0]
+            ok = _equal(name, value, expected) if name in r["got"] else expected is None and name != "doc_type"
+            for tag in r.get("tags", []):
+                out[tag][name].append(ok)
+                out[tag]["(all fields)"].append(ok)
+    return out
+
+
+def report_phenomena(results: list[dict[str, Any]]) -> None:
+    """Accuracy by what was on the card or done to it (world set), worst first: where the readers lose."""
+    table = _accuracy_by(results)
+    if not table:
+        return
+    cols = ["(all fields)", "doc_type", "id_number", "full_name", "date_of_birth", "place_of_residence"]
+    print("\naccuracy by phenomenon (world set; a card counts under every tag it carries), worst first")
+    print(f"{'':<30}{'cards':>6}" + "".join(f"{c[:12]:>13}" for c in cols))
+    order = sorted(table, key=lambda t: float(np.mean(table[t]["(all fields)"])))
+    for tag in order:
+        t = table[tag]
+        cells = "".join(f"{np.mean(t[c]):>13.3f}" if t.get(c) else f"{'-':>13}" for c in cols)
+        print(f"{tag:<30}{len(t.get('doc_type', [])):>6}{cells}")
+
+
+def compare(classic: dict[str, dict[str, float]], world: dict[str, dict[str, float]]) -> None:
+    """Per-field accuracy of the classic renders next to the world renders, and the drop."""
+    print("\nclassic renders vs world renders (same seed and size), exact-match accuracy per field")
+    print(f"{'field':<22}{'n classic':>10}{'classic':>9}{'n world':>9}{'world':>8}{'drop':>8}")
+    for name in SCORED:
+        a, b = classic.get(name), world.get(name)
+        if not a and not b:
+            continue
+        ca = f"{a['accuracy']:.3f}" if a else "-"
+        wb = f"{b['accuracy']:.3f}" if b else "-"
+        drop = f"{a['accuracy'] - b['accuracy']:+.3f}" if a and b else ""
+        print(f"{name:<22}{int(a['n']) if a else 0:>10}{ca:>9}{int(b['n']) if b else 0:>9}{wb:>8}{drop:>8}")
+
+
 def fit(n: int, seed: int, workers: int, profiles: Sequence[str], oracle_crop: bool) -> None:
     from worker.extract import confidence
 
@@ -304,23 +380,39 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit-seed", type=int, default=1011)
     ap.add_argument("--show-errors", action="store_true", help="print every wrong field (expected vs read)")
     ap.add_argument("--ablate", default="", help="comma list of steps to switch off: lexicon,places,qr,mrz,reread")
+    ap.add_argument("--world", action="store_true",
+                    help=f"realistic designs and captures (default profiles {','.join(WORLD_PROFILES)})")
+    ap.add_argument("--compare", action="store_true",
+                    help="run the classic set and the world set on the same seed; print them side by side")
     args = ap.parse_args(argv)
+    if args.compare and args.profiles != ",".join(DEFAULT_PROFILES):
+        ap.error("--compare uses each set's own default profiles; leave --profiles out")
+    if args.world and args.profiles == ",".join(DEFAULT_PROFILES):
+        args.profiles = ",".join(WORLD_PROFILES)
     profiles = tuple(p for p in args.profiles.split(",") if p)
     if args.fit:
         if args.fit_seed == args.seed:
             ap.error("--fit-seed must differ from --seed: calibration is checked on held-out cards")
         fit(args.fit_n, args.fit_seed, args.workers, profiles, args.oracle_crop)
     ablate = tuple(a for a in args.ablate.split(",") if a)
-    started = time.perf_counter()
-    results = run(args.n, args.seed, args.workers, profiles, args.oracle_crop, ablate)
-    print(
-        f"generated and read {len(results)} cards in {time.perf_counter() - started:.0f} s wall, {args.workers} workers"
-        + (f", ablated: {', '.join(ablate)}" if ablate else "")
-        + (", oracle crop" if args.oracle_crop else "")
-    )
-    if args.show_errors:
-        show_errors(results)
-    report(results)
+    sets = [("classic", DEFAULT_PROFILES), ("world", WORLD_PROFILES)] if args.compare else [
+        ("world" if args.world else "classic", profiles)]
+    summaries = {}
+    for design, set_profiles in sets:
+        started = time.perf_counter()
+        results = run(args.n, args.seed, args.workers, set_profiles, args.oracle_crop, ablate, design)
+        print(
+            f"\n== {design} set: generated and read {len(results)} cards in {time.perf_counter() - started:.0f} s wall, "
+            f"{args.workers} workers"
+            + (f", ablated: {', '.join(ablate)}" if ablate else "")
+            + (", oracle crop" if args.oracle_crop else "")
+        )
+        if args.show_errors:
+            show_errors(results)
+        summaries[design] = report(results)
+        report_phenomena(results)
+    if args.compare:
+        compare(summaries["classic"], summaries["world"])
     return 0
 
 
