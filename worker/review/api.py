@@ -20,15 +20,13 @@ from sqlalchemy.orm import Session
 
 from worker.review import service
 from worker.review.auth import (
+    attempt_login,
     check_csrf,
     create_user,
     csrf_token,
     current_user,
     db_session,
-    hash_password,
-    needs_rehash,
     require,
-    verify_password,
 )
 from worker.review.pages import (
     apply_settings,
@@ -175,24 +173,24 @@ def get_session(request: Request, user: UserRow | None = Depends(current_user)) 
     return SessionInfo(csrf_token=csrf_token(request), user=_me(user) if user else None)
 
 
-@router.post("/session", response_model=SessionInfo, dependencies=csrf, summary="Log in")
-def login(request: Request, body: LoginBody, db: Session = Depends(db_session)) -> Any:
-    throttle = request.app.state.throttle
-    if throttle.blocked_for(body.name) > 0:
-        return JSONResponse({"error": "login_throttled"}, status_code=429)
-    user = db.scalar(select(UserRow).where(UserRow.name == body.name.strip()))
-    if not verify_password(user, body.password):
-        throttle.failed(body.name)
-        append_audit(db, user=None, user_name=body.name[:80] or "?", action="login_failed")
+@router.post(
+    "/session",
+    response_model=SessionInfo,
+    dependencies=csrf,
+    summary="Log in",
+    responses={429: {"description": "throttled or busy: retry after the Retry-After header's seconds"}},
+)
+async def login(request: Request, body: LoginBody, db: Session = Depends(db_session)) -> Any:
+    result = await attempt_login(request, db, body.name, body.password)
+    if result.status in ("throttled", "busy"):
+        wait = str(int(result.wait_s) + 1)
+        error = "login_throttled" if result.status == "throttled" else "login_busy"
+        return JSONResponse({"error": error, "retry_after_s": int(wait)}, status_code=429, headers={"Retry-After": wait})
+    if result.user is None:
         return JSONResponse({"error": "login_failed"}, status_code=401)
-    assert user is not None
-    throttle.succeeded(body.name)
-    if needs_rehash(user):
-        user.password_hash = hash_password(body.password)
-    user.last_login_at = utcnow()
+    user = result.user
     request.session.clear()
     request.session.update({"uid": user.id, "epoch": user.session_epoch, "lang": user.lang})
-    append_audit(db, user=user, action="login")
     return SessionInfo(csrf_token=csrf_token(request), user=_me(user))
 
 
@@ -404,7 +402,7 @@ def add_user(body: NewUser, user: UserRow = Depends(admin), db: Session = Depend
     try:
         new = create_user(db, body.name, body.role, body.password)
     except ValueError as exc:
-        raise ReviewError(str(exc) if str(exc) == "password_too_short" else "bad_user", 422) from None
+        raise ReviewError(str(exc) if str(exc).startswith("password_") else "bad_user", 422) from None
     append_audit(db, user=user, action="user_add", detail={"name": new.name, "role": new.role})
     return UserOut(id=new.id, name=new.name, role=new.role, active=new.active, created_at=new.created_at)
 

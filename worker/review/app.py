@@ -22,9 +22,10 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from models.settings import Settings, get_settings
 from worker.review import i18n
-from worker.review.auth import CsrfFailed, Forbidden, LoginThrottle, NotAuthenticated, csrf_token, session_secret
+from worker.review.auth import CsrfFailed, Forbidden, NotAuthenticated, csrf_token, session_secret
 from worker.review.service import ReviewError
 from worker.store.db import make_engine
+from worker.store.logins import LoginThrottle
 from worker.store.review import ensure_schema
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
-    app.state.throttle = LoginThrottle()
+    app.state.throttle = LoginThrottle(app.state.sessionmaker)
     if s3_client is None:
 
         def s3_client() -> Any:

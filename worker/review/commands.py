@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from models.settings import get_settings
+from worker.review import i18n
 from worker.store.db import make_engine, session_scope
 from worker.store.review import ROLES, append_audit, ensure_schema
 
@@ -71,7 +72,8 @@ def add_user(name: str, role: str) -> None:
                 session, user=None, user_name="cli", action="user_add", detail={"name": user.name, "role": role}
             )
     except ValueError as exc:
-        message = {"password_too_short": "password too short (at least 10 characters)"}.get(str(exc), str(exc))
+        messages = {**i18n.MESSAGES["en"], "password_too_short": "password too short (at least 10 characters)"}
+        message = messages.get(str(exc), str(exc)) if str(exc).startswith("password_") else str(exc)
         raise click.UsageError(message) from None
     finally:
         engine.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from worker.review import i18n, service
 from worker.review.app import flash, render
 from worker.review.auth import (
+    attempt_login,
     check_csrf,
     check_password_policy,
     create_user,
@@ -28,9 +29,7 @@ from worker.review.auth import (
     db_session,
     has_role,
     hash_password,
-    needs_rehash,
     require,
-    verify_password,
 )
 from worker.review.images import document_image
 from worker.review.service import QueueFilter, ReviewError
@@ -138,38 +137,30 @@ def login_page(request: Request, next: str | None = None, user: UserRow | None =
 
 
 @router.post("/login", dependencies=[Depends(check_csrf)])
-def login(
+async def login(
     request: Request,
     name: str = Form(""),
     password: str = Form(""),
     next: str = Form(""),
     db: Session = Depends(db_session),
 ) -> Response:
-    throttle = request.app.state.throttle
-    name = name.strip()
-    wait = throttle.blocked_for(name)
-    if wait > 0:
+    name = " ".join(name.split())
+    result = await attempt_login(request, db, name, password)
+    if result.status in ("throttled", "busy"):
+        wait = int(result.wait_s) + 1
         return render(
             request,
             "login.html",
-            {"next": next, "name": name, "error": "login_throttled", "wait": int(wait) + 1},
+            {"next": next, "name": name, "error": "login_throttled", "wait": wait},
             status_code=429,
         )
-    user = db.scalar(select(UserRow).where(UserRow.name == name)) if name else None
-    if not verify_password(user, password):
-        throttle.failed(name)
-        append_audit(db, user=None, user_name=name[:80] or "?", action="login_failed")
+    if result.user is None:
         return render(request, "login.html", {"next": next, "name": name, "error": "login_failed"}, status_code=401)
-    assert user is not None
-    throttle.succeeded(name)
-    if needs_rehash(user):
-        user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
+    user = result.user
     lang = request.session.get("lang") or user.lang
     # a fresh session (and CSRF token) on login: a cookie planted before login is worth nothing after it
     request.session.clear()
     request.session.update({"uid": user.id, "epoch": user.session_epoch, "lang": lang})
-    append_audit(db, user=user, action="login")
     return RedirectResponse(safe_next(next, "/"), status_code=303)
 
 
@@ -641,7 +632,7 @@ def update_user(
         target.active = active
         target.session_epoch += 1
     if new_password:
-        if problem := check_password_policy(new_password):
+        if problem := check_password_policy(new_password, target.name):
             raise ReviewError(problem, 422)
         target.password_hash = hash_password(new_password)
         target.session_epoch += 1

@@ -61,6 +61,8 @@ class UserRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
+    # worker.store.logins.name_key(name): what logins look the user up by (case, spacing, Unicode form folded)
+    name_key: Mapped[str | None] = mapped_column(String(80), unique=True, index=True)
     role: Mapped[str] = mapped_column(String(10))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
