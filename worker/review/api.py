@@ -29,6 +29,8 @@ from worker.review.auth import (
     require,
 )
 from worker.review.pages import (
+    MAX_OFFSET,
+    ROW_ID,
     apply_settings,
     export_response,
     lease_ttl,
@@ -222,7 +224,7 @@ def queue(
     age: Literal["lt1d", "1to7d", "gt7d"] | None = None,
     status: Literal["waiting", "in_review", "decided", "all"] = "waiting",
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> dict[str, Any]:
@@ -338,7 +340,7 @@ def audit(
     who: str | None = None,
     action: str | None = None,
     limit: int = Query(200, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> list[dict[str, Any]]:
@@ -409,7 +411,7 @@ def add_user(body: NewUser, user: UserRow = Depends(admin), db: Session = Depend
 
 @router.patch("/users/{user_id}", dependencies=csrf)
 def change_user(
-    user_id: int, body: UserChange, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+    body: UserChange, user_id: int = ROW_ID, user: UserRow = Depends(admin), db: Session = Depends(db_session)
 ) -> dict[str, Any]:
     return update_user(db, user, user_id, role=body.role, active=body.active, new_password=body.new_password)
 

@@ -12,18 +12,21 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from models.settings import Settings, get_settings
 from worker.review import i18n
 from worker.review.auth import CsrfFailed, Forbidden, NotAuthenticated, csrf_token, session_secret
-from worker.review.service import ReviewError
+from worker.review.guard import RequestGuard
+from worker.review.service import MAX_UPLOAD_FILES, ReviewError
 from worker.store.db import make_engine
 from worker.store.logins import LoginThrottle
 from worker.store.review import ensure_schema
@@ -112,6 +115,12 @@ def create_app(
     templates.env.globals["urlencode"] = urlencode
     app.state.templates = templates
 
+    # added first, so it runs inside the session middleware and sees the signed session
+    app.add_middleware(
+        RequestGuard,
+        upload_paths=frozenset({"/upload", "/api/uploads"}),
+        upload_limit=settings.max_file_bytes * MAX_UPLOAD_FILES,
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),
@@ -163,10 +172,20 @@ def create_app(
         back = request.headers.get("referer") or "/"
         return RedirectResponse(back if back.startswith(str(request.base_url)) else "/", status_code=303)
 
+    @app.exception_handler(DataError)
+    async def _refused_value(request: Request, exc: DataError) -> Response:
+        # a value the database cannot store (a NUL byte, a string past its column): the request was bad
+        log.warning("database refused a value: %s %s (%s)", request.method, request.url.path, type(exc.orig).__name__)
+        if _is_api(request):
+            return JSONResponse({"error": "invalid_request"}, status_code=422)
+        return render(request, "error.html", {"status": 422, "message_key": "invalid_request"}, status_code=422)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         if _is_api(request):
-            return JSONResponse({"error": "invalid_request", "detail": exc.errors()}, status_code=422)
+            # where and what, never the value: it may be a password, or bytes JSON cannot carry
+            detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+            return JSONResponse({"error": "invalid_request", "detail": jsonable_encoder(detail)}, status_code=422)
         return render(request, "error.html", {"status": 422, "message_key": "invalid_request"}, status_code=422)
 
     from worker.review import api, pages

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -48,6 +48,11 @@ from worker.store.review import (
 )
 
 router = APIRouter(include_in_schema=False)
+
+# row ids are 32-bit integers in PostgreSQL; an offset past this is nobody's page (and overflows SQLite)
+MAX_ID = 2**31 - 1
+MAX_OFFSET = 10**9
+ROW_ID = Path(ge=1, le=MAX_ID)
 
 clerk = require("clerk")
 reviewer = require("reviewer")
@@ -85,7 +90,7 @@ def parse_filter(params: Any) -> QueueFilter:
     age = params.get("age") or None
     status = params.get("status") or "waiting"
     try:
-        offset = max(0, int(params.get("offset") or 0))
+        offset = min(MAX_OFFSET, max(0, int(params.get("offset") or 0)))
     except ValueError:
         offset = 0
     return QueueFilter(
@@ -310,7 +315,7 @@ def item_page(
 def item_image(
     request: Request,
     submission_id: str,
-    document_id: int,
+    document_id: int = ROW_ID,
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> Response:
@@ -415,7 +420,7 @@ def audit_page(
     request: Request,
     who: str | None = None,
     action: str | None = None,
-    offset: int = 0,
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> Response:
@@ -469,11 +474,17 @@ def jobs_page(
 # --- export -----------------------------------------------------------------------------------------------
 
 
+EXPORT_YEARS = range(1900, 3000)  # the export's day arithmetic must not run off the calendar (9999-12-31)
+
+
 def _date(value: str | None) -> date | None:
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         raise ReviewError("bad_date", 422) from None
+    if day is not None and day.year not in EXPORT_YEARS:
+        raise ReviewError("bad_date", 422)
+    return day
 
 
 @router.get("/export")
@@ -589,7 +600,7 @@ def add_user(
 @router.post("/admin/users/{user_id}", dependencies=[Depends(check_csrf)])
 def change_user(
     request: Request,
-    user_id: int,
+    user_id: int = ROW_ID,
     role: str | None = Form(None),
     active: str | None = Form(None),
     new_password: str | None = Form(None),

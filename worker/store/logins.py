@@ -164,4 +164,3 @@ def _locked_row(session: Session, key: str, now: float) -> LoginThrottleRow:
         except IntegrityError:  # another login created it meanwhile: lock theirs
             continue
     raise RuntimeError(f"login throttle: could not lock {key!r}")
-
