@@ -50,7 +50,7 @@ def _card(source: str, name: str, id_number: str, sha: str) -> Document:
     )
 
 
-def build_review(tmp_path: Path, url: str, **settings_kw: Any) -> Review:
+def build_review(tmp_path: Path, url: str, *, seed: bool = True, **settings_kw: Any) -> Review:
     from worker.review.auth import create_user
 
     settings = Settings(
@@ -58,6 +58,8 @@ def build_review(tmp_path: Path, url: str, **settings_kw: Any) -> Review:
     )
     app = create_app(settings)
     engine = app.state.engine
+    if not seed:
+        return Review(app=app, settings=settings, engine=engine)
     with session_scope(engine) as s:
         for name, role in USERS:
             create_user(s, name, role, PASSWORD)

@@ -86,10 +86,10 @@ def _requests(
         elif len(body) == 1 and hasattr(body[0].field_info.annotation, "model_fields"):
             model = body[0].field_info.annotation
             for field_name in model.model_fields:
-                for json_value in (JSON_HOSTILE if hostile is HOSTILE else hostile):
+                for json_value in JSON_HOSTILE if hostile is HOSTILE else hostile:
                     yield _fill(path, {}), {"json": {field_name: json_value}}
         else:
-            for json_value in (JSON_HOSTILE if hostile is HOSTILE else hostile):
+            for json_value in JSON_HOSTILE if hostile is HOSTILE else hostile:
                 yield _fill(path, {}), {"json": {name: json_value}}
 
 

@@ -30,7 +30,7 @@ from worker.review.auth import (
 )
 from worker.review.pages import (
     MAX_OFFSET,
-    ROW_ID,
+    RowId,
     apply_settings,
     export_response,
     lease_ttl,
@@ -411,7 +411,7 @@ def add_user(body: NewUser, user: UserRow = Depends(admin), db: Session = Depend
 
 @router.patch("/users/{user_id}", dependencies=csrf)
 def change_user(
-    body: UserChange, user_id: int = ROW_ID, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+    user_id: RowId, body: UserChange, user: UserRow = Depends(admin), db: Session = Depends(db_session)
 ) -> dict[str, Any]:
     return update_user(db, user, user_id, role=body.role, active=body.active, new_password=body.new_password)
 

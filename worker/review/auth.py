@@ -22,6 +22,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,28 +65,49 @@ class CsrfFailed(Exception):
 
 
 class HashPool:
-    """Runs argon2 on at most `workers` threads with at most `max_waiting` more checks queued; past that a
-    check is refused at once (PoolBusy) instead of holding memory and a request thread while it waits."""
+    """Runs argon2 on at most `workers` threads. A login is admitted (`admitted()`) only while fewer than
+    `workers + max_waiting` are in progress; past that it is refused at once (PoolBusy) instead of holding
+    memory, a request thread and a database connection while it waits."""
 
     def __init__(self, workers: int, max_waiting: int) -> None:
         self.workers = workers
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
-        self._slots = threading.BoundedSemaphore(workers + max_waiting)
+        self.capacity = workers + max_waiting
+        self.admitted_now = 0  # read without a lock by the request guard: a hint, admitted() decides
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="argon2", initializer=_lower_thread_priority
+        )
+        self._slots = threading.BoundedSemaphore(self.capacity)
 
-    def _submit(self, fn: Callable[..., T], *args: Any) -> Any:
-        if not self._slots.acquire(blocking=False):
+    @contextmanager
+    def admitted(self, wait_s: float = 0.0) -> Iterator[None]:
+        if not self._slots.acquire(timeout=wait_s) if wait_s else not self._slots.acquire(blocking=False):
             raise PoolBusy()
-        future = self._executor.submit(fn, *args)
-        future.add_done_callback(lambda _f: self._slots.release())
-        return future
+        self.admitted_now += 1
+        try:
+            yield
+        finally:
+            self.admitted_now -= 1
+            self._slots.release()
+
+    @property
+    def full(self) -> bool:
+        return self.admitted_now >= self.capacity
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._submit(fn, *args))
+        """Within an admitted login: hash on a pool thread without holding the event loop."""
+        return await asyncio.wrap_future(self._executor.submit(fn, *args))
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """From a request thread (admin forms): waits for a free hashing thread."""
-        result: T = self._submit(fn, *args).result()
-        return result
+        """From a request thread (admin forms, the CLI): waits its turn."""
+        with self.admitted(wait_s=120.0):
+            return self._executor.submit(fn, *args).result()
+
+
+def _lower_thread_priority() -> None:
+    """Hashing threads run at nice 10 (Linux schedules threads one by one): a login flood's hashing then
+    takes the CPU the pages and /healthz leave over instead of competing with them."""
+    with suppress(AttributeError, OSError):  # not Linux, or not allowed: the pool bound still holds
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class PoolBusy(Exception):
@@ -94,6 +116,11 @@ class PoolBusy(Exception):
 
 # half the cores (one on the 2-core office server): the other half keeps serving pages during a login flood
 _pool = HashPool(workers=max(1, (os.cpu_count() or 2) // 2), max_waiting=32)
+
+
+def logins_saturated() -> bool:
+    """Every login slot is taken: the request guard answers `login_busy` before reading the body."""
+    return _pool.full
 
 
 def hash_password(password: str) -> str:
@@ -164,20 +191,25 @@ def client_address(request: Request) -> str | None:
 
 async def attempt_login(request: Request, db: Session, name: str, password: str) -> LoginResult:
     """One login attempt, for the page and the API alike: charged to the name's and the address's throttle
-    before the (pooled) password check; the failed attempt is audited, a success forgives the name."""
+    before the (pooled) password check; the failed attempt is audited, a success forgives the name. No
+    database connection is held while the check waits for the pool."""
+    try:
+        with _pool.admitted():
+            return await _attempt(request, db, name[:200], password)
+    except PoolBusy:
+        return LoginResult("busy", wait_s=1.0)
+
+
+async def _attempt(request: Request, db: Session, name: str, password: str) -> LoginResult:
     throttle: LoginThrottle = request.app.state.throttle
-    name = name[:200]
     address = client_address(request)
     wait = await run_in_threadpool(throttle.charge, name, address)
     if wait > 0:
         return LoginResult("throttled", wait_s=wait)
-    key = name_key(name)
-    user = await run_in_threadpool(lambda: db.scalar(select(UserRow).where(UserRow.name_key == key))) if key else None
-    try:
-        ok = await _pool.run(_verify, user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
-    except PoolBusy:
-        return LoginResult("busy", wait_s=1.0)
-    if not ok or user is None or not user.active:
+    found = await run_in_threadpool(_credentials, request.app.state.sessionmaker, name_key(name))
+    ok = await _pool.run(_verify, found[1] if found else _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+    user = await run_in_threadpool(db.get, UserRow, found[0]) if ok and found else None
+    if user is None or not user.active:
         await run_in_threadpool(append_audit, db, user=None, user_name=name[:80] or "?", action="login_failed")
         return LoginResult("failed")
     await run_in_threadpool(throttle.forgive, name, address)
@@ -186,6 +218,15 @@ async def attempt_login(request: Request, db: Session, name: str, password: str)
     user.last_login_at = utcnow()
     await run_in_threadpool(append_audit, db, user=user, action="login")
     return LoginResult("ok", user=user)
+
+
+def _credentials(sessionmaker: Callable[[], Session], key: str) -> tuple[int, str] | None:
+    """(id, password hash) of the account a normalised name logs in to, read in a transaction of its own."""
+    if not key:
+        return None
+    with sessionmaker() as session:
+        row = session.execute(select(UserRow.id, UserRow.password_hash).where(UserRow.name_key == key)).first()
+    return (row[0], row[1]) if row else None
 
 
 def has_role(user: UserRow, role: str) -> bool:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 
+from worker.review.auth import logins_saturated
 from worker.store.review import UserRow
 
 Scope = MutableMapping[str, Any]
@@ -56,6 +57,10 @@ class RequestGuard:
         method: str = scope["method"]
         if method not in BODY_METHODS:
             await self.app(scope, receive, send)
+            return
+        if (method, path) in ANONYMOUS and logins_saturated():
+            # a login flood: answering the overflow before parsing it keeps the event loop for everyone else
+            await _reply(send, 429, {"error": "login_busy", "retry_after_s": 1}, retry_after=1)
             return
         if (method, path) not in ANONYMOUS and not await _live_session(scope):
             await _not_authenticated(scope, send)
@@ -136,9 +141,11 @@ async def _not_authenticated(scope: Scope, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _reply(send: Send, status: int, payload: dict[str, Any]) -> None:
+async def _reply(send: Send, status: int, payload: dict[str, Any], *, retry_after: int | None = None) -> None:
     body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     if status != 422:
         headers.append((b"connection", b"close"))  # the rest of the body is not read: do not reuse the socket
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
@@ -52,7 +52,7 @@ router = APIRouter(include_in_schema=False)
 # row ids are 32-bit integers in PostgreSQL; an offset past this is nobody's page (and overflows SQLite)
 MAX_ID = 2**31 - 1
 MAX_OFFSET = 10**9
-ROW_ID = Path(ge=1, le=MAX_ID)
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 clerk = require("clerk")
 reviewer = require("reviewer")
@@ -198,7 +198,8 @@ def home(user: UserRow = Depends(clerk)) -> Response:
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, bool]:
+async def healthz() -> dict[str, bool]:
+    # on the event loop, not the request thread pool: it answers while a login flood fills that pool
     return {"ok": True}
 
 
@@ -315,7 +316,7 @@ def item_page(
 def item_image(
     request: Request,
     submission_id: str,
-    document_id: int = ROW_ID,
+    document_id: RowId,
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> Response:
@@ -600,7 +601,7 @@ def add_user(
 @router.post("/admin/users/{user_id}", dependencies=[Depends(check_csrf)])
 def change_user(
     request: Request,
-    user_id: int = ROW_ID,
+    user_id: RowId,
     role: str | None = Form(None),
     active: str | None = Form(None),
     new_password: str | None = Form(None),

@@ -43,8 +43,8 @@ class ThrottleRule:
     decay_s: float  # one point of score fades in this many seconds
 
     def delay(self, score: float) -> float:
-        # attempts a few seconds apart have faded a little: within 5% of a point they count in full
-        over = score - self.free_attempts + 0.05
+        # attempts seconds apart have faded a little; counted to the nearest whole attempt, they count in full
+        over = round(score) - self.free_attempts
         if over < 0:
             return 0.0
         return min(self.max_delay_s, self.base_delay_s * 2 ** int(over))
@@ -92,10 +92,10 @@ class LoginThrottle:
     def charge(self, name: str, address: str | None) -> float:
         """Seconds to wait before this attempt may be made (nothing charged), or 0.0: the attempt is charged
         and may go ahead."""
-        now = self.clock()
         keys = self.keys(name, address)
         with self.session_factory() as session, session.begin():
-            rows = [_locked_row(session, key, now) for key in keys]
+            rows = [_locked_row(session, key, self.clock()) for key in keys]
+            now = self.clock()  # read under the locks: a login that waited for them sees its own moment
             wait = max(row.blocked_until_s - now for row in rows)
             if wait > 0:
                 return wait
