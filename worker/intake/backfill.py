@@ -611,8 +611,8 @@ class DirectoryStore:
         from worker.intake.sources import InboxStore
 
         class _Store(InboxStore):
-            def _candidates(self, key: str, sha256: str | None) -> list[Path]:
-                return [root / key]
+            def _candidates(self, key: str, sha256: str | None) -> list[tuple[Path, str]]:
+                return [(root, key)]
 
         self._inner = _Store(root, root, settings.data_dir)
 

@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from zxcvbn import zxcvbn
 
 from models.settings import Settings
+from worker.files import private_dir
 from worker.store.logins import LoginThrottle, name_key
 from worker.store.results import utcnow
 from worker.store.review import ROLE_RANK, ROLES, UserRow, append_audit
@@ -240,7 +241,7 @@ def session_secret(settings: Settings) -> str:
     path = Path(settings.data_dir) / "session_secret"
     if path.is_file():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent, tighten=path.parent == Path(settings.data_dir))
     secret = secrets.token_urlsafe(48)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(secret)

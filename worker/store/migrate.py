@@ -21,6 +21,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
+from worker.store.db import prepare_sqlite_file
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"  # package data: found in a wheel install too
@@ -88,8 +90,7 @@ def upgrade(url: str | Engine, revision: str = "head") -> None:
     if isinstance(url, Engine):
         engine, owned = url, False
     else:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(url)
         engine, owned = create_engine(url), True
     try:
         import_table_modules()
