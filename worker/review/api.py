@@ -9,10 +9,10 @@ token in the X-CSRF-Token header (GET /api/session hands it out)."""
 from __future__ import annotations
 
 from datetime import datetime
+from importlib import resources
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from worker.review.auth import (
     csrf_token,
     current_user,
     db_session,
+    has_role,
     require,
 )
 from worker.review.pages import (
@@ -366,13 +367,17 @@ def upload(
 def uploads(
     mine: bool = False, user: UserRow = Depends(clerk), db: Session = Depends(db_session)
 ) -> list[dict[str, Any]]:
-    return service.upload_status(db, user_id=user.id if mine else None)
+    return service.upload_status(db, user_id=user.id if mine or not has_role(user, "admin") else None)
 
 
 # --- admin ------------------------------------------------------------------------------------------------
 
 
-@router.get("/export", summary="Accepted changes for VBDLIS (one row per parcel-owner change)")
+@router.post(
+    "/export",
+    dependencies=csrf,
+    summary="Create an export of accepted changes for VBDLIS (one row per parcel-owner change); audited",
+)
 def export(
     format: Literal["json", "csv"] = "json",
     date_from: str | None = None,
@@ -438,12 +443,26 @@ def openapi(request: Request, user: UserRow = Depends(clerk)) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
+# Swagger UI from the fastapi-offline package (no CDN); the page runs under the app's own CSP, so it loads its
+# scripts from here and starts from /static/swagger-init.js (no inline script)
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>land-intake review API</title>
+<link rel="stylesheet" href="/api/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-init.js"></script></body></html>
+"""
+
+
 @router.get("/docs", include_in_schema=False)
 def docs(user: UserRow = Depends(clerk)) -> HTMLResponse:
-    page = get_swagger_ui_html(openapi_url="/api/openapi.json", title="land-intake review API")
-    # Swagger UI comes from its CDN; this one page may load it
-    page.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com"
-    )
-    return page
+    return HTMLResponse(DOCS_PAGE)
+
+
+@router.get("/docs/assets/{name}", include_in_schema=False)
+def docs_asset(name: str, user: UserRow = Depends(clerk)) -> Response:
+    if name not in DOCS_ASSETS:
+        raise ReviewError("not_found", 404)
+    data = (resources.files("fastapi_offline") / "static" / name).read_bytes()
+    return Response(data, media_type=DOCS_ASSETS[name], headers={"Cache-Control": "private, max-age=86400"})

@@ -468,7 +468,7 @@ def jobs_page(
     user: UserRow = Depends(clerk),
     db: Session = Depends(db_session),
 ) -> Response:
-    uploads = service.upload_status(db, user_id=user.id if mine else None)
+    uploads = service.upload_status(db, user_id=user.id if mine or not has_role(user, "admin") else None)
     return render(request, "jobs.html", {"uploads": uploads, "highlight": highlight, "mine": mine}, user=user)
 
 
@@ -547,12 +547,12 @@ def export_response(
     )
 
 
-@router.get("/export/download")
+@router.post("/export/download", dependencies=[Depends(check_csrf)])
 def export_download(
-    format: str = "csv",
-    date_from: str | None = None,
-    date_to: str | None = None,
-    commune: str | None = None,
+    format: str = Form("csv"),
+    date_from: str | None = Form(None),
+    date_to: str | None = Form(None),
+    commune: str | None = Form(None),
     user: UserRow = Depends(admin),
     db: Session = Depends(db_session),
 ) -> Response:

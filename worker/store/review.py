@@ -479,12 +479,14 @@ def release_leases(session: Session, user_id: int, *, except_submission: str | N
     session.execute(stmt.execution_options(synchronize_session=False))
 
 
-def release_lease(session: Session, submission_id: str, user_id: int) -> None:
-    session.execute(
+def release_lease(session: Session, submission_id: str, user_id: int) -> bool:
+    """Give back this user's lease on a submission; False when they held none."""
+    result = session.execute(
         delete(ReviewLeaseRow)
         .where(ReviewLeaseRow.submission_id == submission_id, ReviewLeaseRow.user_id == user_id)
         .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def lease_holder(session: Session, submission_id: str) -> tuple[int, datetime] | None:
