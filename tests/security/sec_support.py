@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from models.document import Document, FieldValue
@@ -92,3 +94,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def lenient_throttle(app: Any) -> None:
+    """Take the login throttle out of a test that floods logins on purpose (the pool, not the throttle, is
+    what it measures; the sweep must not throttle its own admin)."""
+    from worker.store.logins import ThrottleRule
+
+    lenient = ThrottleRule(free_attempts=10**6, base_delay_s=0, max_delay_s=0, decay_s=1)
+    app.state.throttle.rules = {"name": lenient, "addr": lenient}
+
+
+class SlowHasher(PasswordHasher):
+    """Real argon2id at its cheapest, each check taking `seconds` as a production-cost hash does: parallel
+    logins then really overlap."""
+
+    def __init__(self, seconds: float = 0.2) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.seconds = seconds
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        time.sleep(self.seconds)
+        return bool(super().verify(hash, password))

@@ -8,15 +8,15 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from typing import Any
 
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from sec_support import Server
+from sec_support import Server, lenient_throttle
 
 from worker.review import auth
-from worker.store.logins import ThrottleRule
 
 pytestmark = pytest.mark.security
 
@@ -50,8 +50,8 @@ def test_parallel_logins_hash_a_bounded_number_at_a_time(
     hasher = CountingHasher()
     monkeypatch.setattr(auth, "_hasher", hasher)
     monkeypatch.setattr(auth, "_DUMMY_HASH", hasher.hash("dummy"))
-    lenient = ThrottleRule(free_attempts=10**6, base_delay_s=0, max_delay_s=0, decay_s=1)
-    review_server.review.app.state.throttle.rules = {"name": lenient, "addr": lenient}  # the pool alone limits
+    with suppress(ImportError):  # (the code before issue 18 had no such throttle)
+        lenient_throttle(review_server.review.app)  # the pool alone limits
     with httpx.Client(base_url=review_server.url) as c:
         token = c.get("/api/session").json()["csrf_token"]
         cookies = dict(c.cookies)
@@ -69,7 +69,7 @@ def test_parallel_logins_hash_a_bounded_number_at_a_time(
                 health.append(c.get("/healthz").status_code)
         responses = [f.result() for f in futures]
     codes = [r.status_code for r in responses]
-    assert hasher.peak <= auth._pool.workers, hasher.peak
+    assert hasher.peak <= getattr(getattr(auth, "_pool", None), "workers", 1), hasher.peak
     assert set(codes) <= {401, 429} and codes.count(401) == hasher.calls
     busy = [r for r in responses if r.status_code == 429]
     assert all(r.json()["error"] == "login_busy" and r.headers["Retry-After"] for r in busy), [

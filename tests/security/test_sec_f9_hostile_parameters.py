@@ -5,13 +5,12 @@ role check stops it first), on SQLite and on PostgreSQL (which refuses NUL bytes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
-from sec_support import Review
-
-from worker.store.logins import ThrottleRule
+from sec_support import Review, lenient_throttle
 
 pytestmark = pytest.mark.security
 
@@ -95,8 +94,8 @@ def _requests(
 
 def _sweep(review: Review, hostile: tuple[Any, ...] = HOSTILE) -> list[str]:
     # the sweep's hundreds of hostile logins would rightly throttle its own admin's address
-    lenient = ThrottleRule(free_attempts=10**6, base_delay_s=0, max_delay_s=0, decay_s=1)
-    review.app.state.throttle.rules = {"name": lenient, "addr": lenient}
+    with suppress(ImportError):  # (the code before issue 18 had no such throttle)
+        lenient_throttle(review.app)
     failures: list[str] = []
     seen = 0
     for method, path, route in _routes(review.app):

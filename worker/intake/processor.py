@@ -30,7 +30,7 @@ from worker import metrics
 from worker.errors import IntakeError, UntrustedMessage
 from worker.files import Unsafe, relative_key
 from worker.intake.events import WorkItem, ignore_reason, submission_for_key
-from worker.intake.sources import INCOMPLETE_GRACE_S, Fetched, ObjectStore
+from worker.intake.sources import Fetched, ObjectStore
 from worker.store import submissions as repo
 from worker.store.db import session_scope
 
@@ -185,7 +185,7 @@ class Processor:
         transient = [e for e in result.errors if not _permanent_code(e.code)]
         if transient:
             raise IntakeError(ErrorCode(transient[0].code), transient[0].message)
-        if not result.documents and _maybe_half_written(result.errors, fetched):
+        if not result.documents and _maybe_half_written(result.errors, fetched, getattr(self.store, "grace_s", 0.0)):
             raise IntakeError(
                 ErrorCode.FILE_INCOMPLETE,
                 f"{item.display}: does not decode and changed {time.time() - (fetched.modified_at or 0):.0f} s ago; "
@@ -389,12 +389,13 @@ class Processor:
 _DECODE_CODES = frozenset({ErrorCode.CORRUPT_IMAGE.value, ErrorCode.CORRUPT_PDF.value, ErrorCode.EMPTY_FILE.value})
 
 
-def _maybe_half_written(errors: list[ErrorEntry], fetched: Fetched) -> bool:
-    """An inbox file that does not decode and changed within the grace period: retry rather than condemn it
-    (a copy that paused longer than the watcher's settle time). S3 objects are written whole."""
+def _maybe_half_written(errors: list[ErrorEntry], fetched: Fetched, grace_s: float) -> bool:
+    """An inbox file that does not decode and changed within the store's grace period: retry rather than
+    condemn it (a copy that paused longer than the watcher's settle time). S3 objects are written whole and a
+    backfill's archive is history: their stores have no grace."""
     if fetched.modified_at is None or not errors or any(e.code not in _DECODE_CODES for e in errors):
         return False
-    return time.time() - fetched.modified_at < INCOMPLETE_GRACE_S
+    return time.time() - fetched.modified_at < grace_s
 
 
 def _permanent_code(code: str) -> bool:
