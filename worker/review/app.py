@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,38 @@ def _fmt_age(value: datetime | None) -> str:
     return f"{seconds // 86400}d"
 
 
+class SecurityHeaders:
+    """Hardening headers on every response. Pure ASGI (no per-request task and stream pair, as Starlette's
+    BaseHTTPMiddleware costs): a login flood's hundreds of refusals must cost the event loop next to nothing."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        defaults = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+            (b"content-security-policy", CSP.encode()),
+        ]
+        if not scope["path"].startswith("/static/"):
+            # pages show personal data: never keep them in a shared office browser's cache
+            defaults.append((b"cache-control", b"no-store"))
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in defaults if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -130,17 +162,7 @@ def create_app(
         https_only=settings.secure_cookies,
     )
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        if not request.url.path.startswith("/static/"):
-            # pages show personal data: never keep them in a shared office browser's cache
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(NotAuthenticated)
     async def _not_authenticated(request: Request, _exc: NotAuthenticated) -> Response:
