@@ -25,7 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from models.settings import Settings, get_settings
 from worker.review import i18n
 from worker.review.auth import CsrfFailed, Forbidden, NotAuthenticated, csrf_token, session_secret
-from worker.review.guard import RequestGuard
+from worker.review.guard import LoginGate, RequestGuard
 from worker.review.service import MAX_UPLOAD_FILES, ReviewError
 from worker.store.db import make_engine
 from worker.store.logins import LoginThrottle
@@ -163,6 +163,7 @@ def create_app(
     )
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(LoginGate)  # added last: the outermost layer
 
     @app.exception_handler(NotAuthenticated)
     async def _not_authenticated(request: Request, _exc: NotAuthenticated) -> Response:

@@ -116,7 +116,7 @@ class PoolBusy(Exception):
 
 
 # half the cores (one on the 2-core office server): the other half keeps serving pages during a login flood
-_pool = HashPool(workers=max(1, (os.cpu_count() or 2) // 2), max_waiting=32)
+_pool = HashPool(workers=max(1, (os.cpu_count() or 2) // 2), max_waiting=8)
 
 
 def logins_saturated() -> bool:

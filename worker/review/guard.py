@@ -58,10 +58,6 @@ class RequestGuard:
         if method not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        if (method, path) in ANONYMOUS and logins_saturated():
-            # a login flood: answering the overflow before parsing it keeps the event loop for everyone else
-            await _reply(send, 429, {"error": "login_busy", "retry_after_s": 1}, retry_after=1)
-            return
         if (method, path) not in ANONYMOUS and not await _live_session(scope):
             await _not_authenticated(scope, send)
             return
@@ -96,6 +92,20 @@ class RequestGuard:
         await self.app(scope, counting_receive, guarded_send)
         if state["over"] and not state["replied"]:
             await _reply(send, 413, {"error": "body_too_large", "limit_bytes": limit})
+
+
+class LoginGate:
+    """The outermost layer: while every login slot is taken, a login is answered `429 login_busy` before any
+    other middleware (cookie signature, headers) or the body costs the event loop anything."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (scope["method"], scope["path"]) in ANONYMOUS and logins_saturated():
+            await _reply(send, 429, {"error": "login_busy", "retry_after_s": 1}, retry_after=1)
+            return
+        await self.app(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:
