@@ -1,6 +1,6 @@
 """`python -m bench AREA [options]`: accuracy and speed benchmarks that print numbers.
 
-Areas: imaging, idcards, gcn, real, match, throughput, load, review. `python -m bench AREA --help` for each."""
+Areas: imaging, idcards, gcn, real, match, throughput, load, review, login-flood. `python -m bench AREA --help` for each."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ AREAS = {
     "throughput": "pages/s and core-seconds/page vs plain tesseract, 1 and 2 workers, profile",
     "load": "fault-injection load test of the queue worker (lost/duplicated counts)",
     "review": "review app latency (queue, item page, decide, undo, export) and concurrent take-next",
+    "login-flood": "200 parallel failed logins: /healthz latency and server memory (issue 18 targets)",
 }
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, what in AREAS.items():
             print(f"  {name:<11} {what}")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
-    module = importlib.import_module(f"bench.{argv[0]}")
+    module = importlib.import_module(f"bench.{argv[0].replace('-', '_')}")
     return int(module.main(argv[1:]) or 0)
 
 

@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         boss = _client(app, "boss")
         rows.append(
             _row(
-                f"GET /api/export csv ({args.decisions} accepts)",
-                _time(lambda: boss.get("/api/export", params={"format": "csv"}), 5),
+                f"POST /api/export csv ({args.decisions} accepts)",
+                _time(lambda: boss.post("/api/export", params={"format": "csv"}), 5),
             )
         )
 

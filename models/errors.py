@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     DATABASE_UNAVAILABLE = "database_unavailable"
     OCR_ENGINE_FAILED = "ocr_engine_failed"
     TIMEOUT = "timeout"
+    FILE_INCOMPLETE = "file_incomplete"  # an inbox file that does not decode yet and changed moments ago
     INTERNAL = "internal_error"  # a bug: recorded with its traceback, retried, then dead-lettered
 
 

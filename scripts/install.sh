@@ -39,7 +39,7 @@ fi
 
 if [[ $want_python == 1 ]]; then
   [[ -x .venv/bin/python ]] || "${PYTHON:-python3}" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q --upgrade pip setuptools  # the venv's seeded copies carry known CVEs
   .venv/bin/python -m pip install -q -e '.[dev]'
   echo ">> ready: .venv/bin/intake --help"
 fi

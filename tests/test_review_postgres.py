@@ -185,7 +185,7 @@ def test_api_flow_on_postgres(pg: dict[str, Any]) -> None:
     assert a.post("/api/undo").status_code == 200
     assert a.post(f"/api/items/{first}/decisions", json={"action": "accept"}).status_code == 200
     assert b.post(f"/api/items/{second}/decisions", json={"action": "none"}).status_code == 200
-    rows = client("boss").get("/api/export", params={"format": "json"}).json()
+    rows = client("boss").post("/api/export", params={"format": "json"}).json()
     assert [(r["submission_id"], r["parcel_id"], r["change"]) for r in rows] == [("S000", "TD0000", "confirm")]
     pairs = sorted((p.submission_id, p.parcel_id, p.accepted) for p in decided_pairs(pg["engine"]))
     assert pairs == [

@@ -17,3 +17,11 @@ class IntakeError(Exception):
 
     def __str__(self) -> str:
         return f"[{self.code.value}] {self.message}"
+
+
+class UntrustedMessage(IntakeError):
+    """A queue message naming something this worker must not read (another bucket, a path outside the inbox,
+    a FIFO, a device, a directory, a symlink): dead-lettered at once with bad_message, never retried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.BAD_MESSAGE, message)

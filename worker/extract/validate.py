@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 # Province codes of the 12-digit number (the 2-digit administrative province code, zero padded). The
 # 2025 mergers left these in use on every existing card, so an unknown prefix is only a warning.
@@ -205,3 +206,62 @@ def check_dates(dob: date | None, *, today: date | None = None) -> list[Issue]:
 
 def disagreement(field: str, a_source: str, a: object, b_source: str, b: object) -> Issue:
     return Issue(f"{field}_mismatch", f"{a_source} says {a!r}, {b_source} says {b!r}", "warning", (field,))
+
+
+# --- machine-readable codes against the print ----------------------------------------------------------------
+
+# the identity a card asserts: a QR or MRZ that disagrees with the print on one of these names someone else
+IDENTITY_FIELDS = ("id_number", "full_name", "date_of_birth")
+_CODE_SOURCES = frozenset({"qr", "mrz"})
+_MISMATCH = re.compile(r"^(?P<field>\w+?)_mismatch: (?P<a>\w+) says .*, (?P<b>\w+) says ")
+_FRONT_BACK = re.compile(r"^(?P<field>\w+?)_front_back_mismatch: ")
+
+
+def code_print_conflicts(warnings: list[str]) -> list[str]:
+    """The warnings that say a card's QR or MRZ disagrees with its print (or the front with the back, whose
+    MRZ repeats it) on the number, the name or the birth date. A forged QR names another registry owner:
+    such a card is evidence for review, never grounds to accept a match on its own."""
+    return [w for w in warnings if _code_conflict(w) or _sides_conflict(w)]
+
+
+def _code_conflict(warning: str) -> bool:
+    m = _MISMATCH.match(warning)
+    return m is not None and m["field"] in IDENTITY_FIELDS and bool({m["a"], m["b"]} & _CODE_SOURCES)
+
+
+def _sides_conflict(warning: str) -> bool:
+    m = _FRONT_BACK.match(warning)
+    return m is not None and m["field"] in IDENTITY_FIELDS
+
+
+# --- field types -----------------------------------------------------------------------------------------------
+
+NAME_FIELDS = frozenset({"full_name", "name", "owner_name", "father_name", "mother_name", "spouse_name"})
+DATE_FIELDS = frozenset({"date_of_birth", "date_of_expiry", "issue_date"})
+# letters (any script, with their diacritics) in words joined by a space, a hyphen or an apostrophe
+_NAME = re.compile(r"[^\W\d_]+(?:(?:[ '’-]|\. ?)[^\W\d_]+)*\.?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MARKUP_OR_CONTROL = re.compile(r"[<>\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def field_type_problem(name: str, value: object) -> str | None:
+    """Why a value cannot be of its field's type (None when it can): a name holds letters, spaces and a few
+    marks; a date is an ISO date; no text holds markup or control characters."""
+    if value is None or not isinstance(value, str):
+        return None
+    if _MARKUP_OR_CONTROL.search(value):
+        return "markup or control characters"
+    if name in NAME_FIELDS and not _NAME.fullmatch(value.strip()):
+        return "not a name (letters, spaces and - ' . only)"
+    if name in DATE_FIELDS and value and not _ISO_DATE.fullmatch(value):
+        return "not a date"
+    return None
+
+
+def enforce_field_types(fields: dict[str, Any], warnings: list[str]) -> None:
+    """Drop (value None, confidence 0) every value that cannot be of its field's type, with a warning that
+    names the field and the reason, never the value."""
+    for name, fv in fields.items():
+        if problem := field_type_problem(name, fv.value):
+            fv.value, fv.confidence = None, 0.0
+            warnings.append(f"{name}_invalid: {problem}; value dropped")

@@ -246,7 +246,7 @@ def status(as_json: bool) -> None:
 
 
 @click.command("relay")
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Anything but loopback needs INTAKE_RELAY_TOKEN.")
 @click.option("--port", default=8081, show_default=True, type=int)
 @click.option(
     "--token", envvar="INTAKE_RELAY_TOKEN", show_envvar=True, default=None, help="Require 'Authorization: Bearer TOKEN'"
@@ -258,7 +258,11 @@ def relay(host: str, port: int, token: str | None) -> None:
     check_port_free(host, port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server = serve_relay(make_queue(get_settings()), host=host, port=port, token=token)
+    settings = get_settings()
+    try:
+        server = serve_relay(make_queue(settings), host=host, port=port, token=token, bucket=settings.bucket)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     server.shutdown()

@@ -25,5 +25,5 @@ class DirectoryStore(InboxStore):
         super().__init__(root, root, settings.data_dir)
         self.root = root
 
-    def _candidates(self, key: str, sha256: str | None) -> list[Path]:
-        return [self.root / key]
+    def _candidates(self, key: str, sha256: str | None) -> list[tuple[Path, str]]:
+        return [(self.root, key)]

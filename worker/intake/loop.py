@@ -33,8 +33,8 @@ from typing import Any
 from models.errors import ErrorCode
 from models.settings import Settings
 from worker import metrics
-from worker.errors import IntakeError
-from worker.intake.events import parse_body
+from worker.errors import IntakeError, UntrustedMessage
+from worker.intake.events import WorkItem, parse_body
 from worker.intake.processor import Outcome, Processor
 from worker.intake.queues import Message, Queue, make_queue
 from worker.intake.sources import InboxWatcher, archive_dir
@@ -288,6 +288,8 @@ class Worker:
         for item in parsed.items:
             try:
                 outcomes.append(self.processor.process(item, attempts=msg.receive_count))
+            except UntrustedMessage as exc:
+                return self._refuse(msg, item, exc, outcomes)
             except Exception as exc:
                 code, reason = classify_exception(exc)
                 if code == ErrorCode.INTERNAL.value:
@@ -307,6 +309,20 @@ class Worker:
                 )
         self._infra_failures = 0
         return Decision("ack", outcomes=outcomes)
+
+    def _refuse(self, msg: Message, item: WorkItem, exc: UntrustedMessage, outcomes: list[Outcome]) -> Decision:
+        """A message naming what must not be read: dead-lettered at once, never retried. Only a file inside the
+        inbox (a FIFO, a folder, a symlink there) is recorded against its submission; a path or bucket from
+        outside names no submission of ours."""
+        code = ErrorCode.BAD_MESSAGE.value
+        log.error("message %s refused: %s", msg.id, exc.message, extra={"code": code})
+        metrics.ERRORS.labels(code).inc()
+        try:
+            self.processor.check(item)
+            self.processor.record_transient(item, code, exc.message, dead=True)
+        except UntrustedMessage:
+            pass
+        return Decision("dead", code=code, reason=exc.message, outcomes=outcomes)
 
 
 # ------------------------------------------------------------------------------------------- inbox

@@ -29,7 +29,8 @@ from models.errors import ErrorCode, is_permanent
 from models.proposal import Proposal
 from models.settings import Settings
 from worker import metrics, pipeline
-from worker.errors import IntakeError
+from worker.errors import IntakeError, UntrustedMessage
+from worker.files import Unsafe, relative_key
 from worker.intake.events import WorkItem, ignore_reason, submission_for_key
 from worker.intake.sources import Fetched, ObjectStore
 from worker.pipeline import ProposeFn
@@ -114,6 +115,26 @@ class Processor:
     def _extra(self, item: WorkItem, sid: str | None, **more: Any) -> dict[str, Any]:
         return {"source": item.display, "submission_id": sid, "job_id": item.job_id, "worker": self.worker_id, **more}
 
+    def check(self, item: WorkItem) -> None:
+        """Refuse a message naming what this worker must not read: an object in another bucket or outside the
+        key prefix, a bucket in inbox mode, a path that is absolute or climbs out of the inbox. Raises
+        UntrustedMessage (dead-lettered at once as bad_message)."""
+        if item.kind == "rematch_submission":
+            return
+        if self.store.origin == "s3":
+            bucket = str(getattr(self.store, "bucket", ""))
+            if item.bucket and item.bucket != bucket:
+                raise UntrustedMessage(f"s3://{item.bucket}/{item.key}: not this worker's bucket ({bucket})")
+            if self.key_prefix and not item.key.startswith(self.key_prefix):
+                raise UntrustedMessage(f"{item.key}: outside the key prefix {self.key_prefix!r}")
+            return
+        if item.bucket:
+            raise UntrustedMessage(f"s3://{item.bucket}/{item.key}: this worker reads the inbox, not a bucket")
+        try:
+            relative_key(item.key)
+        except Unsafe as exc:
+            raise UntrustedMessage(str(exc)) from exc
+
     def probe(self) -> None:
         """Raise unless the database and the storage answer (the worker's circuit breaker calls this)."""
         with self.engine.connect() as conn:
@@ -125,6 +146,7 @@ class Processor:
     def process(self, item: WorkItem, *, attempts: int = 1) -> Outcome:
         """Do the item. Permanent input errors are recorded and returned as Outcome(status="failed");
         transient trouble raises (IntakeError with a transient code, or a database/driver exception)."""
+        self.check(item)
         if item.kind == "rematch_submission":
             return self.rematch(item.submission_id or self.submission_of(item)[0], job_id=item.job_id)
         reason = ignore_reason(item.key, derived_prefix=self.settings.derived_prefix if item.bucket else "")
@@ -158,7 +180,7 @@ class Processor:
             with _timed("fetch", timings):
                 fetched = self.store.fetch(item, max_bytes=self.settings.max_file_bytes)
         except IntakeError as exc:
-            if not exc.permanent:
+            if not exc.permanent or isinstance(exc, UntrustedMessage):
                 raise
             return self.record_failure(item, exc.code, exc.message, started=started)
 
@@ -172,6 +194,12 @@ class Processor:
         transient = [e for e in result.errors if not _permanent_code(e.code)]
         if transient:
             raise IntakeError(ErrorCode(transient[0].code), transient[0].message)
+        if not result.documents and _maybe_half_written(result.errors, fetched, getattr(self.store, "grace_s", 0.0)):
+            raise IntakeError(
+                ErrorCode.FILE_INCOMPLETE,
+                f"{item.display}: does not decode and changed {time.time() - (fetched.modified_at or 0):.0f} s ago; "
+                "retried in case it is still being written",
+            )
         if not result.documents:
             first = (
                 result.errors[0]
@@ -385,6 +413,19 @@ class Processor:
             log.warning("could not record %s for %s: %s", code, item.display, exc)
         metrics.OBJECTS.labels("dead_lettered" if dead else "retried").inc()
         metrics.ERRORS.labels(code).inc()
+
+
+# what a file cut short reads as
+_DECODE_CODES = frozenset({ErrorCode.CORRUPT_IMAGE.value, ErrorCode.CORRUPT_PDF.value, ErrorCode.EMPTY_FILE.value})
+
+
+def _maybe_half_written(errors: list[ErrorEntry], fetched: Fetched, grace_s: float) -> bool:
+    """An inbox file that does not decode and changed within the store's grace period: retry rather than
+    condemn it (a copy that paused longer than the watcher's settle time). S3 objects are written whole and a
+    backfill's archive is history: their stores have no grace."""
+    if fetched.modified_at is None or not errors or any(e.code not in _DECODE_CODES for e in errors):
+        return False
+    return time.time() - fetched.modified_at < grace_s
 
 
 def _permanent_code(code: str) -> bool:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from models.errors import ErrorCode
 from models.settings import Settings
 from worker.errors import IntakeError
+from worker.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ class SqliteQueue:
         self.poll_interval_s = poll_interval_s
         self.clock = clock
         self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_file(self.path)  # messages name scans (and clerks' file names): not for other accounts
         self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
@@ -524,6 +526,7 @@ def make_queue(settings: Settings, *, visibility_timeout_s: int | None = None) -
         return SqsQueue(
             settings.queue_url, dead_letter_url=settings.dead_letter_queue_url, visibility_timeout_s=visibility
         )
+    private_dir(settings.data_dir, tighten=True)
     return SqliteQueue(
         local_queue_path(settings), visibility_timeout_s=visibility, max_receive_count=settings.max_receive_count
     )

@@ -10,6 +10,7 @@ the work queue unchanged. It answers 200 only after the queue accepted the messa
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +25,24 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # SQS's message size limit
 
 
-def make_handler(queue: Queue, token: str | None) -> type[BaseHTTPRequestHandler]:
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _not_an_s3_event(body: str, bucket: str | None) -> str | None:
+    """Why a POST is not something to relay: only S3 event notifications (and the test event) pass, never our
+    own envelope (which may name a local file), and with a configured bucket only events of that bucket."""
+    data = json.loads(body)
+    if data.get("Event") == "s3:TestEvent":
+        return None
+    if "Records" not in data:
+        return "only S3 event notifications are relayed"
+    named = {str(((r.get("s3") or {}).get("bucket") or {}).get("name")) for r in data["Records"] if isinstance(r, dict)}
+    if bucket and named - {bucket}:
+        return f"event for bucket(s) {sorted(named - {bucket})}, not {bucket}"
+    return None
+
+
+def make_handler(queue: Queue, token: str | None, bucket: str | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, status: int, text: str) -> None:
             body = (text + "\n").encode()
@@ -52,6 +70,10 @@ def make_handler(queue: Queue, token: str | None) -> type[BaseHTTPRequestHandler
             if parsed.error:
                 self._reply(400, parsed.error)
                 return
+            if problem := _not_an_s3_event(body, bucket):
+                log.warning("relay: refused a POST: %s", problem)
+                self._reply(400, problem)
+                return
             if not parsed.items and not parsed.test_event:
                 self._reply(200, "nothing to do")  # e.g. a deletion event: accepted, not queued
                 return
@@ -70,10 +92,18 @@ def make_handler(queue: Queue, token: str | None) -> type[BaseHTTPRequestHandler
 
 
 def serve_relay(
-    queue: Queue, *, host: str = "0.0.0.0", port: int = 8081, token: str | None = None
+    queue: Queue, *, host: str = "127.0.0.1", port: int = 8081, token: str | None = None, bucket: str | None = None
 ) -> ThreadingHTTPServer:
-    """Start the relay in a daemon thread and return the server (``server_address`` has the bound port)."""
-    server = ThreadingHTTPServer((host, port), make_handler(queue, token))
+    """Start the relay in a daemon thread and return the server (``server_address`` has the bound port).
+
+    Anything that can reach the relay can put work on the queue, so it listens on loopback by default and
+    refuses to listen anywhere else without a shared token (INTAKE_RELAY_TOKEN)."""
+    if host not in LOOPBACK and not token:
+        raise ValueError(
+            f"the relay would accept unauthenticated events on {host}: set INTAKE_RELAY_TOKEN (and the same "
+            "token as the webhook's Authorization: Bearer header in MinIO), or listen on 127.0.0.1"
+        )
+    server = ThreadingHTTPServer((host, port), make_handler(queue, token, bucket))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="relay-http", daemon=True).start()
     log.info("relay: POST S3 event notifications to http://%s:%d/ → %s", host, server.server_address[1], queue.name)

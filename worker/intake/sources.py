@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -22,12 +23,16 @@ from typing import Any, Protocol
 from models.errors import ErrorCode
 from models.messages import QueueMessage
 from models.settings import Settings
-from worker.errors import IntakeError
+from worker.errors import IntakeError, UntrustedMessage
+from worker.files import Unsafe, open_inside, private_dir, private_file, write_private
 from worker.intake.events import WorkItem
 from worker.store.submissions import object_job_id, object_version
 
 log = logging.getLogger(__name__)
 
+# an inbox file that does not look complete (or does not decode) is waited for, then retried, this long after
+# its last change before it is taken as it is (a copy that paused, a scanner still writing)
+INCOMPLETE_GRACE_S = 120.0
 # names editors and copy tools use while a file is still being written
 _TEMP_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".filepart", ".swp", "~")
 
@@ -39,6 +44,7 @@ class Fetched:
     etag: str | None = None
     version_id: str | None = None
     size: int | None = None
+    modified_at: float | None = None  # epoch seconds of the file's last change (inbox only)
 
 
 class ObjectStore(Protocol):
@@ -54,6 +60,20 @@ def _too_large(display: str, size: int, max_bytes: int) -> IntakeError:
     return IntakeError(
         ErrorCode.FILE_TOO_LARGE, f"{display}: {size} bytes is over the {max_bytes}-byte limit (INTAKE_MAX_FILE_BYTES)"
     )
+
+
+def _read_confined(root: Path, key: str, max_bytes: int, display: str) -> tuple[bytes, float]:
+    """(bytes, last change) of the regular file `key` below `root`; never follows a symlink, never blocks
+    on a FIFO, never reads past `max_bytes`."""
+    fd = open_inside(root, key)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if st.st_size > max_bytes:
+            raise _too_large(display, st.st_size, max_bytes)
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:  # it grew while we read
+        raise _too_large(display, len(data), max_bytes)
+    return data, st.st_mtime
 
 
 # ------------------------------------------------------------------------------------------- S3
@@ -160,38 +180,43 @@ class InboxStore:
 
     origin = "inbox"
 
-    def __init__(self, inbox: Path, archive: Path, data_dir: Path) -> None:
+    def __init__(self, inbox: Path, archive: Path, data_dir: Path, *, grace_s: float | None = None) -> None:
         self.inbox = inbox
         self.archive = archive
         self.data_dir = data_dir
+        self.grace_s = INCOMPLETE_GRACE_S if grace_s is None else grace_s
 
-    def _candidates(self, key: str, sha256: str | None) -> list[Path]:
-        paths = [self.archive / key]
+    def _candidates(self, key: str, sha256: str | None) -> list[tuple[Path, str]]:
+        paths = [(self.archive, key)]
         if sha256:
-            paths.append(self.archive / archived_name(key, sha256))
-        paths.append(self.inbox / key)
+            paths.append((self.archive, archived_name(key, sha256)))
+        paths.append((self.inbox, key))
         return paths
 
     def fetch(self, item: WorkItem, *, max_bytes: int) -> Fetched:
         wanted = item.version_id.removeprefix("sha256:") if item.version_id else None
         # twice: the watcher may move the file from the inbox to the archive between our two looks
         for _ in range(2):
-            for path in self._candidates(item.key, wanted):
+            growing: Fetched | None = None
+            for root, key in self._candidates(item.key, wanted):
                 try:
-                    size = path.stat().st_size
-                    if size > max_bytes:
-                        raise _too_large(item.key, size, max_bytes)
-                    data = path.read_bytes()
+                    data, modified_at = _read_confined(root, key, max_bytes, item.key)
                 except FileNotFoundError:
                     continue
-                except IntakeError:
-                    raise
+                except Unsafe as exc:
+                    raise UntrustedMessage(str(exc)) from exc
                 except OSError as exc:
                     raise IntakeError(ErrorCode.STORAGE_UNAVAILABLE, f"{item.key}: {exc}") from exc
                 sha = hashlib.sha256(data).hexdigest()
-                if wanted and sha != wanted:
-                    continue  # another file now has this name; the one we were asked for is elsewhere
-                return Fetched(data=data, sha256=sha, size=len(data), version_id=item.version_id)
+                found = Fetched(data, sha, size=len(data), version_id=item.version_id, modified_at=modified_at)
+                if not wanted or sha == wanted:
+                    return found
+                # another file now has this name, unless it changed moments ago: then it is the one we were
+                # asked for, still being written after the watcher took it (used when nothing matches exactly)
+                if growing is None and time.time() - modified_at < self.grace_s:
+                    growing = found
+            if growing is not None:
+                return growing
         raise IntakeError(ErrorCode.SOURCE_MISSING, f"{item.key}: the file is in neither the inbox nor the archive")
 
     def ping(self) -> None:
@@ -202,10 +227,8 @@ class InboxStore:
         rel = f"derived/{name}"
         path = self.data_dir / rel
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)  # readers never see half an image
+            private_dir(path.parent)
+            write_private(path, data)  # atomic: readers never see half an image
         except OSError as exc:
             raise IntakeError(ErrorCode.STORAGE_UNAVAILABLE, f"{rel}: {exc}") from exc
         return rel
@@ -228,6 +251,7 @@ def make_store(settings: Settings, *, inbox: Path | None = None) -> ObjectStore:
     """The bucket when INTAKE_BUCKET is set, else the inbox folder."""
     if settings.bucket:
         return S3Store(settings.bucket, derived_prefix=settings.derived_prefix)
+    private_dir(settings.data_dir, tighten=True)
     return InboxStore(inbox or settings.resolved_inbox_dir, archive_dir(settings), settings.data_dir)
 
 
@@ -241,6 +265,36 @@ def read_derived(image_key: str, settings: Settings) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------- watcher
+
+
+def incomplete(data: bytes) -> str | None:
+    """Why a scan looks cut short (its format's end marker or declared size is missing), or None when it looks
+    whole or the format does not say. Cheap: only the head and the tail are looked at."""
+    tail = data[-65536:]
+    if data[:2] == b"\xff\xd8":
+        return None if b"\xff\xd9" in tail else "JPEG without its end marker"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return None if b"IEND" in data[-1024:] else "PNG without its IEND chunk"
+    if data[:5] == b"%PDF-":
+        return None if b"%%EOF" in data[-2048:] else "PDF without %%EOF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return None if int.from_bytes(data[4:8], "little") + 8 <= len(data) else "WebP shorter than its header says"
+    if data[:2] == b"BM" and len(data) >= 6:
+        return None if int.from_bytes(data[2:6], "little") <= len(data) else "BMP shorter than its header says"
+    if data[:4] in (b"II*\x00", b"MM\x00*") and len(data) >= 8:
+        first_ifd = int.from_bytes(data[4:8], "little" if data[:2] == b"II" else "big")
+        return None if first_ifd + 2 <= len(data) else "TIFF whose first directory lies past its end"
+    return None if data else "empty"
+
+
+def _private_parents(root: Path, folder: Path) -> None:
+    """Create `folder` below `root` with every new folder on the way 0700."""
+    missing = []
+    while folder != root and not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        private_dir(path)
 
 
 @dataclass
@@ -274,8 +328,10 @@ class InboxWatcher:
         # folders we took files out of, and when: only these are removed once empty, never a folder a clerk
         # has just created and not filled yet
         self._emptied: dict[Path, float] = {}
+        self._refused: set[str] = set()
+        self.grace_s = INCOMPLETE_GRACE_S
         self.inbox.mkdir(parents=True, exist_ok=True)
-        self.archive.mkdir(parents=True, exist_ok=True)
+        private_dir(self.archive)
 
     @property
     def pending(self) -> int:
@@ -284,17 +340,24 @@ class InboxWatcher:
 
     def _walk(self) -> dict[str, tuple[int, int]]:
         found: dict[str, tuple[int, int]] = {}
-        for dirpath, dirnames, filenames in os.walk(self.inbox):
+        for dirpath, dirnames, filenames in os.walk(self.inbox):  # never descends into a symlinked folder
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if name.startswith(".") or name.endswith(_TEMP_SUFFIXES):
                     continue
                 path = Path(dirpath, name)
                 try:
-                    st = path.stat()
+                    st = path.lstat()
                 except FileNotFoundError:
                     continue
-                found[path.relative_to(self.inbox).as_posix()] = (st.st_size, st.st_mtime_ns)
+                key = path.relative_to(self.inbox).as_posix()
+                if not stat.S_ISREG(st.st_mode):
+                    # a FIFO would block the watcher for ever, a symlink may lead anywhere: left alone, said once
+                    if key not in self._refused:
+                        self._refused.add(key)
+                        log.warning("inbox: %s is not a regular file (a symlink, FIFO or device): left alone", key)
+                    continue
+                found[key] = (st.st_size, st.st_mtime_ns)
         return found
 
     def scan(self) -> int:
@@ -313,19 +376,26 @@ class InboxWatcher:
             if now - seen.since < self.settle_s:
                 continue
             try:
-                if self._take(key):
-                    count += 1
-            except OSError as exc:
+                taken = self._take(key, waited_s=now - seen.since)
+            except (OSError, Unsafe) as exc:
                 log.warning("inbox: cannot take %s yet: %s", key, exc)
                 continue
+            if taken is None:
+                continue  # looks half written: wait for the rest (up to the grace period)
+            count += taken
             del self._seen[key]
         self._prune_empty_dirs()
         self.enqueued += count
         return count
 
-    def _take(self, key: str) -> bool:
+    def _take(self, key: str, *, waited_s: float = float("inf")) -> bool | None:
         path = self.inbox / key
-        data = path.read_bytes()
+        fd = open_inside(self.inbox, key)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read()
+        if waited_s < self.grace_s and (why := incomplete(data)):
+            log.info("inbox: %s looks half written (%s); waiting for the rest", key, why)
+            return None
         sha = hashlib.sha256(data).hexdigest()
         version = object_version(sha256=sha)
         message = QueueMessage(kind="process_object", bucket=None, key=key, version_id=version)
@@ -337,8 +407,9 @@ class InboxWatcher:
                 self._emptied[path.parent] = self.clock()
                 return True
             target = self.archive / archived_name(key, sha)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _private_parents(self.archive, target.parent)
         shutil.move(path, target)
+        private_file(target)  # a clerk's copy may be world-readable; the archive is not
         self._emptied[path.parent] = self.clock()
         return True
 

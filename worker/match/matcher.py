@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from models.document import Document
 from models.proposal import Band, Evidence, Proposal, ProposedUpdate, band_for
 from models.settings import Settings, get_settings
+from worker.extract import code_print_conflicts
 from worker.keys import address_key, registry_key, serial_digits, serial_key
 from worker.match.comparators import (
     compare_area,
@@ -209,7 +210,8 @@ class Matcher:
         sub = scan_submission(documents)
         with self.engine.connect() as conn:
             scored = self.rank(sub, conn)
-        return [self._proposal(sub, s, scored) for s in scored[: self.settings.max_proposals]]
+        conflicts = list(dict.fromkeys(w for d in documents for w in code_print_conflicts(d.warnings)))
+        return [self._proposal(sub, s, scored, conflicts) for s in scored[: self.settings.max_proposals]]
 
     def assess(self, documents: list[Document], parcel_ids: Sequence[str]) -> list[Proposal]:
         """Proposals for parcels a person chose (a reviewer's registry search), scored and explained with the
@@ -221,7 +223,8 @@ class Matcher:
             scored = [self.score(sub, p, conn) for p in self.repo.fetch(conn, parcel_ids).values()]
         self._posteriors(scored)
         scored.sort(key=lambda s: (-s.raw, -s.total, s.parcel.parcel_id))
-        return [self._proposal(sub, s, scored) for s in scored]
+        conflicts = list(dict.fromkeys(w for d in documents for w in code_print_conflicts(d.warnings)))
+        return [self._proposal(sub, s, scored, conflicts) for s in scored]
 
     def rank(self, sub: ScannedSubmission, conn: Any) -> list[Scored]:
         """Every candidate scored, with raw and calibrated probabilities, best first."""
@@ -411,12 +414,22 @@ class Matcher:
     def _band(self, confidence: float) -> Band:
         return band_for(confidence, *self.thresholds())
 
-    def _proposal(self, sub: ScannedSubmission, s: Scored, ranked: list[Scored]) -> Proposal:
+    def _proposal(
+        self, sub: ScannedSubmission, s: Scored, ranked: list[Scored], conflicts: list[str] | None = None
+    ) -> Proposal:
         parcel = s.parcel
         owner = s.owner
         confidence = round(min(max(s.confidence, 0.0), 1.0), 6)
         band = self._band(confidence)
         notes: list[str] = []
+        if conflicts:
+            # QR and MRZ are evidence, not authority: a code naming someone other than the print may be forged
+            notes.append(
+                "the ID card's QR code or MRZ disagrees with its printed text on the holder's identity "
+                f"({'; '.join(conflicts)}): the code may be forged or misread; decide from the printed card"
+            )
+            if band == "auto_accept":
+                band = "review"
         if parcel.status and parcel.status != "active":
             successors = parcel.superseded_by.split(";") if parcel.superseded_by else []
             notes.append(

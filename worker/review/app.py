@@ -5,26 +5,31 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from models.settings import Settings, get_settings
 from worker.review import i18n, labels
-from worker.review.auth import CsrfFailed, Forbidden, LoginThrottle, NotAuthenticated, csrf_token, session_secret
+from worker.review.auth import CsrfFailed, Forbidden, NotAuthenticated, csrf_token, session_secret
 from worker.review.errors import ReviewError
+from worker.review.guard import LoginGate, RequestGuard
+from worker.review.uploads import MAX_UPLOAD_FILES
 from worker.store.db import make_engine
+from worker.store.logins import LoginThrottle
 from worker.store.review import ensure_schema
 
 log = logging.getLogger(__name__)
@@ -69,6 +74,38 @@ def _fmt_age(value: datetime | None) -> str:
     return f"{seconds // 86400}d"
 
 
+class SecurityHeaders:
+    """Hardening headers on every response. Pure ASGI (no per-request task and stream pair, as Starlette's
+    BaseHTTPMiddleware costs): a login flood's hundreds of refusals must cost the event loop next to nothing."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        defaults = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+            (b"content-security-policy", CSP.encode()),
+        ]
+        if not scope["path"].startswith("/static/"):
+            # pages show personal data: never keep them in a shared office browser's cache
+            defaults.append((b"cache-control", b"no-store"))
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in defaults if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -94,7 +131,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
-    app.state.throttle = LoginThrottle()
+    app.state.throttle = LoginThrottle(app.state.sessionmaker)
     if s3_client is None:
 
         def s3_client() -> Any:
@@ -113,6 +150,12 @@ def create_app(
     templates.env.globals["unit_names"] = i18n.UNIT_NAMES
     app.state.templates = templates
 
+    # added first, so it runs inside the session middleware and sees the signed session
+    app.add_middleware(
+        RequestGuard,
+        upload_paths=frozenset({"/upload", "/api/uploads"}),
+        upload_limit=settings.max_file_bytes * MAX_UPLOAD_FILES,
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),
@@ -122,17 +165,8 @@ def create_app(
         https_only=settings.secure_cookies,
     )
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        if not request.url.path.startswith("/static/"):
-            # pages show personal data: never keep them in a shared office browser's cache
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(LoginGate)  # added last: the outermost layer
 
     @app.exception_handler(NotAuthenticated)
     async def _not_authenticated(request: Request, _exc: NotAuthenticated) -> Response:
@@ -164,10 +198,20 @@ def create_app(
         back = request.headers.get("referer") or "/"
         return RedirectResponse(back if back.startswith(str(request.base_url)) else "/", status_code=303)
 
+    @app.exception_handler(DataError)
+    async def _refused_value(request: Request, exc: DataError) -> Response:
+        # a value the database cannot store (a NUL byte, a string past its column): the request was bad
+        log.warning("database refused a value: %s %s (%s)", request.method, request.url.path, type(exc.orig).__name__)
+        if _is_api(request):
+            return JSONResponse({"error": "invalid_request"}, status_code=422)
+        return render(request, "error.html", {"status": 422, "message_key": "invalid_request"}, status_code=422)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         if _is_api(request):
-            return JSONResponse({"error": "invalid_request", "detail": exc.errors()}, status_code=422)
+            # where and what, never the value: it may be a password, or bytes JSON cannot carry
+            detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+            return JSONResponse({"error": "invalid_request", "detail": jsonable_encoder(detail)}, status_code=422)
         return render(request, "error.html", {"status": 422, "message_key": "invalid_request"}, status_code=422)
 
     from worker.review import api, api_work, pages, pages_admin, pages_work

@@ -1,37 +1,55 @@
 """Accounts, sessions, CSRF and roles.
 
-Passwords: argon2id (argon2-cffi defaults). Sessions: Starlette's signed cookie holding the user id and the
-user's session epoch; bumping the epoch (password reset, deactivation) logs every browser of that user out.
-CSRF: a random token per session, required on every state-changing request as the `csrf_token` form field
-or the `X-CSRF-Token` header (synchroniser-token pattern; the cookie alone never authorises a change)."""
+Passwords: argon2id (argon2-cffi defaults), hashed and checked in a small bounded pool (`HashPool`): argon2
+takes 64 MiB and ~50 ms of a core per check, so a login flood waits its turn (or is told to come back)
+instead of exhausting memory and starving every other request. Policy: at least 10 characters that are not
+all spaces, not the user name, and not a password zxcvbn can guess (its lists of leaked passwords, words and
+keyboard patterns). Logins: the name is normalised once (worker.store.logins.name_key) for lookup and throttle
+alike; attempts are throttled per name and per client address in the database (every app process shares
+it). Sessions: Starlette's signed cookie holding the user id and the user's session epoch; bumping the epoch
+(password reset, deactivation) logs every browser of that user out. CSRF: a random token per session,
+required on every state-changing request as the `csrf_token` form field or the `X-CSRF-Token` header
+(synchroniser-token pattern; the cookie alone never authorises a change)."""
 
 # FastAPI's dependency injection is declared with Depends()/Form()/File() defaults; that is the idiom, not a bug
 # ruff: noqa: B008
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from zxcvbn import zxcvbn
 
 from models.settings import Settings
-from worker.store.review import ROLE_RANK, ROLES, UserRow
+from worker.files import private_dir
+from worker.store.logins import LoginThrottle, name_key
+from worker.store.results import utcnow
+from worker.store.review import ROLE_RANK, ROLES, UserRow, append_audit
 
 _hasher = PasswordHasher()
 # verifying against this when the user does not exist keeps login timing the same for unknown names
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+MIN_PASSWORD_SCORE = 3  # zxcvbn: at least 10^8 guesses
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
-
+T = TypeVar("T")
 
 class NotAuthenticated(Exception):
     pass
@@ -47,22 +65,94 @@ class CsrfFailed(Exception):
     pass
 
 
+class HashPool:
+    """Runs argon2 on at most `workers` threads. A login is admitted (`admitted()`) only while fewer than
+    `workers + max_waiting` are in progress; past that it is refused at once (PoolBusy) instead of holding
+    memory, a request thread and a database connection while it waits."""
+
+    def __init__(self, workers: int, max_waiting: int) -> None:
+        self.workers = workers
+        self.capacity = workers + max_waiting
+        self.admitted_now = 0  # read without a lock by the request guard: a hint, admitted() decides
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="argon2", initializer=_lower_thread_priority
+        )
+        self._slots = threading.BoundedSemaphore(self.capacity)
+
+    @contextmanager
+    def admitted(self, wait_s: float = 0.0) -> Iterator[None]:
+        if not self._slots.acquire(timeout=wait_s) if wait_s else not self._slots.acquire(blocking=False):
+            raise PoolBusy()
+        self.admitted_now += 1
+        try:
+            yield
+        finally:
+            self.admitted_now -= 1
+            self._slots.release()
+
+    @property
+    def full(self) -> bool:
+        return self.admitted_now >= self.capacity
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Within an admitted login: hash on a pool thread without holding the event loop."""
+        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """From a request thread (admin forms, the CLI): waits its turn."""
+        with self.admitted(wait_s=120.0):
+            return self._executor.submit(fn, *args).result()
+
+
+def _lower_thread_priority() -> None:
+    """Hashing threads run at nice 10 (Linux schedules threads one by one): a login flood's hashing then
+    takes the CPU the pages and /healthz leave over instead of competing with them."""
+    with suppress(AttributeError, OSError):  # not Linux, or not allowed: the pool bound still holds
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+class PoolBusy(Exception):
+    """Too many password checks are waiting already: the client should come back in a moment."""
+
+
+# half the cores (one on the 2-core office server): the other half keeps serving pages during a login flood
+_pool = HashPool(workers=max(1, (os.cpu_count() or 2) // 2), max_waiting=8)
+
+
+def logins_saturated() -> bool:
+    """Every login slot is taken: the request guard answers `login_busy` before reading the body."""
+    return _pool.full
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _pool.call(lambda: _hasher.hash(password))
 
 
-def check_password_policy(password: str) -> str | None:
+def check_password_policy(password: str, name: str | None = None) -> str | None:
     """An error key for the i18n table, or None when acceptable."""
-    if len(password) < MIN_PASSWORD_LENGTH:
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return "password_too_long"
+    if len(password.strip()) < MIN_PASSWORD_LENGTH:
         return "password_too_short"
+    key = name_key(name) if name else ""
+    folded = name_key(password)
+    if key and (folded == key or (len(key) >= 4 and key in folded)):
+        return "password_is_name"
+    # zxcvbn reads at most 72 characters; a longer pass phrase is judged by its start
+    if zxcvbn(password[:72], user_inputs=[key] if key else [])["score"] < MIN_PASSWORD_SCORE:
+        return "password_too_weak"
     return None
 
 
-def verify_password(user: UserRow | None, password: str) -> bool:
+def _verify(password_hash: str, password: str) -> bool:
     try:
-        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        return bool(_hasher.verify(password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
+
+
+def verify_password(user: UserRow | None, password: str) -> bool:
+    ok = _pool.call(_verify, user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
     return ok and user is not None and user.active
 
 
@@ -73,17 +163,71 @@ def needs_rehash(user: UserRow) -> bool:
 def create_user(session: Session, name: str, role: str, password: str) -> UserRow:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    name = name.strip()
+    name = " ".join(name.split())
     if not name or len(name) > 80:
         raise ValueError("user name must be 1-80 characters")
-    if problem := check_password_policy(password):
+    if problem := check_password_policy(password, name):
         raise ValueError(problem)
-    if session.scalar(select(UserRow).where(UserRow.name == name)) is not None:
+    key = name_key(name)
+    if session.scalar(select(UserRow).where((UserRow.name == name) | (UserRow.name_key == key))) is not None:
         raise ValueError(f"user {name!r} exists")
-    user = UserRow(name=name, role=role, password_hash=hash_password(password), active=True, session_epoch=0)
+    user = UserRow(
+        name=name, name_key=key, role=role, password_hash=hash_password(password), active=True, session_epoch=0
+    )
     session.add(user)
     session.flush()
     return user
+
+
+@dataclass
+class LoginResult:
+    status: str  # ok | failed | throttled | busy
+    user: UserRow | None = None
+    wait_s: float = 0.0
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def attempt_login(request: Request, db: Session, name: str, password: str) -> LoginResult:
+    """One login attempt, for the page and the API alike: charged to the name's and the address's throttle
+    before the (pooled) password check; the failed attempt is audited, a success forgives the name. No
+    database connection is held while the check waits for the pool."""
+    try:
+        with _pool.admitted():
+            return await _attempt(request, db, name[:200], password)
+    except PoolBusy:
+        return LoginResult("busy", wait_s=1.0)
+
+
+async def _attempt(request: Request, db: Session, name: str, password: str) -> LoginResult:
+    throttle: LoginThrottle = request.app.state.throttle
+    address = client_address(request)
+    wait = await run_in_threadpool(throttle.charge, name, address)
+    if wait > 0:
+        return LoginResult("throttled", wait_s=wait)
+    found = await run_in_threadpool(_credentials, request.app.state.sessionmaker, name_key(name))
+    ok = await _pool.run(_verify, found[1] if found else _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+    user = await run_in_threadpool(db.get, UserRow, found[0]) if ok and found else None
+    if user is None or not user.active:
+        await run_in_threadpool(append_audit, db, user=None, user_name=name[:80] or "?", action="login_failed")
+        return LoginResult("failed")
+    await run_in_threadpool(throttle.forgive, name, address)
+    if needs_rehash(user):
+        user.password_hash = await _pool.run(_hasher.hash, password)
+    user.last_login_at = utcnow()
+    await run_in_threadpool(append_audit, db, user=user, action="login")
+    return LoginResult("ok", user=user)
+
+
+def _credentials(sessionmaker: Callable[[], Session], key: str) -> tuple[int, str] | None:
+    """(id, password hash) of the account a normalised name logs in to, read in a transaction of its own."""
+    if not key:
+        return None
+    with sessionmaker() as session:
+        row = session.execute(select(UserRow.id, UserRow.password_hash).where(UserRow.name_key == key)).first()
+    return (row[0], row[1]) if row else None
 
 
 def has_role(user: UserRow, role: str) -> bool:
@@ -97,7 +241,7 @@ def session_secret(settings: Settings) -> str:
     path = Path(settings.data_dir) / "session_secret"
     if path.is_file():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent, tighten=path.parent == Path(settings.data_dir))
     secret = secrets.token_urlsafe(48)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(secret)
@@ -117,6 +261,8 @@ def csrf_token(request: Request) -> str:
 async def check_csrf(request: Request) -> None:
     """Dependency for every state-changing route: header or form field must equal the session's token."""
     expected = request.session.get("csrf")
+    if not expected:  # no session token to compare with: refuse before reading any body
+        raise CsrfFailed()
     supplied = request.headers.get(CSRF_HEADER)
     if not supplied and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -164,31 +310,3 @@ def require(role: str) -> Callable[..., UserRow]:
 
     _dependency.__name__ = f"require_{role}"
     return _dependency
-
-
-class LoginThrottle:
-    """Slows password guessing: after 5 failures for a name, further attempts wait out a growing delay."""
-
-    def __init__(self, free_attempts: int = 5, base_delay_s: float = 2.0, max_delay_s: float = 300.0) -> None:
-        self.free_attempts = free_attempts
-        self.base_delay_s = base_delay_s
-        self.max_delay_s = max_delay_s
-        self._failures: dict[str, tuple[int, float]] = {}
-        self._lock = threading.Lock()
-
-    def blocked_for(self, name: str) -> float:
-        with self._lock:
-            count, last = self._failures.get(name.lower(), (0, 0.0))
-        if count < self.free_attempts:
-            return 0.0
-        delay = min(self.max_delay_s, self.base_delay_s * 2 ** (count - self.free_attempts))
-        return max(0.0, last + delay - time.monotonic())
-
-    def failed(self, name: str) -> None:
-        with self._lock:
-            count, _ = self._failures.get(name.lower(), (0, 0.0))
-            self._failures[name.lower()] = (count + 1, time.monotonic())
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name.lower(), None)

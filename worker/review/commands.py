@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.settings import Settings, get_settings
 from worker.failures import EXIT_USAGE, CommandFailure, check_port_free
+from worker.review import i18n
 from worker.store.db import make_engine, session_scope
 from worker.store.review import ROLES, UserRow, append_audit, ensure_schema
 
@@ -87,7 +88,8 @@ def bootstrap_admin(engine: Engine, settings: Settings) -> str | None:
 
 
 def _password_problem(exc: ValueError) -> str:
-    return {"password_too_short": "password too short (at least 10 characters)"}.get(str(exc), str(exc))
+    messages = {**i18n.MESSAGES["en"], "password_too_short": "password too short (at least 10 characters)"}
+    return messages.get(str(exc), str(exc)) if str(exc).startswith("password_") else str(exc)
 
 
 @click.command("export")

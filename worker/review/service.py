@@ -257,7 +257,8 @@ def take_item(session: Session, user: UserRow, submission_id: str, ttl: timedelt
 
 
 def release_item(session: Session, user: UserRow, submission_id: str) -> None:
-    release_lease(session, submission_id, user.id)
+    if not release_lease(session, submission_id, user.id):
+        raise ReviewError("lease_not_held", 409)  # no audit row for a lease someone else holds
     append_audit(session, user=user, action="release", submission_id=submission_id)
 
 

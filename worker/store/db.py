@@ -14,14 +14,25 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from worker.files import private_dir, private_file
+
 
 class Base(DeclarativeBase):
     pass
 
 
+def prepare_sqlite_file(url: str) -> None:
+    """A SQLite database holds personal data: its folder is created 0700 and the file 0600 before SQLite
+    opens it (SQLite gives its -wal and -shm files the database file's mode)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = Path(url.removeprefix("sqlite:///"))
+        private_dir(path.parent)
+        private_file(path)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

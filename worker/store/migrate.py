@@ -21,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
-from worker.store.db import Base, make_engine, with_connect_timeout
+from worker.store.db import Base, make_engine, prepare_sqlite_file, with_connect_timeout
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,7 @@ def upgrade(url: str | Engine, revision: str = "head") -> None:
     if isinstance(url, Engine):
         engine, owned = url, False
     else:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(url)
         engine, owned = create_engine(url), True
     try:
         import_table_modules()

@@ -67,6 +67,8 @@ class UserRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
+    # worker.store.logins.name_key(name): what logins look the user up by (case, spacing, Unicode form folded)
+    name_key: Mapped[str | None] = mapped_column(String(80), unique=True, index=True)
     role: Mapped[str] = mapped_column(String(10))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -515,12 +517,14 @@ def release_leases(session: Session, user_id: int, *, except_submission: str | N
     session.execute(stmt.execution_options(synchronize_session=False))
 
 
-def release_lease(session: Session, submission_id: str, user_id: int) -> None:
-    session.execute(
+def release_lease(session: Session, submission_id: str, user_id: int) -> bool:
+    """Give back this user's lease on a submission; False when they held none."""
+    result = session.execute(
         delete(ReviewLeaseRow)
         .where(ReviewLeaseRow.submission_id == submission_id, ReviewLeaseRow.user_id == user_id)
         .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def lease_holder(session: Session, submission_id: str) -> tuple[int, datetime] | None:
