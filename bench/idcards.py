@@ -171,7 +171,7 @@ def _apply_ablation(ablate: tuple[str, ...]) -> None:
     if "qr" in ablate:
         setattr(document, "parse_cccd_qr", lambda text: None)  # noqa: B010
     if "mrz" in ablate:
-        setattr(document, "read_mrz", lambda image, today=None: None)  # noqa: B010
+        setattr(document, "read_mrz", lambda image, reader, today=None: None)  # noqa: B010
     if "reread" in ablate:
         # the layout pass's reading wins: what reading each field's region again with its own settings is worth
         idcard._VOTE.update({"ocr": 0.0, "ocr_alt": 0.0, "lexicon": 0.0})

@@ -18,12 +18,13 @@ import cv2
 import numpy as np
 
 from models.document import Document, FieldValue
-from models.pages import NormalisedPage, OcrResult
+from models.elements import TextPage
+from models.pages import NormalisedPage
 from models.settings import Settings, get_settings
 from worker.extract import confidence as conf
 from worker.extract.classify import Classification, classify
 from worker.extract.idcard import extract_card, has_issuer_trigger, issuer_region_text
-from worker.ocr import DecodedCode, decode_codes, ocr_image, parse_cccd_qr, read_mrz
+from worker.ocr import DecodedCode, Reader, TesseractReader, decode_codes, parse_cccd_qr, read_mrz
 from worker.vntext import clean, name_key
 
 _SERIAL = re.compile(r"\b([A-Z]{2})\s?(\d{6}|\d{8})\b")
@@ -31,23 +32,29 @@ _CARD_TYPES = ("cccd_front", "cccd_back", "cmnd_front", "cmnd_back")
 _QR_SIDES = {("cccd_chip_2021", "front"), ("cancuoc_2024", "back")}
 
 
-def read_document(page: NormalisedPage, *, settings: Settings | None = None) -> Document:
+def read_document(
+    page: NormalisedPage, *, settings: Settings | None = None, reader: Reader | None = None
+) -> Document:
     """OCR, classify, extract and validate one document image."""
-    return read_page(page, settings=settings)[0]
+    return read_page(page, settings=settings, reader=reader)[0]
 
 
-def read_page(page: NormalisedPage, *, settings: Settings | None = None) -> tuple[Document, NormalisedPage]:
+def read_page(
+    page: NormalisedPage, *, settings: Settings | None = None, reader: Reader | None = None
+) -> tuple[Document, NormalisedPage]:
     """As read_document, plus the page as it was read: turned half round when the layout pass showed the
     imaging stage had it upside down (keep that one for the review page)."""
-    doc, _, page = _read(page, settings or get_settings())
+    settings = settings or get_settings()
+    doc, _, page = _read(page, settings, reader or TesseractReader(settings.tesseract_lang))
     return doc, page
 
 
 def read_document_detailed(
-    page: NormalisedPage, *, settings: Settings | None = None
+    page: NormalisedPage, *, settings: Settings | None = None, reader: Reader | None = None
 ) -> tuple[Document, dict[str, conf.Features]]:
     """As read_document, plus the evidence behind each identity-card field's confidence (for calibration)."""
-    doc, features, _ = _read(page, settings or get_settings())
+    settings = settings or get_settings()
+    doc, features, _ = _read(page, settings, reader or TesseractReader(settings.tesseract_lang))
     return doc, features
 
 
@@ -58,7 +65,7 @@ _WEAK_LAYOUT_MEAN = 0.5
 _TURN_GAIN = 0.15
 
 
-def _word_stats(ocr: OcrResult) -> tuple[int, float, float]:
+def _word_stats(ocr: TextPage) -> tuple[int, float, float]:
     confs = [w.confidence for line in ocr.lines for w in line.words]
     if not confs:
         return 0, 0.0, 0.0
@@ -80,9 +87,7 @@ def _turned(page: NormalisedPage) -> NormalisedPage:
     )
 
 
-def _upright_by_reading(
-    page: NormalisedPage, layout: OcrResult, settings: Settings
-) -> tuple[NormalisedPage, OcrResult]:
+def _upright_by_reading(page: NormalisedPage, layout: TextPage, reader: Reader) -> tuple[NormalisedPage, TextPage]:
     """The last word on up or down. The imaging stage decides it from glyph shapes, which a blurred photo of a
     page with little text (a sketch page) can turn against it; every later stage fails on such a page. When
     the layout pass reads mostly junk, the page is read turned half round too, and the reading Tesseract is
@@ -91,7 +96,7 @@ def _upright_by_reading(
     if n < 5 or (share >= _WEAK_LAYOUT_SHARE and mean >= _WEAK_LAYOUT_MEAN):
         return page, layout
     turned = _turned(page)
-    again = ocr_image(_grey(turned), lang=settings.tesseract_lang, psm=3)
+    again = reader.read(_grey(turned), psm=3)
     _, mean2, share2 = _word_stats(again)
     if share2 >= _WEAK_LAYOUT_SHARE and mean2 >= mean + _TURN_GAIN:
         return turned, again
@@ -102,9 +107,11 @@ def _grey(page: NormalisedPage) -> np.ndarray:
     return page.ocr_image if page.ocr_image.ndim == 2 else cv2.cvtColor(page.ocr_image, cv2.COLOR_BGR2GRAY)
 
 
-def _read(page: NormalisedPage, settings: Settings) -> tuple[Document, dict[str, conf.Features], NormalisedPage]:
-    layout = ocr_image(_grey(page), lang=settings.tesseract_lang, psm=3)
-    page, layout = _upright_by_reading(page, layout, settings)
+def _read(
+    page: NormalisedPage, settings: Settings, reader: Reader
+) -> tuple[Document, dict[str, conf.Features], NormalisedPage]:
+    layout = reader.read(_grey(page), psm=3)
+    page, layout = _upright_by_reading(page, layout, reader)
     grey = _grey(page)
     is_card = _looks_like_card(page, grey)
     colour = page.image if page.image is not None else grey
@@ -140,7 +147,7 @@ def _read(page: NormalisedPage, settings: Settings) -> tuple[Document, dict[str,
     if c.doc_type in ("cccd_back", "cmnd_back") and not has_issuer_trigger(layout.text):
         # the issuer tells the CMND back from the CCCD back, and a seal over it often hides it from the
         # layout pass: read that part without the seal and classify again
-        issuer_text = issuer_region_text(grey, page.image)
+        issuer_text = issuer_region_text(reader, grey, page.image)
         c = classify(
             f"{layout.text}\n{issuer_text}",
             has_qr=any(x.format == "QRCode" for x in codes),
@@ -156,19 +163,19 @@ def _read(page: NormalisedPage, settings: Settings) -> tuple[Document, dict[str,
             codes += decode_codes(colour, qr_only=True, thorough=True)
         qr = next((q for q in (parse_cccd_qr(x.text) for x in codes if x.format == "QRCode") if q is not None), None)
         mrz = (
-            read_mrz(grey)
+            read_mrz(grey, reader)
             if (has_mrz_text or (side == "back" and generation in ("cccd_chip_2021", "cancuoc_2024")))
             else None
         )
         result = extract_card(
-            grey, layout, generation, side, qr=qr, mrz=mrz, colour=page.image, issuer_text=issuer_text
+            reader, grey, layout, generation, side, qr=qr, mrz=mrz, colour=page.image, issuer_text=issuer_text
         )
         doc.fields = result.fields
         doc.warnings += result.warnings
         features = result.features
         doc.doc_type_confidence = _card_type_confidence(c, qr is not None, mrz is not None and mrz.valid)
     elif c.doc_type.startswith("gcn"):
-        _read_gcn(doc, page, layout, settings)
+        _read_gcn(doc, page, layout, settings, reader)
     return doc, features, page
 
 
@@ -215,10 +222,10 @@ def _gcn_extractor() -> Callable[..., Any] | None:
     return _gcn_function("extract_gcn")
 
 
-def _read_gcn(doc: Document, page: NormalisedPage, layout: OcrResult, settings: Settings) -> None:
+def _read_gcn(doc: Document, page: NormalisedPage, layout: TextPage, settings: Settings, reader: Reader) -> None:
     extractor = _gcn_extractor()
     if extractor is not None:
-        result = extractor(page, layout, settings, doc_type=doc.doc_type)
+        result = extractor(page, layout, settings, doc_type=doc.doc_type, reader=reader)
         if isinstance(result, Document):
             doc.fields = result.fields
             doc.owners = result.owners
@@ -230,7 +237,7 @@ def _read_gcn(doc: Document, page: NormalisedPage, layout: OcrResult, settings: 
     doc.fields = _gcn_regexes(doc.doc_type, layout)
 
 
-def _gcn_regexes(doc_type: str, ocr: OcrResult) -> dict[str, FieldValue]:
+def _gcn_regexes(doc_type: str, ocr: TextPage) -> dict[str, FieldValue]:
     """The first-version certificate fields, kept until the dedicated extractor lands."""
     fields: dict[str, FieldValue] = {}
     text = ocr.text

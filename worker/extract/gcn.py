@@ -67,10 +67,11 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from models.document import Document, FieldValue
-from models.pages import NormalisedPage, OcrLine, OcrResult
+from models.elements import Line, TextPage
+from models.pages import NormalisedPage
 from models.settings import Settings, get_settings
 from worker.extract.numwords import repair_token, words_value
-from worker.ocr import decode_codes, ocr_image, read_line
+from worker.ocr import Reader, TesseractReader, decode_codes
 from worker.raster import components, percentile_u8
 from worker.vntext import clean, name_key, strip_diacritics
 
@@ -205,7 +206,7 @@ def _union(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def _visual_lines(ocr: OcrResult) -> list[_Line]:
+def _visual_lines(ocr: TextPage) -> list[_Line]:
     """Tesseract's lines regrouped into visual lines: one printed line split into blocks becomes one."""
     items = []
     for line in ocr.lines:
@@ -730,17 +731,17 @@ class _Page:
     grey: np.ndarray
     fx: float
     fy: float
-    lang: str
+    reader: Reader
 
     @classmethod
-    def of(cls, page: NormalisedPage, lang: str) -> _Page:
+    def of(cls, page: NormalisedPage, reader: Reader) -> _Page:
         grey = page.ocr_image if page.ocr_image.ndim == 2 else cv2.cvtColor(page.ocr_image, cv2.COLOR_BGR2GRAY)
         colour = page.image if page.image is not None and page.image.ndim == 3 else None
         fx = fy = 1.0
         if colour is not None:
             fy = colour.shape[0] / grey.shape[0]
             fx = colour.shape[1] / grey.shape[1]
-        return cls(colour, grey, fx, fy, lang)
+        return cls(colour, grey, fx, fy, reader)
 
     def crop(self, box: tuple[int, int, int, int], ink: str = "black", pad: float = 0.35) -> np.ndarray:
         x, y, w, h = box
@@ -777,14 +778,14 @@ class _Page:
         pad: float = 0.35,
         lang: str | None = None,
         zoom: float = 1.0,
-    ) -> tuple[str, float, Any]:
+    ) -> tuple[str, float, Line | None]:
         """Read one region again on its own. `lang="eng"` gives a second opinion on Latin letters and
         digits from a differently trained model; `zoom` changes the text size the recogniser sees."""
         crop = self.crop(box, ink, pad)
         if crop.size == 0 or min(crop.shape[:2]) < 4:
             return "", 0.0, None
         scale = max(1.0, min(5.0, zoom * 48.0 / max(1, box[3] * self.fy)))
-        r = read_line(crop, lang=lang or self.lang, psm=psm, whitelist=whitelist, scale=scale, choices=choices)
+        r = self.reader.read_line(crop, lang=lang, psm=psm, whitelist=whitelist, scale=scale, choices=choices)
         return r.text.strip(), r.confidence, r
 
 
@@ -1223,7 +1224,7 @@ def _read_signature_block(t: _Text, pg: _Page, fields: dict[str, Evidence], warn
         # `Số vào sổ cấp GCN: ...` sits alone near the bottom edge, where page segmentation often drops
         # it: read the bottom band as a block and look for the label there
         H = pg.grey.shape[0]
-        t = _Text(_visual_lines(OcrResult(text="", lines=_ocr_band(pg, int(H * 0.84), int(H * 0.965)))))
+        t = _Text(_visual_lines(TextPage.of_lines(_ocr_band(pg, int(H * 0.84), int(H * 0.965)))))
         reg = _REGISTRY.search(t.fold)
     if reg is None:
         return
@@ -1299,7 +1300,7 @@ def _read_serial(t: _Text, pg: _Page, form: str | None, h: int) -> Evidence | No
         # a photocopy turns the red serial grey: find it in the bottom-right band as sparse text
         W = pg.grey.shape[1]
         y0 = int(h * 0.75)
-        band = ocr_image(pg.grey[y0 : int(h * 0.98), int(W * 0.5) :], lang=pg.lang, psm=11)
+        band = pg.reader.read(pg.grey[y0 : int(h * 0.98), int(W * 0.5) :], psm=11)
         for line in band.lines:
             # the words of the serial only: the line box also holds whatever specks sit beside it
             for k, word in enumerate(line.words):
@@ -1431,20 +1432,19 @@ def _lexicon_name(words: list[str], choices: list[Any] | None) -> tuple[str, flo
     return clean(name).upper(), (min(known) if known else 0.0), len(probs) - len(known)
 
 
-def _reread_name(reading: Any) -> tuple[str, float, int, str] | None:
+def _reread_name(reading: Line | None) -> tuple[str, float, int, str] | None:
     """The name re-read from its own region, corrected with the recogniser's per-letter alternatives:
     (name, lowest posterior, unknown words, the re-read's own text before correction)."""
-    if reading is None or not getattr(reading, "words", None):
+    if reading is None or not reading.words:
         return None
     words: list[str] = []
     choices: list[Any] = []
     for w in reading.words:
-        text = "".join(s.text for s in w)
-        cleaned = _name_text(text)
+        cleaned = _name_text(w.text)
         if not cleaned:
             continue
         words.append(cleaned)
-        choices.append([s.choices for s in w] if cleaned == clean(text).upper() else None)
+        choices.append([s.choices for s in w.symbols] if cleaned == clean(w.text).upper() else None)
     return (*_lexicon_name(words, choices), " ".join(words)) if words else None
 
 
@@ -2001,7 +2001,7 @@ def _seal_boxes(pg: _Page) -> list[tuple[int, int, int, int]]:
     return boxes
 
 
-def _reread_under_seals(ocr: OcrResult, pg: _Page, seals: list[tuple[int, int, int, int]]) -> OcrResult:
+def _reread_under_seals(ocr: TextPage, pg: _Page, seals: list[tuple[int, int, int, int]]) -> TextPage:
     """Lines a red seal covers are read again on the red channel, where the seal all but vanishes; a
     band's new reading replaces the old one when Tesseract is more confident in it."""
     lines = list(ocr.lines)
@@ -2024,7 +2024,7 @@ def _reread_under_seals(ocr: OcrResult, pg: _Page, seals: list[tuple[int, int, i
         new_chars = sum(len(ln.text) for ln in fresh)
         if fresh and new_conf >= max(old_conf - 0.02, 0.6) and new_chars >= 0.8 * old_chars:
             lines = [ln for ln in lines if ln not in band_lines] + fresh
-    return OcrResult(text="", lines=lines, engine=ocr.engine, seconds=ocr.seconds)
+    return TextPage.of_lines(lines)
 
 
 # share of a seal's box that is black print once the red is dropped: 0.000 under the emblem and on bare
@@ -2040,7 +2040,7 @@ def _black_print_under(pg: _Page, box: tuple[int, int, int, int]) -> bool:
     return crop.size > 0 and float((red_dropout(crop) < 100).mean()) >= _PRINT_UNDER_SEAL
 
 
-def _ocr_band(pg: _Page, y0: int, y1: int, psm: int = 6) -> list[OcrLine]:
+def _ocr_band(pg: _Page, y0: int, y1: int, psm: int = 6) -> list[Line]:
     """OCR one full-width horizontal band (layout coordinates), on the red channel when there is colour."""
     if pg.colour is not None:
         img = red_dropout(pg.colour[int(y0 * pg.fy) : int(y1 * pg.fy), :])
@@ -2050,7 +2050,7 @@ def _ocr_band(pg: _Page, y0: int, y1: int, psm: int = 6) -> list[OcrLine]:
         fx = fy = 1.0
     if img.size == 0:
         return []
-    band = ocr_image(img, lang=pg.lang, psm=psm)
+    band = pg.reader.read(img, psm=psm)
 
     def move(b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         return (int(b[0] / fx), int(b[1] / fy) + y0, int(b[2] / fx), int(b[3] / fy))
@@ -2090,7 +2090,7 @@ def _merge_owners(base: list[dict[str, Evidence]], other: list[dict[str, Evidenc
     return sorted(merged, key=lambda o: (_owner_y(o) or (10**9, 0))[0])
 
 
-def _rescue_owner_section(t: _Text, pg: _Page, ocr: OcrResult) -> _Text | None:
+def _rescue_owner_section(t: _Text, pg: _Page, ocr: TextPage) -> _Text | None:
     """The owner lines read again as one block (psm 6, seal dropped) when the layout pass lost some."""
     sec = _OWNER_SECTION.search(t.fold)
     H = pg.grey.shape[0]
@@ -2117,10 +2117,10 @@ def _rescue_owner_section(t: _Text, pg: _Page, ocr: OcrResult) -> _Text | None:
         return None
     fresh = _ocr_band(pg, y0, y1)
     kept = [ln for ln in ocr.lines if not (y0 <= ln.box[1] + ln.box[3] / 2 <= y1)]
-    return _Text(_visual_lines(OcrResult(text="", lines=kept + fresh)))
+    return _Text(_visual_lines(TextPage.of_lines(kept + fresh)))
 
 
-def _rescue_parcel_section(t: _Text, pg: _Page, ocr: OcrResult) -> _Text:
+def _rescue_parcel_section(t: _Text, pg: _Page, ocr: TextPage) -> _Text:
     """Page segmentation sometimes drops whole lines of the parcel section (low-resolution scans): when a
     label is missing, read the section again as one uniform block (psm 6) and keep the better reading."""
     found = [name for name, pat in _P2_PATTERNS.items() if pat.search(t.fold)]
@@ -2137,7 +2137,7 @@ def _rescue_parcel_section(t: _Text, pg: _Page, ocr: OcrResult) -> _Text:
         return t
     new_lines = _ocr_band(pg, y0, y1)
     kept = [ln for ln in ocr.lines if not (y0 <= ln.box[1] + ln.box[3] / 2 <= y1)]
-    merged = OcrResult(text="", lines=kept + new_lines)
+    merged = TextPage.of_lines(kept + new_lines)
     candidate = _Text(_visual_lines(merged))
     found_again = [name for name, pat in _P2_PATTERNS.items() if pat.search(candidate.fold)]
     return candidate if len(found_again) > len(found) else t
@@ -2234,7 +2234,7 @@ def _read_diagram(t: _Text, pg: _Page, fields: dict[str, Evidence]) -> None:
         y0 = top[1] + top[3] + 4
         y1 = t.lines[t.line_index(tail.start())].box[1] - 4 if tail else int(pg.grey.shape[0] * 0.55)
         if y1 - y0 > 100:
-            sparse = _Text(_visual_lines(OcrResult(text="", lines=_ocr_band(pg, y0, y1, psm=11))))
+            sparse = _Text(_visual_lines(TextPage.of_lines(_ocr_band(pg, y0, y1, psm=11))))
             if not _diagram_label(sparse, pg, fields):
                 _diagram_centre(pg, y0, y1, fields)
 
@@ -2265,11 +2265,11 @@ def _diagram_centre(pg: _Page, y0: int, y1: int, fields: dict[str, Evidence]) ->
                 "box": (ln.box[0] + centre[0], ln.box[1] + centre[1], ln.box[2], ln.box[3]),
             }
         )
-        for ln in ocr_image(
-            pg.grey[centre[1] : centre[1] + centre[3], centre[0] : centre[0] + centre[2]], lang=pg.lang, psm=6
+        for ln in pg.reader.read(
+            pg.grey[centre[1] : centre[1] + centre[3], centre[0] : centre[0] + centre[2]], psm=6
         ).lines
     ]
-    _diagram_label(_Text(_visual_lines(OcrResult(text="", lines=lines))), pg, fields)
+    _diagram_label(_Text(_visual_lines(TextPage.of_lines(lines))), pg, fields)
 
 
 def _diagram_label(t: _Text, pg: _Page, fields: dict[str, Evidence]) -> bool:
@@ -2375,26 +2375,28 @@ def _read_changes(t: _Text, fields: dict[str, Evidence], warnings: list[str]) ->
 
 def extract_gcn(
     page: NormalisedPage,
-    ocr: OcrResult | None = None,
+    ocr: TextPage | None = None,
     settings: Settings | None = None,
     *,
     doc_type: str | None = None,
+    reader: Reader | None = None,
 ) -> Document:
     """Read one certificate page (see the module docstring for the contract)."""
-    return extract_gcn_detailed(page, ocr, settings, doc_type=doc_type)[0]
+    return extract_gcn_detailed(page, ocr, settings, doc_type=doc_type, reader=reader)[0]
 
 
 def extract_gcn_detailed(
     page: NormalisedPage,
-    ocr: OcrResult | None = None,
+    ocr: TextPage | None = None,
     settings: Settings | None = None,
     *,
     doc_type: str | None = None,
+    reader: Reader | None = None,
 ) -> tuple[Document, dict[str, Evidence]]:
     settings = settings or get_settings()
-    pg = _Page.of(page, settings.tesseract_lang)
+    pg = _Page.of(page, reader or TesseractReader(settings.tesseract_lang))
     if ocr is None:
-        ocr = ocr_image(pg.grey, lang=settings.tesseract_lang, psm=3)
+        ocr = pg.reader.read(pg.grey, psm=3)
     seals = _seal_boxes(pg)
     if seals:
         ocr = _reread_under_seals(ocr, pg, seals)
@@ -2404,7 +2406,7 @@ def extract_gcn_detailed(
     if _layout_score(t, role) < _EXPECTED_LABELS.get(role, 3):
         # the layout pass lost much of the page (photocopy speckle, a grey seal, low contrast): once more
         # on a contrast-stretched, seal-dropped image, kept only if it finds more of the form's labels
-        better = ocr_image(_enhanced(pg), lang=settings.tesseract_lang, psm=3)
+        better = pg.reader.read(_enhanced(pg), psm=3)
         t2 = _Text(_visual_lines(better))
         role2, conf2 = _page_role(t2, doc_type)
         if _layout_score(t2, role2) > _layout_score(t, role):

@@ -22,16 +22,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz
 
 from models.document import FieldValue
-from models.pages import OcrLine, OcrResult, OcrWord
+from models.elements import EMPTY_LINE, Line, TextPage, Word
 from worker.extract import confidence as conf
 from worker.extract import lexicon, places
 from worker.extract import validate as v
-from worker.ocr import CccdQr, LineReading, MrzResult, ocr_image, read_line
+from worker.ocr import CccdQr, MrzResult, Reader
 from worker.vntext import clean, expand_address, name_key, strip_diacritics
 
 DIGITS = "0123456789"
@@ -147,13 +148,13 @@ class Reading:
 
 @dataclass
 class LabelHit:
-    line: OcrLine
+    line: Line
     label_end: int  # index of the first word after the label
     score: float
     label_box: tuple[int, int, int, int]
 
     @property
-    def value_words(self) -> list[OcrWord]:
+    def value_words(self) -> list[Word]:
         return self.line.words[self.label_end :]
 
 
@@ -163,7 +164,7 @@ def _word_key(text: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", name_key(text))
 
 
-def find_label(lines: list[OcrLine], variants: tuple[str, ...], *, min_score: float = 80.0) -> LabelHit | None:
+def find_label(lines: list[Line], variants: tuple[str, ...], *, min_score: float = 80.0) -> LabelHit | None:
     """The best fuzzy match of any label variant at the start of a line (a few junk words may precede it)."""
     best: LabelHit | None = None
     # per variant: its length, the length slack, whether it is short (see below), and the length bonus
@@ -203,7 +204,7 @@ def find_label(lines: list[OcrLine], variants: tuple[str, ...], *, min_score: fl
     return best
 
 
-def _strip_tail(words: list[OcrWord], own: tuple[str, ...] = ()) -> list[OcrWord]:
+def _strip_tail(words: list[Word], own: tuple[str, ...] = ()) -> list[Word]:
     """Drop what precedes a value: specks (`ì`, `›`), a split label's tail (`/ Place of origin:`), or the
     whole label again when the layout pass put it on the value's line."""
     keys = [_word_key(w.text) for w in words]
@@ -225,17 +226,17 @@ def _strip_tail(words: list[OcrWord], own: tuple[str, ...] = ()) -> list[OcrWord
 
 
 def _lines_below(
-    lines: list[OcrLine],
+    lines: list[Line],
     hit_box: tuple[int, int, int, int],
     *,
     max_lines: int,
     x_tol: float = 3.0,
     own: tuple[str, ...] = (),
-    exclude: OcrLine | None = None,
-) -> list[OcrLine]:
+    exclude: Line | None = None,
+) -> list[Line]:
     """Lines right under a label, starting near its left edge, until a gap or another field's label."""
     x0, y0, _, h = hit_box
-    out: list[OcrLine] = []
+    out: list[Line] = []
     bottom = y0 + h
     for line in sorted(lines, key=lambda ln: ln.box[1]):
         if line is exclude:
@@ -260,7 +261,7 @@ def _lines_below(
     return out
 
 
-def _label_kind(line: OcrLine, own: tuple[str, ...] = ()) -> str | None:
+def _label_kind(line: Line, own: tuple[str, ...] = ()) -> str | None:
     """ "own" when the line starts with (part of) this field's label, "other" for another field's, else None."""
     keys = [_word_key(w.text) for w in line.words[:7]]
     while keys and len(keys[0]) <= 1:  # a speck before the label
@@ -286,7 +287,7 @@ def _crop(img: np.ndarray, box: tuple[int, int, int, int], *, pad_x: float = 0.4
     return img[max(0, y - py) : min(H, y + h + py), max(0, x - px) : min(W, x + w + px)]
 
 
-def _union(words: list[OcrWord] | list[OcrLine]) -> tuple[int, int, int, int]:
+def _union(words: list[Word] | list[Line]) -> tuple[int, int, int, int]:
     x0 = min(w.box[0] for w in words)
     y0 = min(w.box[1] for w in words)
     x1 = max(w.box[0] + w.box[2] for w in words)
@@ -300,16 +301,22 @@ def _scale_for(h: int, target: float = 42.0) -> float:
 
 
 def _read(
-    img: np.ndarray, box: tuple[int, int, int, int], *, scale: float | None = None, pad_y: float = 0.08, **kw
-) -> LineReading:
+    reader: Reader,
+    img: np.ndarray,
+    box: tuple[int, int, int, int],
+    *,
+    scale: float | None = None,
+    pad_y: float = 0.08,
+    **kw: Any,
+) -> Line:
     crop = _crop(img, box, pad_y=pad_y)
     if crop.size == 0:
-        return LineReading("", 0.0)
+        return EMPTY_LINE
     sc = _scale_for(box[3]) if scale is None else scale
-    r = read_line(crop, scale=sc, **kw)
+    r = reader.read_line(crop, scale=sc, **kw)
     if not r.text.strip() and kw.get("psm", 7) == 7:
         # psm 7 gives up on a line with clutter above/below; raw-line mode does not
-        r = read_line(crop, scale=sc, **{**kw, "psm": 13})
+        r = reader.read_line(crop, scale=sc, **{**kw, "psm": 13})
     return r
 
 
@@ -326,7 +333,7 @@ def _letters_mapped(text: str) -> bool:
     return any(ch in _LETTERS_AS_DIGITS for ch in text)
 
 
-def _stats(r: LineReading) -> tuple[float, float]:
+def _stats(r: Line) -> tuple[float, float]:
     syms = r.symbols
     if not syms:
         return 0.0, 0.0
@@ -337,8 +344,8 @@ def _stats(r: LineReading) -> tuple[float, float]:
 # --- per-field readers -------------------------------------------------------------------------------------
 
 
-def _digit_runs(lines: list[OcrLine], length: int) -> list[tuple[str, OcrWord | None, OcrLine]]:
-    out: list[tuple[str, OcrWord | None, OcrLine]] = []
+def _digit_runs(lines: list[Line], length: int) -> list[tuple[str, Word | None, Line]]:
+    out: list[tuple[str, Word | None, Line]] = []
     for line in lines:
         for w in line.words:
             d = re.sub(r"\D", "", w.text.translate(_TO_DIGIT))
@@ -352,7 +359,7 @@ def _digit_runs(lines: list[OcrLine], length: int) -> list[tuple[str, OcrWord | 
 
 
 def read_id_number(
-    img: np.ndarray, layout: OcrResult, generation: str, colour: np.ndarray | None = None
+    reader: Reader, img: np.ndarray, layout: TextPage, generation: str, colour: np.ndarray | None = None
 ) -> list[Reading]:
     length = 9 if generation == "cmnd_9" else 12
     runs = _digit_runs(layout.lines, length)
@@ -368,7 +375,7 @@ def read_id_number(
         ]
         if not words:
             return []
-        runs = [("", None, OcrLine(text="", confidence=0.0, box=_union(words), words=words))]
+        runs = [("", None, Line(text="", confidence=0.0, box=_union(words), words=words))]
     readings: list[Reading] = []
     number, word, line = runs[0]
     box = word.box if word is not None else line.box
@@ -377,12 +384,12 @@ def read_id_number(
             Reading(number, "layout", word.confidence if word else line.confidence, valid=True, box=list(box))
         )
     # single-word mode: with a whitelist, line mode (psm 7) sometimes doubles a digit (1918538901)
-    r = _read(img, box, whitelist=DIGITS, psm=8)
+    r = _read(reader, img, box, whitelist=DIGITS, psm=8)
     digits = re.sub(r"\D", "", r.text)
     for retry in _RETRIES:
         if len(digits) == length:
             break
-        r2 = _read(img, box, whitelist=DIGITS, **retry)
+        r2 = _read(reader, img, box, whitelist=DIGITS, **retry)
         if len(d := re.sub(r"\D", "", r2.text)) == length:
             r, digits = r2, d
     mean, mn = _stats(r)
@@ -392,7 +399,7 @@ def read_id_number(
         # a second reading from the green channel, where the red ink of older cards is darkest: when the
         # two re-reads and the layout pass disagree, the vote settles it
         # without a whitelist this time: the two re-reads then fail in different ways
-        r2 = _read(colour[:, :, 1], box, psm=8)
+        r2 = _read(reader, colour[:, :, 1], box, psm=8)
         d2 = re.sub(r"\D", "", r2.text.translate(_TO_DIGIT))
         m2, n2 = _stats(r2)
         if d2:
@@ -480,7 +487,7 @@ def _repair_day_month(day: str, month: str, year: str) -> date | None:
 _NO_EXPIRY = re.compile(r"KH\w*\s*TH\w*\s*H\w*N")
 
 
-def _expiry_under_photo(img: np.ndarray, layout: OcrResult) -> list[Reading]:
+def _expiry_under_photo(reader: Reader, img: np.ndarray, layout: TextPage) -> list[Reading]:
     """Fronts print the expiry under the photo in small type the layout pass often misses: look there."""
     h, w = img.shape[:2]
     for line in layout.lines:
@@ -490,7 +497,7 @@ def _expiry_under_photo(img: np.ndarray, layout: OcrResult) -> list[Reading]:
             if d is not None:
                 return [Reading(d.isoformat(), "layout", line.confidence, valid=True, box=list(line.box))]
     region = img[int(0.8 * h) :, : int(0.3 * w)]
-    text = " ".join(read_line(region, psm=6, scale=1.5).text.split())
+    text = " ".join(reader.read_line(region, psm=6, scale=1.5).text.split())
     d = _date_in(text)
     if d is not None:
         return [Reading(d.isoformat(), "ocr", 0.8, valid=True, box=[0, int(0.8 * h), int(0.3 * w), h - int(0.8 * h)])]
@@ -499,11 +506,11 @@ def _expiry_under_photo(img: np.ndarray, layout: OcrResult) -> list[Reading]:
     return []
 
 
-def read_date_field(img: np.ndarray, layout: OcrResult, name: str) -> list[Reading]:
+def read_date_field(reader: Reader, img: np.ndarray, layout: TextPage, name: str) -> list[Reading]:
     hit = find_label(layout.lines, LABELS[name])
     if hit is None:
         if name == "date_of_expiry":
-            return _expiry_under_photo(img, layout)
+            return _expiry_under_photo(reader, img, layout)
         return _any_date(img, layout, earliest=True) if name == "date_of_birth" else []
     candidates_lines = [
         hit.line,
@@ -523,24 +530,24 @@ def read_date_field(img: np.ndarray, layout: OcrResult, name: str) -> list[Readi
         out = [Reading(d.isoformat() if d else None, "layout", line.confidence, valid=d is not None, box=list(box))]
         # a date is one token: word mode reads it best (line mode doubles or drops digits); a second
         # reading in raw-line mode without a whitelist fails differently, and the vote settles conflicts
-        out += _reread_date(img, box)
+        out += _reread_date(reader, img, box)
         return out
     if name == "date_of_expiry":
-        return _expiry_under_photo(img, layout)
+        return _expiry_under_photo(reader, img, layout)
     return _any_date(img, layout, earliest=True) if name == "date_of_birth" else []
 
 
-def _reread_date(img: np.ndarray, box: tuple[int, int, int, int]) -> list[Reading]:
+def _reread_date(reader: Reader, img: np.ndarray, box: tuple[int, int, int, int]) -> list[Reading]:
     """A date is one token: word mode with the date alphabet reads it best (line mode doubles or drops
     digits), retried with other settings when what it reads is no date; a second reading in raw-line
     mode without a whitelist fails differently, and the vote settles conflicts."""
     out: list[Reading] = []
     for source, kw in (("ocr", {"whitelist": DATE_CHARS, "psm": 8}), ("ocr_alt", {"psm": 13})):
-        r = _read(img, box, **kw)
+        r = _read(reader, img, box, **kw)
         d2 = _date_in(r.text)
         if source == "ocr" and d2 is None:
             for retry in _RETRIES:
-                r2 = _read(img, box, whitelist=DATE_CHARS, **retry)
+                r2 = _read(reader, img, box, whitelist=DATE_CHARS, **retry)
                 if (d2 := _date_in(r2.text)) is not None:
                     r = r2
                     break
@@ -555,7 +562,7 @@ def _reread_date(img: np.ndarray, box: tuple[int, int, int, int]) -> list[Readin
     return out
 
 
-def _any_date(img: np.ndarray, layout: OcrResult, *, earliest: bool) -> list[Reading]:
+def _any_date(img: np.ndarray, layout: TextPage, *, earliest: bool) -> list[Reading]:
     """The label was not found: a front's birth date is its earliest date (expiry and issue come later)."""
     found = [(d, line) for line in layout.lines if line.text.count("<") < 3 and (d := _date_in(line.text)) is not None]
     if not found:
@@ -564,9 +571,9 @@ def _any_date(img: np.ndarray, layout: OcrResult, *, earliest: bool) -> list[Rea
     return [Reading(d.isoformat(), "layout", line.confidence * 0.8, valid=True, box=list(line.box))]
 
 
-def _visual_lines(lines: list[OcrLine]) -> list[OcrLine]:
+def _visual_lines(lines: list[Line]) -> list[Line]:
     """Layout lines side by side on one baseline joined into one (`Ngày 16 t` + `háng 12 năm 2015`)."""
-    out: list[OcrLine] = []
+    out: list[Line] = []
     for line in sorted(lines, key=lambda ln: (ln.box[1] + ln.box[3] / 2, ln.box[0])):
         cy = line.box[1] + line.box[3] / 2
         if out:
@@ -574,7 +581,7 @@ def _visual_lines(lines: list[OcrLine]) -> list[OcrLine]:
             pcy = prev.box[1] + prev.box[3] / 2
             if abs(cy - pcy) < 0.4 * min(line.box[3], prev.box[3]) and line.box[0] >= prev.box[0]:
                 words = [*prev.words, *line.words]
-                out[-1] = OcrLine(
+                out[-1] = Line(
                     text=f"{prev.text} {line.text}",
                     confidence=min(prev.confidence, line.confidence),
                     box=_union(words),
@@ -585,7 +592,7 @@ def _visual_lines(lines: list[OcrLine]) -> list[OcrLine]:
     return out
 
 
-def read_issue_date_words(layout: OcrResult) -> list[Reading]:
+def read_issue_date_words(layout: TextPage) -> list[Reading]:
     """`Ngày 13 tháng 09 năm 2020` on the older backs."""
     for line in _visual_lines(layout.lines):
         key = name_key(line.text).replace(" ", "")  # a word split in two (`t háng`) still spells the label
@@ -607,28 +614,28 @@ def read_issue_date_words(layout: OcrResult) -> list[Reading]:
     return []
 
 
-def read_issue_date_region(img: np.ndarray) -> list[Reading]:
+def read_issue_date_region(reader: Reader, img: np.ndarray) -> list[Reading]:
     """The layout pass missed the issue date: read the band where backs print it (right of the prints on
     older cards, upper left on the chip card) and look again."""
     H, W = img.shape[:2]
-    text = read_line(img[int(0.08 * H) : int(0.62 * H), :], psm=6).text
-    lines = [OcrLine(text=t, confidence=0.5, box=(0, 0, W, H), words=[]) for t in text.splitlines() if t.strip()]
-    found = read_issue_date_words(OcrResult(text=text, lines=lines))
+    text = reader.read_line(img[int(0.08 * H) : int(0.62 * H), :], psm=6).text
+    lines = [Line(text=t, confidence=0.5, box=(0, 0, W, H), words=[]) for t in text.splitlines() if t.strip()]
+    found = read_issue_date_words(TextPage.of_lines(lines))
     for r in found:
         r.source, r.char_conf = "ocr", 0.5
     return found
 
 
 def read_text_field(
-    img: np.ndarray, layout: OcrResult, name: str, *, max_lines: int = 1, choices: bool = False
-) -> tuple[list[Reading], list[LineReading]]:
+    reader: Reader, img: np.ndarray, layout: TextPage, name: str, *, max_lines: int = 1, choices: bool = False
+) -> tuple[list[Reading], list[Line]]:
     """Text after the label (same line, or the lines below when the label ends its line)."""
     hit = find_label(layout.lines, LABELS[name])
     if hit is None:
         if name == "full_name" and (line := _name_line(layout, img.shape[0])) is not None:
-            return _read_value_lines(img, [(line.words, line)], choices=choices)
+            return _read_value_lines(reader, img, [(line.words, line)], choices=choices)
         return [], []
-    value_lines: list[tuple[list[OcrWord], OcrLine]] = []
+    value_lines: list[tuple[list[Word], Line]] = []
     first = _strip_tail(hit.value_words, LABELS[name])
     # a speck after the label (`Họ và tên: À`) is not the value: the value is on the next line
     if first and sum(ch.isalnum() for w in first for ch in w.text) >= 3:
@@ -646,10 +653,10 @@ def read_text_field(
         value_lines = [(line.words, line)]
     if not value_lines:
         return [], []
-    return _read_value_lines(img, value_lines, choices=choices)
+    return _read_value_lines(reader, img, value_lines, choices=choices)
 
 
-def _right_of(words: list[OcrWord], label_box: tuple[int, int, int, int]) -> list[OcrWord]:
+def _right_of(words: list[Word], label_box: tuple[int, int, int, int]) -> list[Word]:
     """The words of a value line from the label's column on. The layout pass may have lost the label's
     first words (`Họ, chữ` of a faint label), so a word left of the label still belongs to the value when
     it runs on into it with a word space, not across the gap to the photo."""
@@ -669,8 +676,8 @@ def _right_of(words: list[OcrWord], label_box: tuple[int, int, int, int]) -> lis
 
 
 def _read_value_lines(
-    img: np.ndarray, value_lines: list[tuple[list[OcrWord], OcrLine]], *, choices: bool
-) -> tuple[list[Reading], list[LineReading]]:
+    reader: Reader, img: np.ndarray, value_lines: list[tuple[list[Word], Line]], *, choices: bool
+) -> tuple[list[Reading], list[Line]]:
     layout_text = " ".join(" ".join(w.text for w in ws) for ws, _ in value_lines)
     readings = [
         Reading(
@@ -680,16 +687,16 @@ def _read_value_lines(
             box=list(_union([w for ws, _ in value_lines for w in ws])),
         )
     ]
-    reads: list[LineReading] = []
+    reads: list[Line] = []
     for ws, _ in value_lines:
         box = _union(ws)
-        r = _read(img, box, lang="vie", psm=7, choices=choices)
+        r = _read(reader, img, box, psm=7, choices=choices)
         seen = _word_count(" ".join(w.text for w in ws))
         if _word_count(r.text) < seen:
             # the re-read lost a word the layout pass saw: a tight crop cuts the marks above a capital
             # (`VÕ` → `V`, then dropped as a speck); more room above and below, then raw-line mode
             for kw in ({"pad_y": 0.2, "psm": 7}, {"pad_y": 0.2, "psm": 13}):
-                r2 = _read(img, box, lang="vie", choices=choices, **kw)
+                r2 = _read(reader, img, box, choices=choices, **kw)
                 if _word_count(r2.text) == seen:
                     r = r2
                     break
@@ -730,14 +737,14 @@ _TITLE_KEYS = (
 )
 
 
-def _name_line(layout: OcrResult, height: int) -> OcrLine | None:
+def _name_line(layout: TextPage, height: int) -> Line | None:
     """No name label found: the name is the run of capitals (2-6 words) ending the first line under the
     number that is not a title; a garbled label before it (`nọ và tấn: TRẦN ĐỨC NHÂN`) is dropped."""
     number_y = next((ln.box[1] for ln in layout.lines if re.search(r"\d{9,}", ln.text.replace(" ", ""))), 0)
     for line in sorted(layout.lines, key=lambda ln: ln.box[1]):
         if line.box[1] <= number_y or line.box[1] > 0.75 * height or _label_kind(line) == "other":
             continue
-        run: list[OcrWord] = []
+        run: list[Word] = []
         for w in reversed(line.words):
             letters = "".join(ch for ch in w.text if ch.isalpha())
             # trailing punctuation is a speck (`DƯƠNG VĂN AN:`), a colon inside is a label's
@@ -747,7 +754,7 @@ def _name_line(layout: OcrResult, height: int) -> OcrLine | None:
                 break
         key = name_key(" ".join(w.text for w in run))
         if 2 <= len(run) <= 6 and not any(t in key for t in _TITLE_KEYS):
-            return OcrLine(text=" ".join(w.text for w in run), confidence=line.confidence, box=_union(run), words=run)
+            return Line(text=" ".join(w.text for w in run), confidence=line.confidence, box=_union(run), words=run)
     return None
 
 
@@ -785,18 +792,17 @@ def _untoned(ch: str) -> str:
 _VOWELS = frozenset("AĂÂEÊIOÔƠUƯY" + "ÀẰẦÈỀÌÒỒỜÙỪỲÁẮẤÉẾÍÓỐỚÚỨÝẢẲẨẺỂỈỎỔỞỦỬỶÃẴẪẼỄĨÕỖỠŨỮỸẠẶẬẸỆỊỌỘỢỤỰỴ")
 
 
-def correct_name_reading(reads: list[LineReading]) -> tuple[str, float, int]:
+def correct_name_reading(reads: list[Line]) -> tuple[str, float, int]:
     """OCR'd name through the lexicon: (name, min word posterior, changes)."""
     words: list[str] = []
     choices: list[list[list[tuple[str, float]]] | None] = []
     for r in reads:
         for w in r.words:
-            text = "".join(s.text for s in w)
-            cleaned = _clean_name(text)
+            cleaned = _clean_name(w.text)
             if not cleaned:
                 continue
             words.append(cleaned)
-            choices.append([s.choices for s in w] if cleaned == clean(text).upper() else None)
+            choices.append([s.choices for s in w.symbols] if cleaned == clean(w.text).upper() else None)
     if not words:
         return "", 0.0, 0
     name, probs, changes = lexicon.correct_name(words, choices)
@@ -828,12 +834,12 @@ def _seal_free(colour: np.ndarray | None, grey: np.ndarray) -> np.ndarray:
     return colour[:, :, 2]
 
 
-def issuer_region_text(img: np.ndarray, colour: np.ndarray | None = None) -> str:
+def issuer_region_text(reader: Reader, img: np.ndarray, colour: np.ndarray | None = None) -> str:
     """Where backs print the issuer and seal, read without the seal (the layout pass often loses it)."""
     H, W = img.shape[:2]
     box = (int(0.3 * W), int(0.15 * H), int(0.7 * W), int(0.55 * H))
     src = _seal_free(colour, img)[box[1] : box[1] + box[3], box[0] : box[0] + box[2]]
-    return read_line(src, psm=6).text
+    return reader.read_line(src, psm=6).text
 
 
 def has_issuer_trigger(text: str) -> bool:
@@ -842,7 +848,11 @@ def has_issuer_trigger(text: str) -> bool:
 
 
 def read_issuer(
-    img: np.ndarray, layout: OcrResult, colour: np.ndarray | None = None, region_text: str | None = None
+    reader: Reader,
+    img: np.ndarray,
+    layout: TextPage,
+    colour: np.ndarray | None = None,
+    region_text: str | None = None,
 ) -> list[Reading]:
     lines = layout.lines
     for i, line in enumerate(lines):
@@ -858,14 +868,14 @@ def read_issuer(
         box = (max(0, int(cx - 9 * h)), max(0, y - h // 4), int(18 * h), int(2.6 * h))
         src = _seal_free(colour, img)
         crop = src[box[1] : min(H, box[1] + box[3]), box[0] : min(W, box[0] + box[2])]
-        r = read_line(crop, psm=6, scale=_scale_for(h)) if crop.size else LineReading("", 0.0)
+        r = reader.read_line(crop, psm=6, scale=_scale_for(h)) if crop.size else EMPTY_LINE
         issuer2, s2 = snap_issuer(r.text)
         if issuer2 is not None and s2 >= s:
             issuer, s = issuer2, s2
         if issuer:
             return [Reading(issuer, "ocr", s, s, valid=True, box=list(box), extra={"match": s})]
     # the layout pass lost the signing block under the seal: read the part of the card where it sits
-    text = region_text if region_text is not None else issuer_region_text(img, colour)
+    text = region_text if region_text is not None else issuer_region_text(reader, img, colour)
     issuer, s = snap_issuer(text)
     if issuer is not None and has_issuer_trigger(text):
         return [Reading(issuer, "ocr", s * 0.9, s * 0.9, valid=True, extra={"match": s})]
@@ -883,7 +893,7 @@ def _sex_from(text: str) -> str | None:
     return None
 
 
-def read_sex(img: np.ndarray, layout: OcrResult) -> list[Reading]:
+def read_sex(reader: Reader, img: np.ndarray, layout: TextPage) -> list[Reading]:
     hit = find_label(layout.lines, LABELS["sex"])
     words = _strip_tail(hit.value_words) if hit is not None else []
     if not words or _sex_from(words[0].text) is None:
@@ -893,7 +903,7 @@ def read_sex(img: np.ndarray, layout: OcrResult) -> list[Reading]:
         lx, ly, lw, lh = hit.line.box
         # the value is set larger than the label: widen and heighten the box around the label line
         grow = int(max(6 * lh, 0.15 * img.shape[1]))
-        r = _read(img, (lx, max(0, ly - lh // 2), lw + grow, 2 * lh), lang="vie", psm=7)
+        r = _read(reader, img, (lx, max(0, ly - lh // 2), lw + grow, 2 * lh), psm=7)
         key = name_key(r.text)
         m = re.search(r"SEX\W*(\w+)", key) or re.search(r"TINH\W*(\w+)", key)
         sex = _sex_from(m.group(1)) if m else None
@@ -901,7 +911,7 @@ def read_sex(img: np.ndarray, layout: OcrResult) -> list[Reading]:
         return [Reading(sex, "ocr", mean, mn, sex is not None, list(hit.line.box))] if sex else []
     w = words[0]
     out = [Reading(_sex_from(w.text), "layout", w.confidence, valid=True, box=list(w.box))]
-    r = _read(img, w.box, lang="vie", psm=8)
+    r = _read(reader, img, w.box, psm=8)
     mean, mn = _stats(r)
     out.append(Reading(_sex_from(r.text), "ocr", mean, mn, _sex_from(r.text) is not None, list(w.box)))
     return out
@@ -947,26 +957,31 @@ def _has_value(rs: list[Reading]) -> bool:
 
 
 def _read_printed(
+    reader: Reader,
     name: str,
     img: np.ndarray,
-    layout: OcrResult,
+    layout: TextPage,
     generation: str,
     colour: np.ndarray | None,
     issuer_text: str | None,
 ) -> list[Reading]:
     """Every OCR reading of one printed field (layout pass, region re-reads, lexicon)."""
     if name == "id_number":
-        return read_id_number(img, layout, generation, colour)
+        return read_id_number(reader, img, layout, generation, colour)
     if name in ("date_of_birth", "date_of_expiry"):
-        return read_date_field(img, layout, name)
+        return read_date_field(reader, img, layout, name)
     if name == "issue_date":
-        return read_date_field(img, layout, name) or read_issue_date_words(layout) or read_issue_date_region(img)
+        return (
+            read_date_field(reader, img, layout, name)
+            or read_issue_date_words(layout)
+            or read_issue_date_region(reader, img)
+        )
     if name == "sex":
-        return read_sex(img, layout)
+        return read_sex(reader, img, layout)
     if name == "issuer":
-        return read_issuer(img, layout, colour, issuer_text)
+        return read_issuer(reader, img, layout, colour, issuer_text)
     if name == "full_name":
-        rs, name_reads = read_text_field(img, layout, name, max_lines=1, choices=True)
+        rs, name_reads = read_text_field(reader, img, layout, name, max_lines=1, choices=True)
         for r in rs:
             r.value = _clean_name(str(r.value))
         if name_reads:
@@ -984,7 +999,7 @@ def _read_printed(
                     )
                 )
         return rs
-    rs, _ = read_text_field(img, layout, name, max_lines=MULTILINE.get(name, 1))
+    rs, _ = read_text_field(reader, img, layout, name, max_lines=MULTILINE.get(name, 1))
     for r in rs:
         r.value = _clean_value(name, str(r.value))
     if name == "nationality" and not _has_value(rs):
@@ -992,7 +1007,7 @@ def _read_printed(
     return rs
 
 
-def _nationality_without_label(layout: OcrResult) -> list[Reading]:
+def _nationality_without_label(layout: TextPage) -> list[Reading]:
     """The faint label was lost but its value was read (`›- Việt Nam`): a short line ending in Việt Nam that
     is not the national motto."""
     for line in layout.lines:
@@ -1101,8 +1116,9 @@ def _addr_cmp(s: str) -> str:
 
 
 def extract_card(
+    reader: Reader,
     img: np.ndarray,
-    layout: OcrResult,
+    layout: TextPage,
     generation: str,
     side: str,
     *,
@@ -1116,7 +1132,7 @@ def extract_card(
     readings: dict[str, list[Reading]] = {}
     warnings: list[str] = []
     for name in printed:
-        readings[name] = _read_printed(name, img, layout, generation, colour, issuer_text)
+        readings[name] = _read_printed(reader, name, img, layout, generation, colour, issuer_text)
     machine_read = _machine_readable_fields(qr, mrz)
     missing = [
         n for n in printed if n in _SECOND_PASS and n not in machine_read and not _has_value(readings.get(n, []))
@@ -1124,9 +1140,9 @@ def extract_card(
     if missing:
         # the layout pass lost a field (a faint label, a value merged into its label's line): a second
         # layout pass that takes the card as one block of text segments it differently
-        block = ocr_image(img, lang="vie", psm=6)
+        block = reader.read(img, psm=6)
         for name in missing:
-            again = _read_printed(name, img, block, generation, colour, issuer_text)
+            again = _read_printed(reader, name, img, block, generation, colour, issuer_text)
             if _has_value(again):
                 readings[name] = again
     _cross_check_years(readings)

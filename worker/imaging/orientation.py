@@ -5,18 +5,18 @@ Two cues from the fitted text lines of Vietnamese/Latin script, both cheap:
   the tops ragged; only a few descenders break the baseline);
 - small marks (tone marks, circumflexes, hooks, i-dots) sit above the line far more often than below
   (only the dot below, nặng, sits under it).
-When they are weak or disagree, Tesseract's OSD is asked on a small deskewed copy: it costs a Tesseract
+When they are weak or disagree, the reader's orientation detection (Tesseract OSD) is asked on a small deskewed copy: it costs a Tesseract
 call, so it is the exception, not the rule.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
 from worker.imaging.deskew import LineEvidence
+from worker.ocr.reader import Reader
 
 # below this confidence the cues are not trusted alone
 OSD_BELOW = 0.6
@@ -34,21 +34,17 @@ def confidence(score: float) -> float:
     return float(1.0 / (1.0 + math.exp(-2.0 * abs(score))))
 
 
-def osd_flip(grey: np.ndarray, *, timeout_s: float = 10.0) -> tuple[bool, float] | None:
-    """Ask Tesseract OSD whether an (already deskewed, already guessed-upright) image is upside down.
+def osd_flip(grey: np.ndarray, reader: Reader) -> tuple[bool, float] | None:
+    """Ask the reader's orientation detection (Tesseract OSD) whether an (already deskewed, already
+    guessed-upright) image is upside down.
 
     Returns (flip, confidence) or None when OSD has no opinion. OSD's own confidence is a score of a few
     units; it is squashed to 0.5..1 here.
     """
-    import pytesseract
-
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    try:
-        osd = pytesseract.image_to_osd(grey, output_type=pytesseract.Output.DICT, timeout=timeout_s, config="--psm 0")
-    except (pytesseract.TesseractError, RuntimeError):
+    osd = reader.orientation(grey)
+    if osd is None:
         return None
-    rotate = int(osd.get("rotate", 0)) % 360
-    conf = float(osd.get("orientation_conf", 0.0))
+    rotate, conf = osd
     if rotate not in (0, 180) or conf < 1.0:
         return None
     return rotate == 180, float(1.0 / (1.0 + math.exp(-conf / 2.0)))

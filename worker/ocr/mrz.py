@@ -20,6 +20,8 @@ from datetime import date
 
 import numpy as np
 
+from worker.ocr.reader import Reader
+
 MRZ_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
 _WEIGHTS = (7, 3, 1)
 
@@ -356,18 +358,17 @@ def find_td1_lines(text_lines: list[str]) -> list[str] | None:
     return cands[-3:]
 
 
-def read_mrz(image: np.ndarray, *, today: date | None = None) -> MrzResult | None:
+def read_mrz(image: np.ndarray, reader: Reader, *, today: date | None = None) -> MrzResult | None:
     """Find and read a TD1 zone in the bottom part of a card image; None when there is no zone.
 
     OCR is restricted to the MRZ alphabet. Two crops of the bottom band are tried (they fail in
     different ways) and the reading with the most passing checks is kept."""
-    from worker.ocr.tesseract import ocr_lines_text
-
     h = image.shape[0]
     best: MrzResult | None = None
     for top in (0.62, 0.55):
         band = image[int(h * top) :, :]
-        texts = ocr_lines_text(band, lang="eng", psm=6, whitelist=MRZ_ALPHABET, scale=_mrz_scale(band))
+        read = reader.read(band, lang="eng", psm=6, whitelist=MRZ_ALPHABET, scale=_mrz_scale(band))
+        texts = [line.text for line in read.lines]
         lines = find_td1_lines(texts)
         if lines is None:
             continue
