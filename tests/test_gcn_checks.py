@@ -20,14 +20,10 @@ from fixtures.fonts import font
 from fixtures.vnnum import area_to_words
 from models.document import Document, FieldValue
 from models.pages import NormalisedPage
-from worker.extract.gcn import (
-    canonical_address,
-    canonical_number_words,
-    cross_check_certificate,
-    detect_form,
-    extract_gcn,
-    parse_area,
-)
+from worker.extract.gcn import cross_check_certificate, detect_form, extract_gcn
+from worker.extract.gcn.address import canonical_address
+from worker.extract.gcn.images import ink_tint, pen_ink_fraction, red_dropout
+from worker.extract.gcn.numbers import canonical_number_words, parse_area
 
 
 def _page(img: Image.Image) -> NormalisedPage:
@@ -330,8 +326,6 @@ def test_co_owner_with_a_misread_title_is_still_an_owner() -> None:
 
 
 def test_red_dropout_turns_seal_red_into_paper_and_keeps_black_print() -> None:
-    from worker.extract.gcn import red_dropout
-
     rng = np.random.default_rng(3)
     crop = np.full((60, 400, 3), 235, np.uint8)
     crop[20:40, 20:380] = (30, 30, 30)  # a black text line
@@ -347,8 +341,6 @@ def test_red_dropout_turns_seal_red_into_paper_and_keeps_black_print() -> None:
 
 @pytest.mark.parametrize("shape", [(0, 40, 3), (30, 0, 3)])
 def test_colour_readers_take_an_empty_crop_from_a_box_at_the_page_edge(shape: tuple[int, int, int]) -> None:
-    from worker.extract.gcn import ink_tint, pen_ink_fraction, red_dropout
-
     empty = np.zeros(shape, np.uint8)
     assert red_dropout(empty).shape == shape[:2]
     assert ink_tint(empty) == (0.0, 0.0)

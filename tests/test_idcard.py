@@ -16,6 +16,8 @@ from fixtures.people import CARD_GENERATIONS, make_person
 from models.document import Document
 from models.pages import NormalisedPage
 from worker.extract import cross_check, read_document
+from worker.extract.idcard.card import machine_readable_fields
+from worker.ocr import MrzResult, parse_cccd_qr
 from worker.vntext import clean
 
 # seeds whose people exercise stacked diacritics, a wrapped residence and an old 9-digit number
@@ -137,19 +139,16 @@ def test_a_blank_card_is_unknown_without_crashing() -> None:
 
 
 def test_fields_a_qr_or_a_checked_mrz_gives_need_no_second_layout_pass() -> None:
-    from worker.extract.idcard import _machine_readable_fields
-    from worker.ocr import MrzResult, parse_cccd_qr
-
     qr = parse_cccd_qr(
         "046069331514|193880143|HUỲNH HỮU PHÚC|15041969|Nam|41/40 Lê Huân, Phường Thủy Xuân, Huế|29102021"
     )
     assert qr is not None
-    assert _machine_readable_fields(qr, None) == {
+    assert machine_readable_fields(qr, None) == {
         "id_number", "full_name", "place_of_residence", "date_of_birth", "sex", "issue_date",
     }  # fmt: skip
     # printed only (origin, nationality, expiry) still get their second pass
-    assert not {"place_of_origin", "nationality", "date_of_expiry"} & _machine_readable_fields(qr, None)
+    assert not {"place_of_origin", "nationality", "date_of_expiry"} & machine_readable_fields(qr, None)
     zone = MrzResult(lines=[], id_number="046069331514", sex="male", checks={"composite": True})
-    assert _machine_readable_fields(None, zone) == {"id_number", "sex"}
+    assert machine_readable_fields(None, zone) == {"id_number", "sex"}
     failed = dataclasses.replace(zone, checks={"composite": False})
-    assert _machine_readable_fields(None, failed) == set()
+    assert machine_readable_fields(None, failed) == set()

@@ -2,52 +2,25 @@
 the 2025 mergers), and the administrative words. Like the name lexicon, a correction only ever changes
 diacritics: a run of words whose folded letters equal a known name takes that name's spelling
 (`Quảng Tri` → `Quảng Trị`, `Phuờng` → `Phường`). House numbers, streets and everything unknown stay as read.
-These are public administrative names, not personal data."""
+These are public administrative names, not personal data (worker/extract/data/admin_words.txt and
+hue_places.txt)."""
 
 from __future__ import annotations
 
 import re
 from functools import cache
 
+from rapidfuzz.distance import Levenshtein
+
+from worker.extract.data import word_list
 from worker.extract.validate import PROVINCE_CODES
 from worker.vntext import clean, name_key
-
-_ADMIN_WORDS = (
-    "Phường", "Xã", "Huyện", "Quận", "Thị xã", "Thị trấn", "Thành phố", "Tỉnh", "Kiệt", "Hẻm", "Thôn",
-    "Khu vực", "Đường", "Ngõ", "Ngách", "Khối", "Tổ dân phố", "Xóm",
-)  # fmt: skip
-# Huế: districts, towns, wards and communes as printed on cards issued before and after the 2025 reform
-_HUE = (
-    "Huế", "Thừa Thiên Huế", "Thuận Hóa", "Phú Xuân", "Kim Long", "Vỹ Dạ", "Hương An", "Thủy Xuân", "An Cựu",
-    "Thuận An", "Phú Bài", "Hương Thủy", "Hương Trà", "Phú Hội", "Phú Nhuận", "Phường Đúc", "Vĩnh Ninh",
-    "Phước Vĩnh", "Trường An", "An Đông", "An Tây", "An Hòa", "Hương Long", "Hương Sơ", "Tây Lộc", "Thuận Lộc",
-    "Thuận Thành", "Phú Hậu", "Phú Hiệp", "Phú Cát", "Phú Bình", "Đông Ba", "Gia Hội", "Xuân Phú", "Thủy Biều",
-    "Thủy Vân", "Thủy Bằng", "Thủy Dương", "Thủy Phương", "Thủy Châu", "Thủy Lương", "Thủy Tân", "Thủy Thanh",
-    "Thủy Phù", "Dương Nỗ", "Hương Vinh", "Hương Hồ", "Hương Phong", "Hương Chữ", "Hương Văn", "Hương Xuân",
-    "Hương Toàn", "Hương Vân", "Hương Bình", "Hương Thọ", "Tứ Hạ", "Phú Vang", "Phú Lộc", "Phong Điền",
-    "Quảng Điền", "A Lưới", "Nam Đông", "Phú Mậu", "Phú Thanh", "Phú Dương", "Phú Thượng", "Phú An", "Phú Mỹ",
-    "Phú Hải", "Phú Thuận", "Phú Diên", "Vinh Thanh", "Vinh Xuân", "Vinh Hà", "Vinh Hiền", "Vinh Hưng",
-    "Lăng Cô", "Chân Mây", "Lộc Điền", "Lộc An", "Lộc Sơn", "Phong An", "Phong Hiền", "Phong Thu", "Phong Sơn",
-    "Phong Hòa", "Phong Bình", "Phong Chương", "Phong Hải", "Điền Hải", "Quảng Phú", "Quảng Thành", "Quảng An",
-    "Quảng Thọ", "Quảng Lợi", "Quảng Ngạn", "Sịa", "Khe Tre", "Hương Giang", "Hương Phú", "Long Hồ", "Bình Điền",
-    "Hải Dương", "Đống Đa", "Lê Lợi", "Trần Hưng Đạo", "Hùng Vương", "Điện Biên Phủ", "Nguyễn Huệ",
-    "Lê Duẩn", "Trần Phú", "Nguyễn Trãi", "Hai Bà Trưng", "Bà Triệu", "Lý Thường Kiệt", "Phan Đình Phùng",
-    "Nguyễn Công Trứ", "Ngô Quyền", "Đội Cung", "Tuệ Tĩnh", "Lê Lai", "Chi Lăng", "Mai Thúc Loan",
-    "Nguyễn Sinh Cung", "Phạm Văn Đồng", "Tố Hữu", "Võ Văn Kiệt", "Nguyễn Văn Linh", "Tôn Đức Thắng",
-    "Trường Chinh", "Hồ Đắc Di", "An Dương Vương", "Minh Mạng", "Lê Ngô Cát", "Bùi Thị Xuân", "Kim Long",
-    "Nguyễn Tri Phương", "Đặng Thái Thân", "Nguyễn Chí Thanh", "Huỳnh Thúc Kháng", "Chế Lan Viên",
-    "Hải Lăng", "Triệu Phong", "Gio Linh", "Vĩnh Linh", "Cam Lộ", "Đông Hà", "Quảng Trạch", "Lệ Thủy",
-    "Hải Thượng", "Hải Phú", "Triệu Thành",
-    # villages (thôn) whose names collide with a ward's or commune's letters: listing them makes the pair
-    # ambiguous, so the reading keeps its own diacritics (`Thôn Thủy Phú` is not `Thủy Phù`)
-    "Thủy Phú", "Vĩnh Thanh", "Thanh Thủy Chánh",
-)  # fmt: skip
 
 
 @cache
 def _table() -> dict[str, str]:
     """Folded key → canonical spelling, longest names first so `Thừa Thiên Huế` beats `Huế`."""
-    names = {clean(n) for n in (*_ADMIN_WORDS, *_HUE, *PROVINCE_CODES.values())}
+    names = {clean(n) for n in (*word_list("admin_words"), *word_list("hue_places"), *PROVINCE_CODES.values())}
     by_key: dict[str, str] = {}
     for n in names:
         key = name_key(n)
@@ -57,8 +30,6 @@ def _table() -> dict[str, str]:
 
 
 def _near(key: str, words: int) -> str | None:
-    from rapidfuzz.distance import Levenshtein
-
     # one edit for a short name, two for a long one: `Tiên Hoàng` is two edits from `Tiền Giang`
     limit = 2 if len(key) >= 14 else 1
     hits = [
@@ -71,7 +42,7 @@ def _near(key: str, words: int) -> str | None:
 
 @cache
 def _admin_keys() -> frozenset[str]:
-    return frozenset(name_key(w) for w in _ADMIN_WORDS)
+    return frozenset(name_key(w) for w in word_list("admin_words"))
 
 
 @cache

@@ -1,0 +1,84 @@
+"""One document image as the extract stage works on it, with the work every reader shares done once: the
+layout pass (the only full-image OCR of the page), the decoding of its QR codes and barcodes, the grey
+image the reader reads fields from. Extractors take what they need from the scan instead of reading or
+decoding the page again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from models.elements import TextPage
+from models.pages import NormalisedPage
+from worker.ocr import DecodedCode, Reader, decode_codes
+
+
+def grey_of(page: NormalisedPage) -> np.ndarray:
+    return page.ocr_image if page.ocr_image.ndim == 2 else cv2.cvtColor(page.ocr_image, cv2.COLOR_BGR2GRAY)
+
+
+@dataclass
+class PageScan:
+    page: NormalisedPage
+    reader: Reader
+    layout: TextPage
+    grey: np.ndarray
+    # a card back's issuer region read without its seal, when classifying the page needed it
+    issuer_text: str | None = None
+    # the page's codes, decoded on first use (None: not yet); regions decoded on their own before that
+    _codes: list[DecodedCode] | None = field(default=None, repr=False)
+    _qr_regions: dict[tuple[float, float], list[DecodedCode]] = field(default_factory=dict, repr=False)
+    _searched_harder: bool = field(default=False, repr=False)
+
+    @classmethod
+    def of(cls, page: NormalisedPage, reader: Reader, layout: TextPage | None = None) -> PageScan:
+        """The scan of a page; `layout` is the layout pass when it was made already (else it is made here)."""
+        grey = grey_of(page)
+        return cls(page, reader, layout if layout is not None else reader.read(grey, psm=3), grey)
+
+    @property
+    def colour(self) -> np.ndarray:
+        """The colour image codes are decoded from (and colour-dependent readers read)."""
+        return self.page.image
+
+    @property
+    def codes_decoded(self) -> bool:
+        return self._codes is not None
+
+    def codes(self) -> list[DecodedCode]:
+        """Every QR code and barcode on the page (one quick pass over the whole image, made once)."""
+        if self._codes is None:
+            self._codes = decode_codes(self.colour)
+        return self._codes
+
+    def qr_codes_in(self, right: float, bottom: float) -> list[DecodedCode]:
+        """QR codes in the page's top-left corner up to `right` and `bottom` (fractions of its width and
+        height), in page coordinates. When the whole page was decoded, its codes there; else only that
+        corner is decoded (a corner costs a quarter of the page), and remembered."""
+        h, w = self.colour.shape[:2]
+        x1, y1 = int(w * right), int(h * bottom)
+        if self._codes is not None:
+            inside = [
+                c
+                for c in self._codes
+                if c.format == "QRCode" and c.corners and all(x <= x1 and y <= y1 for x, y in c.corners)
+            ]
+            if inside:
+                return inside
+        key = (right, bottom)
+        if key not in self._qr_regions:
+            found = decode_codes(self.colour[:y1, :x1], qr_only=True)
+            self._qr_regions[key] = [c for c in found if c.format == "QRCode"]
+        return self._qr_regions[key]
+
+    def search_qr_harder(self) -> list[DecodedCode]:
+        """A page that should carry a QR the quick pass missed (blur, a tilt left over): rotations, inverted
+        codes, OpenCV's detector and a 2x copy (~0.5 s), once. The codes found join the page's."""
+        codes = self.codes()
+        if not self._searched_harder:
+            self._searched_harder = True
+            codes += decode_codes(self.colour, qr_only=True, thorough=True)
+        return codes
