@@ -47,15 +47,17 @@ def read_file(
     settings: Settings | None = None,
     keep_pages: bool = False,
     reader: Reader | None = None,
+    sha256: str | None = None,
 ) -> FileResult:
     """Read every document in one file. Never raises for bad input: errors come back as entries. `reader`
-    is the OCR engine every stage reads through (default: Tesseract with the configured language)."""
+    is the OCR engine every stage reads through (default: Tesseract with the configured language);
+    `sha256` the file's digest when the caller hashed it already."""
     settings = settings or get_settings()
     reader = reader or TesseractReader(settings.tesseract_lang)
     _allocator.before_file(settings.keep_freed_memory_mb)  # once per process, whichever entry point it runs
     result = FileResult()
     try:
-        loaded = imaging.load_pages(data, source, settings=settings)
+        loaded = imaging.load_pages(data, source, settings=settings, sha256=sha256)
     except IntakeError as exc:
         result.errors.append(ErrorEntry(source=source, code=exc.code.value, message=exc.message))
         return result
