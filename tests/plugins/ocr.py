@@ -22,6 +22,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import numpy as np
 import pytest
 
 from models.elements import Line, TextPage
-from worker.ocr.reader import TesseractReader
+from worker.ocr.reader import Reader, ReadOptions, TesseractReader
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
 
@@ -43,15 +44,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _call(method: str, image: np.ndarray, params: dict[str, Any]) -> tuple[str, str, str]:
+def _call(method: str, image: np.ndarray, options: ReadOptions | None) -> tuple[str, str, str]:
     """(what was asked, the image's size, the image's digest): the keys a recording is found by."""
     image = np.ascontiguousarray(image)
+    params = {} if options is None else {**asdict(options), "scale": round(options.scale, 4)}
     asked = json.dumps({"method": method, **params}, sort_keys=True)
     size = f"{image.dtype}{list(image.shape)}"
     return asked, size, hashlib.sha1(image.tobytes()).hexdigest()
 
 
-class RecordingReader:
+class RecordingReader(Reader):
     """The real reader, with every call and answer written down."""
 
     def __init__(self, reader: TesseractReader) -> None:
@@ -63,44 +65,19 @@ class RecordingReader:
         asked, size, digest = call
         self.calls.append({"asked": asked, "size": size, "digest": digest, "answer": answer})
 
-    def read(
-        self,
-        image: np.ndarray,
-        *,
-        psm: int = 6,
-        lang: str | None = None,
-        whitelist: str | None = None,
-        scale: float = 1.0,
-    ) -> TextPage:
-        page = self.reader.read(image, psm=psm, lang=lang, whitelist=whitelist, scale=scale)
-        params = {"psm": psm, "lang": lang or self.lang, "whitelist": whitelist, "scale": round(scale, 4)}
-        self._keep(_call("read", image, params), page.model_dump(mode="json"))
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        page = self.reader.read_page(image, options)
+        self._keep(_call("read", image, options), page.model_dump(mode="json"))
         return page
 
-    def read_line(
-        self,
-        image: np.ndarray,
-        *,
-        psm: int = 7,
-        lang: str | None = None,
-        whitelist: str | None = None,
-        scale: float = 1.0,
-        choices: bool = False,
-    ) -> Line:
-        line = self.reader.read_line(image, psm=psm, lang=lang, whitelist=whitelist, scale=scale, choices=choices)
-        params = {
-            "psm": psm,
-            "lang": lang or self.lang,
-            "whitelist": whitelist,
-            "scale": round(scale, 4),
-            "choices": choices,
-        }
-        self._keep(_call("read_line", image, params), line.model_dump(mode="json"))
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
+        line = self.reader.read_characters(image, options)
+        self._keep(_call("read_line", image, options), line.model_dump(mode="json"))
         return line
 
     def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
         answer = self.reader.orientation(image)
-        self._keep(_call("orientation", image, {}), list(answer) if answer is not None else None)
+        self._keep(_call("orientation", image, None), list(answer) if answer is not None else None)
         return answer
 
     def save(self, path: Path) -> None:
@@ -113,7 +90,7 @@ class MissingRecording(LookupError):
     pass
 
 
-class ReplayReader:
+class ReplayReader(Reader):
     """Answers each call from a recording (see the module docstring for how calls are matched)."""
 
     def __init__(self, path: Path) -> None:
@@ -128,8 +105,8 @@ class ReplayReader:
             self._exact[(call["asked"], call["size"], call["digest"])].append(entry)
             self._by_size[(call["asked"], call["size"])].append(entry)
 
-    def _answer(self, method: str, image: np.ndarray, params: dict[str, Any]) -> Any:
-        asked, size, digest = _call(method, image, params)
+    def _answer(self, method: str, image: np.ndarray, options: ReadOptions | None) -> Any:
+        asked, size, digest = _call(method, image, options)
         exact = self._exact.get((asked, size, digest))
         if exact:
             # the same image read the same way more than once gives the same answer every time
@@ -145,39 +122,14 @@ class ReplayReader:
         entry[1] = True
         return entry[0]
 
-    def read(
-        self,
-        image: np.ndarray,
-        *,
-        psm: int = 6,
-        lang: str | None = None,
-        whitelist: str | None = None,
-        scale: float = 1.0,
-    ) -> TextPage:
-        params = {"psm": psm, "lang": lang or self.lang, "whitelist": whitelist, "scale": round(scale, 4)}
-        return TextPage.model_validate(self._answer("read", image, params))
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        return TextPage.model_validate(self._answer("read", image, options))
 
-    def read_line(
-        self,
-        image: np.ndarray,
-        *,
-        psm: int = 7,
-        lang: str | None = None,
-        whitelist: str | None = None,
-        scale: float = 1.0,
-        choices: bool = False,
-    ) -> Line:
-        params = {
-            "psm": psm,
-            "lang": lang or self.lang,
-            "whitelist": whitelist,
-            "scale": round(scale, 4),
-            "choices": choices,
-        }
-        return Line.model_validate(self._answer("read_line", image, params))
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
+        return Line.model_validate(self._answer("read_line", image, options))
 
     def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
-        answer = self._answer("orientation", image, {})
+        answer = self._answer("orientation", image, None)
         return (int(answer[0]), float(answer[1])) if answer is not None else None
 
 

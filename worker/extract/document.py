@@ -21,7 +21,7 @@ from worker import imaging
 from worker.extract.classify import CARD_TYPES, Classification, TextEvidence, decide, text_evidence
 from worker.extract.idcard import has_issuer_trigger, issuer_region_text, mrz_filler_seen
 from worker.extract.registry import cross_check, extractor_for
-from worker.extract.scan import PageScan, grey_of
+from worker.extract.scan import PageScan, grey_of, page_document
 from worker.ocr import DecodedCode, Reader, TesseractReader
 
 __all__ = ["cross_check", "read_document", "read_document_detailed", "read_page"]
@@ -56,19 +56,8 @@ def _reader(settings: Settings | None, reader: Reader | None) -> Reader:
 def _read(page: NormalisedPage, reader: Reader) -> tuple[Document, Mapping[str, object], PageScan]:
     scan = _scan(page, reader)
     c = _classify(scan)
-    page = scan.page
-    doc = Document(
-        source=page.source,
-        page=page.page,
-        sha256=page.sha256,
-        part=page.part,
-        doc_type=c.doc_type,
-        doc_type_confidence=c.confidence,
-        orientation_deg=page.orientation_deg,
-        skew_deg=page.skew_deg,
-        warnings=list(page.warnings),
-        quality_score=page.quality.score if page.quality else None,
-    )
+    doc = page_document(scan.page)
+    doc.doc_type, doc.doc_type_confidence = c.doc_type, c.confidence  # type: ignore[assignment]
     extractor = extractor_for(c.doc_type)
     evidence = extractor.extract(scan, doc, c) if extractor is not None else {}
     return doc, evidence, scan

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
 from rapidfuzz.distance import Levenshtein
 
+from models.elements import Word
 from worker.extract.data import table
 from worker.vntext import clean, name_key
 
@@ -166,3 +167,36 @@ def correct_name(
         probs.append(p)
         changes += changed
     return " ".join(out), probs, changes
+
+
+@dataclass(frozen=True)
+class CorrectedName:
+    text: str  # the name in the lexicon's spelling
+    posterior: float  # the lowest posterior of a syllable the lexicon knows (0 when it knows none)
+    changes: int  # syllables whose spelling changed
+    unknown: int  # syllables the lexicon does not know
+    read: str  # what was read (cleaned) before the correction
+
+
+def correct_words(
+    words: Sequence[str], choices: Sequence[Sequence[Sequence[tuple[str, float]]] | None] | None = None
+) -> CorrectedName:
+    """`correct_name` with its evidence summed up for a confidence model."""
+    name, probs, changes = correct_name(words, choices)
+    known = [p for p in probs if p > 0]
+    return CorrectedName(name, min(known) if known else 0.0, changes, len(probs) - len(known), " ".join(words))
+
+
+def correct_reading(words: Iterable[Word], clean_word: Callable[[str], str]) -> CorrectedName | None:
+    """A name read character by character (a reader's `read_line(..., choices=True)`), through the lexicon.
+    Each word is cleaned by the reader's own rule (what counts as a letter of a name on its documents); the
+    recogniser's per-letter alternatives are used for the words the cleaning left as they were read."""
+    cleaned: list[str] = []
+    choices: list[list[list[tuple[str, float]]] | None] = []
+    for w in words:
+        text = clean_word(w.text)
+        if not text:
+            continue
+        cleaned.append(text)
+        choices.append([s.choices for s in w.symbols] if text == clean(w.text).upper() else None)
+    return correct_words(cleaned, choices) if cleaned else None

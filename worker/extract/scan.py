@@ -11,9 +11,25 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from models.document import Document
 from models.elements import TextPage
 from models.pages import NormalisedPage
 from worker.ocr import DecodedCode, Reader, decode_codes
+
+
+def page_document(page: NormalisedPage) -> Document:
+    """The Document a page becomes before any reader fills it: where it came from, how it was turned, what
+    the imaging stage noticed."""
+    return Document(
+        source=page.source,
+        page=page.page,
+        sha256=page.sha256,
+        part=page.part,
+        orientation_deg=page.orientation_deg,
+        skew_deg=page.skew_deg,
+        warnings=list(page.warnings),
+        quality_score=page.quality.score if page.quality else None,
+    )
 
 
 def grey_of(page: NormalisedPage) -> np.ndarray:

@@ -9,7 +9,8 @@ passed in, whatever scale it was read at.
 
 from __future__ import annotations
 
-from typing import Protocol
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -18,9 +19,23 @@ from models.elements import Line, TextPage, scale_box
 from worker.ocr import tesseract
 
 
-class Reader(Protocol):
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a region is read: Tesseract's page segmentation mode (3 the full layout analysis, 6 one uniform
+    block, 7 one line, 8 one word, 11 sparse text, 13 a raw line), the model, the characters allowed, the
+    upscaling factor, and for a character-level read whether the recogniser's alternatives are wanted."""
+
+    psm: int
+    lang: str
+    whitelist: str | None = None
+    scale: float = 1.0
+    choices: bool = False
+
+
+class Reader(ABC):
     """Reads text from images. `lang` is the default model (settings.tesseract_lang); a call may ask for
-    another (`eng` for a second opinion on Latin letters and digits, the MRZ)."""
+    another (`eng` for a second opinion on Latin letters and digits, the MRZ). An engine implements
+    `read_page`, `read_characters` and `orientation`; callers use `read` and `read_line`."""
 
     lang: str
 
@@ -33,9 +48,8 @@ class Reader(Protocol):
         whitelist: str | None = None,
         scale: float = 1.0,
     ) -> TextPage:
-        """Lines and words with confidences and boxes (psm: Tesseract's page segmentation mode; 3 is the
-        full layout analysis, 6 one uniform block, 11 sparse text)."""
-        ...
+        """Lines and words with confidences and boxes."""
+        return self.read_page(image, ReadOptions(psm, lang or self.lang, whitelist, scale))
 
     def read_line(
         self,
@@ -49,12 +63,18 @@ class Reader(Protocol):
     ) -> Line:
         """One line (or a small block, psm 6) with per-character confidences and, with `choices`, the
         recogniser's alternatives per character."""
-        ...
+        return self.read_characters(image, ReadOptions(psm, lang or self.lang, whitelist, scale, choices))
 
+    @abstractmethod
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage: ...
+
+    @abstractmethod
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line: ...
+
+    @abstractmethod
     def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
         """Orientation detection: (degrees clockwise that make the image upright, the detector's own
         confidence score), or None when it has no opinion."""
-        ...
 
 
 def prepare(image: np.ndarray, *, scale: float = 1.0) -> np.ndarray:
@@ -90,7 +110,7 @@ def _unscaled_line(line: Line, f: float) -> Line:
     )
 
 
-class TesseractReader:
+class TesseractReader(Reader):
     """Tesseract `vie` (and `eng`), in-process through tesserocr where it is installed."""
 
     def __init__(self, lang: str = "vie", *, timeout_s: float = 60.0, line_timeout_s: float = 20.0) -> None:
@@ -98,39 +118,26 @@ class TesseractReader:
         self.timeout_s = timeout_s
         self.line_timeout_s = line_timeout_s
 
-    def read(
-        self,
-        image: np.ndarray,
-        *,
-        psm: int = 6,
-        lang: str | None = None,
-        whitelist: str | None = None,
-        scale: float = 1.0,
-    ) -> TextPage:
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
         page = tesseract.read_page(
-            prepare(image, scale=scale), lang=lang or self.lang, psm=psm, whitelist=whitelist, timeout_s=self.timeout_s
+            prepare(image, scale=options.scale),
+            lang=options.lang,
+            psm=options.psm,
+            whitelist=options.whitelist,
+            timeout_s=self.timeout_s,
         )
-        return unscaled(page, scale)
+        return unscaled(page, options.scale)
 
-    def read_line(
-        self,
-        image: np.ndarray,
-        *,
-        psm: int = 7,
-        lang: str | None = None,
-        whitelist: str | None = None,
-        scale: float = 1.0,
-        choices: bool = False,
-    ) -> Line:
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
         line = tesseract.read_symbols(
-            prepare(image, scale=scale),
-            lang=lang or self.lang,
-            psm=psm,
-            whitelist=whitelist,
-            choices=choices,
+            prepare(image, scale=options.scale),
+            lang=options.lang,
+            psm=options.psm,
+            whitelist=options.whitelist,
+            choices=options.choices,
             timeout_s=self.line_timeout_s,
         )
-        return _unscaled_line(line, 1.0 / scale) if scale != 1.0 else line
+        return _unscaled_line(line, 1.0 / options.scale) if options.scale != 1.0 else line
 
     def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
         return tesseract.osd(image)

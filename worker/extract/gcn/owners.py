@@ -4,7 +4,6 @@ type, address; a section the layout pass garbled is read again as a block."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 
@@ -76,30 +75,20 @@ def _name_text(raw: str) -> str:
     return " ".join(w for w in text.split() if len(w) > 1 or w in ("Ý", "Ỷ", "Y"))
 
 
-def _lexicon_name(words: list[str], choices: list[Any] | None) -> tuple[str, float, int]:
+def _lexicon_name(words: list[str]) -> tuple[str, float, int]:
     """Lexicon correction (worker/extract/lexicon.py): (name, lowest posterior of a known word, words
     the lexicon does not know)."""
-    if not words:
-        return "", 0.0, 0
-    name, probs, _ = lexicon.correct_name(words, choices)
-    known = [p for p in probs if p > 0]
-    return clean(name).upper(), (min(known) if known else 0.0), len(probs) - len(known)
+    corrected = lexicon.correct_words(words)
+    return clean(corrected.text).upper(), corrected.posterior, corrected.unknown
 
 
 def _reread_name(reading: Line | None) -> tuple[str, float, int, str] | None:
     """The name re-read from its own region, corrected with the recogniser's per-letter alternatives:
     (name, lowest posterior, unknown words, the re-read's own text before correction)."""
-    if reading is None or not reading.words:
+    corrected = lexicon.correct_reading(reading.words, _name_text) if reading is not None else None
+    if corrected is None:
         return None
-    words: list[str] = []
-    choices: list[Any] = []
-    for w in reading.words:
-        cleaned = _name_text(w.text)
-        if not cleaned:
-            continue
-        words.append(cleaned)
-        choices.append([s.choices for s in w.symbols] if cleaned == clean(w.text).upper() else None)
-    return (*_lexicon_name(words, choices), " ".join(words)) if words else None
+    return clean(corrected.text).upper(), corrected.posterior, corrected.unknown, corrected.read
 
 
 def _gap_end(t: PageText, start: int, end: int) -> int:
@@ -218,7 +207,7 @@ def _owner_name(t: PageText, pg: PageImages, m: re.Match[str], block_end: int) -
     mean, low = t.stats(ns, ne)
     box = t.box(ns, ne)
     ev = Evidence(OWNER + F.OWNER_FULL_NAME, name, box, ["ocr"], mean, low, valid=2 <= len(name.split()) <= 6)
-    lay, lay_post, lay_unknown = _lexicon_name(name.split(), None)
+    lay, lay_post, lay_unknown = _lexicon_name(name.split())
     posterior = lay_post
     if lay != name:
         ev.value, ev.repaired = lay, True

@@ -23,7 +23,7 @@ from worker.extract.gcn.patterns import CODE_RE, OWNER_SECTION, P2_PATTERNS
 from worker.extract.gcn.signature import read_signature_block
 from worker.extract.gcn.sketch import read_changes, read_diagram
 from worker.extract.gcn.text import PageText
-from worker.extract.scan import PageScan
+from worker.extract.scan import PageScan, page_document
 from worker.ocr import Reader, TesseractReader
 
 
@@ -51,18 +51,8 @@ def extract_gcn_detailed(
     """As extract_gcn, plus the evidence behind each confidence (for the benchmark's calibration fit)."""
     settings = settings or get_settings()
     scan = PageScan.of(page, reader or TesseractReader(settings.tesseract_lang), ocr)
-    doc = Document(
-        source=page.source,
-        page=page.page,
-        sha256=page.sha256,
-        part=page.part,
-        orientation_deg=page.orientation_deg,
-        skew_deg=page.skew_deg,
-        warnings=list(page.warnings),
-        quality_score=page.quality.score if page.quality else None,
-    )
-    reading = read_certificate(scan, doc_type)
-    return doc, reading.fill(doc)
+    doc = page_document(page)
+    return doc, read_certificate(scan, doc_type).fill(doc)
 
 
 @dataclass

@@ -170,20 +170,8 @@ _VOWELS = frozenset("AĂÂEÊIOÔƠUƯY" + "ÀẰẦÈỀÌÒỒỜÙỪỲÁẮ
 
 def correct_name_reading(reads: list[Line]) -> tuple[str, float, int]:
     """OCR'd name through the lexicon: (name, min word posterior, changes)."""
-    words: list[str] = []
-    choices: list[list[list[tuple[str, float]]] | None] = []
-    for r in reads:
-        for w in r.words:
-            cleaned = clean_name(w.text)
-            if not cleaned:
-                continue
-            words.append(cleaned)
-            choices.append([s.choices for s in w.symbols] if cleaned == clean(w.text).upper() else None)
-    if not words:
-        return "", 0.0, 0
-    name, probs, changes = lexicon.correct_name(words, choices)
-    known = [p for p in probs if p > 0]
-    return name, (min(known) if known else 0.0), changes
+    corrected = lexicon.correct_reading((w for r in reads for w in r.words), clean_name)
+    return (corrected.text, corrected.posterior, corrected.changes) if corrected else ("", 0.0, 0)
 
 
 def _sex_from(text: str) -> str | None:
