@@ -21,6 +21,7 @@ from worker.extract.idcard.text import clean_name, fix_address
 from worker.extract.idcard.vote import add_consensus, cross_check_years, vote
 from worker.extract.lexicon import correct_name, correct_word, known
 from worker.extract.places import correct as correct_place
+from worker.vntext import name_key
 
 
 def _choices(word: str, alternatives: dict[int, str] | None = None) -> list[list[tuple[str, float]]]:
@@ -54,8 +55,6 @@ def test_letters_are_never_changed_only_diacritics() -> None:
     for _ in range(200):
         word = "".join(rng.choice("ANHGUYETRI") for _ in range(rng.randint(2, 6)))
         out, _, _ = correct_word(word, None, rng.choice(("surname", "middle", "given")))
-        from worker.vntext import name_key
-
         assert name_key(out) == name_key(word)
 
 

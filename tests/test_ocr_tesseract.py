@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from bench.idcards import DEFAULT_PROFILES, _cases, _run_case
 from fixtures.fonts import font
 from worker.ocr import tesseract
 from worker.ocr.reader import TesseractReader
@@ -75,8 +76,6 @@ def test_pytesseract_fallback_reads_the_same() -> None:
 def test_a_box_without_text_is_an_empty_word_not_a_crash() -> None:
     """Tesseract keeps a box with no text for some specks on a JPEG-damaged card back; tesserocr then raises
     "No text returned" from the iterator. This generated card (the ID-card benchmark's seed 11, #116) hit it."""
-    from bench.idcards import DEFAULT_PROFILES, _cases, _run_case
-
     case = _cases(200, 11, DEFAULT_PROFILES)[116]
     result = _run_case(case, False, ())
     assert result["got"]["doc_type"][0] == "cmnd_back"
