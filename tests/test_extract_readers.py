@@ -19,7 +19,7 @@ from worker.extract.idcard import IdCardExtractor
 from worker.extract.lines import visual_lines
 from worker.extract.registry import EXTRACTORS, extractor_for
 from worker.extract.scan import PageScan
-from worker.ocr import confusions
+from worker.ocr import Reader, ReadOptions, TesseractReader, confusions
 
 GCN_PAGE2 = "II. Thửa đất, nhà ở và tài sản khác gắn liền với đất\na) Thửa đất số: 36; tờ bản đồ số: 12"
 CMND_BACK = "DÂN TỘC: Kinh TÔN GIÁO: Không\nDẤU VẾT RIÊNG VÀ DỊ HÌNH\nNgày 13 tháng 09 năm 2020"
@@ -78,7 +78,7 @@ def _page_with_qr(payload: str) -> NormalisedPage:
 
 
 def test_a_page_is_decoded_once_and_its_corner_read_from_that() -> None:
-    scan = PageScan(_page_with_qr("AB12CD34EF56|AA 12345678"), reader=None, layout=TextPage(), grey=np.zeros((1, 1)))  # type: ignore[arg-type]
+    scan = PageScan(_page_with_qr("AB12CD34EF56|AA 12345678"), reader=TesseractReader(), layout=TextPage(), grey=np.zeros((1, 1)))
     assert not scan.codes_decoded
     codes = scan.codes()
     assert scan.codes() is codes and [c.format for c in codes] == ["QRCode"]
@@ -88,7 +88,7 @@ def test_a_page_is_decoded_once_and_its_corner_read_from_that() -> None:
 
 
 def test_a_corner_is_decoded_on_its_own_before_the_page_is() -> None:
-    scan = PageScan(_page_with_qr("AB12CD34EF56|AA 12345678"), reader=None, layout=TextPage(), grey=np.zeros((1, 1)))  # type: ignore[arg-type]
+    scan = PageScan(_page_with_qr("AB12CD34EF56|AA 12345678"), reader=TesseractReader(), layout=TextPage(), grey=np.zeros((1, 1)))
     corner = scan.qr_codes_in(right=0.5, bottom=0.25)
     assert [c.text for c in corner] == ["AB12CD34EF56|AA 12345678"] and not scan.codes_decoded
     assert scan.qr_codes_in(right=0.5, bottom=0.25) is corner
@@ -111,3 +111,34 @@ def test_field_names_are_the_json_contract_names() -> None:
         "birth_year",
     )
     assert len(set(F.CARD_FIELDS)) == len(F.CARD_FIELDS) and len(set(F.CERTIFICATE_FIELDS)) == len(F.CERTIFICATE_FIELDS)
+
+
+class _Numbering(Reader):
+    """An engine that answers each call with its number (to see which calls reach it)."""
+
+    lang = "vie"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        self.calls += 1
+        return TextPage()
+
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
+        self.calls += 1
+        return Line(text=str(self.calls), confidence=1.0)
+
+    def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
+        return None
+
+
+def test_a_page_reads_the_same_region_the_same_way_once() -> None:
+    engine = _Numbering()
+    scan = PageScan(_page_with_qr("x"), reader=engine, layout=TextPage(), grey=np.zeros((1, 1)))
+    crop = np.full((30, 200), 200, np.uint8)
+    first = scan.reader.read_line(crop, psm=7)
+    assert scan.reader.read_line(crop.copy(), psm=7) is first and engine.calls == 1
+    assert scan.reader.read_line(crop, psm=13).text == "2"  # read another way: read again
+    crop[0, 0] = 0
+    assert scan.reader.read_line(crop, psm=7).text == "3"  # other pixels: read again

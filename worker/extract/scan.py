@@ -1,20 +1,21 @@
 """One document image as the extract stage works on it, with the work every reader shares done once: the
 layout pass (the only full-image OCR of the page), the decoding of its QR codes and barcodes, the grey
-image the reader reads fields from. Extractors take what they need from the scan instead of reading or
-decoding the page again.
+image the reader reads fields from, and every region read (a region read again the same way gets the
+first answer). Extractors take what they need from the scan instead of reading or decoding again.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from models.document import Document
-from models.elements import TextPage
+from models.elements import Line, TextPage
 from models.pages import NormalisedPage
-from worker.ocr import DecodedCode, Reader, decode_codes
+from worker.ocr import DecodedCode, Reader, ReadOptions, decode_codes
 
 
 def page_document(page: NormalisedPage) -> Document:
@@ -36,6 +37,37 @@ def grey_of(page: NormalisedPage) -> np.ndarray:
     return page.ocr_image if page.ocr_image.ndim == 2 else cv2.cvtColor(page.ocr_image, cv2.COLOR_BGR2GRAY)
 
 
+class OnceReader(Reader):
+    """A page's reader that reads the same pixels the same way only once: a reader that meets a region
+    again (a field's line found again by a second layout pass) gets the first answer back."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.lang = reader.lang
+        self._pages: dict[tuple[object, ...], TextPage] = {}
+        self._lines: dict[tuple[object, ...], Line] = {}
+
+    @staticmethod
+    def _key(image: np.ndarray, options: ReadOptions) -> tuple[object, ...]:
+        image = np.ascontiguousarray(image)
+        return (options, image.shape, image.dtype.str, hashlib.blake2b(image.data, digest_size=16).digest())
+
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        key = self._key(image, options)
+        if key not in self._pages:
+            self._pages[key] = self.reader.read_page(image, options)
+        return self._pages[key]
+
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
+        key = self._key(image, options)
+        if key not in self._lines:
+            self._lines[key] = self.reader.read_characters(image, options)
+        return self._lines[key]
+
+    def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
+        return self.reader.orientation(image)
+
+
 @dataclass
 class PageScan:
     page: NormalisedPage
@@ -48,6 +80,10 @@ class PageScan:
     _codes: list[DecodedCode] | None = field(default=None, repr=False)
     _qr_regions: dict[tuple[float, float], list[DecodedCode]] = field(default_factory=dict, repr=False)
     _searched_harder: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reader, OnceReader):
+            self.reader = OnceReader(self.reader)
 
     @classmethod
     def of(cls, page: NormalisedPage, reader: Reader, layout: TextPage | None = None) -> PageScan:
