@@ -8,6 +8,7 @@ hue_places.txt)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 
 from rapidfuzz.distance import Levenshtein
@@ -62,43 +63,59 @@ def _keys_by_words() -> dict[int, tuple[str, ...]]:
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
-def correct(address: str) -> str:
-    """Respell known place names in an address read by OCR; punctuation, numbers and unknown words kept."""
-    table = _table()
-    max_words = max(k.count(" ") + 1 for k in table)
-    tokens = list(_TOKEN.finditer(address))
+def respell_runs(
+    text: str, replacement: Callable[[list[re.Match[str]]], str | None], *, max_words: int, min_words: int = 1
+) -> str:
+    """Replace runs of words, longest first, by what `replacement` gives for a run's word matches (None: leave
+    the run); the text between runs (numbers, punctuation, unknown words) is kept as it is. The one loop
+    behind every respelling of names read by OCR (places here, streets and villages on certificates)."""
+    tokens = list(_TOKEN.finditer(text))
     out: list[str] = []
     last = 0
     i = 0
     while i < len(tokens):
-        for n in range(min(max_words, len(tokens) - i), 0, -1):
+        for n in range(min(max_words, len(tokens) - i), min_words - 1, -1):
             span = tokens[i : i + n]
-            # a name never spans a comma or a dot: `Vang, Thừa` is two places (a stray `-` is OCR noise)
-            between = address[span[0].start() : span[-1].end()]
-            if n > 1 and re.search(r"[,.;/()]", between):
-                continue
-            key = name_key(" ".join(t.group(0) for t in span))
-            canonical = table.get(key)
-            if canonical is not None and key in _admin_keys() and re.search(r"[^\s,]\s*$", address[: span[0].start()]):
-                # an administrative word only where one begins a part (`Xã Phú Dương`), never inside a
-                # name (`Thôn Văn Xá` must not become `Văn Xã`)
-                canonical = None
-            if canonical is None and len(key) >= 10 and not all(w in _known_words() for w in key.split()):
-                # a garbled word (`Thiêền` for `Thiên`) inside a long name: at most two edits, same word
-                # count, and only when some word is not a known one (`Huyện Quảng` must not become
-                # `Tuyên Quang`)
-                near = _near(key, n)
-                canonical = table.get(near) if near else None
-            if canonical is not None:
-                # keep the reading's capitalisation of the first letter (`xã` inside an address stays lower)
-                out.append(address[last : span[0].start()])
-                part_start = not re.search(r"[^\s,]\s*$", address[: span[0].start()])
-                lower = not span[0].group(0)[0].isupper() and not part_start
-                out.append(canonical[0].lower() + canonical[1:] if lower else canonical)
+            new = replacement(span)
+            if new is not None:
+                out.append(text[last : span[0].start()])
+                out.append(new)
                 last = span[-1].end()
                 i += n
                 break
         else:
             i += 1
-    out.append(address[last:])
+    out.append(text[last:])
     return "".join(out)
+
+
+def correct(address: str) -> str:
+    """Respell known place names in an address read by OCR; punctuation, numbers and unknown words kept."""
+    table = _table()
+
+    def place(span: list[re.Match[str]]) -> str | None:
+        n = len(span)
+        # a name never spans a comma or a dot: `Vang, Thừa` is two places (a stray `-` is OCR noise)
+        between = address[span[0].start() : span[-1].end()]
+        if n > 1 and re.search(r"[,.;/()]", between):
+            return None
+        key = name_key(" ".join(t.group(0) for t in span))
+        canonical = table.get(key)
+        if canonical is not None and key in _admin_keys() and re.search(r"[^\s,]\s*$", address[: span[0].start()]):
+            # an administrative word only where one begins a part (`Xã Phú Dương`), never inside a
+            # name (`Thôn Văn Xá` must not become `Văn Xã`)
+            canonical = None
+        if canonical is None and len(key) >= 10 and not all(w in _known_words() for w in key.split()):
+            # a garbled word (`Thiêền` for `Thiên`) inside a long name: at most two edits, same word
+            # count, and only when some word is not a known one (`Huyện Quảng` must not become
+            # `Tuyên Quang`)
+            near = _near(key, n)
+            canonical = table.get(near) if near else None
+        if canonical is None:
+            return None
+        # keep the reading's capitalisation of the first letter (`xã` inside an address stays lower)
+        part_start = not re.search(r"[^\s,]\s*$", address[: span[0].start()])
+        lower = not span[0].group(0)[0].isupper() and not part_start
+        return canonical[0].lower() + canonical[1:] if lower else canonical
+
+    return respell_runs(address, place, max_words=max(k.count(" ") + 1 for k in table))

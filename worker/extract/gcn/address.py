@@ -41,32 +41,16 @@ def _units() -> dict[str, str]:
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
-def _respell_runs(
-    text: str, table: dict[str, str], min_words: int = 2, max_words: int = 4, follow_case: bool = False
-) -> str:
-    tokens = list(_WORD.finditer(text))
-    out: list[str] = []
-    last = 0
-    i = 0
-    while i < len(tokens):
-        for n in range(min(max_words, len(tokens) - i), min_words - 1, -1):
-            span = tokens[i : i + n]
-            if re.search(r"[^\w\s]", text[span[0].start() : span[-1].end()]):
-                continue  # a name never spans punctuation
-            canonical = table.get(name_key(" ".join(t.group(0) for t in span)))
-            if canonical:
-                first = span[0].group(0)
-                out.append(text[last : span[0].start()])
-                if follow_case:
-                    canonical = (canonical[0].upper() if first[:1].isupper() else canonical[0].lower()) + canonical[1:]
-                out.append(canonical)
-                last = span[-1].end()
-                i += n
-                break
-        else:
-            i += 1
-    out.append(text[last:])
-    return "".join(out)
+def _respell_streets(text: str) -> str:
+    """Whole multi-word street and village names (two to four words) whose letters equal a known one."""
+    table = _gazetteer()
+
+    def street(span: list[re.Match[str]]) -> str | None:
+        if re.search(r"[^\w\s]", text[span[0].start() : span[-1].end()]):
+            return None  # a name never spans punctuation
+        return table.get(name_key(" ".join(t.group(0) for t in span))) or None
+
+    return places.respell_runs(text, street, max_words=4, min_words=2)
 
 
 def _keep_case(original: str, corrected: str) -> str:
@@ -128,5 +112,5 @@ def canonical_address(text: str) -> str:
     for i, part in enumerate(parts):
         fixed = _respell_unit(part)
         # the first component is the house number and street; the rest are administrative units
-        out.append(_respell_runs(fixed, _gazetteer()) if i == 0 else _keep_case(fixed, places.correct(fixed)))
+        out.append(_respell_streets(fixed) if i == 0 else _keep_case(fixed, places.correct(fixed)))
     return ",".join(out)
