@@ -312,6 +312,7 @@ def osd(grey: np.ndarray, *, timeout_s: float = 10.0) -> tuple[int, float] | Non
     # no source resolution: like the command line on a PNG without one, Tesseract estimates it
     api.SetImageBytes(img.tobytes(), img.shape[1], img.shape[0], 1, img.shape[1])
     found = api.DetectOrientationScript()
+    api.Clear()  # the osd engine is asked rarely: keep no page of it in memory between calls
     if not found:
         return None
     # the command line prints the confidence to two decimals, and the decisions were tuned on that
