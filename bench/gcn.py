@@ -10,7 +10,7 @@ profile weights unless --profiles is given), JPEG-encoded, then read through the
 (load + normalise) and worker.extract.gcn.extract_gcn with its own layout OCR. `--oracle-warp` instead warps
 the page upright with the generator's recorded corners, to measure this stage apart from page
 normalisation. `--fit` first fits the confidence model on a separate seed (never the evaluation seed) and
-writes worker/extract/gcn_confidence.json.
+writes worker/extract/gcn/gcn_confidence.json.
 
 `--world` renders the certificates the way they really are (fixtures/certs: pink drum guilloche, red
 condensed serials, handwritten registry numbers and dates, seals and certified-copy stamps over text,
@@ -377,10 +377,11 @@ _SIGNS = {"valid": 1, "agree": 1, "disagree": -1, "check_ok": 1, "check_bad": -1
 
 def fit_weights(results: list[dict[str, Any]], l2: float = 2.0) -> dict[str, list[float]]:
     """Logistic regression per field family, regularised towards the hand-set weights (Newton's method,
-    a Gaussian prior centred on worker.extract.gcn._DEFAULT_WEIGHTS): where the generated data shows a
+    a Gaussian prior centred on worker.extract.gcn.evidence.DEFAULT_WEIGHTS): where the generated data shows a
     feature at work the data decides, where it never does (a cross-check that never failed) the prior
     stays. Signs that must hold (agreement raises, contradiction lowers) are enforced afterwards."""
-    from worker.extract.gcn import _DEFAULT_WEIGHTS, FEATURE_NAMES
+    from worker.extract.confidence import fit_logistic
+    from worker.extract.gcn.evidence import DEFAULT_WEIGHTS, FEATURE_NAMES
 
     by_fam: dict[str, list[tuple[list[float], bool]]] = defaultdict(list)
     for r in results:
@@ -389,20 +390,10 @@ def fit_weights(results: list[dict[str, Any]], l2: float = 2.0) -> dict[str, lis
                 by_fam[row["family"]].append((row["vector"], row["ok"]))
     weights: dict[str, list[float]] = {}
     for fam, data in sorted(by_fam.items()):
-        prior = np.array(_DEFAULT_WEIGHTS.get(fam, _DEFAULT_WEIGHTS["other"]), float)
+        prior = np.array(DEFAULT_WEIGHTS.get(fam, DEFAULT_WEIGHTS["other"]), float)
         x = np.array([v for v, _ in data], float)
         y = np.array([ok for _, ok in data], float)
-        w = prior.copy()
-        reg = np.full(len(w), l2)
-        reg[0] = 0.05  # the base rate is what the data knows best
-        for _ in range(100):
-            p = 1 / (1 + np.exp(-(x @ w)))
-            grad = x.T @ (p - y) + reg * (w - prior)
-            hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(reg)
-            step = np.linalg.solve(hess, grad)
-            w -= step
-            if np.abs(step).max() < 1e-6:
-                break
+        w = fit_logistic(x, y, prior=prior, l2=l2, bias_l2=0.05, iters=100)
         for k, name in enumerate(FEATURE_NAMES):
             sign = _SIGNS.get(name)
             if sign is not None and w[k] * sign < 0:
@@ -451,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit:
         if args.fit_seed == args.seed:
             ap.error("--fit-seed must differ from --seed (fit and evaluate on different certificates)")
-        from worker.extract import gcn
+        from worker.extract.gcn.evidence import MODEL
 
         if args.fit_from:
             fit_results = json.loads(Path(args.fit_from).read_text(encoding="utf-8"))
@@ -461,20 +452,15 @@ def main(argv: list[str] | None = None) -> int:
                 with open(args.dump + ".fit", "w", encoding="utf-8") as fh:
                     json.dump(fit_results, fh, default=str)
         weights = fit_weights(fit_results)
-        gcn.MODEL_PATH.write_text(
-            json.dumps({"features": list(gcn.FEATURE_NAMES), "weights": weights,
-                        "fitted_on": {"n": args.fit_n, "seed": args.fit_seed, "pages": len(fit_results)}}, indent=1)
-            + "\n",
-            encoding="utf-8",
-        )  # fmt: skip
-        print(f"wrote {gcn.MODEL_PATH}")
+        MODEL.save(weights, fitted_on={"n": args.fit_n, "seed": args.fit_seed, "pages": len(fit_results)})
+        print(f"wrote {MODEL.path}")
     started = time.perf_counter()
     if args.from_file:
-        from worker.extract.gcn import _weights
+        from worker.extract.gcn.evidence import MODEL
 
         results = json.loads(Path(args.from_file).read_text(encoding="utf-8"))
-        _weights.cache_clear()
-        rescore(results, _weights())
+        MODEL.reload()
+        rescore(results, {fam: list(w) for fam, w in MODEL.weights.items()})
     elif args.compare:
         classic = run(_cases(args.n, args.seed, forms, None), args.workers, args.oracle_warp)
         print("\n== classic set")

@@ -192,7 +192,8 @@ def _run_case(case: dict[str, Any], oracle_crop: bool, ablate: tuple[str, ...]) 
 
 def _apply_ablation(ablate: tuple[str, ...]) -> None:
     """Switch pipeline steps off inside a worker process (benchmark only: measures what each step is worth)."""
-    from worker.extract import document, idcard, lexicon, places
+    from worker.extract import idcard, lexicon, places
+    from worker.extract.idcard import vote
 
     def keep_reading(words: list[str], choices: object = None) -> tuple[str, list[float], int]:
         return " ".join(words), [0.0] * len(words), 0
@@ -202,12 +203,12 @@ def _apply_ablation(ablate: tuple[str, ...]) -> None:
     if "places" in ablate:
         setattr(places, "correct", lambda address: address)  # noqa: B010
     if "qr" in ablate:
-        setattr(document, "parse_cccd_qr", lambda text: None)  # noqa: B010
+        setattr(idcard, "parse_cccd_qr", lambda text: None)  # noqa: B010
     if "mrz" in ablate:
-        setattr(document, "read_mrz", lambda image, today=None: None)  # noqa: B010
+        setattr(idcard, "read_mrz", lambda image, reader, today=None: None)  # noqa: B010
     if "reread" in ablate:
         # the layout pass's reading wins: what reading each field's region again with its own settings is worth
-        idcard._VOTE.update({"ocr": 0.0, "ocr_alt": 0.0, "lexicon": 0.0})
+        vote.VOTE.update({"ocr": 0.0, "ocr_alt": 0.0, "lexicon": 0.0})
 
 
 def _equal(name: str, got: Any, expected: Any) -> bool:
@@ -353,16 +354,17 @@ def compare(classic: dict[str, dict[str, float]], world: dict[str, dict[str, flo
 
 
 def fit(n: int, seed: int, workers: int, profiles: Sequence[str], oracle_crop: bool) -> None:
-    from worker.extract import confidence
+    from worker.extract.idcard.evidence import Features
+    from worker.extract.idcard.evidence import fit as fit_model
 
     results = run(n, seed, workers, profiles, oracle_crop, ())
     samples = []
     for r in results:
         for name, f in r["features"].items():
-            if name not in r["expected"] or name not in r["got"]:
+            if not isinstance(f, Features) or name not in r["expected"] or name not in r["got"]:
                 continue
             samples.append((f, _equal(name, r["got"][name][0], r["expected"][name])))
-    weights = confidence.fit(samples, version=f"idcards-seed{seed}-n{n}")
+    weights = fit_model(samples, version=f"idcards-seed{seed}-n{n}")
     print(
         f"fitted the confidence model on {len(samples)} field readings from {n} cards (seed {seed}): {sorted(weights)}"
     )

@@ -227,9 +227,9 @@ def _init_worker(database_url: str | None, match: bool, warm_files: tuple[str, .
     # warm the OCR models on a blank card so model loading is start-up, not page cost
     import numpy as np
 
-    from worker.ocr import ocr_image
+    from worker.ocr import TesseractReader
 
-    ocr_image(np.full((64, 256), 255, np.uint8), lang=settings.tesseract_lang)
+    TesseractReader(settings.tesseract_lang).read(np.full((64, 256), 255, np.uint8))
     documents: list[Any] = []
     for f in warm_files:
         documents += pipeline.read_file(Path(f).read_bytes(), f, settings=settings).documents
@@ -488,7 +488,7 @@ def engine_per_call(pages: list[Path], *, lang: str, crops: int) -> list[tuple[s
     import cv2
     import pytesseract
 
-    from worker.ocr.tesseract import backend, ocr_image
+    from worker.ocr import TesseractReader, backend
 
     cards: list[Any] = []
     lines: list[Any] = []
@@ -501,9 +501,10 @@ def engine_per_call(pages: list[Path], *, lang: str, crops: int) -> list[tuple[s
         cards.append(img[: min(h, 638), : min(w, 1011)])
         if len(cards) >= crops:
             break
+    reader = TesseractReader(lang)
     if backend() == "tesserocr":
         for card in cards:
-            for line in ocr_image(card, lang=lang, psm=6).lines[:4]:
+            for line in reader.read(card, psm=6).lines[:4]:
                 x, y, bw, bh = line.box
                 if bw > 40 and bh > 8:
                     lines.append(card[max(0, y - 4) : y + bh + 4, max(0, x - 4) : x + bw + 4])
@@ -521,7 +522,7 @@ def engine_per_call(pages: list[Path], *, lang: str, crops: int) -> list[tuple[s
                 if impl == "pytesseract":
                     pytesseract.image_to_data(item, lang=lang, config=f"--psm {psm}")
                 else:
-                    ocr_image(item, lang=lang, psm=psm)
+                    reader.read(item, psm=psm)
             timings.append((cpu_seconds() - before) / len(items))
         out.append((label, len(items), timings[0], timings[1]))
     return out

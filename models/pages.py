@@ -1,4 +1,5 @@
-"""In-memory carriers between the image, OCR and extract stages (numpy images, not serialised)."""
+"""In-memory carriers between the image, OCR and extract stages (numpy images, not serialised). What a
+reader returns for an image is the element tree of models/elements.py."""
 
 from __future__ import annotations
 
@@ -45,28 +46,3 @@ class NormalisedPage(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     # where the piece came from in the loaded page: 4 corners TL,TR,BR,BL (for review overlays)
     corners: list[tuple[float, float]] | None = None
-
-
-class OcrWord(BaseModel):
-    text: str
-    confidence: float  # 0..1
-    box: tuple[int, int, int, int]  # x, y, w, h
-    line: int  # global line index within the OcrResult
-
-
-class OcrLine(BaseModel):
-    text: str
-    confidence: float
-    box: tuple[int, int, int, int]
-    words: list[OcrWord] = Field(default_factory=list)
-
-
-class OcrResult(BaseModel):
-    text: str
-    lines: list[OcrLine] = Field(default_factory=list)
-    engine: str = "tesseract"
-    seconds: float = 0.0
-
-    @property
-    def words(self) -> list[OcrWord]:
-        return [w for line in self.lines for w in line.words]

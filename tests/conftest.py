@@ -13,6 +13,8 @@
   for realistic ones.
 - ``tcp_proxy``: ``tcp_proxy(host, port)`` starts a loopback TCP forwarder whose ``stop()``/``start()``
   make the service behind it really unavailable and back (fault injection without mocks).
+- ``recorded_reader`` (tests/plugins/ocr.py): the OCR reader extraction tests run on, replaying what Tesseract
+  returned (``pytest --record-ocr`` records it again); with it they need no Tesseract.
 - ``worker_process``: ``worker_process(*args, env=...)`` starts ``python -m worker.intake worker ...`` as a
   real subprocess (stdout/stderr to a log file); every one still running is SIGKILLed at teardown.
 """
@@ -30,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from plugins.ocr import pytest_addoption, recorded_reader
+
+__all__ = ["pytest_addoption", "recorded_reader"]  # the recorded reader's option and fixture, for every test
 
 # the review app's test environment (its seeded database, users and logged-in clients): tests/review_env.py
 pytest_plugins = ["review_env"]

@@ -1,14 +1,19 @@
 """The dispatcher skips its QR/barcode search only where no code could change the page's type, and reads a
-page turned half round when its layout pass shows the imaging stage left it upside down."""
+page turned half round when its layout pass shows the imaging stage left it upside down. The page reads
+are replayed by the recorded reader (tests/plugins/ocr.py)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from models.pages import NormalisedPage
+from bench.imaging import render_page
+from models.pages import LoadedPage, NormalisedPage
 from worker.extract import read_document, read_page
 from worker.extract.classify import Classification, classify
 from worker.extract.document import _CODE_EVIDENCE_MAX, _settled_certificate
+from worker.imaging import normalise_page
+from worker.ocr import Reader
 
 GCN_PAGE1 = """CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
 Độc lập - Tự do - Hạnh phúc
@@ -53,21 +58,15 @@ def test_cards_and_close_calls_still_search_for_codes() -> None:
     assert _settled_certificate(wide, is_card=False)
 
 
-def _upright_certificate_page() -> NormalisedPage:
-    import cv2
-
-    from bench.imaging import render_page
-    from models.pages import LoadedPage
-    from worker.imaging import normalise_page
-
+def _upright_certificate_page(reader: Reader) -> NormalisedPage:
     image = cv2.resize(render_page(11), None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
-    (page,) = normalise_page(LoadedPage(source="t.jpg", page=1, sha256="0" * 64, image=image))
+    (page,) = normalise_page(LoadedPage(source="t.jpg", page=1, sha256="0" * 64, image=image), reader=reader)
     assert page.orientation_deg == 0
     return page
 
 
-def test_a_page_the_imaging_stage_left_upside_down_is_read_turned_half_round() -> None:
-    upright = _upright_certificate_page()
+def test_a_page_the_imaging_stage_left_upside_down_is_read_turned_half_round(recorded_reader: Reader) -> None:
+    upright = _upright_certificate_page(recorded_reader)
     wrong = upright.model_copy(
         update={
             "image": np.ascontiguousarray(upright.image[::-1, ::-1]),
@@ -75,14 +74,14 @@ def test_a_page_the_imaging_stage_left_upside_down_is_read_turned_half_round() -
             "orientation_confidence": 0.9,
         }
     )
-    doc, read = read_page(wrong)
+    doc, read = read_page(wrong, reader=recorded_reader)
     assert doc.orientation_deg == 180 and "orientation:ocr" in doc.warnings
     assert read.orientation_deg == 180
     assert np.array_equal(read.image, upright.image)  # the review page shows it the right way up
-    assert doc.doc_type == read_document(upright).doc_type != "unknown"
+    assert doc.doc_type == read_document(upright, reader=recorded_reader).doc_type != "unknown"
 
 
-def test_an_upright_page_is_read_once_as_it_is() -> None:
-    upright = _upright_certificate_page()
-    doc, read = read_page(upright)
+def test_an_upright_page_is_read_once_as_it_is(recorded_reader: Reader) -> None:
+    upright = _upright_certificate_page(recorded_reader)
+    doc, read = read_page(upright, reader=recorded_reader)
     assert read is upright and doc.orientation_deg == 0 and "orientation:ocr" not in doc.warnings

@@ -1,7 +1,8 @@
-"""Certificate extraction on the committed sample set: every form, every page role, real Tesseract.
+"""Certificate extraction on the committed sample set: every form, every page role.
 
 The scans come from fixtures/sample_set (generated, degraded: scan noise, photocopy, low resolution, red
-seals over text) and go through the real imaging stage before extraction, as in the pipeline."""
+seals over text) and go through the real imaging stage before extraction, as in the pipeline. What Tesseract
+read on them is replayed by the recorded reader (tests/plugins/ocr.py); one test reads with Tesseract."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from models.document import Document
 from models.settings import Settings
 from worker import imaging
 from worker.extract.gcn import extract_gcn
+from worker.ocr import Reader, TesseractReader
 
 SAMPLE_SET = Path(__file__).resolve().parent.parent / "fixtures" / "sample_set"
 # fields the registry keys on: these must be exactly right on every committed sample
@@ -47,13 +49,13 @@ def _truth() -> dict[tuple[str, int], dict[str, Any]]:
 
 
 @cache
-def _read(file: str, page: int) -> Document:
+def _read(reader: Reader, file: str, page: int) -> Document:
     settings = Settings()
     loaded = imaging.load_pages((SAMPLE_SET / file).read_bytes(), file, settings=settings)
     lp = next(p for p in loaded if p.page == page)
-    pages = imaging.normalise_page(lp, settings=settings)
+    pages = imaging.normalise_page(lp, settings=settings, reader=reader)
     assert len(pages) == 1
-    return extract_gcn(pages[0], None, settings)
+    return extract_gcn(pages[0], None, settings, reader=reader)
 
 
 def _compare(doc: Document, truth: dict[str, Any]) -> tuple[list[str], int]:
@@ -78,9 +80,9 @@ def _compare(doc: Document, truth: dict[str, Any]) -> tuple[list[str], int]:
 
 
 @pytest.mark.parametrize(("file", "page"), CASES, ids=[f"{f.split('/')[1]}-p{p}" for f, p in CASES])
-def test_reads_committed_certificate_page(file: str, page: int) -> None:
+def test_reads_committed_certificate_page(file: str, page: int, recorded_reader: Reader) -> None:
     truth = _truth()[(file, page)]
-    doc = _read(file, page)
+    doc = _read(recorded_reader, file, page)
     assert doc.doc_type == truth["doc_type"]
     assert doc.value("certificate_form") == truth["certificate_form"]
     wrong, total = _compare(doc, truth)
@@ -91,8 +93,8 @@ def test_reads_committed_certificate_page(file: str, page: int) -> None:
     assert len(doc.owners) == len(truth["owners"])
 
 
-def test_every_field_carries_a_confidence_box_and_source() -> None:
-    doc = _read("submissions/S0005/gcn_p2.jpg", 1)
+def test_every_field_carries_a_confidence_box_and_source(recorded_reader: Reader) -> None:
+    doc = _read(recorded_reader, "submissions/S0005/gcn_p2.jpg", 1)
     for name, fv in doc.fields.items():
         assert 0.0 < fv.confidence <= 1.0, name
         assert fv.sources, name
@@ -103,23 +105,29 @@ def test_every_field_carries_a_confidence_box_and_source() -> None:
     assert "words" in doc.fields["area_m2"].sources
 
 
-def test_owner_relationship_and_id_type() -> None:
-    doc = _read("submissions/S0005/gcn_p1.jpg", 1)
+def test_owner_relationship_and_id_type(recorded_reader: Reader) -> None:
+    doc = _read(recorded_reader, "submissions/S0005/gcn_p1.jpg", 1)
     truth = _truth()[("submissions/S0005/gcn_p1.jpg", 1)]
     for owner, t in zip(doc.owners, truth["owners"], strict=True):
         assert owner["relationship"].value in ("Ông", "Bà")
         expected_type = "CCCD" if len(t["id_number"]) == 12 else "CMND"
         # the 2009 form prints `CMND số` for 9-digit numbers and `CCCD số` for 12-digit ones after 2016
         assert owner["id_type"].value in (expected_type, "CMND")
-    pre = _read("submissions/S0009/gcn.tif", 1)
+    pre = _read(recorded_reader, "submissions/S0009/gcn.tif", 1)
     assert pre.owners[0]["relationship"].value == "Hộ ông(bà)"
     assert all(o["id_type"].value == "CMND" for o in pre.owners)
 
 
-def test_2024_qr_payload_confirms_the_print() -> None:
-    doc = _read("submissions/S0010/gcn_p1.jpg", 1)
+def test_2024_qr_payload_confirms_the_print(recorded_reader: Reader) -> None:
+    doc = _read(recorded_reader, "submissions/S0010/gcn_p1.jpg", 1)
     truth = _truth()[("submissions/S0010/gcn_p1.jpg", 1)]
     assert doc.value("qr_payload") == truth["barcodes"][0]["text"]
     for name in ("certificate_serial", "parcel_number", "map_sheet_number", "area_m2", "certificate_code"):
         assert "qr" in doc.fields[name].sources, name
         assert doc.fields[name].confidence >= 0.9, name
+
+
+def test_real_tesseract_reads_a_certificate_page_as_recorded(recorded_reader: Reader) -> None:
+    """The recording stands for Tesseract: the real engine on the same page gives the same document."""
+    live = _read(TesseractReader("vie"), "submissions/S0005/gcn_p2.jpg", 1)
+    assert live.model_dump() == _read(recorded_reader, "submissions/S0005/gcn_p2.jpg", 1).model_dump()

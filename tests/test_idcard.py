@@ -1,4 +1,5 @@
-"""ID-card extraction end to end on generated cards of every generation (real Tesseract, real images)."""
+"""ID-card extraction end to end on generated cards of every generation: real images, and what Tesseract
+read on them replayed by the recorded reader (tests/plugins/ocr.py); one test reads with Tesseract itself."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from fixtures.people import CARD_GENERATIONS, make_person
 from models.document import Document
 from models.pages import NormalisedPage
 from worker.extract import cross_check, read_document
+from worker.extract.idcard.card import machine_readable_fields
+from worker.ocr import MrzResult, Reader, TesseractReader, parse_cccd_qr
 from worker.vntext import clean
 
 # seeds whose people exercise stacked diacritics, a wrapped residence and an old 9-digit number
@@ -40,9 +43,9 @@ def _person(generation: str):
 
 
 @cache
-def _read(generation: str, side: str) -> tuple[Document, dict]:
+def _read(reader: Reader, generation: str, side: str) -> tuple[Document, dict]:
     img, truth = render_card(_person(generation), generation, side, random.Random(SEED), with_mrz=True)
-    return read_document(_page(img)), truth
+    return read_document(_page(img), reader=reader), truth
 
 
 def _same(got, expected) -> bool:
@@ -53,8 +56,8 @@ def _same(got, expected) -> bool:
 
 @pytest.mark.parametrize("generation", CARD_GENERATIONS)
 @pytest.mark.parametrize("side", ["front", "back"])
-def test_every_generation_is_classified_and_read(generation: str, side: str) -> None:
-    doc, truth = _read(generation, side)
+def test_every_generation_is_classified_and_read(generation: str, side: str, recorded_reader: Reader) -> None:
+    doc, truth = _read(recorded_reader, generation, side)
     assert doc.doc_type == truth["doc_type"]
     assert doc.value("card_generation") == generation
     assert doc.doc_type_confidence >= 0.7
@@ -70,8 +73,8 @@ def test_every_generation_is_classified_and_read(generation: str, side: str) -> 
         assert 0.0 <= fv.confidence <= 1.0, name
 
 
-def test_chip_front_reads_the_qr_and_confirms_print() -> None:
-    doc, truth = _read("cccd_chip_2021", "front")
+def test_chip_front_reads_the_qr_and_confirms_print(recorded_reader: Reader) -> None:
+    doc, truth = _read(recorded_reader, "cccd_chip_2021", "front")
     p = _person("cccd_chip_2021")
     assert doc.fields["id_number"].value == p.id_number
     assert {"qr", "ocr"} <= set(doc.fields["id_number"].sources)
@@ -83,8 +86,8 @@ def test_chip_front_reads_the_qr_and_confirms_print() -> None:
     assert doc.value("place_of_residence_normalised")
 
 
-def test_chip_back_mrz_is_verified_and_decoded() -> None:
-    doc, truth = _read("cccd_chip_2021", "back")
+def test_chip_back_mrz_is_verified_and_decoded(recorded_reader: Reader) -> None:
+    doc, truth = _read(recorded_reader, "cccd_chip_2021", "back")
     assert doc.value("mrz") == truth["fields"]["mrz"]
     for key in ("id_number", "date_of_birth", "sex", "date_of_expiry"):
         assert doc.value(key) == truth["fields"][key], key
@@ -92,24 +95,24 @@ def test_chip_back_mrz_is_verified_and_decoded() -> None:
     assert not [w for w in doc.warnings if w.startswith("mrz_check_failed")]
 
 
-def test_front_and_back_of_one_card_agree() -> None:
-    front, _ = _read("cccd_chip_2021", "front")
-    back, _ = _read("cccd_chip_2021", "back")
+def test_front_and_back_of_one_card_agree(recorded_reader: Reader) -> None:
+    front, _ = _read(recorded_reader, "cccd_chip_2021", "front")
+    back, _ = _read(recorded_reader, "cccd_chip_2021", "back")
     docs = [front.model_copy(deep=True), back.model_copy(deep=True)]
     cross_check(docs)
     assert not [w for d in docs for w in d.warnings if "front_back_mismatch" in w]
 
 
-def test_mrz_disagreeing_with_the_front_warns_and_lowers_confidence() -> None:
+def test_mrz_disagreeing_with_the_front_warns_and_lowers_confidence(recorded_reader: Reader) -> None:
     p = _person("cccd_chip_2021")
-    front, _ = _read("cccd_chip_2021", "front")
+    front, _ = _read(recorded_reader, "cccd_chip_2021", "front")
     # the same card's back, but its MRZ encodes a birth date two days off (same year, so the number's
     # structure still holds and only the cross-check can catch it)
     other = dataclasses.replace(
         p, date_of_birth=p.date_of_birth + timedelta(days=2 if p.date_of_birth.day < 27 else -2)
     )
     img, _ = render_card(other, "cccd_chip_2021", "back", random.Random(SEED))
-    back = read_document(_page(img))
+    back = read_document(_page(img), reader=recorded_reader)
     assert back.value("date_of_birth") == other.date_of_birth.isoformat()
     before = (front.fields["date_of_birth"].confidence, back.fields["date_of_birth"].confidence)
     docs = [front.model_copy(deep=True), back]
@@ -120,36 +123,42 @@ def test_mrz_disagreeing_with_the_front_warns_and_lowers_confidence() -> None:
     assert docs[1].fields["date_of_birth"].confidence < before[1]
 
 
-def test_mismatched_number_between_cards_is_flagged() -> None:
-    a, _ = _read("cccd_chip_2021", "front")
-    b, _ = _read("cancuoc_2024", "front")
+def test_mismatched_number_between_cards_is_flagged(recorded_reader: Reader) -> None:
+    a, _ = _read(recorded_reader, "cccd_chip_2021", "front")
+    b, _ = _read(recorded_reader, "cancuoc_2024", "front")
     docs = [a.model_copy(deep=True), b.model_copy(deep=True)]
     cross_check(docs)
     assert all(any(w.startswith("id_number_mismatch_between_cards") for w in d.warnings) for d in docs)
 
 
-def test_a_blank_card_is_unknown_without_crashing() -> None:
+def test_a_blank_card_is_unknown_without_crashing(recorded_reader: Reader) -> None:
     blank = np.full((638, 1011, 3), 235, np.uint8)
     doc = read_document(
-        NormalisedPage(source="b", page=1, sha256="0", kind="card", image=blank, ocr_image=blank[:, :, 0].copy())
+        NormalisedPage(source="b", page=1, sha256="0", kind="card", image=blank, ocr_image=blank[:, :, 0].copy()),
+        reader=recorded_reader,
     )
     assert doc.doc_type == "unknown" and doc.fields == {}
 
 
 def test_fields_a_qr_or_a_checked_mrz_gives_need_no_second_layout_pass() -> None:
-    from worker.extract.idcard import _machine_readable_fields
-    from worker.ocr import MrzResult, parse_cccd_qr
-
     qr = parse_cccd_qr(
         "046069331514|193880143|HUỲNH HỮU PHÚC|15041969|Nam|41/40 Lê Huân, Phường Thủy Xuân, Huế|29102021"
     )
     assert qr is not None
-    assert _machine_readable_fields(qr, None) == {
+    assert machine_readable_fields(qr, None) == {
         "id_number", "full_name", "place_of_residence", "date_of_birth", "sex", "issue_date",
     }  # fmt: skip
     # printed only (origin, nationality, expiry) still get their second pass
-    assert not {"place_of_origin", "nationality", "date_of_expiry"} & _machine_readable_fields(qr, None)
+    assert not {"place_of_origin", "nationality", "date_of_expiry"} & machine_readable_fields(qr, None)
     zone = MrzResult(lines=[], id_number="046069331514", sex="male", checks={"composite": True})
-    assert _machine_readable_fields(None, zone) == {"id_number", "sex"}
+    assert machine_readable_fields(None, zone) == {"id_number", "sex"}
     failed = dataclasses.replace(zone, checks={"composite": False})
-    assert _machine_readable_fields(None, failed) == set()
+    assert machine_readable_fields(None, failed) == set()
+
+
+def test_real_tesseract_reads_a_chip_card_front_as_recorded(recorded_reader: Reader) -> None:
+    """The recording stands for Tesseract: the real engine on the same card gives the same document."""
+    img, _ = render_card(_person("cccd_chip_2021"), "cccd_chip_2021", "front", random.Random(SEED), with_mrz=True)
+    live = read_document(_page(img), reader=TesseractReader("vie"))
+    assert live.doc_type == "cccd_front" and live.value("id_number") == _person("cccd_chip_2021").id_number
+    assert live.model_dump() == _read(recorded_reader, "cccd_chip_2021", "front")[0].model_dump()

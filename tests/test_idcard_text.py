@@ -7,12 +7,21 @@ import random
 import numpy as np
 import pytest
 
-from models.pages import OcrLine, OcrWord
+from models import fields as F
+from models.elements import Line, Word
 from worker.extract import confidence as conf
-from worker.extract import idcard
 from worker.extract.classify import classify
+from worker.extract.confidence import LogisticModel
+from worker.extract.idcard import evidence
+from worker.extract.idcard.evidence import Features, Reading
+from worker.extract.idcard.labels import label_kind, right_of
+from worker.extract.idcard.numbers import date_in, id_reading
+from worker.extract.idcard.regions import GUESSED, letters_mapped
+from worker.extract.idcard.text import clean_name, fix_address
+from worker.extract.idcard.vote import add_consensus, cross_check_years, vote
 from worker.extract.lexicon import correct_name, correct_word, known
 from worker.extract.places import correct as correct_place
+from worker.vntext import name_key
 
 
 def _choices(word: str, alternatives: dict[int, str] | None = None) -> list[list[tuple[str, float]]]:
@@ -46,8 +55,6 @@ def test_letters_are_never_changed_only_diacritics() -> None:
     for _ in range(200):
         word = "".join(rng.choice("ANHGUYETRI") for _ in range(rng.randint(2, 6)))
         out, _, _ = correct_word(word, None, rng.choice(("surname", "middle", "given")))
-        from worker.vntext import name_key
-
         assert name_key(out) == name_key(word)
 
 
@@ -152,27 +159,29 @@ def test_ece_and_reliability() -> None:
     assert rows[0][2:] == (1, 0.0) and rows[1][2:] == (2, 0.5)
 
 
-def test_fitted_model_is_calibrated_on_held_out_data(tmp_path, monkeypatch) -> None:
+def test_fitted_model_is_calibrated_on_held_out_data(tmp_path) -> None:
     rng = np.random.default_rng(5)
 
-    def sample(n: int) -> list[tuple[conf.Features, bool]]:
+    def sample(n: int) -> list[tuple[Features, bool]]:
         out = []
         for _ in range(n):
             c = float(rng.uniform(0.5, 1.0))
             agree = int(rng.integers(1, 3))
             p_true = 1 / (1 + np.exp(-(-8 + 6 * c + 1.5 * agree)))
-            f = conf.Features(field="date_of_birth", sources=["ocr", "layout"][:agree], char_conf=c, min_char_conf=c)
+            f = Features(field=F.DATE_OF_BIRTH, sources=["ocr", "layout"][:agree], char_conf=c, min_char_conf=c)
             out.append((f, bool(rng.random() < p_true)))
         return out
 
-    monkeypatch.setattr(conf, "MODEL_PATH", tmp_path / "model.json")
-    conf._model.cache_clear()
-    conf.fit(sample(3000), version="test", path=tmp_path / "model.json")
+    model = LogisticModel(tmp_path / "model.json", evidence.FEATURE_NAMES, evidence.MODEL.defaults, bounds=(0.001, 0.999))
+    evidence.fit(sample(3000), version="test", model=model)
     held = sample(3000)
-    probs = [conf.score(f) for f, _ in held]
+    probs = [model.probability(f.family, f.vector()) for f, _ in held]
     assert conf.expected_calibration_error(probs, [ok for _, ok in held]) < 0.03
-    assert conf.model_version() == "test"
-    conf._model.cache_clear()
+    assert model.version == "test"
+    # a model stored for other features is not used: the hand-set weights apply
+    other = LogisticModel(tmp_path / "model.json", ("bias",), {"other": (0.0,)}, bounds=(0.01, 0.99))
+    assert other.probability("date", [1.0]) == 0.5
+
 
 
 @pytest.mark.parametrize(
@@ -187,16 +196,12 @@ def test_fitted_model_is_calibrated_on_held_out_data(tmp_path, monkeypatch) -> N
     ],
 )
 def test_loose_dates(text: str, want: str | None) -> None:
-    from worker.extract.idcard import _date_in
-
-    d = _date_in(text)
+    d = date_in(text)
     assert (d.isoformat() if d else None) == want
 
 
 def test_separator_read_as_a_digit() -> None:
-    from worker.extract.idcard import _date_in
-
-    assert _date_in("12/1272021").isoformat() == "2021-12-12"  # type: ignore[union-attr]
+    assert date_in("12/1272021").isoformat() == "2021-12-12"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -214,72 +219,70 @@ def test_separator_read_as_a_digit() -> None:
     ],
 )
 def test_address_punctuation(read: str, want: str) -> None:
-    from worker.extract.idcard import _fix_address
-
-    assert _fix_address(read) == want
+    assert fix_address(read) == want
 
 
-def _line(text: str, x: int = 300, y: int = 300, h: int = 30, gap: int = 12) -> OcrLine:
+def _line(text: str, x: int = 300, y: int = 300, h: int = 30, gap: int = 12) -> Line:
     words = []
     for t in text.split():
         w = 18 * len(t)
-        words.append(OcrWord(text=t, confidence=0.9, box=(x, y, w, h), line=0))
+        words.append(Word(text=t, confidence=0.9, box=(x, y, w, h)))
         x += w + gap
-    return OcrLine(text=text, confidence=0.9, box=idcard._union(words), words=words)
+    return Line.of(words)
 
 
 def test_a_name_in_capitals_is_not_taken_for_a_label() -> None:
     # `NGUYỄN QUANG` folds to the 9-digit CMND's label `Nguyên quán`
-    assert idcard._label_kind(_line("NGUYỄN QUANG NGỮ")) is None
-    assert idcard._label_kind(_line("Nguyên quán: Xã Phú Dương")) == "other"
-    assert idcard._label_kind(_line("DẤU VẾT RIÊNG VÀ DỊ HÌNH")) == "other"
+    assert label_kind(_line("NGUYỄN QUANG NGỮ")) is None
+    assert label_kind(_line("Nguyên quán: Xã Phú Dương")) == "other"
+    assert label_kind(_line("DẤU VẾT RIÊNG VÀ DỊ HÌNH")) == "other"
 
 
 def test_value_words_left_of_a_partly_read_label_are_kept() -> None:
     # the layout pass lost `Họ, chữ` of the label: its box starts right of the name's first word
     label_box = (382, 295, 250, 20)
     value = _line("HUỲNH THỊ NGUYỆT", x=316, y=320)
-    assert [w.text for w in idcard._right_of(value.words, label_box)] == ["HUỲNH", "THỊ", "NGUYỆT"]
+    assert [w.text for w in right_of(value.words, label_box)] == ["HUỲNH", "THỊ", "NGUYỆT"]
     # a speck of the photo far to the left, across a wide gap, is not
-    speck = OcrWord(text="ĐÃ", confidence=0.5, box=(120, 320, 30, 30), line=0)
-    assert [w.text for w in idcard._right_of([speck, *value.words], label_box)] == ["HUỲNH", "THỊ", "NGUYỆT"]
+    speck = Word(text="ĐÃ", confidence=0.5, box=(120, 320, 30, 30))
+    assert [w.text for w in right_of([speck, *value.words], label_box)] == ["HUỲNH", "THỊ", "NGUYỆT"]
 
 
 def test_number_readings_that_each_slipped_once_are_outvoted_per_digit() -> None:
     box = (0, 0, 10, 10)
     rs = [
-        idcard._id_reading("079147329742", "layout", 0.9, 0.8, 12, box),
-        idcard._id_reading("179147320742", "ocr", 0.96, 0.84, 12, box),
-        idcard._id_reading("078147329742", "ocr_alt", 0.99, 0.9, 12, box),
+        id_reading("079147329742", "layout", 0.9, 0.8, 12, box),
+        id_reading("179147320742", "ocr", 0.96, 0.84, 12, box),
+        id_reading("078147329742", "ocr_alt", 0.99, 0.9, 12, box),
     ]
-    readings = {"id_number": rs}
-    idcard._add_consensus(readings, "id_number")
+    readings = {F.ID_NUMBER: rs}
+    add_consensus(readings, "id_number")
     assert readings["id_number"][-1].source == "vote"
-    assert idcard._vote(readings["id_number"], "id_number").value == "079147329742"
+    assert vote(readings["id_number"], "id_number").value == "079147329742"
 
 
 def test_number_structure_weighs_readings() -> None:
     box = (0, 0, 10, 10)
-    assert not idcard._id_reading("046790012345", "ocr", 0.9, 0.9, 12, box).valid  # century/sex digit 7
-    assert idcard._id_reading("179147320742", "ocr", 0.9, 0.9, 12, box).extra["weight"] < 1  # no province 179
-    assert idcard._id_reading("046090012345", "ocr", 0.9, 0.9, 12, box).extra == {}
+    assert not id_reading("046790012345", "ocr", 0.9, 0.9, 12, box).valid  # century/sex digit 7
+    assert id_reading("179147320742", "ocr", 0.9, 0.9, 12, box).extra["weight"] < 1  # no province 179
+    assert id_reading("046090012345", "ocr", 0.9, 0.9, 12, box).extra == {}
 
 
 def test_a_letter_guessed_as_a_digit_counts_less_in_a_date_vote() -> None:
     # the typewriter 5 read as B (→ 8) by the unrestricted reading, as 5 by the layout pass
-    layout = idcard.Reading("1991-05-11", "layout", 0.83)
-    alt = idcard.Reading("1991-08-11", "ocr_alt", 0.98, extra={"weight": idcard._GUESSED})
-    assert idcard._letters_mapped("11-OB-1991")
-    assert idcard._vote([layout, alt], "date_of_birth").value == "1991-05-11"
+    layout = Reading("1991-05-11", "layout", 0.83)
+    alt = Reading("1991-08-11", "ocr_alt", 0.98, extra={"weight": GUESSED})
+    assert letters_mapped("11-OB-1991")
+    assert vote([layout, alt], "date_of_birth").value == "1991-05-11"
 
 
 def test_birth_year_digits_of_the_number_support_the_matching_readings() -> None:
     readings = {
-        "id_number": [idcard.Reading("046077121822", "layout", 0.9), idcard.Reading("046071121822", "ocr", 0.9)],
-        "date_of_birth": [idcard.Reading("1977-03-11", "ocr", 0.9)],
+        "id_number": [Reading("046077121822", "layout", 0.9), Reading("046071121822", "ocr", 0.9)],
+        "date_of_birth": [Reading("1977-03-11", "ocr", 0.9)],
     }
-    idcard._cross_check_years(readings)
-    assert idcard._vote(readings["id_number"], "id_number").value == "046077121822"
+    cross_check_years(readings)
+    assert vote(readings["id_number"], "id_number").value == "046077121822"
 
 
 @pytest.mark.parametrize(
@@ -293,4 +296,4 @@ def test_birth_year_digits_of_the_number_support_the_matching_readings() -> None
     ],
 )
 def test_a_vowel_read_twice_is_read_once(read: str, want: str) -> None:
-    assert idcard._clean_name(read) == want
+    assert clean_name(read) == want

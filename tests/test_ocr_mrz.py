@@ -11,6 +11,9 @@ from PIL import Image, ImageDraw
 
 from fixtures.fonts import font
 from worker.ocr.mrz import check_digit, find_td1_lines, parse_td1, read_mrz
+from worker.ocr.reader import TesseractReader
+
+READER = TesseractReader()
 
 # synthetic example from domain.md (not a real person)
 GOOD = ["IDVNM0900123450046090012345<<8", "9003152M3003150VNM<<<<<<<<<<<0", "NGUYEN<<VAN<AN<<<<<<<<<<<<<<<<"]
@@ -179,7 +182,7 @@ def _render(lines: list[str], *, size: int = 30, noise: float = 0.0, seed: int =
 
 def test_read_rendered_zone() -> None:
     lines = _td1("046185004321", "850704", "F", "250704", "LE<<THI<HUONG")
-    r = read_mrz(_render(lines))
+    r = read_mrz(_render(lines), READER)
     assert r is not None and r.valid, r and r.checks
     assert r.id_number == "046185004321"
     assert r.sex == "female"
@@ -187,7 +190,7 @@ def test_read_rendered_zone() -> None:
 
 
 def test_read_rendered_zone_with_noise() -> None:
-    r = read_mrz(_render(GOOD, noise=18.0, seed=3))
+    r = read_mrz(_render(GOOD, noise=18.0, seed=3), READER)
     assert r is not None
     assert r.id_number == "046090012345"
     assert r.valid, r.checks
@@ -195,4 +198,4 @@ def test_read_rendered_zone_with_noise() -> None:
 
 def test_no_zone_on_a_blank_card() -> None:
     img = np.full((638, 1012), 240, np.uint8)
-    assert read_mrz(img) is None
+    assert read_mrz(img, READER) is None

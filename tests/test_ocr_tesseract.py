@@ -1,4 +1,5 @@
-"""The Tesseract wrapper: both backends, boxes in input coordinates, whitelists, per-character detail."""
+"""The Tesseract reader: both backends, boxes in input coordinates, whitelists, per-character detail, the
+element tree it returns."""
 
 from __future__ import annotations
 
@@ -8,9 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from bench.idcards import DEFAULT_PROFILES, _cases, _run_case
 from fixtures.fonts import font
 from worker.ocr import tesseract
-from worker.ocr.tesseract import backend, ocr_image, read_line
+from worker.ocr.reader import TesseractReader
+from worker.ocr.tesseract import backend
+
+READER = TesseractReader("vie")
+ocr_image = READER.read
+read_line = READER.read_line
 
 
 def _line(text: str, size: int = 28, width: int = 760) -> np.ndarray:
@@ -41,6 +48,9 @@ def test_whitelist_and_choices() -> None:
     r = read_line(_line("HỒNG"), psm=7, choices=True)
     assert r.text == "HỒNG"
     assert all(s.choices and s.choices[0][0] == s.text for s in r.symbols)
+    # each word of a character-level read carries its symbols and its box in the image's coordinates
+    assert "".join(s.text for s in r.words[0].symbols) == r.words[0].text == "HỒNG"
+    assert r.words[0].box[2] > 0 and r.words[0].box[3] > 0
     # the whitelist is reset: the next caller on the shared engine reads letters again
     assert read_line(_line("HỒNG"), psm=7).text == "HỒNG"
 
@@ -58,16 +68,14 @@ def test_pytesseract_fallback_reads_the_same() -> None:
     with mock.patch.object(tesseract, "backend", return_value="pytesseract"):
         slow = ocr_image(img, psm=7)
         per_char = read_line(img, psm=7)
-    assert slow.engine == "tesseract" and fast.engine == "tesserocr"
     assert slow.text == fast.text
+    assert [w.text for w in slow.words] == [w.text for w in fast.words]
     assert per_char.text == fast.text
 
 
 def test_a_box_without_text_is_an_empty_word_not_a_crash() -> None:
     """Tesseract keeps a box with no text for some specks on a JPEG-damaged card back; tesserocr then raises
     "No text returned" from the iterator. This generated card (the ID-card benchmark's seed 11, #116) hit it."""
-    from bench.idcards import DEFAULT_PROFILES, _cases, _run_case
-
     case = _cases(200, 11, DEFAULT_PROFILES)[116]
     result = _run_case(case, False, ())
     assert result["got"]["doc_type"][0] == "cmnd_back"

@@ -19,6 +19,7 @@ from models.proposal import Proposal
 from models.settings import Settings, get_settings
 from worker import extract, imaging, memory
 from worker.errors import IntakeError
+from worker.ocr import Reader, TesseractReader
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +37,31 @@ class FileResult:
     pages: list[NormalisedPage] = field(default_factory=list)
 
 
-def read_file(data: bytes, source: str, *, settings: Settings | None = None, keep_pages: bool = False) -> FileResult:
-    """Read every document in one file. Never raises for bad input: errors come back as entries."""
+def read_file(
+    data: bytes,
+    source: str,
+    *,
+    settings: Settings | None = None,
+    keep_pages: bool = False,
+    reader: Reader | None = None,
+    sha256: str | None = None,
+) -> FileResult:
+    """Read every document in one file. Never raises for bad input: errors come back as entries. `reader`
+    is the OCR engine every stage reads through (default: Tesseract with the configured language);
+    `sha256` the file's digest when the caller hashed it already."""
     settings = settings or get_settings()
-    memory.allocator.before_file(settings.keep_freed_memory_mb)
+    reader = reader or TesseractReader(settings.tesseract_lang)
+    memory.allocator.before_file(settings.keep_freed_memory_mb)  # once per process, whichever entry point it runs
     result = FileResult()
     try:
-        loaded = imaging.load_pages(data, source, settings=settings)
+        loaded = imaging.load_pages(data, source, settings=settings, sha256=sha256)
     except IntakeError as exc:
         result.errors.append(ErrorEntry(source=source, code=exc.code.value, message=exc.message))
         return result
     for page in loaded:
         try:
-            for normalised in imaging.normalise_page(page, settings=settings):
-                document, read = extract.read_page(normalised, settings=settings)
+            for normalised in imaging.normalise_page(page, settings=settings, reader=reader):
+                document, read = extract.read_page(normalised, settings=settings, reader=reader)
                 result.documents.append(document)
                 if keep_pages:
                     result.pages.append(read)

@@ -81,7 +81,7 @@ _RULES: tuple[tuple[str, str | None, str, float], ...] = (
 # would give the longer one credit for the shorter one's text
 _EXACT_ONLY = frozenset({"GIAY CHUNG MINH NHAN DAN", "BO CONG AN"})
 
-_CARD_TYPES = ("cccd_front", "cccd_back", "cmnd_front", "cmnd_back")
+CARD_TYPES = ("cccd_front", "cccd_back", "cmnd_front", "cmnd_back")
 
 
 @dataclass
@@ -105,6 +105,31 @@ def _hit(key: str, keyword: str, collapsed: str = "") -> float:
     return (score - 80) / 20 if score else 0.0
 
 
+@dataclass(frozen=True)
+class TextEvidence:
+    """What one text says about the document type: each keyword rule's hit strength (0..1), and the folded
+    text the generation rules look at. Matched once per text; evidence from several texts of one page (the
+    layout pass, a region read again) combines without matching again."""
+
+    key: str
+    hits: tuple[float, ...]
+
+    def combined(self, other: TextEvidence) -> TextEvidence:
+        """Both texts' evidence: each rule as strongly as either text hits it."""
+        return TextEvidence(
+            f" {self.key.strip()} {other.key.strip()} ",
+            tuple(max(a, b) for a, b in zip(self.hits, other.hits, strict=True)),
+        )
+
+
+def text_evidence(text: str) -> TextEvidence:
+    """Keyword evidence of one text (folded so OCR tone errors do not matter, matched fuzzily)."""
+    key = re.sub(r"[^A-Z0-9 ]", " ", name_key(text))
+    key = " " + re.sub(r"\s+", " ", key) + " "
+    collapsed = key.replace(" ", "")
+    return TextEvidence(key, tuple(_hit(key, keyword, collapsed) for _, _, keyword, _ in _RULES))
+
+
 def classify(
     text: str,
     *,
@@ -114,18 +139,54 @@ def classify(
     is_card: bool | None = None,
 ) -> Classification:
     """Doc type with a confidence 0..1 and, for identity cards, the generation."""
-    key = re.sub(r"[^A-Z0-9 ]", " ", name_key(text))
-    key = " " + re.sub(r"\s+", " ", key) + " "
+    return decide(text_evidence(text), has_qr=has_qr, has_mrz=has_mrz, has_barcode=has_barcode, is_card=is_card)
+
+
+def decide(
+    evidence: TextEvidence,
+    *,
+    has_qr: bool = False,
+    has_mrz: bool = False,
+    has_barcode: bool = False,
+    is_card: bool | None = None,
+) -> Classification:
+    """The type the text evidence and the machine-readable zones found on the page point to."""
     scores: dict[str, float] = {}
     gen_scores: dict[str, float] = {}
-    collapsed = key.replace(" ", "")
-    for doc_type, gen, keyword, weight in _RULES:
-        h = _hit(key, keyword, collapsed)
+    for (doc_type, gen, _, weight), h in zip(_RULES, evidence.hits, strict=True):
         if h:
             scores[doc_type] = scores.get(doc_type, 0.0) + weight * h
             if gen:
                 gen_scores[gen] = gen_scores.get(gen, 0.0) + weight * h
-    # the machine-readable zones are near-certain evidence of a side
+    _add_code_evidence(scores, gen_scores, has_qr=has_qr, has_mrz=has_mrz, has_barcode=has_barcode, is_card=is_card)
+    if is_card is False:
+        # the imaging stage found no card outline: weak evidence (a card scanned with a wide margin is
+        # not cut out either), so it only tips a close call towards certificates
+        for t in CARD_TYPES:
+            if t in scores:
+                scores[t] -= 1.0
+    scores = {t: sc for t, sc in scores.items() if sc > 0}
+    if not scores:
+        return Classification("unknown", 0.0, None, {})
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    best, best_score = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+    # a logistic on evidence and margin: 3 points of margin is a near-certain call
+    confidence = 1 / (1 + math.exp(-(1.6 * (best_score - runner_up) + 0.3 * best_score - 1.5)))
+    generation = _generation(best, evidence.key, gen_scores, has_qr=has_qr, has_mrz=has_mrz, has_barcode=has_barcode)
+    return Classification(best, round(max(0.05, min(0.99, confidence)), 3), generation, scores)
+
+
+def _add_code_evidence(
+    scores: dict[str, float],
+    gen_scores: dict[str, float],
+    *,
+    has_qr: bool,
+    has_mrz: bool,
+    has_barcode: bool,
+    is_card: bool | None,
+) -> None:
+    """The machine-readable zones are near-certain evidence of a side."""
     if has_mrz:
         scores["cccd_back"] = scores.get("cccd_back", 0.0) + 4.0
     if has_qr and scores.get("cccd_back", 0) > scores.get("cccd_front", 0):
@@ -145,28 +206,12 @@ def classify(
         # every CCCD back carries a code (MRZ, barcode or QR), the CMND back none: with no code found and
         # no issuer read, the CMND is the better guess (a weak one: a code can fail to decode)
         scores["cmnd_back"] += 0.5
-    if is_card is False:
-        # the imaging stage found no card outline: weak evidence (a card scanned with a wide margin is
-        # not cut out either), so it only tips a close call towards certificates
-        for t in _CARD_TYPES:
-            if t in scores:
-                scores[t] -= 1.0
-    scores = {t: sc for t, sc in scores.items() if sc > 0}
-    if not scores:
-        return Classification("unknown", 0.0, None, {})
-    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-    best, best_score = ranked[0]
-    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-    # a logistic on evidence and margin: 3 points of margin is a near-certain call
-    confidence = 1 / (1 + math.exp(-(1.6 * (best_score - runner_up) + 0.3 * best_score - 1.5)))
-    generation = _generation(best, key, gen_scores, has_qr=has_qr, has_mrz=has_mrz, has_barcode=has_barcode)
-    return Classification(best, round(max(0.05, min(0.99, confidence)), 3), generation, scores)
 
 
 def _generation(
     doc_type: str, key: str, gen_scores: dict[str, float], *, has_qr: bool, has_mrz: bool, has_barcode: bool
 ) -> str | None:
-    if doc_type not in _CARD_TYPES:
+    if doc_type not in CARD_TYPES:
         return None
     allowed = (
         ("cmnd_9", "cmnd_12")
@@ -193,9 +238,3 @@ def _generation(
     if doc_type == "cmnd_back" and not cands:
         return "cmnd_12" if "DAC DIEM NHAN DANG" in key else "cmnd_9"
     return max(cands.items(), key=lambda kv: kv[1])[0] if cands else None
-
-
-def classify_text(text: str) -> tuple[str, float, str | None]:
-    """Return (doc_type, confidence 0..1, generation or None) from text alone."""
-    c = classify(text)
-    return c.doc_type, c.confidence, c.generation

@@ -1,169 +1,116 @@
-"""Field confidence that means what it says: P(value is exactly right | the evidence).
+"""Field confidence that means what it says: P(value is exactly right | the evidence), one model for every
+reader.
 
-Evidence per field (`Features`): which independent sources agree on the chosen value (QR, MRZ, the region
-re-read, the layout pass, the lexicon), the recogniser's character confidences, whether the value is valid
-for its format, how many sources disagree, validation issues, and for names the lexicon posterior and the
-MRZ letters. A logistic model per field family maps them to a probability. Its weights are fitted on
-generated cards with known truth (`python -m bench idcards --fit`), held-out checked for calibration (ECE in
-the benchmark), and stored beside this module (confidence_model.json) so nothing is trained at run time.
-Without the file, hand-set weights give a usable but uncalibrated ordering.
+Each reader turns what it knows about a value into a feature vector (sources that agree, character
+confidences, validity, disagreements, cross-checks, repairs; worker/extract/idcard/evidence.py and
+worker/extract/gcn/evidence.py). A logistic model per field family maps the vector to a probability. Its
+weights are data: fitted on generated documents with known truth (`python -m bench idcards --fit`,
+`python -m bench gcn --fit`), checked for calibration on held-out ones (ECE in the benchmarks) and stored
+beside the reader as JSON, so nothing is trained at run time. Without a stored model, or with one fitted
+on other features, the reader's hand-set weights apply (a usable but uncalibrated ordering).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from dataclasses import field as dc_field
-from functools import cache
+from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-MODEL_PATH = Path(__file__).with_name("confidence_model.json")
-
-FAMILIES = {
-    "id_number": "id_number",
-    "old_id_number": "id_number",
-    "date_of_birth": "date",
-    "date_of_expiry": "date",
-    "issue_date": "date",
-    "sex": "sex",
-    "full_name": "name",
-    "place_of_residence": "address",
-    "place_of_residence_normalised": "address",
-    "place_of_origin": "address",
-    "place_of_birth": "address",
-    "personal_identification": "address",
-}
-
-FEATURE_NAMES = (
-    "bias",
-    "qr",
-    "mrz",
-    "ocr_sources",
-    "char_conf",
-    "min_char_conf",
-    "valid",
-    "disagreements",
-    "lexicon_posterior",
-    "lexicon_unknown",
-    "mrz_name",
-    "issue_errors",
-    "issue_warnings",
-    "typewriter",
-)
+FALLBACK_FAMILY = "other"
 
 
-@dataclass
-class Features:
-    field: str
-    sources: list[str] = dc_field(default_factory=list)
-    char_conf: float = 0.0
-    min_char_conf: float = 0.0
-    valid: bool = True
-    disagreements: int = 0
-    lexicon_posterior: float | None = None
-    mrz_name_agrees: bool | None = None
-    issue_errors: int = 0
-    issue_warnings: int = 0
-    # the 9-digit CMND is typed on a dotted form: its digits are misread with high recogniser confidence
-    typewriter: bool = False
+class LogisticModel:
+    """Per-family logistic regression over a reader's named features, weights loaded from `path`.
+
+    `defaults` are the hand-set weights by family (at least `other`, the fallback for a family without
+    weights of its own); stored weights replace them family by family when the file was fitted on the same
+    features. Probabilities are kept within `bounds`: no evidence makes a reading certain."""
+
+    def __init__(
+        self,
+        path: Path,
+        features: Sequence[str],
+        defaults: Mapping[str, Sequence[float]],
+        *,
+        bounds: tuple[float, float],
+    ) -> None:
+        self.path = path
+        self.features = tuple(features)
+        self.defaults = {fam: np.asarray(w, dtype=float) for fam, w in defaults.items()}
+        self.bounds = bounds
+
+    @cached_property
+    def stored(self) -> dict:
+        if not self.path.is_file():
+            return {}
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+
+    @cached_property
+    def weights(self) -> dict[str, np.ndarray]:
+        weights = dict(self.defaults)
+        if tuple(self.stored.get("features", ())) != self.features:
+            return weights  # a model fitted on other features would be silently wrong
+        for fam, w in self.stored.get("weights", {}).items():
+            if len(w) == len(self.features):
+                weights[fam] = np.asarray(w, dtype=float)
+        return weights
 
     @property
-    def family(self) -> str:
-        return FAMILIES.get(self.field, "other")
+    def version(self) -> str:
+        return str(self.stored.get("version", "unknown")) if self.stored else "default"
 
-    def vector(self) -> np.ndarray:
-        ocr_sources = sum(s in ("ocr", "ocr_alt", "layout", "lexicon") for s in self.sources)
-        lex = self.lexicon_posterior
-        return np.array(
-            [
-                1.0,
-                float("qr" in self.sources),
-                float("mrz" in self.sources),
-                float(ocr_sources),
-                self.char_conf,
-                self.min_char_conf,
-                float(self.valid),
-                float(self.disagreements),
-                lex if lex is not None else 0.0,
-                float(lex is not None and lex <= 0.0),
-                0.0 if self.mrz_name_agrees is None else (1.0 if self.mrz_name_agrees else -1.0),
-                float(self.issue_errors),
-                float(self.issue_warnings),
-                float(self.typewriter),
-            ]
-        )
+    def reload(self) -> None:
+        """Forget the loaded weights (after a fit wrote new ones)."""
+        self.__dict__.pop("stored", None)
+        self.__dict__.pop("weights", None)
+
+    def family_weights(self, family: str) -> np.ndarray:
+        return self.weights.get(family, self.weights[FALLBACK_FAMILY])
+
+    def probability(self, family: str, vector: Sequence[float] | np.ndarray) -> float:
+        z = float(np.dot(self.family_weights(family), np.asarray(vector, dtype=float)))
+        p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        lo, hi = self.bounds
+        return round(min(hi, max(lo, p)), 4)
+
+    def save(self, weights: Mapping[str, Sequence[float]], **extra: object) -> None:
+        """Store fitted weights (with `extra` keys such as the version or what they were fitted on)."""
+        body = {**extra, "features": list(self.features), "weights": {k: list(v) for k, v in weights.items()}}
+        self.path.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+        self.reload()
 
 
-# hand-set fallback: agreement and machine-readable sources dominate, format validity gates
-_DEFAULT = np.array([-3.0, 5.0, 4.0, 1.2, 2.0, 1.5, 1.5, -1.5, 1.0, -0.5, 1.5, -2.5, -0.8, -0.5])
-
-
-@cache
-def _model() -> dict[str, np.ndarray]:
-    if not MODEL_PATH.is_file():
-        return {}
-    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
-    if tuple(data.get("features", ())) != FEATURE_NAMES:
-        return {}  # a model fitted on other features would be silently wrong
-    return {fam: np.array(w, dtype=float) for fam, w in data["weights"].items()}
-
-
-def model_version() -> str:
-    if not MODEL_PATH.is_file():
-        return "default"
-    return str(json.loads(MODEL_PATH.read_text(encoding="utf-8")).get("version", "unknown"))
-
-
-def score(f: Features) -> float:
-    w = _model().get(f.family, _model().get("other", _DEFAULT))
-    z = float(np.dot(w, f.vector()))
-    p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-    return round(min(0.999, max(0.001, p)), 4)
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, iters: int = 50) -> np.ndarray:
-    """Newton's method for L2-regularised logistic regression (the bias is not regularised)."""
+def fit_logistic(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    prior: np.ndarray | None = None,
+    l2: float = 1.0,
+    bias_l2: float = 1e-6,
+    iters: int = 50,
+) -> np.ndarray:
+    """Newton's method for logistic regression with an L2 penalty pulling the weights towards `prior`
+    (zeros by default); the bias (first weight) is penalised by `bias_l2` only: the base rate is what the
+    data knows best."""
     _, d = x.shape
-    w = np.zeros(d)
+    prior = np.zeros(d) if prior is None else np.asarray(prior, dtype=float)
+    w = prior.copy()
     reg = np.full(d, l2)
-    reg[0] = 1e-6
+    reg[0] = bias_l2
     for _ in range(iters):
         p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
-        grad = x.T @ (p - y) + reg * w
+        grad = x.T @ (p - y) + reg * (w - prior)
         h = (x * (p * (1 - p))[:, None]).T @ x + np.diag(reg)
         step = np.linalg.solve(h, grad)
         w -= step
         if np.max(np.abs(step)) < 1e-6:
             break
     return w
-
-
-def fit(samples: list[tuple[Features, bool]], *, version: str, path: Path = MODEL_PATH) -> dict[str, list[float]]:
-    """Fit one logistic model per field family on (features, was the value exactly right) and store it."""
-    by_family: dict[str, list[tuple[np.ndarray, float]]] = {}
-    for f, ok in samples:
-        by_family.setdefault(f.family, []).append((f.vector(), float(ok)))
-    weights: dict[str, list[float]] = {}
-    for fam, rows in by_family.items():
-        x = np.stack([r[0] for r in rows])
-        y = np.array([r[1] for r in rows])
-        if len(set(y)) < 2:
-            # all right (or all wrong): a model cannot be fitted; a strong bias says the same honestly
-            rate = (y.sum() + 0.5) / (len(y) + 1.0)
-            w = np.zeros(len(FEATURE_NAMES))
-            w[0] = math.log(rate / (1 - rate))
-        else:
-            w = fit_logistic(x, y)
-        weights[fam] = [round(float(c), 5) for c in w]
-    path.write_text(
-        json.dumps({"version": version, "features": list(FEATURE_NAMES), "weights": weights}, indent=1) + "\n",
-        encoding="utf-8",
-    )
-    _model.cache_clear()
-    return weights
 
 
 def expected_calibration_error(probs: list[float], correct: list[bool], bins: int = 10) -> float:
@@ -182,7 +129,7 @@ def expected_calibration_error(probs: list[float], correct: list[bool], bins: in
 
 
 def reliability_table(probs: list[float], correct: list[bool], bins: int = 5) -> list[tuple[float, float, int, float]]:
-    """(bin low, bin high, count, accuracy) rows for the benchmark's reliability table."""
+    """(bin low, bin high, count, accuracy) rows for the benchmarks' reliability tables."""
     p = np.asarray(probs)
     c = np.asarray(correct, dtype=float)
     rows = []

@@ -7,64 +7,23 @@ that best combines what the recogniser saw (its top character and its alternativ
 common the syllable is in that position of a name (surname, middle, given). An unknown syllable keeps the
 reading: the lexicon can only add evidence, never erase a rare name.
 
-The lists are general knowledge of Vietnamese naming (frequencies for surnames from public statistics,
-domain.md), not records of any person.
+The syllables and their weights are data (worker/extract/data/name_syllables.tsv): general knowledge of
+Vietnamese naming, surname frequencies from public statistics, not records of any person.
 """
 
 from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from worker.vntext import clean, name_key
+from rapidfuzz.distance import Levenshtein
 
-# surname: share in percent (domain.md), then less common ones
-_SURNAMES = {
-    "Nguyễn": 38.0, "Trần": 11.0, "Lê": 9.5, "Phạm": 7.0, "Hoàng": 2.6, "Huỳnh": 2.4, "Phan": 4.5, "Vũ": 1.8,
-    "Võ": 2.1, "Đặng": 2.1, "Bùi": 2.0, "Đỗ": 1.4, "Hồ": 1.3, "Ngô": 1.3, "Dương": 1.0, "Lý": 0.5,
-    "Trương": 0.9, "Đinh": 0.8, "Lâm": 0.5, "Mai": 0.5, "Cao": 0.5, "Lương": 0.5, "Hà": 0.5, "Thái": 0.4,
-    "Tôn": 0.5, "Lữ": 0.2, "Văn": 0.2, "Châu": 0.3, "Ông": 0.1, "Mạc": 0.1, "Tạ": 0.3, "Tăng": 0.2,
-    "Kiều": 0.2, "Đoàn": 0.6, "Vương": 0.3, "Trịnh": 0.5, "Chu": 0.2, "Quách": 0.2, "Lưu": 0.3, "Triệu": 0.2,
-    "Hứa": 0.1, "Thân": 0.1, "Từ": 0.1, "Khúc": 0.05, "Âu": 0.05, "Đào": 0.4, "La": 0.1, "Nông": 0.1,
-    "Phùng": 0.2, "Tô": 0.2, "Đồng": 0.1, "Giang": 0.1, "Diệp": 0.05, "Hầu": 0.05, "Ưng": 0.05,
-}  # fmt: skip
-# middle-name syllables (incl. second syllables of compound surnames such as Tôn Thất, Nguyễn Phúc)
-_MIDDLE = {
-    "Văn": 30, "Thị": 35, "Đức": 5, "Hữu": 5, "Minh": 6, "Quang": 5, "Thanh": 6, "Xuân": 4, "Đình": 4,
-    "Công": 4, "Ngọc": 5, "Hồng": 4, "Kim": 4, "Thu": 3, "Đăng": 2, "Trọng": 2, "Thất": 1, "Phúc": 1,
-    "Nữ": 1, "Tôn": 1, "Bảo": 2, "Gia": 2, "Thế": 2, "Anh": 2, "Tuấn": 1, "Mạnh": 1, "Như": 1, "Diệu": 1,
-    "Mỹ": 1, "Bích": 1, "Phương": 1, "Khánh": 1, "Hoài": 1, "Thùy": 1, "Tấn": 1, "Duy": 1, "Viết": 1,
-    "Bá": 1, "Nhật": 1, "Hải": 1, "Tường": 0.5, "Hoàng": 1, "Trung": 1, "Cẩm": 0.5, "Lệ": 0.5, "Quốc": 1,
-    "Thúy": 0.5, "Vĩnh": 0.5, "Ái": 0.3, "Tú": 0.5, "Kha": 0.2,
-}  # fmt: skip
-# given-name syllables (both sexes)
-_GIVEN = {
-    "An": 3, "Anh": 4, "Ánh": 2, "Ân": 0.5, "Ẩn": 0.2, "Bảo": 2, "Bình": 3, "Bích": 2, "Cường": 3, "Chi": 2,
-    "Chiểu": 0.2, "Cúc": 1, "Cận": 0.2, "Dũng": 4, "Duy": 2, "Dung": 3, "Diễm": 1, "Diễn": 0.5, "Duyên": 2,
-    "Đạt": 2, "Đức": 3, "Đồng": 0.5, "Điệp": 0.5, "Giang": 2, "Hải": 4, "Hiếu": 2, "Hoàng": 2, "Hùng": 4,
-    "Huy": 3, "Hà": 3, "Hạnh": 3, "Hằng": 3, "Hiền": 3, "Hoa": 3, "Hồng": 2, "Hương": 4, "Huyền": 2,
-    "Hậu": 1, "Hợp": 0.5, "Hồ": 0.3, "Hòa": 2, "Huệ": 1, "Hưng": 2, "Hiệp": 1, "Hân": 1, "Khánh": 2,
-    "Khoa": 2, "Kiên": 1, "Khiêm": 0.5, "Khuê": 0.5, "Lâm": 2, "Long": 3, "Lộc": 2, "Lập": 0.5, "Lợi": 1,
-    "Luyện": 0.3, "Lan": 3, "Liên": 2, "Linh": 3, "Loan": 2, "Lụa": 0.3, "Lệ": 1, "Lực": 0.5, "Minh": 4,
-    "Mai": 3, "My": 2, "Mận": 0.3, "Mỹ": 1, "Nam": 4, "Nghĩa": 2, "Nhân": 2, "Ngữ": 0.3, "Nhượng": 0.2,
-    "Nga": 3, "Ngân": 2, "Ngọc": 2, "Nhung": 2, "Nguyệt": 1, "Nhạn": 0.3, "Nữ": 0.3, "Nguyên": 1, "Nhi": 2,
-    "Oanh": 2, "Phong": 2, "Phúc": 2, "Phương": 3, "Phước": 1, "Quân": 2, "Quang": 2, "Quyết": 0.5,
-    "Quyên": 1, "Quỳnh": 2, "Sơn": 3, "Sương": 0.5, "Sang": 1, "Tài": 2, "Tâm": 2, "Thắng": 3, "Thành": 3,
-    "Thịnh": 2, "Toàn": 2, "Trí": 2, "Trung": 3, "Tuấn": 4, "Tùng": 2, "Tiễn": 0.5, "Thuận": 1, "Thật": 0.3,
-    "Thới": 0.4, "Tồn": 0.2, "Thưởng": 0.4, "Thủy": 2, "Toản": 0.3, "Thảo": 3, "Thơ": 1, "Thu": 3,
-    "Trang": 3, "Trâm": 1, "Tuyết": 2, "Tịnh": 0.5, "Trinh": 1, "Tú": 1, "Thư": 2, "Thanh": 2, "Tiến": 2,
-    "Uyên": 1, "Ước": 0.2, "Ửng": 0.1, "Ưng": 0.2, "Việt": 2, "Vinh": 2, "Vũ": 2, "Vững": 0.3, "Vân": 2,
-    "Vỹ": 0.3, "Vy": 1, "Xuân": 2, "Yến": 2, "Ý": 0.5, "Ỷ": 0.1, "Châu": 1, "Công": 0.5, "Cương": 0.5,
-    "Đông": 1, "Hạ": 0.5, "Hiển": 0.5, "Hoài": 1, "Học": 0.3, "Hữu": 0.3, "Kỳ": 0.5, "Lễ": 0.3, "Lượng": 0.5,
-    "Mẫn": 0.3, "Mừng": 0.3, "Nhật": 1, "Ninh": 0.5, "Phát": 1, "Phụng": 0.5, "Quế": 0.5, "Quý": 1,
-    "Sáu": 0.3, "Sỹ": 0.3, "Tân": 1, "Thạch": 0.3, "Thân": 0.3, "Thiện": 1, "Thông": 1, "Thuần": 0.3,
-    "Thùy": 1, "Thúy": 1, "Tín": 1, "Tình": 0.5, "Trường": 1, "Tư": 0.3, "Tường": 0.5, "Vương": 0.5,
-    "Vượng": 0.3, "Xương": 0.2, "Yên": 0.5, "Ẩm": 0.05, "Ổn": 0.1, "Ứng": 0.1, "Ngà": 0.5, "Nở": 0.2,
-    "Dậu": 0.2, "Tỵ": 0.1, "Sửu": 0.1, "Hợi": 0.1, "Diệu": 0.5, "Đào": 0.5, "Hường": 0.5, "Lựu": 0.2,
-}  # fmt: skip
+from models.elements import Word
+from worker.extract.data import table
+from worker.vntext import clean, name_key
 
 POSITIONS = ("surname", "middle", "given")
 
@@ -79,10 +38,13 @@ class Entry:
 def _index() -> dict[str, dict[str, list[Entry]]]:
     """position -> folded key -> entries with those letters (e.g. NGUYEN -> NGUYỄN, NGUYÊN)."""
     out: dict[str, dict[str, list[Entry]]] = {}
-    for pos, table in (("surname", _SURNAMES), ("middle", _MIDDLE), ("given", _GIVEN)):
-        total = sum(table.values())
+    weights: dict[str, dict[str, float]] = {pos: {} for pos in POSITIONS}
+    for pos, syllable, share in table("name_syllables"):
+        weights[pos][syllable] = float(share)
+    for pos, syllables in weights.items():
+        total = sum(syllables.values())
         by_key: dict[str, list[Entry]] = {}
-        for word, weight in table.items():
+        for word, weight in syllables.items():
             up = clean(word).upper()
             by_key.setdefault(name_key(up), []).append(Entry(up, math.log(weight / total)))
         out[pos] = by_key
@@ -170,8 +132,6 @@ def correct_word(
 
 def _one_edit(reading: str, position: str) -> str | None:
     """A syllable one inserted or dropped letter away from a very common one (>= 5% in its position)."""
-    from rapidfuzz.distance import Levenshtein
-
     if len(reading) < 3:
         return None
     idx = _index()[position]
@@ -207,3 +167,36 @@ def correct_name(
         probs.append(p)
         changes += changed
     return " ".join(out), probs, changes
+
+
+@dataclass(frozen=True)
+class CorrectedName:
+    text: str  # the name in the lexicon's spelling
+    posterior: float  # the lowest posterior of a syllable the lexicon knows (0 when it knows none)
+    changes: int  # syllables whose spelling changed
+    unknown: int  # syllables the lexicon does not know
+    read: str  # what was read (cleaned) before the correction
+
+
+def correct_words(
+    words: Sequence[str], choices: Sequence[Sequence[Sequence[tuple[str, float]]] | None] | None = None
+) -> CorrectedName:
+    """`correct_name` with its evidence summed up for a confidence model."""
+    name, probs, changes = correct_name(words, choices)
+    known = [p for p in probs if p > 0]
+    return CorrectedName(name, min(known) if known else 0.0, changes, len(probs) - len(known), " ".join(words))
+
+
+def correct_reading(words: Iterable[Word], clean_word: Callable[[str], str]) -> CorrectedName | None:
+    """A name read character by character (a reader's `read_line(..., choices=True)`), through the lexicon.
+    Each word is cleaned by the reader's own rule (what counts as a letter of a name on its documents); the
+    recogniser's per-letter alternatives are used for the words the cleaning left as they were read."""
+    cleaned: list[str] = []
+    choices: list[list[list[tuple[str, float]]] | None] = []
+    for w in words:
+        text = clean_word(w.text)
+        if not text:
+            continue
+        cleaned.append(text)
+        choices.append([s.choices for s in w.symbols] if text == clean(w.text).upper() else None)
+    return correct_words(cleaned, choices) if cleaned else None

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from models import fields as F
+
 # Province codes of the 12-digit number (the 2-digit administrative province code, zero padded). The
 # 2025 mergers left these in use on every existing card, so an unknown prefix is only a warning.
 PROVINCE_CODES: dict[str, str] = {
@@ -97,12 +99,12 @@ def check_id12(number: str | None, *, dob: date | None = None, sex: str | None =
     if not number:
         return []
     if not re.fullmatch(r"\d{12}", number):
-        return [Issue("id_number_format", f"{number!r} is not 12 digits", "error", ("id_number",))]
+        return [Issue("id_number_format", f"{number!r} is not 12 digits", "error", (F.ID_NUMBER,))]
     info = decode_id12(number)
     assert info is not None
     issues: list[Issue] = []
     if int(number[3]) > 5:
-        issues.append(Issue("id_number_century", f"century/sex digit {number[3]} is not 0-5", "error", ("id_number",)))
+        issues.append(Issue("id_number_century", f"century/sex digit {number[3]} is not 0-5", "error", (F.ID_NUMBER,)))
     if info["province_name"] is None:
         issues.append(Issue("id_number_province", f"province code {number[:3]} is not a known province", "warning"))
     if dob is not None and info["birth_year"] != dob.year:
@@ -111,7 +113,7 @@ def check_id12(number: str | None, *, dob: date | None = None, sex: str | None =
                 "id_number_birth_year",
                 f"id_number encodes birth year {info['birth_year']}, date_of_birth is {dob.isoformat()}",
                 "error",
-                ("id_number", "date_of_birth"),
+                (F.ID_NUMBER, F.DATE_OF_BIRTH),
             )
         )
     if sex in ("male", "female") and int(number[3]) <= 5 and info["sex"] != sex:
@@ -120,7 +122,7 @@ def check_id12(number: str | None, *, dob: date | None = None, sex: str | None =
                 "id_number_sex",
                 f"id_number digit {number[3]} encodes {info['sex']}, printed sex is {sex}",
                 "error",
-                ("id_number", "sex"),
+                (F.ID_NUMBER, F.SEX),
             )
         )
     return issues
@@ -130,7 +132,7 @@ def check_cmnd9(number: str | None) -> list[Issue]:
     if not number:
         return []
     if not re.fullmatch(r"\d{9}", number):
-        return [Issue("id_number_format", f"{number!r} is not 9 digits", "error", ("id_number",))]
+        return [Issue("id_number_format", f"{number!r} is not 9 digits", "error", (F.ID_NUMBER,))]
     return []
 
 
@@ -174,7 +176,7 @@ def check_expiry(
                     f"date_of_expiry {got.isoformat() if got else 'none'} but the age rule gives "
                     f"{want.isoformat() if want else 'none'} for birth {dob} issued {issue_date}",
                     "warning",
-                    ("date_of_expiry",),
+                    (F.DATE_OF_EXPIRY,),
                 )
             ]
         return []
@@ -187,7 +189,7 @@ def check_expiry(
                 "expiry_rule",
                 f"date_of_expiry {expiry.isoformat()} is not the 25th, 40th or 60th birthday of {dob.isoformat()}",
                 "warning",
-                ("date_of_expiry", "date_of_birth"),
+                (F.DATE_OF_EXPIRY, F.DATE_OF_BIRTH),
             )
         ]
     return []
@@ -198,7 +200,7 @@ def check_dates(dob: date | None, *, today: date | None = None) -> list[Issue]:
     if dob is None:
         return []
     if dob > today:
-        return [Issue("date_of_birth_future", f"date_of_birth {dob} is in the future", "error", ("date_of_birth",))]
+        return [Issue("date_of_birth_future", f"date_of_birth {dob} is in the future", "error", (F.DATE_OF_BIRTH,))]
     if age_on(dob, today) < 14 or age_on(dob, today) > 120:
         return [Issue("date_of_birth_age", f"date_of_birth {dob} gives an unlikely card holder age", "warning")]
     return []

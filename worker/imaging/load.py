@@ -41,8 +41,11 @@ _PDF_TIMEOUT_S = 120
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG is an error, not a grey lower half
 
 
-def load_pages(data: bytes, source: str, *, settings: Settings | None = None) -> list[LoadedPage]:
+def load_pages(
+    data: bytes, source: str, *, settings: Settings | None = None, sha256: str | None = None
+) -> list[LoadedPage]:
     """Decode a JPEG/PNG/TIFF/WebP/BMP/GIF image or a PDF into pages (BGR uint8, EXIF orientation applied).
+    `sha256` is the file's digest when the caller has it already (the file is then not hashed again).
 
     Raises IntakeError with EMPTY_FILE, FILE_TOO_LARGE, UNSUPPORTED_FORMAT, CORRUPT_IMAGE, CORRUPT_PDF,
     ENCRYPTED_PDF, IMAGE_TOO_LARGE or TOO_MANY_PAGES.
@@ -55,7 +58,7 @@ def load_pages(data: bytes, source: str, *, settings: Settings | None = None) ->
             ErrorCode.FILE_TOO_LARGE,
             f"{source}: {len(data)} bytes is over the {settings.max_file_bytes}-byte limit (INTAKE_MAX_FILE_BYTES)",
         )
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256 or hashlib.sha256(data).hexdigest()
     # Some producers put junk before the header; the PDF spec allows it within the first 1024 bytes.
     if b"%PDF-" in data[:1024]:
         return _load_pdf(data, source, sha, settings)

@@ -28,6 +28,7 @@ from worker.imaging.deskew import LineEvidence, coarse_angle, line_evidence, ref
 from worker.imaging.orientation import OSD_BELOW, confidence, osd_flip, updown_score
 from worker.imaging.quality import assess
 from worker.imaging.text import Glyphs, glyphs, ink_mask, resize_long, to_grey
+from worker.ocr.reader import Reader, TesseractReader
 
 PAGE_DPI = 200.0
 _ANALYSIS_LONG = 1600  # analysis copy of a page: ~0.01° skew precision at ~20 ms per pass
@@ -51,9 +52,13 @@ _FINE_MIN_SHARE = 0.5  # of the 1x fit's glyphs
 _CARD_PRINT_MIN_PX = 12.0
 
 
-def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> list[NormalisedPage]:
-    """Normalise one loaded page into one or more document images (see module docstring)."""
+def normalise_page(
+    page: LoadedPage, *, settings: Settings | None = None, reader: Reader | None = None
+) -> list[NormalisedPage]:
+    """Normalise one loaded page into one or more document images (see module docstring). `reader` is
+    asked for orientation (Tesseract OSD) when the text lines' own up/down evidence is weak."""
     settings = settings or get_settings()
+    reader = reader or TesseractReader(settings.tesseract_lang)
     image = page.image if page.image.ndim == 3 else cv2.cvtColor(page.image, cv2.COLOR_GRAY2BGR)
     prep = cardmod.prepare(image)
     quads = cardmod.detect_cards(image, prep)
@@ -62,16 +67,16 @@ def normalise_page(page: LoadedPage, *, settings: Settings | None = None) -> lis
         # one faint-edged card: its text lines give a better angle than its edges
         faint, quads = quads[0], []
     if quads and (all(_card_on_a_table(prep, q) for q in quads) or _cards_hold_the_content(prep.grey, quads)):
-        pages = _card_pages(page, image, quads, settings)
+        pages = _card_pages(page, image, quads, settings, reader)
         if pages:
             return pages
     sheet = cardmod.detect_page(image, prep)
     if sheet is not None:
-        return _photographed_page(page, image, sheet, settings)
-    pages = _text_pages(page, image, settings, prep.grey)
+        return _photographed_page(page, image, sheet, settings, reader)
+    pages = _text_pages(page, image, settings, reader, prep.grey)
     if faint is not None and len(pages) == 1 and pages[0].kind == "page":
         # the faint card lies on a larger scan (paper all round): crop it, at the text lines' angle
-        cropped = _faint_card(page, image, faint, pages[0], prep.grey, settings)
+        cropped = _faint_card(page, image, faint, pages[0], prep.grey, settings, reader)
         if cropped:
             return cropped
     return pages
@@ -84,6 +89,7 @@ def _faint_card(
     text: NormalisedPage,
     grey: np.ndarray,
     settings: Settings,
+    reader: Reader,
 ) -> list[NormalisedPage]:
     """The card pages of a faint-edged card whose edges agree with its text lines to `_FAINT_AGREE_DEG`:
     the quadrilateral turned onto the text's angle (faint edges are placed to a pixel or two, tenths of a
@@ -94,11 +100,11 @@ def _faint_card(
     if abs(d) > _FAINT_AGREE_DEG or not _cards_hold_the_content(grey, [quad]):
         return []
     turned = cardmod.CardQuad(_turned(quad.corners, d), quad.score, quad.touches_border, quad.edge_contrast)
-    return _card_pages(page, image, [turned], settings)
+    return _card_pages(page, image, [turned], settings, reader)
 
 
 def _photographed_page(
-    page: LoadedPage, image: np.ndarray, sheet: cardmod.CardQuad, settings: Settings
+    page: LoadedPage, image: np.ndarray, sheet: cardmod.CardQuad, settings: Settings, reader: Reader
 ) -> list[NormalisedPage]:
     """A sheet photographed on a table: undo the perspective first, then read orientation from the text.
 
@@ -112,7 +118,7 @@ def _photographed_page(
     side = (np.linalg.norm(frame[3] - frame[0]) + np.linalg.norm(frame[2] - frame[1])) / 2
     warped = cardmod.warp_card(image, frame, (round(float(top)), round(float(side))))
     flat = page.model_copy(update={"image": warped})
-    out = _text_pages(flat, warped, settings)
+    out = _text_pages(flat, warped, settings, reader)
     alpha = cardmod.rotation_of(frame)
     for p in out:
         text_total = p.orientation_deg + p.skew_deg
@@ -175,7 +181,7 @@ def _cards_hold_the_content(grey: np.ndarray, quads: list[cardmod.CardQuad]) -> 
 
 
 def _card_pages(
-    page: LoadedPage, image: np.ndarray, quads: list[cardmod.CardQuad], settings: Settings
+    page: LoadedPage, image: np.ndarray, quads: list[cardmod.CardQuad], settings: Settings, reader: Reader
 ) -> list[NormalisedPage]:
     out = []
     for index, q in enumerate(quads, start=1):
@@ -193,7 +199,7 @@ def _card_pages(
         conf = confidence(score)
         flip = score < 0
         if conf < OSD_BELOW:
-            osd = osd_flip(grey if not flip else np.ascontiguousarray(grey[::-1, ::-1]))
+            osd = osd_flip(grey if not flip else np.ascontiguousarray(grey[::-1, ::-1]), reader)
             if osd is not None and osd[1] > conf:
                 flip = flip ^ osd[0]
                 conf = osd[1]
@@ -270,7 +276,7 @@ def _split_angle(alpha: float) -> tuple[Orientation, float]:
 
 
 def _text_pages(
-    page: LoadedPage, image: np.ndarray, settings: Settings, grey_full: np.ndarray | None = None
+    page: LoadedPage, image: np.ndarray, settings: Settings, reader: Reader, grey_full: np.ndarray | None = None
 ) -> list[NormalisedPage]:
     H, W = image.shape[:2]
     grey_full = to_grey(image) if grey_full is None else grey_full
@@ -310,7 +316,7 @@ def _text_pages(
         flip = score < 0
         if conf < OSD_BELOW:
             probe = _render(grey_full, angle + (180.0 if flip else 0.0), min(1.0, 1200 / max(H, W)))
-            osd = osd_flip(probe)
+            osd = osd_flip(probe, reader)
             if osd is not None and osd[1] > conf:
                 flip = flip ^ osd[0]
                 conf = osd[1]

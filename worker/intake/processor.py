@@ -190,7 +190,9 @@ class Processor:
                 return dup
 
         with _timed("read", timings):
-            result = pipeline.read_file(fetched.data, item.display, settings=self.settings, keep_pages=True)
+            result = pipeline.read_file(
+                fetched.data, item.display, settings=self.settings, keep_pages=True, sha256=fetched.sha256
+            )
         transient = [e for e in result.errors if not _permanent_code(e.code)]
         if transient:
             raise IntakeError(ErrorCode(transient[0].code), transient[0].message)

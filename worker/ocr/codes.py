@@ -16,6 +16,7 @@ from datetime import date
 
 import cv2
 import numpy as np
+import zxingcpp
 
 from worker.vntext import clean
 
@@ -51,10 +52,6 @@ def decode_codes(image: np.ndarray, *, qr_only: bool = False, thorough: bool = F
 
 
 def _zxing(grey: np.ndarray, *, qr_only: bool, thorough: bool) -> list[DecodedCode]:
-    try:
-        import zxingcpp
-    except ImportError:  # pragma: no cover - install problem; the OpenCV fallback still runs
-        return []
     F = zxingcpp.BarcodeFormat
     if qr_only:
         formats = zxingcpp.BarcodeFormats(F.QRCode)

@@ -20,25 +20,12 @@ from datetime import date
 
 import numpy as np
 
+from worker.ocr.confusions import digit_translation, letter_translation
+from worker.ocr.reader import Reader
+
 MRZ_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
 _WEIGHTS = (7, 3, 1)
 
-# how OCR misreads the OCR-B-like MRZ font; used in the direction the position's character class needs
-_TO_DIGIT = {
-    "O": "0",
-    "Q": "0",
-    "D": "0",
-    "U": "0",
-    "I": "1",
-    "L": "1",
-    "T": "1",
-    "Z": "2",
-    "B": "8",
-    "S": "5",
-    "G": "6",
-    "A": "4",
-}
-_TO_ALPHA = {"0": "O", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B", "4": "A"}
 # digits a reader plausibly confuses with each other (shape neighbours), for check-digit guided repair
 _DIGIT_NEIGHBOURS = {
     "0": "689",
@@ -106,11 +93,11 @@ class MrzResult:
 
 
 def _as_digits(s: str) -> str:
-    return "".join(_TO_DIGIT.get(c, c) for c in s)
+    return s.translate(digit_translation("mrz"))
 
 
 def _as_alpha(s: str) -> str:
-    return "".join(_TO_ALPHA.get(c, c) for c in s)
+    return s.translate(letter_translation("mrz"))
 
 
 def _candidates(data: str, check: str, accept=None) -> list[tuple[str, str]]:
@@ -232,33 +219,59 @@ def parse_td1(raw_lines: list[str], *, today: date | None = None) -> MrzResult:
     return best[0]
 
 
-def _parse_td1_fixed(raw_lines: list[str], *, today: date | None = None) -> MrzResult:
+@dataclass
+class _Td1Reading:
+    """A TD1 zone as read, each position repaired for the class of character it holds, and every reading of
+    each checked field its check digit allows (the cross-field constraints pick among them)."""
+
+    doc_code: str
+    state: str
+    optional: str  # the Vietnamese optional data: 12-digit number, `<<`, its check digit
+    sex: str
+    exp: str
+    exp_check: str
+    no_expiry: bool
+    nationality: str
+    opt2: str
+    composite: str
+    name_line: str
+    fields: dict[str, tuple[str, str, list[tuple[str, str]]]]
+
+    def assemble(self, choice: tuple[tuple[str, str], ...]) -> tuple[str, str, dict[str, bool]]:
+        """Lines 1 and 2 with one reading per checked field, and which checks they pass."""
+        vals = dict(zip(self.fields, choice, strict=True))
+        n, nc = vals["document_number"]
+        i12, i12c = vals["personal_number"]
+        d, dc = vals["birth_date"]
+        e, ec = vals.get("expiry_date", (self.exp, self.exp_check))
+        line1 = self.doc_code + self.state + n + nc + i12 + self.optional[12:14] + i12c
+        line2 = d + dc + self.sex + e + ec + self.nationality + self.opt2 + self.composite
+        checks = {name: bool(self.fields[name][2]) for name in self.fields}
+        if self.no_expiry:
+            checks["expiry_date"] = ec in "<0"
+        if re.fullmatch(r"\d{12}", i12):
+            # the document number is the last 9 digits of the personal number: a free cross-check
+            checks["number_consistency"] = i12[3:] == n
+            checks["birth_year_consistency"] = i12[4:6] == d[:2]
+        checks["composite"] = is_valid_check(line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29], self.composite)
+        return line1, line2, checks
+
+
+def _read_td1(raw_lines: list[str], today: date | None) -> _Td1Reading:
     lines = [_fit(normalise_line(x)) for x in raw_lines[:3]]
     while len(lines) < 3:
         lines.append("<" * 30)
     l1, l2, l3 = lines
-    res = MrzResult(lines=[])
-    repairs = res.repairs
-
-    doc_code = _as_alpha(l1[0:2])
-    state = _as_alpha(l1[2:5])
     number = _as_digits(l1[5:14])
     number_check = _as_digits(l1[14])
     optional = l1[15:30]
-    # Vietnamese optional data: 12-digit number, `<<`, its check digit
     id12 = _as_digits(optional[0:12])
     id12_check = _as_digits(optional[14])
-    optional = id12 + optional[12:14] + id12_check
-
     dob = _as_digits(l2[0:6])
     dob_check = _as_digits(l2[6])
     sex = l2[7]
-    sex = {"H": "M", "N": "M", "P": "F", "E": "F"}.get(sex, sex)
     exp = l2[8:14]
     exp_check = l2[14]
-    nationality = _as_alpha(l2[15:18])
-    opt2 = l2[18:29]
-    composite = _as_digits(l2[29])
     no_expiry = exp.strip("<") == ""
     if not no_expiry:
         exp, exp_check = _as_digits(exp), _as_digits(exp_check)
@@ -266,7 +279,6 @@ def _parse_td1_fixed(raw_lines: list[str], *, today: date | None = None) -> MrzR
     def is_date(s: str) -> bool:
         return _parse_yymmdd(s, future=False, today=today) is not None
 
-    # every reading each field's check digit allows; the cross-field constraints below pick among them
     fields = {
         "document_number": (number, number_check, _candidates(number, number_check)),
         "personal_number": (id12, id12_check, _candidates(id12, id12_check) if re.fullmatch(r"\d{12}", id12) else []),
@@ -274,71 +286,74 @@ def _parse_td1_fixed(raw_lines: list[str], *, today: date | None = None) -> MrzR
     }
     if not no_expiry:
         fields["expiry_date"] = (exp, exp_check, _candidates(exp, exp_check, is_date))
-    options = [c or [(d, k)] for d, k, c in fields.values()]
+    return _Td1Reading(
+        doc_code=_as_alpha(l1[0:2]),
+        state=_as_alpha(l1[2:5]),
+        optional=id12 + optional[12:14] + id12_check,
+        sex={"H": "M", "N": "M", "P": "F", "E": "F"}.get(sex, sex),
+        exp=exp,
+        exp_check=exp_check,
+        no_expiry=no_expiry,
+        nationality=_as_alpha(l2[15:18]),
+        opt2=l2[18:29],
+        composite=_as_digits(l2[29]),
+        name_line=l3,
+        fields=fields,
+    )
 
-    def assemble(choice: tuple[tuple[str, str], ...]) -> tuple[str, str, dict[str, bool]]:
-        vals = dict(zip(fields, choice, strict=True))
-        n, nc = vals["document_number"]
-        i12, i12c = vals["personal_number"]
-        d, dc = vals["birth_date"]
-        e, ec = vals.get("expiry_date", (exp, exp_check))
-        line1 = doc_code + state + n + nc + i12 + optional[12:14] + i12c
-        line2 = d + dc + sex + e + ec + nationality + opt2 + composite
-        checks = {name: bool(fields[name][2]) for name in fields}
-        if no_expiry:
-            checks["expiry_date"] = ec in "<0"
-        if re.fullmatch(r"\d{12}", i12):
-            # the document number is the last 9 digits of the personal number: a free cross-check
-            checks["number_consistency"] = i12[3:] == n
-            checks["birth_year_consistency"] = i12[4:6] == d[:2]
-        checks["composite"] = is_valid_check(line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29], composite)
-        return line1, line2, checks
 
+def _choose(td: _Td1Reading, repairs: list[str]) -> tuple[str, str, dict[str, bool], bool]:
+    """The readings that pass the most checks: (line 1, line 2, checks, ambiguous); the repairs made are
+    appended to `repairs`."""
+    options = [c or [(d, k)] for d, k, c in td.fields.values()]
     scored = []
     for choice in itertools.product(*options):
-        line1, line2, checks = assemble(choice)
+        line1, line2, checks = td.assemble(choice)
         scored.append((sum(checks.values()), line1, line2, checks, choice))
     best_score = max(x[0] for x in scored)
     top = [x for x in scored if x[0] == best_score]
     _, l1, l2, checks, choice = top[0]
-    res.ambiguous = len({(x[1], x[2]) for x in top}) > 1
-    originals = tuple(f[:2] for f in fields.values())
+    ambiguous = len({(x[1], x[2]) for x in top}) > 1
+    originals = tuple(f[:2] for f in td.fields.values())
     if not checks["composite"] and choice != originals:
         # a repair the composite check does not confirm is a guess: report the reading as it was
-        l1, l2, checks = assemble(originals)
-        checks.update({name: is_valid_check(*fields[name][:2]) for name in fields})
+        l1, l2, checks = td.assemble(originals)
+        checks.update({name: is_valid_check(*td.fields[name][:2]) for name in td.fields})
         choice = originals
-    for name, picked, original in zip(fields, choice, originals, strict=True):
+    for name, picked, original in zip(td.fields, choice, originals, strict=True):
         if picked != original:
             repairs.append(f"{name}: check digit repaired a likely misread")
     if not checks["composite"] and not repairs and all(v for k, v in checks.items() if k != "composite"):
         # every field reads clean and checks, so the composite digit itself was misread (if it is a shape
         # neighbour); after another repair the composite is the only guard left, so it is never overridden
         fixed = check_digit(l1[5:30] + l2[0:7] + l2[8:15] + l2[18:29])
-        if composite in _DIGIT_NEIGHBOURS.get(fixed, ""):
+        if td.composite in _DIGIT_NEIGHBOURS.get(fixed, ""):
             l2 = l2[:29] + fixed
             checks["composite"] = True
             repairs.append("composite: check digit itself misread")
+    return l1, l2, checks, ambiguous
+
+
+def _parse_td1_fixed(raw_lines: list[str], *, today: date | None = None) -> MrzResult:
+    td = _read_td1(raw_lines, today)
+    res = MrzResult(lines=[])
+    l1, l2, checks, res.ambiguous = _choose(td, res.repairs)
     res.checks = checks
-    number = l1[5:14]
     if re.fullmatch(r"\d{12}", l1[15:27]):
         res.id_number = l1[15:27]
-    dob = l2[0:6]
-    exp = l2[8:14]
-
-    l3 = _as_alpha(l3)
+    l3 = _as_alpha(td.name_line)
     name_parts = l3.rstrip("<").split("<<", 1)
     res.surname = name_parts[0].replace("<", " ").strip()
     res.given_names = name_parts[1].replace("<", " ").strip() if len(name_parts) > 1 else ""
-
     res.lines = [l1, l2, l3]
-    res.document_code = doc_code.rstrip("<")
-    res.issuing_state = state
-    res.document_number = number
-    res.birth_date = _parse_yymmdd(dob, future=False, today=today)
-    res.sex = {"M": "male", "F": "female"}.get(sex)
+    res.document_code = td.doc_code.rstrip("<")
+    res.issuing_state = td.state
+    res.document_number = l1[5:14]
+    res.birth_date = _parse_yymmdd(l2[0:6], future=False, today=today)
+    res.sex = {"M": "male", "F": "female"}.get(td.sex)
+    exp = l2[8:14]
     res.expiry_date = _parse_yymmdd(exp, future=True, today=today) if exp.strip("<") else None
-    res.nationality = nationality
+    res.nationality = td.nationality
     if res.birth_date is None:
         res.checks["birth_date"] = False
     return res
@@ -356,18 +371,17 @@ def find_td1_lines(text_lines: list[str]) -> list[str] | None:
     return cands[-3:]
 
 
-def read_mrz(image: np.ndarray, *, today: date | None = None) -> MrzResult | None:
+def read_mrz(image: np.ndarray, reader: Reader, *, today: date | None = None) -> MrzResult | None:
     """Find and read a TD1 zone in the bottom part of a card image; None when there is no zone.
 
     OCR is restricted to the MRZ alphabet. Two crops of the bottom band are tried (they fail in
     different ways) and the reading with the most passing checks is kept."""
-    from worker.ocr.tesseract import ocr_lines_text
-
     h = image.shape[0]
     best: MrzResult | None = None
     for top in (0.62, 0.55):
         band = image[int(h * top) :, :]
-        texts = ocr_lines_text(band, lang="eng", psm=6, whitelist=MRZ_ALPHABET, scale=_mrz_scale(band))
+        read = reader.read(band, lang="eng", psm=6, whitelist=MRZ_ALPHABET, scale=_mrz_scale(band))
+        texts = [line.text for line in read.lines]
         lines = find_td1_lines(texts)
         if lines is None:
             continue

@@ -1,0 +1,116 @@
+"""Addresses read by OCR, respelled where only tone marks went wrong: the unit words, the administrative
+names (the stage's place gazetteer, worker/extract/places.py) and Huế's multi-word street and village
+names (worker/extract/data/)."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from worker.extract import places
+from worker.extract.data import word_list
+from worker.vntext import name_key
+
+# addresses: the words and names certificates print, respelled when OCR loses or swaps their tone marks.
+# Huế street and village names are public geography, not personal data; a name is only ever replaced by
+# one with the same letters (diacritics differ), and only as a whole run of two or more words, so a
+# single syllable (`Dương` in `Dương Văn An`, `Huệ`) is never forced onto another word.
+_UNIT_WORDS = (
+    "phường", "xã", "thị trấn", "thị xã", "thành phố", "huyện", "tỉnh", "quận", "thôn", "tổ dân phố", "tổ",
+    "kiệt", "hẻm", "ngõ", "khu vực", "khu phố", "số",
+)  # fmt: skip
+
+
+@cache
+def _gazetteer() -> dict[str, str]:
+    """Folded key of a multi-word name → its spelling; keys two spellings share are dropped (ambiguous)."""
+    table: dict[str, str] = {}
+    for name in (*word_list("hue_streets"), *word_list("hue_villages")):
+        if " " not in name:
+            continue
+        key = name_key(name)
+        table[key] = "" if key in table and table[key] != name else name
+    return {k: v for k, v in table.items() if v}
+
+
+@cache
+def _units() -> dict[str, str]:
+    return {name_key(u): u for u in _UNIT_WORDS}
+
+
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def _respell_streets(text: str) -> str:
+    """Whole multi-word street and village names (two to four words) whose letters equal a known one."""
+    table = _gazetteer()
+
+    def street(span: list[re.Match[str]]) -> str | None:
+        if re.search(r"[^\w\s]", text[span[0].start() : span[-1].end()]):
+            return None  # a name never spans punctuation
+        return table.get(name_key(" ".join(t.group(0) for t in span))) or None
+
+    return places.respell_runs(text, street, max_words=4, min_words=2)
+
+
+def _keep_case(original: str, corrected: str) -> str:
+    """The corrected spelling with the original's capitalisation (`huyện` stays lower case on a
+    certificate even where a gazetteer lists `Huyện`)."""
+    a, b = list(_WORD.finditer(original)), list(_WORD.finditer(corrected))
+    if len(a) != len(b):
+        return corrected
+    out, last = [], 0
+    for wa, wb in zip(a, b, strict=True):
+        word = wb.group(0)
+        if name_key(wa.group(0)) == name_key(word) and wa.group(0)[:1].islower() != word[:1].islower():
+            word = (word[0].lower() if wa.group(0)[:1].islower() else word[0].upper()) + word[1:]
+        out.append(corrected[last : wb.start()])
+        out.append(word)
+        last = wb.end()
+    out.append(corrected[last:])
+    return "".join(out)
+
+
+def _respell_unit(part: str) -> str:
+    """The unit word opening an address component (`phuòng Vĩnh Ninh`), and `Kiệt`/`Hẻm`/`Ngõ` before a
+    lane number; nowhere else, so names sharing letters with a unit (`Tố Hữu`, `Hương Sơ`) are safe."""
+    m = re.match(r"(\s*)((?:[^\W\d_]+\s*){1,3})", part)
+    if m:
+        words = list(_WORD.finditer(m.group(2)))
+        for n in range(min(3, len(words)), 0, -1):
+            unit = _units().get(name_key(" ".join(w.group(0) for w in words[:n])))
+            if unit and (n > 1 or unit not in ("số", "tổ") or re.match(r"\s*\d", part[m.start(2) + words[0].end() :])):
+                first = words[0].group(0)
+                unit = (unit[0].upper() if first[:1].isupper() else unit[0]) + unit[1:]
+                start, end = m.start(2) + words[0].start(), m.start(2) + words[n - 1].end()
+                part = part[:start] + unit + part[end:]
+                break
+
+    def lane(mm: re.Match[str]) -> str:
+        word = _units().get(name_key(mm.group(1)))
+        return (
+            (word[0].upper() + word[1:] if mm.group(1)[:1].isupper() else word) + mm.group(2) if word else mm.group(0)
+        )
+
+    return re.sub(r"(?<![\w])((?i:ki[eêệẹể]t|h[eẻ]m|ng[oõ]))(\s+\d)", lane, part)
+
+
+def canonical_address(text: str) -> str:
+    """Respell an address read by OCR, component by component: the unit words (`phuòng` → `phường`),
+    the administrative names after them (the extract stage's gazetteer, worker/extract/places.py), and in
+    the first component only whole multi-word street and village names (`Trường Chỉnh` → `Trường Chinh`).
+    House numbers and unknown words stay as read."""
+    # addresses print commas between components and no other punctuation: OCR's `;` is a comma, a `:`
+    # inside a name (`Lê: Lợi`) a speck
+    text = re.sub(r"\s*;\s*", ", ", text)
+    text = re.sub(r"(?<=\w)\s*:\s*(?=\w)", " ", text)
+    text = re.sub(r"\s+,", ",", text)
+    text = re.sub(r"(?<=\d)\.(?=[^\W\d_])", " ", text)
+    text = re.sub(r"(?i)\b(ki[eệ]t|h[eẻ]m|ng[oõ]|t[oổ])(?=\d)", r"\1 ", text)
+    parts = text.split(",")
+    out = []
+    for i, part in enumerate(parts):
+        fixed = _respell_unit(part)
+        # the first component is the house number and street; the rest are administrative units
+        out.append(_respell_streets(fixed) if i == 0 else _keep_case(fixed, places.correct(fixed)))
+    return ",".join(out)

@@ -1,0 +1,220 @@
+"""The certificate's codes: the serial (red, bottom right of page 1, voted on by four readings), the 2024
+form's QR and 12-character code, the barcode on the 2009 form's last page."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from models import fields as F
+from models.elements import union
+from worker.extract.gcn.evidence import Evidence
+from worker.extract.gcn.form import SERIAL_FORMATS
+from worker.extract.gcn.images import PageImages, red_text_box
+from worker.extract.gcn.numbers import DIGIT_FIX, SERIAL_CHARS, parse_area
+from worker.extract.gcn.patterns import CODE_RE, SERIAL_GAP_RE, SERIAL_RE
+from worker.extract.gcn.text import PageText
+from worker.extract.scan import PageScan
+
+
+def read_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Evidence | None:
+    """The certificate serial, printed in red at the bottom right of page 1."""
+    best: tuple[float, Evidence] | None = None
+    for m in SERIAL_RE.finditer(t.raw):
+        letters, digits = m.group(1), m.group(2).translate(DIGIT_FIX)
+        if not digits.isdigit():
+            continue
+        box = t.box(m.start(), m.end())
+        if box is None:
+            continue
+        y_rel = (box[1] + box[3] / 2) / max(1, h)
+        if y_rel < 0.6:
+            continue  # the serial is at the bottom; above it are ID numbers and registry numbers
+        mean, low = t.stats(m.start(), m.end())
+        cand = Evidence(
+            F.CERTIFICATE_SERIAL, f"{letters} {digits}", box, ["ocr"], mean, low, repaired=digits != m.group(2)
+        )
+        W = pg.grey.shape[1]
+        fmt = SERIAL_FORMATS.get(form or "")
+        # bottom right, in the form's format, read with confidence
+        score = (
+            y_rel + mean + 0.3 * (box[0] + box[2] / 2) / max(1, W) + (0.5 if fmt and fmt.fullmatch(cand.value) else 0)
+        )
+        if best is None or score > best[0]:
+            best = (score, cand)
+    ev: Evidence | None = best[1] if best else None
+    region = ev.box if ev else red_text_box(pg, h)
+    if ev is None and region is None:
+        # a photocopy turns the red serial grey: find it in the bottom-right band as sparse text
+        W = pg.grey.shape[1]
+        y0 = int(h * 0.75)
+        band = pg.reader.read(pg.grey[y0 : int(h * 0.98), int(W * 0.5) :], psm=11)
+        for line in band.lines:
+            # the words of the serial only: the line box also holds whatever specks sit beside it
+            for k, word in enumerate(line.words):
+                if (
+                    re.fullmatch(r"[0-9OIlSB]{6}(?:[0-9OIlSB]{2})?", word.text)
+                    and sum(c.isdigit() for c in word.text) >= 4
+                ):
+                    parts = [word.box] + ([line.words[k - 1].box] if k and line.words[k - 1].text.isalpha() else [])
+                    x, y, w, _ = union(parts)
+                    hh = min(p[3] for p in parts)  # a speck under a digit stretches its box
+                    region = (x + int(W * 0.5), y + y0, w, hh)
+                    break
+            if region is not None:
+                break
+    if region is None:
+        return ev
+    # the serial is the registry's key: three more readings (the vie model, and the eng model at two
+    # text sizes, which is surer of Latin capitals and digits) vote with the layout pass
+    votes: list[tuple[str, float, str]] = []
+    if ev is not None:
+        votes.append((ev.value, ev.ocr_conf, "ocr"))
+    for lang, zoom in ((None, 1.0), ("eng", 1.0), ("eng", 1.6)):
+        text, conf, _ = pg.read(region, whitelist=SERIAL_CHARS, ink="red", lang=lang, zoom=zoom)
+        # the eng model sometimes reads the gap after the letters as `L`/`I` (`AIL575839`)
+        sm = SERIAL_RE.search(re.sub(r"\s+", " ", text.upper())) or SERIAL_GAP_RE.search(text.upper())
+        if sm and sm.group(2).translate(DIGIT_FIX).isdigit():
+            votes.append((f"{sm.group(1)} {sm.group(2).translate(DIGIT_FIX)}", conf, "reread"))
+    if not votes:
+        return ev
+    fmt = SERIAL_FORMATS.get(form or "")
+    tally: dict[str, list[tuple[float, str]]] = {}
+    for value, conf, src in votes:
+        tally.setdefault(value, []).append((conf, src))
+    best_value = max(
+        tally, key=lambda v: (len(tally[v]), bool(fmt and fmt.fullmatch(v)), "ocr" in [s for _, s in tally[v]])
+    )
+    backers = tally[best_value]
+    confs = [c for c, _ in backers]
+    if ev is None:
+        ev = Evidence(F.CERTIFICATE_SERIAL, best_value, region, [], max(confs), min(confs))
+    elif ev.value != best_value:
+        ev.value, ev.ocr_conf, ev.min_conf, ev.repaired = best_value, max(confs), min(confs), False
+    ev.sources = sorted({src for _, src in backers})
+    ev.agree = len(backers) - 1
+    ev.disagree = len(votes) - len(backers)
+    if ev is not None and form in SERIAL_FORMATS:
+        ev.valid = bool(SERIAL_FORMATS[form].fullmatch(ev.value))
+    return ev
+
+
+def _parse_qr(payload: str) -> dict[str, Any]:
+    """Fields recognisable in a certificate QR payload. The real format is unconfirmed (domain.md), so a
+    field is taken only when its position and shape both fit the pipe-separated layout
+    `code|serial|commune|sheet|parcel|area`; anything else leaves just the raw payload."""
+    parts = payload.split("|")
+    out: dict[str, Any] = {}
+    if len(parts) >= 6:
+        code, serial, commune, sheet, parcel, area = (p.strip() for p in parts[:6])
+        if re.fullmatch(r"[0-9A-Z]{12}", code):
+            out[F.CERTIFICATE_CODE] = code
+        if re.fullmatch(r"[A-Z]{2} ?\d{6,8}", serial):
+            out[F.CERTIFICATE_SERIAL] = serial if " " in serial else f"{serial[:2]} {serial[2:]}"
+        if re.fullmatch(r"\d{5}", commune):
+            out["commune_code"] = commune
+        if sheet.isdigit():
+            out[F.MAP_SHEET_NUMBER] = int(sheet)
+        if parcel.isdigit():
+            out[F.PARCEL_NUMBER] = int(parcel)
+        value, _ = parse_area(area + " m")
+        if value is not None:
+            out[F.AREA_M2] = float(value)
+    return out
+
+
+def read_codes(
+    t: PageText, pg: PageImages, scan: PageScan, fields: dict[str, Evidence], warnings: list[str]
+) -> dict[str, Any]:
+    """The page's QR (2024 form) and the 12-character certificate code printed under it."""
+    h = scan.colour.shape[0]
+    # the QR is in the top-left corner of page 1
+    codes = scan.qr_codes_in(right=0.5, bottom=0.25)
+    qr: dict[str, Any] = {}
+    if codes:
+        payload = codes[0].text
+        box = codes[0].box
+        fields[F.QR_PAYLOAD] = Evidence(
+            F.QR_PAYLOAD,
+            payload,
+            (int(box[0] / pg.fx), int(box[1] / pg.fy), int(box[2] / pg.fx), int(box[3] / pg.fy)),
+            ["qr"],
+            1.0,
+            1.0,
+        )
+        qr = _parse_qr(payload)
+    m = re.search(r"ma\s*giay\s*chung\s*nhan\s*[:;.]?\s*", t.fold)
+    cands: list[tuple[int, int]] = []
+    if m:
+        mm = CODE_RE.search(t.raw.upper(), m.end(), m.end() + 20)
+        if mm:
+            cands.append((mm.start(), mm.end()))
+    limit = len(t.raw) if m else t.raw.find("\n", t.raw.find("\n") + 1) + 1
+    for mm in CODE_RE.finditer(t.raw[: max(limit, 0) or len(t.raw)]):
+        bx = t.box(mm.start(), mm.end())
+        if bx is not None and bx[1] < h / pg.fy * 0.2:
+            cands.append((mm.start(), mm.end()))
+    if cands:
+        s, e = cands[0]
+        code = t.raw[s:e].upper()
+        mean, low = t.stats(s, e)
+        ev = Evidence(F.CERTIFICATE_CODE, code, t.box(s, e), ["ocr"], mean, low, valid=True)
+        fields[F.CERTIFICATE_CODE] = ev
+    if F.CERTIFICATE_CODE in qr:
+        ev_c = fields.get(F.CERTIFICATE_CODE)
+        if ev_c is None:
+            fields[F.CERTIFICATE_CODE] = Evidence(F.CERTIFICATE_CODE, qr[F.CERTIFICATE_CODE], None, ["qr"], 1.0, 1.0)
+        elif ev_c.value == qr[F.CERTIFICATE_CODE]:
+            ev_c.agree += 1
+            ev_c.sources.append("qr")
+        else:
+            warnings.append(f"certificate_code_qr_mismatch: printed {ev_c.value} vs QR {qr['certificate_code']}")
+            ev_c.value, ev_c.sources, ev_c.disagree = qr[F.CERTIFICATE_CODE], ["qr"], 1
+    return qr
+
+
+def apply_qr(fields: dict[str, Evidence], qr: dict[str, Any], warnings: list[str]) -> None:
+    """The QR carries its own error correction: where it and the print agree both are right; where they
+    differ the QR wins and the disagreement is a warning for review."""
+    for name in (F.CERTIFICATE_SERIAL, F.MAP_SHEET_NUMBER, F.PARCEL_NUMBER, F.AREA_M2):
+        if name not in qr:
+            continue
+        ev = fields.get(name)
+        q = qr[name]
+        if ev is None:
+            fields[name] = Evidence(name, q, None, ["qr"], 1.0, 1.0, agree=1)
+            continue
+        same = abs(float(ev.value) - float(q)) < 0.05 if name == F.AREA_M2 else ev.value == q
+        if same:
+            ev.agree += 1
+            ev.sources.append("qr")
+            ev.check = max(ev.check, 1)
+        else:
+            warnings.append(f"{name}_qr_mismatch: printed {ev.value} vs QR {q}")
+            ev.value, ev.sources, ev.disagree, ev.check = q, ["qr"], 1, 0
+            # the QR's own error correction vouches for its characters; the mismatch stays a warning
+            ev.agree, ev.repaired, ev.ocr_conf, ev.min_conf = 1, False, 1.0, 1.0
+            ev.valid = name != F.CERTIFICATE_SERIAL or bool(SERIAL_FORMATS["gcn_2024_qr"].fullmatch(str(q)))
+
+
+def read_barcode(pg: PageImages, scan: PageScan, fields: dict[str, Evidence]) -> None:
+    """The barcode on the last page of the 2009 form: [2-digit province code] + 5-digit commune code +
+    2-digit issue year + 6-digit file number (domain.md). Its check digits make a decode trustworthy."""
+    for code in scan.codes():
+        digits = code.text.strip()
+        if code.format == "QRCode" or not re.fullmatch(r"\d{13}|\d{15}", digits):
+            continue
+        box = tuple(int(v) for v in code.box)
+        layout_box = (int(box[0] / pg.fx), int(box[1] / pg.fy), int(box[2] / pg.fx), int(box[3] / pg.fy))
+        body = digits[2:] if len(digits) == 15 else digits
+        fields[F.BARCODE] = Evidence(F.BARCODE, digits, layout_box, ["barcode"], 1.0, 1.0, agree=1)
+        fields[F.BARCODE_COMMUNE_CODE] = Evidence(
+            F.BARCODE_COMMUNE_CODE, body[:5], layout_box, ["barcode"], 1.0, 1.0, agree=1
+        )
+        year = int(body[5:7])
+        full_year = 2000 + year if year <= date.today().year % 100 else 1900 + year
+        fields[F.BARCODE_ISSUE_YEAR] = Evidence(
+            F.BARCODE_ISSUE_YEAR, full_year, layout_box, ["barcode"], 1.0, 1.0, agree=1
+        )
+        return

@@ -1,0 +1,204 @@
+"""One certificate page end to end: the layout pass cleaned of seals (read again where it lost the page),
+the page's role and form, then the readers of the sections that page carries."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from models import fields as F
+from models.document import Document, FieldValue
+from models.elements import TextPage
+from models.pages import NormalisedPage
+from models.settings import Settings, get_settings
+from worker.extract.gcn.checks import check_form, flag_handwriting
+from worker.extract.gcn.codes import apply_qr, read_barcode, read_codes, read_serial
+from worker.extract.gcn.evidence import OWNER, Evidence, field_value
+from worker.extract.gcn.form import EXPECTED_LABELS, detect_form, layout_score, page_role
+from worker.extract.gcn.images import PageImages, enhanced, reread_under_seals, seal_boxes
+from worker.extract.gcn.owners import merge_owners, owner_score, read_owners, rescue_owner_section
+from worker.extract.gcn.parcel import read_parcel, rescue_parcel_section
+from worker.extract.gcn.patterns import CODE_RE, OWNER_SECTION, P2_PATTERNS
+from worker.extract.gcn.signature import read_signature_block
+from worker.extract.gcn.sketch import read_changes, read_diagram
+from worker.extract.gcn.text import PageText
+from worker.extract.scan import PageScan, page_document
+from worker.ocr import Reader, TesseractReader
+
+
+def extract_gcn(
+    page: NormalisedPage,
+    ocr: TextPage | None = None,
+    settings: Settings | None = None,
+    *,
+    doc_type: str | None = None,
+    reader: Reader | None = None,
+) -> Document:
+    """Read one certificate page: `ocr` is its layout pass when made already (psm 3 of `page.ocr_image`),
+    `doc_type` the classifier's guess, used only when the page's own text does not settle its role."""
+    return extract_gcn_detailed(page, ocr, settings, doc_type=doc_type, reader=reader)[0]
+
+
+def extract_gcn_detailed(
+    page: NormalisedPage,
+    ocr: TextPage | None = None,
+    settings: Settings | None = None,
+    *,
+    doc_type: str | None = None,
+    reader: Reader | None = None,
+) -> tuple[Document, dict[str, Evidence]]:
+    """As extract_gcn, plus the evidence behind each confidence (for the benchmark's calibration fit)."""
+    settings = settings or get_settings()
+    scan = PageScan.of(page, reader or TesseractReader(settings.tesseract_lang), ocr)
+    doc = page_document(page)
+    return doc, read_certificate(scan, doc_type).fill(doc)
+
+
+@dataclass
+class CertificatePage:
+    """What was read off one certificate page, as evidence (confidences are given when it fills a document)."""
+
+    role: str
+    role_confidence: float
+    fields: dict[str, Evidence] = field(default_factory=dict)
+    owners: list[dict[str, Evidence]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def fill(self, doc: Document) -> dict[str, Evidence]:
+        """Put the fields, owners, warnings and page role into `doc`; returns the evidence by field."""
+        if self.role != "unknown":
+            doc.doc_type = self.role  # type: ignore[assignment]
+            doc.doc_type_confidence = round(self.role_confidence, 3)
+        doc.warnings += [w for w in self.warnings if w not in doc.warnings]
+        evidence: dict[str, Evidence] = {}
+        doc.fields = {}
+        for name, ev in self.fields.items():
+            if ev.value is None and name != F.CHANGES:
+                continue
+            doc.fields[name] = field_value(ev, name)
+            evidence[name] = ev
+        doc.owners = []
+        for i, owner in enumerate(self.owners):
+            row: dict[str, FieldValue] = {}
+            for name, ev in owner.items():
+                if ev.value is None and name != F.OWNER_ID_NUMBER:
+                    continue
+                row[name] = field_value(ev, OWNER + name)
+                evidence[f"owners[{i}].{name}"] = ev
+            doc.owners.append(row)
+        return evidence
+
+
+def read_certificate(scan: PageScan, doc_type: str | None) -> CertificatePage:
+    """Every section the page carries, by its role (page 1, page 2, sketch and changes) and form."""
+    pg = PageImages.of(scan.page, scan.reader)
+    ocr, t, role, role_conf = _layout(scan, pg, doc_type)
+    form, form_conf = detect_form(t.raw)
+    if form == "gcn_2024_qr" and role == "gcn_page2":
+        role = "gcn_page1"  # the 2024 form prints the parcel on page 1 (its page 2 is sketch and changes)
+    if role in ("gcn_page2", "gcn_page1") and (role == "gcn_page2" or form == "gcn_2024_qr"):
+        t = rescue_parcel_section(t, pg, ocr)
+    out = CertificatePage(role, role_conf)
+    if role == "gcn_page1":
+        t, form, form_conf = _read_page1(t, pg, scan, ocr, form, form_conf, out)
+    elif role == "gcn_page2":
+        read_parcel(t, pg, form, out.fields, out.warnings)
+        read_signature_block(t, pg, out.fields, out.warnings)
+    elif role == "gcn_other":
+        _read_other(t, pg, scan, out)
+    if form is not None:
+        out.fields[F.CERTIFICATE_FORM] = Evidence(F.CERTIFICATE_FORM, form, None, ["layout"], form_conf, form_conf)
+        check_form(out.fields, form, out.warnings)
+    flag_handwriting(pg, out.fields, out.owners, out.warnings, [ln.box for ln in t.lines])
+    return out
+
+
+def _layout(scan: PageScan, pg: PageImages, doc_type: str | None) -> tuple[TextPage, PageText, str, float]:
+    """The layout pass with the lines under red seals read again, and the page's role. When the pass lost
+    much of the page (photocopy speckle, a grey seal, low contrast) the page is read once more on a
+    contrast-stretched, seal-dropped image, kept only if it finds more of the form's labels."""
+    ocr = scan.layout
+    seals = seal_boxes(pg)
+    if seals:
+        ocr = reread_under_seals(ocr, pg, seals)
+    t = PageText.of(ocr)
+    role, role_conf = page_role(t, doc_type)
+    if layout_score(t, role) < EXPECTED_LABELS.get(role, 3):
+        better = pg.reader.read(enhanced(pg), psm=3)
+        t2 = PageText.of(better)
+        role2, conf2 = page_role(t2, doc_type)
+        if layout_score(t2, role2) > layout_score(t, role):
+            ocr, t, role, role_conf = better, t2, role2, conf2
+    return ocr, t, role, role_conf
+
+
+def _read_page1(
+    t: PageText,
+    pg: PageImages,
+    scan: PageScan,
+    ocr: TextPage,
+    form: str | None,
+    form_conf: float,
+    out: CertificatePage,
+) -> tuple[PageText, str | None, float]:
+    """Page 1: the serial, the owners and, on the 2024 form, its QR and the parcel."""
+    qr: dict[str, Any] = {}
+    if form == "gcn_2024_qr" or form is None:
+        qr = read_codes(t, pg, scan, out.fields, out.warnings)
+        if qr and form is None:
+            form, form_conf = "gcn_2024_qr", 0.9
+    serial = read_serial(t, pg, form, pg.grey.shape[0])
+    if serial is not None:
+        out.fields[F.CERTIFICATE_SERIAL] = serial
+    t = _read_owner_section(t, pg, ocr, form, out)
+    if form == "gcn_2024_qr" or P2_PATTERNS[F.PARCEL_NUMBER].search(t.fold):
+        sec = OWNER_SECTION.search(t.fold)
+        parcel_start = _PARCEL_SECTION.search(t.fold, sec.end() if sec else 0)
+        read_parcel(t, pg, form, out.fields, out.warnings, parcel_start.start() if parcel_start else 0)
+        read_signature_block(t, pg, out.fields, out.warnings)
+    if qr:
+        apply_qr(out.fields, qr, out.warnings)
+    if not out.owners:
+        out.warnings.append("no_owner_found: page 1 without a readable owner line")
+    return t, form, form_conf
+
+
+_PARCEL_SECTION = re.compile(r"thong\s*tin\s*thua\s*dat")
+
+
+def _read_owner_section(t: PageText, pg: PageImages, ocr: TextPage, form: str | None, out: CertificatePage) -> PageText:
+    """The owners; a degraded section (an address that ran into a co-owner's lines, a title misread, an
+    owner without name or number) is read again as a block and the two readings merged."""
+    owners = read_owners(t, pg, form, out.warnings)
+    garbled = any(
+        (o.get(F.OWNER_ADDRESS) is not None and o[F.OWNER_ADDRESS].repaired) or F.OWNER_RELATIONSHIP not in o
+        for o in owners
+    )
+    if garbled or not owners or any(F.OWNER_FULL_NAME not in o or F.OWNER_ID_NUMBER not in o for o in owners):
+        rescued = rescue_owner_section(t, pg, ocr)
+        if rescued is not None:
+            more: list[str] = []
+            again = read_owners(rescued, pg, form, more)
+            if owner_score(again) > owner_score(owners):
+                owners, t = merge_owners(again, owners), rescued
+                out.warnings += more
+            else:
+                owners = merge_owners(owners, again)
+    out.owners = owners
+    return t
+
+
+def _read_other(t: PageText, pg: PageImages, scan: PageScan, out: CertificatePage) -> None:
+    """The sketch and changes page (and the 2009 form's last page): changes, the sketch's label, the
+    barcode, the 2024 form's certificate code."""
+    read_changes(t, out.fields, out.warnings)
+    read_diagram(t, pg, out.fields)
+    read_barcode(pg, scan, out.fields)
+    m = re.search(r"ma\s*giay\s*chung\s*nhan\s*[:;.]?\s*", t.fold)
+    if m:
+        mm = CODE_RE.search(t.raw.upper(), m.end(), m.end() + 20)
+        if mm:
+            out.fields[F.CERTIFICATE_CODE] = Evidence(
+                F.CERTIFICATE_CODE, mm.group(1), t.box(mm.start(), mm.end()), ["ocr"], *t.stats(mm.start(), mm.end())
+            )

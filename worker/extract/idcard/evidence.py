@@ -1,0 +1,140 @@
+"""What one reading of a card field is, and the evidence behind a chosen value that the confidence model
+weighs (worker/extract/confidence.py; the fitted weights are confidence_model.json beside this module)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
+
+import numpy as np
+
+from models import fields as F
+from worker.extract.confidence import FALLBACK_FAMILY, LogisticModel, fit_logistic
+
+
+@dataclass
+class Reading:
+    """One source's value for a field, with what the confidence model needs to know about it."""
+
+    value: object
+    source: str  # "ocr" (region re-read), "layout" (first pass), "qr", "mrz", "lexicon", "id_number"
+    char_conf: float = 0.0
+    min_char_conf: float = 0.0
+    valid: bool = True
+    box: list[int] | None = None
+    extra: dict[str, float] = dc_field(default_factory=dict)
+
+
+# the MRZ's holder name (no diacritics): a reading that confirms the printed name's letters, never a field
+MRZ_NAME = "mrz_name"
+
+FAMILIES = {
+    F.ID_NUMBER: "id_number",
+    F.OLD_ID_NUMBER: "id_number",
+    F.DATE_OF_BIRTH: "date",
+    F.DATE_OF_EXPIRY: "date",
+    F.ISSUE_DATE: "date",
+    F.SEX: "sex",
+    F.FULL_NAME: "name",
+    F.PLACE_OF_RESIDENCE: "address",
+    F.PLACE_OF_RESIDENCE_NORMALISED: "address",
+    F.PLACE_OF_ORIGIN: "address",
+    F.PLACE_OF_BIRTH: "address",
+    F.PERSONAL_IDENTIFICATION: "address",
+}
+
+FEATURE_NAMES = (
+    "bias",
+    "qr",
+    "mrz",
+    "ocr_sources",
+    "char_conf",
+    "min_char_conf",
+    "valid",
+    "disagreements",
+    "lexicon_posterior",
+    "lexicon_unknown",
+    "mrz_name",
+    "issue_errors",
+    "issue_warnings",
+    "typewriter",
+)
+
+
+@dataclass
+class Features:
+    field: str
+    sources: list[str] = dc_field(default_factory=list)
+    char_conf: float = 0.0
+    min_char_conf: float = 0.0
+    valid: bool = True
+    disagreements: int = 0
+    lexicon_posterior: float | None = None
+    mrz_name_agrees: bool | None = None
+    issue_errors: int = 0
+    issue_warnings: int = 0
+    # the 9-digit CMND is typed on a dotted form: its digits are misread with high recogniser confidence
+    typewriter: bool = False
+
+    @property
+    def family(self) -> str:
+        return FAMILIES.get(self.field, FALLBACK_FAMILY)
+
+    def vector(self) -> np.ndarray:
+        ocr_sources = sum(s in ("ocr", "ocr_alt", "layout", "lexicon") for s in self.sources)
+        lex = self.lexicon_posterior
+        return np.array(
+            [
+                1.0,
+                float("qr" in self.sources),
+                float("mrz" in self.sources),
+                float(ocr_sources),
+                self.char_conf,
+                self.min_char_conf,
+                float(self.valid),
+                float(self.disagreements),
+                lex if lex is not None else 0.0,
+                float(lex is not None and lex <= 0.0),
+                0.0 if self.mrz_name_agrees is None else (1.0 if self.mrz_name_agrees else -1.0),
+                float(self.issue_errors),
+                float(self.issue_warnings),
+                float(self.typewriter),
+            ]
+        )
+
+
+# hand-set fallback: agreement and machine-readable sources dominate, format validity gates
+_DEFAULT = (-3.0, 5.0, 4.0, 1.2, 2.0, 1.5, 1.5, -1.5, 1.0, -0.5, 1.5, -2.5, -0.8, -0.5)
+MODEL = LogisticModel(
+    Path(__file__).with_name("confidence_model.json"),
+    FEATURE_NAMES,
+    {FALLBACK_FAMILY: _DEFAULT},
+    bounds=(0.001, 0.999),
+)
+
+
+def score(f: Features) -> float:
+    return MODEL.probability(f.family, f.vector())
+
+
+def fit(samples: list[tuple[Features, bool]], *, version: str, model: LogisticModel = MODEL) -> dict[str, list[float]]:
+    """Fit one logistic model per field family on (features, was the value exactly right) and store it."""
+    by_family: dict[str, list[tuple[np.ndarray, float]]] = {}
+    for f, ok in samples:
+        by_family.setdefault(f.family, []).append((f.vector(), float(ok)))
+    weights: dict[str, list[float]] = {}
+    for fam, rows in by_family.items():
+        x = np.stack([r[0] for r in rows])
+        y = np.array([r[1] for r in rows])
+        if len(set(y)) < 2:
+            # all right (or all wrong): a model cannot be fitted; a strong bias says the same honestly
+            rate = (y.sum() + 0.5) / (len(y) + 1.0)
+            w = np.zeros(len(FEATURE_NAMES))
+            w[0] = math.log(rate / (1 - rate))
+        else:
+            w = fit_logistic(x, y)
+        weights[fam] = [round(float(c), 5) for c in w]
+    model.save(weights, version=version)
+    return weights

@@ -1,0 +1,224 @@
+"""Field labels on identity cards: where each field's label is, and which words after or under it are the
+value. OCR garbles labels too, so they are matched fuzzily on a diacritic-folded copy of each word."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from models import fields as F
+from models.elements import Line, Word
+from worker.vntext import name_key
+
+# label variants per field, in name_key form (upper case, no diacritics); punctuation is ignored
+LABELS: dict[str, tuple[str, ...]] = {
+    F.ID_NUMBER: ("SO NO", "SO DINH DANH CA NHAN PERSONAL IDENTIFICATION NUMBER", "SO DINH DANH CA NHAN", "SO"),
+    F.FULL_NAME: ("HO VA TEN FULL NAME", "HO CHU DEM VA TEN KHAI SINH FULL NAME", "HO VA TEN", "HO TEN"),
+    F.DATE_OF_BIRTH: (
+        "NGAY SINH DATE OF BIRTH",
+        "NGAY THANG NAM SINH DATE OF BIRTH",
+        "NGAY THANG NAM SINH",
+        "SINH NGAY",
+    ),
+    F.SEX: ("GIOI TINH SEX", "GIOI TINH"),
+    F.NATIONALITY: ("QUOC TICH NATIONALITY", "QUOC TICH"),
+    F.PLACE_OF_ORIGIN: ("QUE QUAN PLACE OF ORIGIN", "QUE QUAN", "NGUYEN QUAN"),
+    F.PLACE_OF_RESIDENCE: (
+        "NOI THUONG TRU PLACE OF RESIDENCE",
+        "NOI CU TRU PLACE OF RESIDENCE",
+        "NOI DKHK THUONG TRU",
+        "NOI THUONG TRU",
+        "NOI CU TRU",
+    ),
+    F.PLACE_OF_BIRTH: ("NOI DANG KY KHAI SINH PLACE OF BIRTH", "NOI DANG KY KHAI SINH"),
+    F.DATE_OF_EXPIRY: ("NGAY THANG NAM HET HAN DATE OF EXPIRY", "CO GIA TRI DEN", "DATE OF EXPIRY"),
+    F.ISSUE_DATE: ("NGAY THANG NAM DATE MONTH YEAR", "NGAY THANG NAM CAP DATE OF ISSUE"),
+    F.PERSONAL_IDENTIFICATION: (
+        "DAC DIEM NHAN DANG PERSONAL IDENTIFICATION",
+        "DAC DIEM NHAN DANG",
+        "DAU VET RIENG VA DI HINH",
+    ),
+    F.ETHNICITY: ("DAN TOC",),
+}
+
+
+ALL_LABEL_KEYS = tuple(k for ks in LABELS.values() for k in ks if len(k) > 2)
+
+
+# the English halves of bilingual labels: the layout pass often splits a label at its `/`, leaving the
+# tail at the start of what looks like the value
+LABEL_TAILS = (
+    "FULL NAME",
+    "DATE OF BIRTH",
+    "SEX",
+    "NATIONALITY",
+    "PLACE OF ORIGIN",
+    "PLACE OF RESIDENCE",
+    "PLACE OF BIRTH",
+    "DATE OF EXPIRY",
+    "DATE MONTH YEAR",
+    "DATE OF ISSUE",
+    "PERSONAL IDENTIFICATION",
+    "PERSONAL IDENTIFICATION NUMBER",
+    "NO",
+    "ORIGIN",
+    "RESIDENCE",
+    "BIRTH",
+    "EXPIRY",
+)
+
+
+@dataclass
+class LabelHit:
+    line: Line
+    label_end: int  # index of the first word after the label
+    score: float
+    label_box: tuple[int, int, int, int]
+
+    @property
+    def value_words(self) -> list[Word]:
+        return self.line.words[self.label_end :]
+
+
+@lru_cache(maxsize=8192)
+def word_key(text: str) -> str:
+    # every label search folds every word of the layout again: the same few hundred words per card
+    return re.sub(r"[^A-Z0-9]", "", name_key(text))
+
+
+def find_label(lines: list[Line], variants: tuple[str, ...], *, min_score: float = 80.0) -> LabelHit | None:
+    """The best fuzzy match of any label variant at the start of a line (a few junk words may precede it)."""
+    best: LabelHit | None = None
+    # per variant: its length, the length slack, whether it is short (see below), and the length bonus
+    prepared = [(v, len(v), max(3, len(v) // 3), len(v) < 8, 0.15 * len(v)) for v in variants]
+    # the joined words only grow with k: past the longest variant's length and slack none can match
+    longest = max((length + slack for _, length, slack, _, _ in prepared), default=0)
+    for line in lines:
+        keys = [word_key(w.text) for w in line.words]
+        for j in range(len(keys)):
+            joined = ""
+            for k in range(j + 1, min(len(keys), j + 14) + 1):
+                # one-character tokens are specks (`7`, `Z` for a slash): they never spell a label, and
+                # leave the run of words (and so every score) as it was
+                if len(keys[k - 1]) <= 1:
+                    continue
+                joined = f"{joined} {keys[k - 1]}" if joined else keys[k - 1]
+                if len(joined) > longest:
+                    break
+                for variant, length, slack, short, bonus in prepared:
+                    # a long label may stand mid-line (`Giới tính: Nữ  Quốc tịch: Việt Nam`); a short one
+                    # only near the start, where it cannot be a word of some value
+                    if (j >= 4 and short) or abs(len(joined) - length) > slack:
+                        continue
+                    if length <= 3 and joined != variant:
+                        continue
+                    # the longest label that fits: `Quê quán 7 Place of origin` over `Quê quán`
+                    score = fuzz.ratio(joined, variant) + bonus
+                    if score >= min_score and (best is None or score > best.score):
+                        ws = [w for w, key in zip(line.words[j:k], keys[j:k], strict=True) if len(key) > 1]
+                        x0 = ws[0].box[0]
+                        x1 = max(w.box[0] + w.box[2] for w in ws)
+                        # median, not union: one word fused with a speck of the photo would make the
+                        # label look two lines tall and swallow the value line below it
+                        y0 = int(np.median([w.box[1] for w in ws]))
+                        h = int(np.median([w.box[3] for w in ws]))
+                        best = LabelHit(line, k, score, (x0, y0, x1 - x0, h))
+    return best
+
+
+def strip_tail(words: list[Word], own: tuple[str, ...] = ()) -> list[Word]:
+    """Drop what precedes a value: specks (`ì`, `›`), a split label's tail (`/ Place of origin:`), or the
+    whole label again when the layout pass put it on the value's line."""
+    keys = [word_key(w.text) for w in words]
+    i = 0
+    for _ in range(4):
+        while i < len(words) and len(keys[i]) <= 1 and not keys[i].isdigit():
+            i += 1
+        for label in sorted((*LABEL_TAILS, *own), key=len, reverse=True):
+            n = label.count(" ") + 1
+            # a one-character token (`7` for a slash) may sit between the label's halves
+            skip = 1 if i + 1 < len(keys) and len(keys[i]) == 1 else 0
+            joined = " ".join(keys[i + skip : i + skip + n])
+            if joined and fuzz.ratio(joined, label) >= (100 if len(label) <= 3 else 80):
+                i += skip + n
+                break
+        else:
+            break
+    return words[i:]
+
+
+def lines_below(
+    lines: list[Line],
+    hit_box: tuple[int, int, int, int],
+    *,
+    max_lines: int,
+    x_tol: float = 3.0,
+    own: tuple[str, ...] = (),
+    exclude: Line | None = None,
+) -> list[Line]:
+    """Lines right under a label, starting near its left edge, until a gap or another field's label."""
+    x0, y0, _, h = hit_box
+    out: list[Line] = []
+    bottom = y0 + h
+    for line in sorted(lines, key=lambda ln: ln.box[1]):
+        if line is exclude:
+            continue
+        lx, ly, lw, lh = line.box
+        if ly + lh / 2 <= y0 + h * 0.8:
+            continue
+        if ly - bottom > 1.6 * max(h, lh):
+            break
+        if lx + lw < x0 or lx > x0 + x_tol * h * 4:
+            continue
+        kind = label_kind(line, own)
+        if kind == "other":
+            break
+        if kind == "own":
+            bottom = ly + lh
+            continue
+        out.append(line)
+        bottom = ly + lh
+        if len(out) >= max_lines:
+            break
+    return out
+
+
+def label_kind(line: Line, own: tuple[str, ...] = ()) -> str | None:
+    """ "own" when the line starts with (part of) this field's label, "other" for another field's, else None."""
+    keys = [word_key(w.text) for w in line.words[:7]]
+    while keys and len(keys[0]) <= 1:  # a speck before the label
+        keys = keys[1:]
+    head = " ".join(k for k in keys[:6] if k)
+    # labels are printed in sentence case; a line opening with two words in capitals is a value
+    # (`NGUYỄN QUANG NGỮ` is not the label `Nguyên quán`), except the one label printed in capitals
+    caps = [w.text for w in line.words[:3] if sum(ch.isalpha() for ch in w.text) >= 2][:2]
+    if len(caps) == 2 and all(w.isupper() for w in caps) and not head.startswith("DAU VET"):
+        return None
+    for k in (*ALL_LABEL_KEYS, *LABEL_TAILS):
+        if len(k) < 8 or len(head) < 0.8 * len(k) or fuzz.ratio(head[: len(k)], k) < 85:
+            continue
+        return "own" if any(k in o for o in own) else "other"
+    return None
+
+
+def right_of(words: list[Word], label_box: tuple[int, int, int, int]) -> list[Word]:
+    """The words of a value line from the label's column on. The layout pass may have lost the label's
+    first words (`Họ, chữ` of a faint label), so a word left of the label still belongs to the value when
+    it runs on into it with a word space, not across the gap to the photo."""
+    x0, h = label_box[0], label_box[3]
+    ws = sorted(words, key=lambda w: w.box[0])
+    keep = [w for w in ws if w.box[0] >= x0 - h]
+    if not keep:
+        return []
+    start = ws.index(keep[0])
+    while start > 0:
+        prev, cur = ws[start - 1], ws[start]
+        gap = cur.box[0] - (prev.box[0] + prev.box[2])
+        if gap > 1.2 * max(prev.box[3], cur.box[3]) or prev.box[0] < x0 - 12 * h:
+            break
+        start -= 1
+    return ws[start:]

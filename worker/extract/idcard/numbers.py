@@ -1,0 +1,289 @@
+"""The card number and the dates: every reading of them (the layout pass, whitelisted re-reads of the
+region, a second colour channel), each with what its structure says about it."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import numpy as np
+
+from models import fields as F
+from models.elements import Line, TextPage, Word, union
+from worker.extract import validate as v
+from worker.extract.idcard.evidence import Reading
+from worker.extract.idcard.labels import LABELS, find_label, lines_below, strip_tail
+from worker.extract.idcard.regions import (
+    DATE_CHARS,
+    DIGITS,
+    GUESSED,
+    RETRIES,
+    TO_DIGIT,
+    letters_mapped,
+    line_stats,
+    read_region,
+)
+from worker.extract.lines import visual_lines
+from worker.ocr import Reader
+from worker.vntext import name_key
+
+
+def _digit_runs(lines: list[Line], length: int) -> list[tuple[str, Word | None, Line]]:
+    out: list[tuple[str, Word | None, Line]] = []
+    for line in lines:
+        for w in line.words:
+            d = re.sub(r"\D", "", w.text.translate(TO_DIGIT))
+            if len(d) == length:
+                out.append((d, w, line))
+        joined = re.sub(r"\s", "", line.text.translate(TO_DIGIT))
+        for m in re.finditer(rf"(?<!\d)\d{{{length}}}(?!\d)", joined):
+            if not any(m.group(0) == o[0] for o in out):
+                out.append((m.group(0), None, line))
+    return out
+
+
+def read_id_number(
+    reader: Reader, img: np.ndarray, layout: TextPage, generation: str, colour: np.ndarray | None = None
+) -> list[Reading]:
+    length = 9 if generation == "cmnd_9" else 12
+    runs = _digit_runs(layout.lines, length)
+    if not runs:
+        # the number may have been split or garbled: try the line after the label
+        hit = find_label(layout.lines, LABELS[F.ID_NUMBER])
+        if hit is None:
+            return []
+        words = strip_tail(hit.value_words) or [
+            w
+            for ln in lines_below(layout.lines, hit.label_box, exclude=hit.line, max_lines=1, own=LABELS[F.ID_NUMBER])
+            for w in ln.words
+        ]
+        if not words:
+            return []
+        runs = [("", None, Line(text="", confidence=0.0, box=union(w.box for w in words), words=words))]
+    readings: list[Reading] = []
+    number, word, line = runs[0]
+    box = word.box if word is not None else line.box
+    if number:
+        readings.append(
+            Reading(number, "layout", word.confidence if word else line.confidence, valid=True, box=list(box))
+        )
+    # single-word mode: with a whitelist, line mode (psm 7) sometimes doubles a digit (1918538901)
+    r = read_region(reader, img, box, whitelist=DIGITS, psm=8)
+    digits = re.sub(r"\D", "", r.text)
+    for retry in RETRIES:
+        if len(digits) == length:
+            break
+        r2 = read_region(reader, img, box, whitelist=DIGITS, **retry)
+        if len(d := re.sub(r"\D", "", r2.text)) == length:
+            r, digits = r2, d
+    mean, mn = line_stats(r)
+    if digits:
+        readings.append(id_reading(digits, "ocr", mean, mn, length, box))
+    if colour is not None and colour.ndim == 3:
+        # a second reading from the green channel, where the red ink of older cards is darkest: when the
+        # two re-reads and the layout pass disagree, the vote settles it
+        # without a whitelist this time: the two re-reads then fail in different ways
+        r2 = read_region(reader, colour[:, :, 1], box, psm=8)
+        d2 = re.sub(r"\D", "", r2.text.translate(TO_DIGIT))
+        m2, n2 = line_stats(r2)
+        if d2:
+            token = max(re.findall(r"\S+", r2.text) or [""], key=len)
+            rd = id_reading(d2, "ocr_alt", m2, n2, length, box)
+            if letters_mapped(token):
+                rd.extra["weight"] = rd.extra.get("weight", 1.0) * GUESSED
+            readings.append(rd)
+    if readings and readings[0].source == "layout":
+        first = readings[0]
+        readings[0] = id_reading(str(first.value), "layout", first.char_conf, first.min_char_conf, length, box)
+    return readings
+
+
+def id_reading(digits: str, source: str, mean: float, mn: float, length: int, box: tuple[int, ...]) -> Reading:
+    """A number reading with what its structure says: a 12-digit number whose century/sex digit is above 5
+    cannot be right; one whose province code is unknown can (2025 mergers), but is less likely a good read."""
+    valid = len(digits) == length
+    extra: dict[str, float] = {}
+    if valid and length == 12:
+        if int(digits[3]) > 5:
+            valid = False
+        elif digits[:3] not in v.PROVINCE_CODES:
+            extra["weight"] = 0.5
+    return Reading(digits, source, mean, mn, valid, list(box), extra)
+
+
+_LOOSE_DATE = re.compile(r"(?<!\d)(\d{1,2})\D{1,3}(\d{1,2})\D{1,3}(\d{4})(?!\d)")
+
+
+def date_in(text: str) -> date | None:
+    """A day-first date in OCR text, tolerating odd separators (`27=9B-1977`) and letter/digit confusions;
+    None for a year no card can carry (4955 is a misread 1955, not a date)."""
+    t = text.translate(TO_DIGIT)
+    m = _LOOSE_DATE.search(t)
+    if m:
+        d = v.make_date(int(m.group(3)), int(m.group(2)), int(m.group(1))) or _repair_day_month(*m.groups())
+    else:
+        d = v.parse_date(t) or _slash_as_digit(t)
+    return d if d is not None and 1890 <= d.year <= 2125 else None
+
+
+# tens digits of a day or month can only be 0-3 / 0-1: what a typewriter face on a dotted guide line
+# turns them into
+_TENS_CONFUSIONS = {"9": "0", "8": "0", "6": "0", "4": "1", "7": "1"}
+
+
+def _slash_as_digit(text: str) -> date | None:
+    """`12/1272021`: a separator read as a digit. Nine digits in one token, one of them at a separator's
+    place: drop it, when exactly one choice gives a real date."""
+    for token in re.findall(r"[\d/.\-]{9,12}", text):
+        digits = re.sub(r"\D", "", token)
+        if len(digits) == 8 and token.isdigit():
+            return v.make_date(int(digits[4:]), int(digits[2:4]), int(digits[:2]))
+        if len(digits) == 9:
+            found = set()
+            for i in (2, 4):
+                x = digits[:i] + digits[i + 1 :]
+                if (d := v.make_date(int(x[4:]), int(x[2:4]), int(x[:2]))) is not None:
+                    found.add(d)
+            if len(found) == 1:
+                return found.pop()
+    return None
+
+
+def _was_repaired(text: str) -> bool:
+    m = _LOOSE_DATE.search(text.translate(TO_DIGIT))
+    return m is not None and v.make_date(int(m.group(3)), int(m.group(2)), int(m.group(1))) is None
+
+
+def _repair_day_month(day: str, month: str, year: str) -> date | None:
+    """A date impossible as read (`03-40-1955`), made possible by one tens-digit confusion; only when
+    exactly one repair works."""
+    found = set()
+    for which in ("day", "month"):
+        text = day if which == "day" else month
+        if len(text) == 2 and text[0] in _TENS_CONFUSIONS:
+            fixed = _TENS_CONFUSIONS[text[0]] + text[1]
+            dd, mm = (fixed, month) if which == "day" else (day, fixed)
+            if (d := v.make_date(int(year), int(mm), int(dd))) is not None:
+                found.add(d)
+    return found.pop() if len(found) == 1 else None
+
+
+_NO_EXPIRY = re.compile(r"KH\w*\s*TH\w*\s*H\w*N")
+
+
+def _expiry_under_photo(reader: Reader, img: np.ndarray, layout: TextPage) -> list[Reading]:
+    """Fronts print the expiry under the photo in small type the layout pass often misses: look there."""
+    h, w = img.shape[:2]
+    for line in layout.lines:
+        x, y, _, _ = line.box
+        if x < 0.3 * w and y > 0.75 * h:
+            d = date_in(line.text)
+            if d is not None:
+                return [Reading(d.isoformat(), "layout", line.confidence, valid=True, box=list(line.box))]
+    region = img[int(0.8 * h) :, : int(0.3 * w)]
+    text = " ".join(reader.read_line(region, psm=6, scale=1.5).text.split())
+    d = date_in(text)
+    if d is not None:
+        return [Reading(d.isoformat(), "ocr", 0.8, valid=True, box=[0, int(0.8 * h), int(0.3 * w), h - int(0.8 * h)])]
+    if _NO_EXPIRY.search(name_key(text)):
+        return [Reading(None, "ocr", 0.8, valid=True, extra={"no_expiry": 1.0})]
+    return []
+
+
+def read_date_field(reader: Reader, img: np.ndarray, layout: TextPage, name: str) -> list[Reading]:
+    hit = find_label(layout.lines, LABELS[name])
+    if hit is None:
+        if name == F.DATE_OF_EXPIRY:
+            return _expiry_under_photo(reader, img, layout)
+        return _any_date(img, layout, earliest=True) if name == F.DATE_OF_BIRTH else []
+    candidates_lines = [
+        hit.line,
+        *lines_below(layout.lines, hit.label_box, exclude=hit.line, max_lines=3, own=LABELS[name]),
+    ]
+    for i, line in enumerate(candidates_lines):
+        words = strip_tail(hit.value_words) if i == 0 else line.words
+        text = " ".join(w.text for w in words)
+        if name == F.DATE_OF_EXPIRY and _NO_EXPIRY.search(name_key(text)):
+            return [Reading(None, "layout", line.confidence, valid=True, box=list(line.box), extra={"no_expiry": 1.0})]
+        date_words = [w for w in words if re.search(r"\d", w.text.translate(TO_DIGIT))]
+        if sum(ch.isdigit() for w in date_words for ch in w.text.translate(TO_DIGIT)) < 6:
+            continue
+        # the layout pass garbles separators and digits (`Ø3 -96-1993`): the region's re-read decides
+        d = date_in(text)
+        box = union(w.box for w in date_words)
+        out = [Reading(d.isoformat() if d else None, "layout", line.confidence, valid=d is not None, box=list(box))]
+        # a date is one token: word mode reads it best (line mode doubles or drops digits); a second
+        # reading in raw-line mode without a whitelist fails differently, and the vote settles conflicts
+        out += _reread_date(reader, img, box)
+        return out
+    if name == F.DATE_OF_EXPIRY:
+        return _expiry_under_photo(reader, img, layout)
+    return _any_date(img, layout, earliest=True) if name == F.DATE_OF_BIRTH else []
+
+
+def _reread_date(reader: Reader, img: np.ndarray, box: tuple[int, int, int, int]) -> list[Reading]:
+    """A date is one token: word mode with the date alphabet reads it best (line mode doubles or drops
+    digits), retried with other settings when what it reads is no date; a second reading in raw-line
+    mode without a whitelist fails differently, and the vote settles conflicts."""
+    out: list[Reading] = []
+    for source, kw in (("ocr", {"whitelist": DATE_CHARS, "psm": 8}), ("ocr_alt", {"psm": 13})):
+        r = read_region(reader, img, box, **kw)
+        d2 = date_in(r.text)
+        if source == "ocr" and d2 is None:
+            for retry in RETRIES:
+                r2 = read_region(reader, img, box, whitelist=DATE_CHARS, **retry)
+                if (d2 := date_in(r2.text)) is not None:
+                    r = r2
+                    break
+        mean, mn = line_stats(r)
+        if d2 is not None and _was_repaired(r.text):
+            mean, mn = mean * 0.5, mn * 0.5  # a repaired date is a guess the confidence must show
+        rd = Reading(d2.isoformat() if d2 else None, source, mean, mn, d2 is not None, list(box))
+        m = _LOOSE_DATE.search(r.text.translate(TO_DIGIT))
+        if d2 is not None and letters_mapped(r.text[m.start() : m.end()] if m else r.text):
+            rd.extra["weight"] = GUESSED  # `11-OB-1991`: the B was a 5, not an 8
+        out.append(rd)
+    return out
+
+
+def _any_date(img: np.ndarray, layout: TextPage, *, earliest: bool) -> list[Reading]:
+    """The label was not found: a front's birth date is its earliest date (expiry and issue come later)."""
+    found = [(d, line) for line in layout.lines if line.text.count("<") < 3 and (d := date_in(line.text)) is not None]
+    if not found:
+        return []
+    d, line = min(found, key=lambda t: t[0]) if earliest else max(found, key=lambda t: t[0])
+    return [Reading(d.isoformat(), "layout", line.confidence * 0.8, valid=True, box=list(line.box))]
+
+
+def read_issue_date_words(layout: TextPage) -> list[Reading]:
+    """`Ngày 13 tháng 09 năm 2020` on the older backs."""
+    for line in visual_lines(layout.lines):
+        key = name_key(line.text).replace(" ", "")  # a word split in two (`t háng`) still spells the label
+        m = re.search(
+            r"NG[A-Z]{0,3}\W*([\dOIlSB]{1,2})\W*[A-Z]{1,5}\W*([\dOIlSB]{1,2})\W*N[A-Z]{0,2}\W*([\dOIlSB]{4})", key
+        )
+        if m:
+            day, month, year = (int(g.translate(TO_DIGIT)) for g in m.groups())
+            d = v.make_date(year, month, day)
+            return [
+                Reading(
+                    d.isoformat() if d else None, "layout", line.confidence, valid=d is not None, box=list(line.box)
+                )
+            ]
+    # the backs print one date besides the MRZ: take a lone day-first date anywhere on the card
+    for line in layout.lines:
+        if line.text.count("<") < 3 and (d := date_in(line.text)) is not None:
+            return [Reading(d.isoformat(), "layout", line.confidence * 0.8, valid=True, box=list(line.box))]
+    return []
+
+
+def read_issue_date_region(reader: Reader, img: np.ndarray) -> list[Reading]:
+    """The layout pass missed the issue date: read the band where backs print it (right of the prints on
+    older cards, upper left on the chip card) and look again."""
+    H, W = img.shape[:2]
+    text = reader.read_line(img[int(0.08 * H) : int(0.62 * H), :], psm=6).text
+    lines = [Line(text=t, confidence=0.5, box=(0, 0, W, H), words=[]) for t in text.splitlines() if t.strip()]
+    found = read_issue_date_words(TextPage.of_lines(lines))
+    for r in found:
+        r.source, r.char_conf = "ocr", 0.5
+    return found

@@ -1,0 +1,255 @@
+"""The text fields of a card: the name (through the name lexicon), addresses (through the place gazetteer),
+sex and nationality."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from models import fields as F
+from models.elements import Line, TextPage, Word, union
+from worker.extract import lexicon, places
+from worker.extract.idcard.evidence import Reading
+from worker.extract.idcard.labels import LABELS, find_label, label_kind, lines_below, right_of, strip_tail, word_key
+from worker.extract.idcard.regions import line_stats, read_region
+from worker.ocr import Reader
+from worker.vntext import clean, name_key, strip_diacritics
+
+
+def read_text_field(
+    reader: Reader, img: np.ndarray, layout: TextPage, name: str, *, max_lines: int = 1, choices: bool = False
+) -> tuple[list[Reading], list[Line]]:
+    """Text after the label (same line, or the lines below when the label ends its line)."""
+    hit = find_label(layout.lines, LABELS[name])
+    if hit is None:
+        if name == F.FULL_NAME and (line := _name_line(layout, img.shape[0])) is not None:
+            return _read_value_lines(reader, img, [(line.words, line)], choices=choices)
+        return [], []
+    value_lines: list[tuple[list[Word], Line]] = []
+    first = strip_tail(hit.value_words, LABELS[name])
+    # a speck after the label (`Họ và tên: À`) is not the value: the value is on the next line
+    if first and sum(ch.isalnum() for w in first for ch in w.text) >= 3:
+        value_lines.append((first, hit.line))
+    for line in lines_below(
+        layout.lines, hit.label_box, exclude=hit.line, max_lines=max_lines - len(value_lines), own=LABELS[name]
+    ):
+        if len(value_lines) >= max_lines:
+            break
+        # drop words left of the label column (the photo, the expiry date under it)
+        words = strip_tail(right_of(line.words, hit.label_box), LABELS[name])
+        if words:
+            value_lines.append((words, line))
+    if not value_lines and name == F.FULL_NAME and (line := _name_line(layout, img.shape[0])) is not None:
+        value_lines = [(line.words, line)]
+    if not value_lines:
+        return [], []
+    return _read_value_lines(reader, img, value_lines, choices=choices)
+
+
+def _read_value_lines(
+    reader: Reader, img: np.ndarray, value_lines: list[tuple[list[Word], Line]], *, choices: bool
+) -> tuple[list[Reading], list[Line]]:
+    layout_text = " ".join(" ".join(w.text for w in ws) for ws, _ in value_lines)
+    readings = [
+        Reading(
+            layout_text,
+            "layout",
+            float(np.mean([w.confidence for ws, _ in value_lines for w in ws])),
+            box=list(union(w.box for ws, _ in value_lines for w in ws)),
+        )
+    ]
+    reads: list[Line] = []
+    for ws, _ in value_lines:
+        box = union(w.box for w in ws)
+        r = read_region(reader, img, box, psm=7, choices=choices)
+        seen = _word_count(" ".join(w.text for w in ws))
+        if _word_count(r.text) < seen:
+            # the re-read lost a word the layout pass saw: a tight crop cuts the marks above a capital
+            # (`VÕ` → `V`, then dropped as a speck); more room above and below, then raw-line mode
+            for kw in ({"pad_y": 0.2, "psm": 7}, {"pad_y": 0.2, "psm": 13}):
+                r2 = read_region(reader, img, box, choices=choices, **kw)
+                if _word_count(r2.text) == seen:
+                    r = r2
+                    break
+        reads.append(r)
+    text = " ".join(r.text for r in reads if r.text)
+    syms = [s.confidence for r in reads for s in r.symbols]
+    readings.append(
+        Reading(
+            text,
+            "ocr",
+            float(np.mean(syms)) if syms else 0.0,
+            float(min(syms)) if syms else 0.0,
+            bool(text),
+            list(union(w.box for ws, _ in value_lines for w in ws)),
+        )
+    )
+    return readings, reads
+
+
+def _word_count(text: str) -> int:
+    """Words of two or more letters or digits (specks and punctuation are not words)."""
+    return sum(1 for w in text.split() if sum(ch.isalnum() for ch in w) >= 2)
+
+
+_TITLE_KEYS = (
+    "CONG HOA",
+    "VIET NAM",
+    "CAN CUOC",
+    "CHUNG MINH",
+    "DOC LAP",
+    "SOCIALIST",
+    "IDENTITY",
+    "CITIZEN",
+    "REPUBLIC",
+    "INDEPENDENCE",
+    "HANH PHUC",
+    "NHAN DAN",
+)
+
+
+def _name_line(layout: TextPage, height: int) -> Line | None:
+    """No name label found: the name is the run of capitals (2-6 words) ending the first line under the
+    number that is not a title; a garbled label before it (`nọ và tấn: TRẦN ĐỨC NHÂN`) is dropped."""
+    number_y = next((ln.box[1] for ln in layout.lines if re.search(r"\d{9,}", ln.text.replace(" ", ""))), 0)
+    for line in sorted(layout.lines, key=lambda ln: ln.box[1]):
+        if line.box[1] <= number_y or line.box[1] > 0.75 * height or label_kind(line) == "other":
+            continue
+        run: list[Word] = []
+        for w in reversed(line.words):
+            letters = "".join(ch for ch in w.text if ch.isalpha())
+            # trailing punctuation is a speck (`DƯƠNG VĂN AN:`), a colon inside is a label's
+            if len(letters) >= 2 and letters.isupper() and not re.search(r"[\d:]", w.text.rstrip(":.;,")):
+                run.insert(0, w)
+            elif len(letters) >= 2 or ":" in w.text:
+                break
+        key = name_key(" ".join(w.text for w in run))
+        if 2 <= len(run) <= 6 and not any(t in key for t in _TITLE_KEYS):
+            return Line(
+                text=" ".join(w.text for w in run), confidence=line.confidence, box=union(w.box for w in run), words=run
+            )
+    return None
+
+
+def clean_name(text: str) -> str:
+    text = clean(text).upper()
+    text = re.sub(r"[^A-ZÀ-ỸĐ ]", " ", text)
+    words = [one_vowel(w) for w in text.split() if len(w) > 1 or w in ("Ý", "Ỷ")]
+    return " ".join(words)
+
+
+def one_vowel(word: str) -> str:
+    """A stacked-diacritic vowel the recogniser emitted twice (`HĂẰNG`, `LẦÂM`): no Vietnamese syllable
+    holds the same vowel letter twice with marks on it, so keep the one that carries the most marks."""
+    out: list[str] = []
+    for ch in word:
+        if out and ch in _VOWELS and out[-1] in _VOWELS and not (ch.isascii() and out[-1].isascii()):
+            prev = out[-1]
+            # the same letter (Ă and Ằ, Â and Ầ), not merely the same base: Ư and U are two letters (HỮU)
+            if _untoned(prev) == _untoned(ch) and strip_diacritics(ch) != "O":
+                if len(unicodedata.normalize("NFD", ch)) > len(unicodedata.normalize("NFD", prev)):
+                    out[-1] = ch
+                continue
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+_TONE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323")
+
+
+def _untoned(ch: str) -> str:
+    """The letter without its tone mark, keeping breve, circumflex and horn (Ằ → Ă, Ữ → Ư)."""
+    return unicodedata.normalize("NFC", "".join(c for c in unicodedata.normalize("NFD", ch) if c not in _TONE_MARKS))
+
+
+_VOWELS = frozenset("AĂÂEÊIOÔƠUƯY" + "ÀẰẦÈỀÌÒỒỜÙỪỲÁẮẤÉẾÍÓỐỚÚỨÝẢẲẨẺỂỈỎỔỞỦỬỶÃẴẪẼỄĨÕỖỠŨỮỸẠẶẬẸỆỊỌỘỢỤỰỴ")
+
+
+def correct_name_reading(reads: list[Line]) -> tuple[str, float, int]:
+    """OCR'd name through the lexicon: (name, min word posterior, changes)."""
+    corrected = lexicon.correct_reading((w for r in reads for w in r.words), clean_name)
+    return (corrected.text, corrected.posterior, corrected.changes) if corrected else ("", 0.0, 0)
+
+
+def _sex_from(text: str) -> str | None:
+    k = word_key(text)
+    if not k:
+        return None
+    if k.startswith("NAM") or k in ("NA", "NAN", "NAH"):
+        return "male"
+    if k.startswith(("NU", "NO", "NE", "NC", "N0", "NOE")) or k == "N":
+        return "female"
+    return None
+
+
+def read_sex(reader: Reader, img: np.ndarray, layout: TextPage) -> list[Reading]:
+    hit = find_label(layout.lines, LABELS[F.SEX])
+    words = strip_tail(hit.value_words) if hit is not None else []
+    if not words or _sex_from(words[0].text) is None:
+        if hit is None:
+            return []
+        # the value fused with the label (`tính/sex:.M`): read the whole line again and take what follows
+        lx, ly, lw, lh = hit.line.box
+        # the value is set larger than the label: widen and heighten the box around the label line
+        grow = int(max(6 * lh, 0.15 * img.shape[1]))
+        r = read_region(reader, img, (lx, max(0, ly - lh // 2), lw + grow, 2 * lh), psm=7)
+        key = name_key(r.text)
+        m = re.search(r"SEX\W*(\w+)", key) or re.search(r"TINH\W*(\w+)", key)
+        sex = _sex_from(m.group(1)) if m else None
+        mean, mn = line_stats(r)
+        return [Reading(sex, "ocr", mean, mn, sex is not None, list(hit.line.box))] if sex else []
+    w = words[0]
+    out = [Reading(_sex_from(w.text), "layout", w.confidence, valid=True, box=list(w.box))]
+    r = read_region(reader, img, w.box, psm=8)
+    mean, mn = line_stats(r)
+    out.append(Reading(_sex_from(r.text), "ocr", mean, mn, _sex_from(r.text) is not None, list(w.box)))
+    return out
+
+
+def nationality_without_label(layout: TextPage) -> list[Reading]:
+    """The faint label was lost but its value was read (`›- Việt Nam`): a short line ending in Việt Nam that
+    is not the national motto."""
+    for line in layout.lines:
+        key = name_key(line.text)
+        if (
+            re.search(r"\bVIET NAM\W*$", key)
+            and len(key.split()) <= 4
+            and not re.search(r"CONG HOA|REPUBLIC|CHU NGHIA|SOCIALIST", key)
+        ):
+            return [Reading("Việt Nam", "layout", line.confidence * 0.8, valid=True, box=list(line.box))]
+    return []
+
+
+def fix_address(text: str) -> str:
+    """OCR punctuation noise in addresses: `;` for `,`, stray `:`, `TP:` for `TP.`, space before commas."""
+    text = re.sub(r"\b(TP|Tp|TX|Tx|TT|P|Q|H|X)\s*[:;]", r"\1.", text)
+    text = re.sub(r"\b(TP|TX|TT),(?=\s*[A-ZĐÀ-Ỹ])", r"\1.", text)  # `TP, Huế`: these never stand alone
+    text = text.replace(";", ",").replace(":", "")
+    # a digit stuck to the end of a word is a letter (`Trã1` → `Trãi`, `Hò0` → `Hòo`); house numbers stand alone
+    text = re.sub(r"(?<=[^\W\d_]{2})1\b", "i", text)
+    text = re.sub(r"(?<=[^\W\d_]{2})0\b", "o", text)
+    text = re.sub(r"(?<=[^\W\d_])-(?=[^\W\d_])", " ", text)  # `Huyền-Trân`: no hyphens inside names
+    text = re.sub(r"(?:(?<=\s)|^)[.'`’\"]+(?=\s|$)", "", text)  # stray dots and quotes between words
+    # a dot after a word that is no abbreviation (`Thôn.`) is noise
+    text = re.sub(r"\b(?!(?:TP|Tp|TX|Tx|TT|P|Q|H|X|Đ|K)\.)([^\W\d_]{2,})\.(?=\s)", r"\1", text)
+    text = text.replace("⁄", "/").replace("∕", "/")  # fraction and division slashes for house numbers
+    text = re.sub(r"(?<=\d)\.(?=\s)", "", text)  # `247/56. Ưng Bình`
+    text = re.sub(r"\s+,", ",", text)
+    text = re.sub(r",(?=\S)", ", ", text)
+    return re.sub(r"\s+", " ", text).strip(" ,.-_'\"|")
+
+
+def clean_value(name: str, text: str) -> str:
+    text = re.sub(r"^[^\w]+|[^\w.]+$", "", clean(text))
+    if name in (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH):
+        text = places.correct(fix_address(text))
+    if name == F.NATIONALITY:
+        # a split label's garbled tail may precede it (`Nauonalry Việt Nam`)
+        key = name_key(text)
+        if fuzz.ratio(key, "VIET NAM") >= 70 or re.search(r"\b\w?IET NAM\b", key):
+            return "Việt Nam"
+        return text
+    return text
