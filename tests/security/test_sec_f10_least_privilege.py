@@ -16,10 +16,10 @@ from sec_support import Review
 from sqlalchemy import func, select
 
 from models.settings import Settings
-from worker.intake import build_worker
 from worker.intake.loop import WorkerOptions, settle_inbox
 from worker.store.db import session_scope
 from worker.store.review import AuditRow
+from worker.wiring import build_worker
 
 pytestmark = pytest.mark.security
 

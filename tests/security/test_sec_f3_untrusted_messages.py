@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 
 from models.messages import QueueMessage
 from models.settings import Settings
-from worker.intake import build_worker
 from worker.intake.loop import WorkerOptions
 from worker.intake.queues import SqliteQueue
 from worker.intake.relay import serve_relay
 from worker.store.db import session_scope
 from worker.store.results import DocumentRow, SourceObjectRow
+from worker.wiring import build_worker
 
 pytestmark = pytest.mark.security
 

@@ -19,7 +19,7 @@ from models.registry import REGISTRY_CSV_COLUMNS
 from models.settings import Settings
 from worker.match import Matcher
 from worker.pipeline import process_submission
-from worker.store.db import open_database
+from worker.store.migrate import open_database
 from worker.store.registry import import_csv
 
 pytestmark = pytest.mark.security

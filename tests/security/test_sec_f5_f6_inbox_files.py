@@ -16,13 +16,13 @@ from sqlalchemy import select
 
 from models.messages import QueueMessage
 from models.settings import Settings
-from worker.intake import build_worker
 from worker.intake.loop import WorkerOptions
 from worker.intake.queues import SqliteQueue
 from worker.intake.sources import InboxWatcher, archive_dir
 from worker.store.db import session_scope
 from worker.store.results import DocumentRow, ErrorRow, JobRow
 from worker.store.submissions import object_version
+from worker.wiring import build_worker
 
 pytestmark = pytest.mark.security
 
