@@ -57,6 +57,7 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/api/uploads"): "clerk",
     ("GET", "/api/openapi.json"): "clerk",
     ("GET", "/api/docs"): "clerk",
+    ("GET", "/api/docs/assets/{name}"): "clerk",
     ("GET", "/queue"): "reviewer",
     ("POST", "/queue/next"): "reviewer",
     ("GET", "/items/{submission_id}"): "reviewer",
@@ -95,7 +96,7 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/api/undo"): "reviewer",
     ("GET", "/api/audit"): "reviewer",
     ("GET", "/export"): "admin",
-    ("GET", "/export/download"): "admin",
+    ("POST", "/export/download"): "admin",
     ("POST", "/export/send"): "admin",
     ("POST", "/items/{submission_id}/reopen"): "admin",
     ("POST", "/api/items/{submission_id}/reopen"): "admin",
@@ -105,7 +106,7 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/admin/users/{user_id}"): "admin",
     ("GET", "/admin/settings"): "admin",
     ("POST", "/admin/settings"): "admin",
-    ("GET", "/api/export"): "admin",
+    ("POST", "/api/export"): "admin",
     ("GET", "/api/calibration"): "admin",
     ("GET", "/api/users"): "admin",
     ("POST", "/api/users"): "admin",
@@ -140,6 +141,7 @@ def concrete(path: str, env: Env) -> str:
         .replace("{user_id}", str(env.users["clerk"]))
         .replace("{code}", "en")
         .replace("{parcel_id}", "TD0001")
+        .replace("{name}", "swagger-ui.css")
     )
 
 
@@ -576,7 +578,7 @@ def test_correction_and_note_are_audited_and_exported(env: Env) -> None:
     assert any(a == "note" and d["note"].startswith("Chủ cũ") for a, d in history)
 
     boss = env.client("boss")
-    rows = boss.get("/api/export", params={"format": "json"}).json()
+    rows = boss.post("/api/export", params={"format": "json"}).json()
     changes = {(r["parcel_id"], r["field"]): r for r in rows}
     # the name as printed, in the registry's letter case; the reason in the office's language
     assert changes[("TD0001", "owner_name")]["new_value"] == "Nguyễn Văn Án"
@@ -596,7 +598,7 @@ def test_export_csv_json_filters_and_confirm_rows(env: Env) -> None:
         seed_submission(s, "S-REV-4", [card("x.jpg", "A", "046000000001", sha="e")], [no_change], commune_code="19777")
     assert rev.post("/api/items/S-REV-4/decisions", json={"action": "accept"}).status_code == 200
     boss = env.client("boss")
-    r = boss.get("/api/export", params={"format": "csv"})
+    r = boss.post("/api/export", params={"format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with a byte-order mark: Excel reads Vietnamese
@@ -609,15 +611,15 @@ def test_export_csv_json_filters_and_confirm_rows(env: Env) -> None:
         ("S-REV-4", "confirm", ""),
     ]  # the rejected candidate of S-REV-2 exports nothing
     assert rows[0]["old_value"] == "191234567" and rows[0]["new_value"] == "046090012345"
-    ward = boss.get("/api/export", params={"format": "json", "commune": "19777"}).json()
+    ward = boss.post("/api/export", params={"format": "json", "commune": "19777"}).json()
     assert [x["submission_id"] for x in ward] == ["S-REV-4"]
     today = utcnow().date()
-    assert len(boss.get("/api/export", params={"date_from": today.isoformat()}).json()) == 5
-    assert boss.get("/api/export", params={"date_to": (today - timedelta(days=2)).isoformat()}).json() == []
-    assert boss.get("/api/export", params={"date_from": "31/12/2025"}).status_code == 422
+    assert len(boss.post("/api/export", params={"date_from": today.isoformat()}).json()) == 5
+    assert boss.post("/api/export", params={"date_to": (today - timedelta(days=2)).isoformat()}).json() == []
+    assert boss.post("/api/export", params={"date_from": "31/12/2025"}).status_code == 422
     page = boss.get("/export", params={"commune": "19777"})
     assert page.status_code == 200 and "S-REV-4" in page.text and "S-REV-1" not in page.text
-    download = boss.get("/export/download", params={"format": "json", "commune": "19777"})
+    download = boss.post("/export/download", data={"format": "json", "commune": "19777"})
     assert json.loads(download.content) == ward
     with session_scope(env.engine) as s:
         exports = s.scalars(select(AuditRow).where(AuditRow.action == "export")).all()
@@ -880,7 +882,9 @@ def test_openapi_is_documented_behind_login(env: Env) -> None:
     assert env.client().get("/api/openapi.json").status_code == 401
     spec = env.client("clerk").get("/api/openapi.json").json()
     paths = set(spec["paths"])
-    api_paths = {p for (_m, p) in ROUTE_ROLES if p.startswith("/api/") and p not in ("/api/openapi.json", "/api/docs")}
+    api_paths = {
+        p for (_m, p) in ROUTE_ROLES if p.startswith("/api/") and p not in ("/api/openapi.json", "/api/docs")
+    } - {"/api/docs/assets/{name}"}
     assert api_paths <= paths
     assert not any(p.startswith(("/items", "/queue", "/admin")) for p in paths)  # pages stay out of the API docs
     assert "DecisionBody" in spec["components"]["schemas"]

@@ -207,7 +207,7 @@ def test_unmatched_submission_attached_to_the_parcel_found_by_search(registry: E
     assert any("registry search" in n for n in cand["notes"])
     assert c.post("/api/items/X-NOMATCH/decisions", json={"action": "accept", "rank": 1}).status_code == 200
     assert "X-NOMATCH" not in api_items(c)
-    rows = registry.client("boss").get("/api/export", params={"format": "json"}).json()
+    rows = registry.client("boss").post("/api/export", params={"format": "json"}).json()
     mine = [x for x in rows if x["submission_id"] == "X-NOMATCH"]
     assert mine and all(x["parcel_id"] == "TD0000013" and x["commune_code"] == "19960" for x in mine)
     with session_scope(registry.engine) as s:
@@ -255,7 +255,7 @@ def test_new_record_requested_with_the_fields_to_create(env: Env) -> None:
     r = c.post("/api/items/X-NOMATCH/decisions", json={"action": "new_record", "new_record": fields})
     assert r.status_code == 200 and r.json()["new_value"]["area_m2"] == 80.5
     assert "X-NOMATCH" not in api_items(c)
-    rows = env.client("boss").get("/api/export", params={"format": "json"}).json()
+    rows = env.client("boss").post("/api/export", params={"format": "json"}).json()
     created = {x["field"]: x for x in rows if x["submission_id"] == "X-NOMATCH"}
     assert {x["change"] for x in created.values()} == {"create"}
     assert created["map_sheet_number"]["new_value"] == 72 and created["owner_name"]["commune_code"] == "19960"

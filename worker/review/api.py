@@ -9,10 +9,10 @@ token in the X-CSRF-Token header (GET /api/session hands it out)."""
 from __future__ import annotations
 
 from datetime import datetime
+from importlib import resources
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -20,17 +20,16 @@ from sqlalchemy.orm import Session
 
 from worker.review import decisions, service, uploads, worklist
 from worker.review.auth import (
+    attempt_login,
     check_csrf,
     create_user,
     csrf_token,
     current_user,
     db_session,
-    hash_password,
-    needs_rehash,
+    has_role,
     require,
-    verify_password,
 )
-from worker.review.errors import ReviewError, get_submission
+from worker.review.errors import MAX_OFFSET, ReviewError, RowId, get_submission
 from worker.review.item import history, item_view
 from worker.review.new_record import NEW_RECORD_FIELDS
 from worker.review.pages import lease_ttl, parse_filter, refresh_worklists, store_upload, thresholds, undo_window
@@ -186,24 +185,24 @@ def get_session(request: Request, user: UserRow | None = Depends(current_user)) 
     return SessionInfo(csrf_token=csrf_token(request), user=_me(user) if user else None)
 
 
-@router.post("/session", response_model=SessionInfo, dependencies=csrf, summary="Log in")
-def login(request: Request, body: LoginBody, db: Session = Depends(db_session)) -> Any:
-    throttle = request.app.state.throttle
-    if throttle.blocked_for(body.name) > 0:
-        return JSONResponse({"error": "login_throttled"}, status_code=429)
-    user = db.scalar(select(UserRow).where(UserRow.name == body.name.strip()))
-    if not verify_password(user, body.password):
-        throttle.failed(body.name)
-        append_audit(db, user=None, user_name=body.name[:80] or "?", action="login_failed")
+@router.post(
+    "/session",
+    response_model=SessionInfo,
+    dependencies=csrf,
+    summary="Log in",
+    responses={429: {"description": "throttled or busy: retry after the Retry-After header's seconds"}},
+)
+async def login(request: Request, body: LoginBody, db: Session = Depends(db_session)) -> Any:
+    result = await attempt_login(request, db, body.name, body.password)
+    if result.status in ("throttled", "busy"):
+        wait = str(int(result.wait_s) + 1)
+        error = "login_throttled" if result.status == "throttled" else "login_busy"
+        return JSONResponse({"error": error, "retry_after_s": int(wait)}, status_code=429, headers={"Retry-After": wait})
+    if result.user is None:
         return JSONResponse({"error": "login_failed"}, status_code=401)
-    assert user is not None
-    throttle.succeeded(body.name)
-    if needs_rehash(user):
-        user.password_hash = hash_password(body.password)
-    user.last_login_at = utcnow()
+    user = result.user
     request.session.clear()
     request.session.update({"uid": user.id, "epoch": user.session_epoch, "lang": user.lang})
-    append_audit(db, user=user, action="login")
     return SessionInfo(csrf_token=csrf_token(request), user=_me(user))
 
 
@@ -235,7 +234,7 @@ def queue(
     age: Literal["lt1d", "1to7d", "gt7d"] | None = None,
     status: Literal["waiting", "in_review", "decided", "all"] = "waiting",
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> dict[str, Any]:
@@ -395,7 +394,7 @@ def audit(
     who: str | None = None,
     action: str | None = None,
     limit: int = Query(200, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> list[dict[str, Any]]:
@@ -428,7 +427,7 @@ def list_uploads(
     request: Request, mine: bool = False, user: UserRow = Depends(clerk), db: Session = Depends(db_session)
 ) -> list[dict[str, Any]]:
     refresh_worklists(request, db)
-    return uploads.upload_status(db, user_id=user.id if mine else None)
+    return uploads.upload_status(db, user_id=user.id if mine or not has_role(user, "admin") else None)
 
 
 # --- admin ------------------------------------------------------------------------------------------------
@@ -454,14 +453,14 @@ def add_user(body: NewUser, user: UserRow = Depends(admin), db: Session = Depend
     try:
         new = create_user(db, body.name, body.role, body.password)
     except ValueError as exc:
-        raise ReviewError(str(exc) if str(exc) == "password_too_short" else "bad_user", 422) from None
+        raise ReviewError(str(exc) if str(exc).startswith("password_") else "bad_user", 422) from None
     append_audit(db, user=user, action="user_add", detail={"name": new.name, "role": new.role})
     return UserOut(id=new.id, name=new.name, role=new.role, active=new.active, created_at=new.created_at)
 
 
 @router.patch("/users/{user_id}", dependencies=csrf)
 def change_user(
-    user_id: int, body: UserChange, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+    user_id: RowId, body: UserChange, user: UserRow = Depends(admin), db: Session = Depends(db_session)
 ) -> dict[str, Any]:
     return update_user(db, user, user_id, role=body.role, active=body.active, new_password=body.new_password)
 
@@ -488,12 +487,26 @@ def openapi(request: Request, user: UserRow = Depends(clerk)) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
+# Swagger UI from the fastapi-offline package (no CDN); the page runs under the app's own CSP, so it loads its
+# scripts from here and starts from /static/swagger-init.js (no inline script)
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>land-intake review API</title>
+<link rel="stylesheet" href="/api/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-init.js"></script></body></html>
+"""
+
+
 @router.get("/docs", include_in_schema=False)
 def docs(user: UserRow = Depends(clerk)) -> HTMLResponse:
-    page = get_swagger_ui_html(openapi_url="/api/openapi.json", title="land-intake review API")
-    # Swagger UI comes from its CDN; this one page may load it
-    page.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com"
-    )
-    return page
+    return HTMLResponse(DOCS_PAGE)
+
+
+@router.get("/docs/assets/{name}", include_in_schema=False)
+def docs_asset(name: str, user: UserRow = Depends(clerk)) -> Response:
+    if name not in DOCS_ASSETS:
+        raise ReviewError("not_found", 404)
+    data = (resources.files("fastapi_offline") / "static" / name).read_bytes()
+    return Response(data, media_type=DOCS_ASSETS[name], headers={"Cache-Control": "private, max-age=86400"})

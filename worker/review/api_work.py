@@ -17,6 +17,7 @@ from worker.review import search, second_review, worklist
 from worker.review.api import Lease
 from worker.review.app import current_lang
 from worker.review.auth import check_csrf, db_session, require
+from worker.review.errors import MAX_OFFSET
 from worker.review.pages import lease_ttl, refresh_worklists, thresholds
 from worker.review.pages_admin import export_filter, export_response
 from worker.store.results import utcnow
@@ -51,7 +52,7 @@ def exceptions(
     request: Request,
     reason: str | None = None,
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> dict[str, Any]:
@@ -112,9 +113,11 @@ def second_review_record(
 # --- export -----------------------------------------------------------------------------------------------
 
 
-@router.get(
+@router.post(
     "/export",
-    summary="Changes for VBDLIS not sent yet (one row per parcel-owner change); include_sent lists the rest too",
+    dependencies=csrf,
+    summary="Changes for VBDLIS not sent yet (one row per parcel-owner change), nothing marked sent; include_sent "
+    "lists the rest too; audited",
 )
 def export_changes(
     request: Request,

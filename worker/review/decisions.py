@@ -508,6 +508,8 @@ def add_candidate(
     """Put a parcel found by searching the registry among the item's candidates, scored and explained by the
     matcher like any other (`assess` is Matcher.assess); returns its rank. A re-match replaces the
     candidates as a whole, this one included."""
+    if not parcel_id.isprintable() or len(parcel_id) > 64:  # no registry id has a control character
+        raise ReviewError("no_such_parcel", 404)
     _hold(session, user, submission_id, ttl)
     rows = proposals(session, submission_id)
     existing = next((p for p in rows if p.parcel_id == parcel_id), None)

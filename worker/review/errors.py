@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from sqlalchemy.orm import Session
 
 from worker.store.results import SubmissionRow
+
+# row ids are 32-bit integers in PostgreSQL; an offset past this is nobody's page (and overflows SQLite)
+MAX_ID = 2**31 - 1
+MAX_OFFSET = 10**9
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class ReviewError(Exception):

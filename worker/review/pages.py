@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,16 +18,14 @@ from sqlalchemy.orm import Session
 from worker.review import decisions, i18n, new_record, search, service, uploads, worklist
 from worker.review.app import flash, render
 from worker.review.auth import (
+    attempt_login,
     check_csrf,
     current_user,
     db_session,
     has_role,
-    hash_password,
-    needs_rehash,
     require,
-    verify_password,
 )
-from worker.review.errors import get_submission
+from worker.review.errors import MAX_OFFSET, RowId, get_submission
 from worker.review.images import document_image
 from worker.review.item import item_view, load_documents
 from worker.review.service import QueueFilter
@@ -81,7 +79,7 @@ def parse_filter(params: Any) -> QueueFilter:
     age = params.get("age") or None
     status = params.get("status") or "waiting"
     try:
-        offset = max(0, int(params.get("offset") or 0))
+        offset = min(MAX_OFFSET, max(0, int(params.get("offset") or 0)))
     except ValueError:
         offset = 0
     return QueueFilter(
@@ -133,38 +131,30 @@ def login_page(request: Request, next: str | None = None, user: UserRow | None =
 
 
 @router.post("/login", dependencies=[Depends(check_csrf)])
-def login(
+async def login(
     request: Request,
     name: str = Form(""),
     password: str = Form(""),
     next: str = Form(""),
     db: Session = Depends(db_session),
 ) -> Response:
-    throttle = request.app.state.throttle
-    name = name.strip()
-    wait = throttle.blocked_for(name)
-    if wait > 0:
+    name = " ".join(name.split())
+    result = await attempt_login(request, db, name, password)
+    if result.status in ("throttled", "busy"):
+        wait = int(result.wait_s) + 1
         return render(
             request,
             "login.html",
-            {"next": next, "name": name, "error": "login_throttled", "wait": int(wait) + 1},
+            {"next": next, "name": name, "error": "login_throttled", "wait": wait},
             status_code=429,
         )
-    user = db.scalar(select(UserRow).where(UserRow.name == name)) if name else None
-    if not verify_password(user, password):
-        throttle.failed(name)
-        append_audit(db, user=None, user_name=name[:80] or "?", action="login_failed")
+    if result.user is None:
         return render(request, "login.html", {"next": next, "name": name, "error": "login_failed"}, status_code=401)
-    assert user is not None
-    throttle.succeeded(name)
-    if needs_rehash(user):
-        user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
+    user = result.user
     lang = request.session.get("lang") or user.lang
     # a fresh session (and CSRF token) on login: a cookie planted before login is worth nothing after it
     request.session.clear()
     request.session.update({"uid": user.id, "epoch": user.session_epoch, "lang": lang})
-    append_audit(db, user=user, action="login")
     return RedirectResponse(safe_next(next, "/"), status_code=303)
 
 
@@ -197,7 +187,8 @@ def home(user: UserRow = Depends(clerk)) -> Response:
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, bool]:
+async def healthz() -> dict[str, bool]:
+    # on the event loop, not the request thread pool: it answers while a login flood fills that pool
     return {"ok": True}
 
 
@@ -366,7 +357,7 @@ def item_page(
 def item_image(
     request: Request,
     submission_id: str,
-    document_id: int,
+    document_id: RowId,
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> Response:
@@ -534,7 +525,7 @@ def audit_page(
     request: Request,
     who: str | None = None,
     action: str | None = None,
-    offset: int = 0,
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> Response:
@@ -594,5 +585,5 @@ def jobs_page(
     db: Session = Depends(db_session),
 ) -> Response:
     refresh_worklists(request, db)
-    rows = uploads.upload_status(db, user_id=user.id if mine else None)
+    rows = uploads.upload_status(db, user_id=user.id if mine or not has_role(user, "admin") else None)
     return render(request, "jobs.html", {"uploads": rows, "highlight": highlight, "mine": mine}, user=user)

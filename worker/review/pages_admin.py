@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 from worker.review import export, i18n, worklist
 from worker.review.app import current_lang, flash, render
 from worker.review.auth import check_csrf, check_password_policy, create_user, db_session, hash_password, require
-from worker.review.errors import ReviewError
+from worker.review.errors import ReviewError, RowId
 from worker.review.pages import parse_number, thresholds
 from worker.store.results import SubmissionRow, utcnow
 from worker.store.review import ROLES, SETTING_KEYS, ReviewThresholds, UserRow, append_audit, save_setting
@@ -31,11 +30,17 @@ admin = require("admin")
 # --- export -----------------------------------------------------------------------------------------------
 
 
+EXPORT_YEARS = range(1900, 3000)  # the export's day arithmetic must not run off the calendar (9999-12-31)
+
+
 def _date(value: str | None) -> date | None:
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         raise ReviewError("bad_date", 422) from None
+    if day is not None and day.year not in EXPORT_YEARS:
+        raise ReviewError("bad_date", 422)
+    return day
 
 
 def export_filter(params: Any) -> export.ExportFilter:
@@ -76,9 +81,6 @@ def export_page(request: Request, user: UserRow = Depends(admin), db: Session = 
     f = export_filter(request.query_params)
     rows = export.export_rows(db, f, lang=current_lang(request))
     communes = sorted(c for (c,) in db.execute(select(SubmissionRow.commune_code).distinct()) if c)
-    query = {k: v for k, v in f.as_dict().items() if k != "batch_id"}
-    if f.include_sent:
-        query["include_sent"] = "1"
     return render(
         request,
         "export.html",
@@ -90,17 +92,17 @@ def export_page(request: Request, user: UserRow = Depends(admin), db: Session = 
             "f": f,
             "communes": communes,
             "unit_names": i18n.UNIT_NAMES,
-            "query": urlencode(query),
             "batches": export.recent_batches(db),
         },
         user=user,
     )
 
 
-@router.get("/export/download")
-def export_download(request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session)) -> Response:
-    fmt = request.query_params.get("format", "csv")
-    return export_response(db, user, fmt, export_filter(request.query_params), lang=current_lang(request))
+@router.post("/export/download", dependencies=[Depends(check_csrf)])
+async def export_download(request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session)) -> Response:
+    """A preview download (nothing marked sent); a POST because it is audited, never a link a page could prefetch."""
+    form = await request.form()
+    return export_response(db, user, str(form.get("format") or "csv"), export_filter(form), lang=current_lang(request))
 
 
 @router.post("/export/send", dependencies=[Depends(check_csrf)])
@@ -155,7 +157,7 @@ def add_user(
 @router.post("/admin/users/{user_id}", dependencies=[Depends(check_csrf)])
 def change_user(
     request: Request,
-    user_id: int,
+    user_id: RowId,
     role: str | None = Form(None),
     active: str | None = Form(None),
     new_password: str | None = Form(None),
@@ -198,7 +200,7 @@ def update_user(
         target.active = active
         target.session_epoch += 1
     if new_password:
-        if problem := check_password_policy(new_password):
+        if problem := check_password_policy(new_password, target.name):
             raise ReviewError(problem, 422)
         target.password_hash = hash_password(new_password)
         target.session_epoch += 1

@@ -6,7 +6,7 @@ documents, registry parcels), the second-review sample for quality control, and 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from worker.review import search, second_review, worklist
 from worker.review.app import flash, render
 from worker.review.auth import check_csrf, db_session, has_role, require
-from worker.review.errors import ReviewError
+from worker.review.errors import MAX_OFFSET, ReviewError
 from worker.review.item import item_view
 from worker.review.metrics import metrics_response
 from worker.review.pages import refresh_worklists, thresholds
@@ -33,7 +33,7 @@ reviewer = require("reviewer")
 def exceptions_page(
     request: Request,
     reason: str | None = None,
-    offset: int = 0,
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
     db: Session = Depends(db_session),
 ) -> Response:
