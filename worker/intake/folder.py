@@ -22,7 +22,8 @@ class DirectoryStore(InboxStore):
     inbox's go. Built on the inbox store so identity and error codes stay the same."""
 
     def __init__(self, root: Path, settings: Settings) -> None:
-        super().__init__(root, root, settings.data_dir)
+        # a folder being backfilled is history, not a copy in progress: an undecodable file fails at once
+        super().__init__(root, root, settings.data_dir, grace_s=0.0)
         self.root = root
 
     def _candidates(self, key: str, sha256: str | None) -> list[tuple[Path, str]]:
