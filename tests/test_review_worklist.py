@@ -136,7 +136,7 @@ def test_rejecting_every_candidate_sends_the_item_to_the_worklist(env: Env) -> N
 @pytest.fixture
 def registry(env: Env) -> Env:
     report = import_csv(REGISTRY, env.engine)
-    assert report.rows_inserted > 900
+    assert report.rows_read - report.rows_skipped > 900
     return env
 
 
