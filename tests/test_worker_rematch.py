@@ -142,3 +142,21 @@ def test_processor_rematch_is_a_function_of_the_stored_documents(
     assert sum(w.startswith("date_of_birth_front_back_mismatch") for w in warnings) == 2
     assert [p["confidence"] for p in proposals] == [0.45, 0.45]  # 0.9 halved once, not 0.225 on the 2nd
     engine.dispose()
+
+
+def test_findings_are_a_pure_function_of_the_documents() -> None:
+    """Checking leaves its input alone, gives the same findings every time, and applying them twice is
+    applying them once (a document stored with an earlier re-match's warning baked in is not flagged again)."""
+    docs = [
+        _card("a" * 64, "front", "046090012345", "1990-05-01"),
+        _card("b" * 64, "back", "046090012346", "1990-05-01"),
+    ]
+    before = [d.model_copy(deep=True) for d in docs]
+    findings = check_submission(docs)
+    assert docs == before
+    assert check_submission(docs) == findings
+    once = apply_findings(docs, findings)
+    assert docs == before
+    assert apply_findings(once, findings) == once
+    assert check_submission(once).warnings() == []  # nothing new to say about documents already checked
+    assert once[0].fields[F.ID_NUMBER].confidence == 0.45 and once[0].fields[F.DATE_OF_BIRTH].confidence == 0.9
