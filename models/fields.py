@@ -1,7 +1,7 @@
 """Field names: the contract between the readers (extract), matching and review.
 
-A Document's `fields` and each of its `owners` are keyed by these names; the JSON contract (README
-"intake process --json contract") prints them as they are. Use the constants, never the string literals,
+A Document's `fields` and each of its `owners` are keyed by these names; the JSON contract (docs/cli.md,
+`intake process --json`) prints them as they are. Use the constants, never the string literals,
 so that a renamed or misspelled field is an import error rather than a silently missing value.
 """
 

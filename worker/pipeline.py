@@ -14,6 +14,7 @@ from pathlib import Path
 
 from models.document import Document, ErrorEntry, SubmissionResult
 from models.errors import ErrorCode
+from models.findings import SubmissionFindings, apply_findings, diff_findings
 from models.pages import NormalisedPage
 from models.proposal import Proposal
 from models.settings import Settings, get_settings
@@ -86,12 +87,35 @@ def read_file(
     return result
 
 
-def match_documents(documents: list[Document], propose: ProposeFn | None) -> list[Proposal]:
-    """Cross-check the submission's documents, then ask the matcher for proposals (if one is configured)."""
-    extract.cross_check(documents)
-    if propose is None:
-        return []
-    return propose(documents)
+@dataclass
+class Matched:
+    """A submission's documents as its checks see them, the findings that make them so, and the proposals."""
+
+    documents: list[Document]
+    findings: SubmissionFindings
+    proposals: list[Proposal]
+
+
+def check_submission(documents: Sequence[Document]) -> SubmissionFindings:
+    """The submission-level checks (front against back, numbers across cards, certificate against cards) as
+    findings; a pure function of the documents, which are left unchanged."""
+    checked = [d.model_copy(deep=True) for d in documents]
+    extract.cross_check(checked)
+    return diff_findings(documents, checked)
+
+
+def check_and_match(documents: Sequence[Document], propose: ProposeFn | None) -> Matched:
+    """Check the submission's documents, then ask the matcher (if one is configured) for proposals on them as
+    checked. The same documents give the same result however often this runs."""
+    findings = check_submission(documents)
+    checked = apply_findings(documents, findings)
+    proposals = propose(checked) if propose is not None and checked else []
+    return Matched(checked, findings, proposals)
+
+
+def match_documents(documents: Sequence[Document], propose: ProposeFn | None) -> list[Proposal]:
+    """The proposals of `check_and_match`."""
+    return check_and_match(documents, propose).proposals
 
 
 def process_submission(
@@ -107,7 +131,8 @@ def process_submission(
         file_result = read_file(data, source, settings=settings)
         result.documents.extend(file_result.documents)
         result.errors.extend(file_result.errors)
-    result.proposals = match_documents(result.documents, propose)
+    matched = check_and_match(result.documents, propose)
+    result.documents, result.proposals = matched.documents, matched.proposals
     return result
 
 

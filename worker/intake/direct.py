@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from models.document import ErrorEntry, SubmissionResult
+from models.findings import apply_findings
 from models.settings import Settings
 from worker.intake.events import WorkItem
 from worker.intake.folder import DirectoryStore, local_sha256
@@ -72,12 +73,13 @@ def _process_file(processor: Processor, path: Path, key: str, submission_id: str
 
 
 def stored_result(engine: Any, submission_id: str) -> SubmissionResult:
-    """A submission as stored: its documents, current proposals and recorded errors."""
+    """A submission as stored: its documents (with the findings of its last re-match), current proposals and
+    recorded errors."""
     with session_scope(engine) as s:
         errors = s.scalars(select(ErrorRow).where(ErrorRow.submission_id == submission_id).order_by(ErrorRow.id))
         return SubmissionResult(
             submission_id=submission_id,
-            documents=repo.load_documents(s, submission_id),
+            documents=apply_findings(repo.load_documents(s, submission_id), repo.load_findings(s, submission_id)),
             proposals=repo.load_proposals(s, submission_id),
             errors=[ErrorEntry(source=e.source, code=e.code, message=e.message) for e in errors],
         )

@@ -42,7 +42,6 @@ from worker.store.review import reconcile_rematch
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class Outcome:
     status: str  # processed | duplicate | failed | skipped | rematched | ignored
@@ -290,7 +289,6 @@ class Processor:
             repo.finish_job(s, item.job_id, "done", stage="match", seconds=time.perf_counter() - started)
         return inserted, proposals
 
-
     def _link_duplicate(
         self, item: WorkItem, fetched: Fetched, sid: str, prefix: str, bucket: str, version: str, started: float
     ) -> Outcome | None:
@@ -335,10 +333,11 @@ class Processor:
         return keys
 
     def _rematch(self, session: Any, sid: str) -> list[Proposal]:
-        """Match the whole submission (every document it has, from the database) and replace its proposals."""
-        documents = repo.load_documents(session, sid)
-        proposals = pipeline.match_documents(documents, self.propose) if documents else []
-        repo.update_document_payloads(session, sid, documents)
+        """Check and match the whole submission (every document it has, from the database) and replace its
+        findings and proposals; the stored documents are only read, so re-matching again changes nothing."""
+        matched = pipeline.check_and_match(repo.load_documents(session, sid), self.propose)
+        proposals = matched.proposals
+        repo.replace_findings(session, sid, matched.findings)
         store_proposals(session, sid, proposals)
         best = max(proposals, key=lambda p: p.confidence) if proposals else None
         metrics.REMATCHES.labels(best.band if best else "none").inc()

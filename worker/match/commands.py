@@ -8,13 +8,14 @@ import click
 from sqlalchemy import Engine
 
 from models.document import Document
+from models.findings import apply_findings
 from models.settings import get_settings
 from worker.match.model import MODEL_PATH, Model, active_model_path
 from worker.match.train import refine_from_reviews
 from worker.store.db import session_scope
 from worker.store.migrate import open_database
 from worker.store.review import DecidedPair, decided_pairs
-from worker.store.submissions import load_documents
+from worker.store.submissions import load_documents, load_findings
 
 
 @click.group("model")
@@ -68,13 +69,14 @@ def refine(out: Path | None, strength: float) -> None:
 
 
 def reviewed_submissions(engine: Engine) -> list[tuple[list[Document], list[DecidedPair]]]:
-    """Each submission with standing review decisions: its stored documents and the candidates judged on it
-    (what refine_from_reviews learns from)."""
+    """Each submission with standing review decisions: its documents as the matcher saw them (stored, with the
+    findings of its last re-match) and the candidates judged on it (what refine_from_reviews learns from)."""
     by_submission: dict[str, list[DecidedPair]] = {}
     for pair in decided_pairs(engine):
         by_submission.setdefault(pair.submission_id, []).append(pair)
     reviewed: list[tuple[list[Document], list[DecidedPair]]] = []
     with session_scope(engine) as session:
         for submission_id, pairs in by_submission.items():
-            reviewed.append((load_documents(session, submission_id), pairs))
+            documents = apply_findings(load_documents(session, submission_id), load_findings(session, submission_id))
+            reviewed.append((documents, pairs))
     return reviewed

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from models import fields as F
 from models.document import Document, FieldValue
 from worker.keys import id_digits, registry_key, serial_key
 from worker.vntext import clean, commune_name_key, name_key, street_part
@@ -122,23 +123,23 @@ def _person_from(fields: dict[str, FieldValue], *, card: bool) -> ScannedPerson:
         return None
 
     person = ScannedPerson(from_card=card, from_certificate=not card)
-    if fv := get("full_name", "name"):
+    if fv := get(F.FULL_NAME, "name"):
         person.name = clean(str(fv.value)).upper()
         person.name_key = name_key(person.name)
         person.name_confidence = fv.confidence
-    if fv := get("date_of_birth", "birth_year"):
+    if fv := get(F.DATE_OF_BIRTH, F.OWNER_BIRTH_YEAR):
         person.birth_year = _year(fv.value)
         person.birth_year_confidence = fv.confidence
-    if fv := get("id_number"):
+    if fv := get(F.ID_NUMBER):
         digits = id_digits(str(fv.value))
         if digits and len(digits) in (9, 12):
             person.id_number = digits
             person.id_confidence = fv.confidence
-    if fv := get("old_id_number"):
+    if fv := get(F.OLD_ID_NUMBER):
         digits = id_digits(str(fv.value))
         if digits and len(digits) == 9:
             person.old_id_number = digits
-    if fv := get("place_of_residence", "address"):
+    if fv := get(F.PLACE_OF_RESIDENCE, F.OWNER_ADDRESS):
         person.address = clean(str(fv.value))
         person.street = street_part(person.address)
         person.ward_key = commune_name_key(person.address)
@@ -198,29 +199,29 @@ def scan_submission(documents: list[Document]) -> ScannedSubmission:
     cards = [d for d in documents if d.doc_type in _CARD_TYPES]
     certs = [d for d in documents if d.doc_type in _GCN_TYPES]
     sub.has_card, sub.has_certificate = bool(cards), bool(certs)
-    if v := _best(documents, "certificate_serial"):
+    if v := _best(documents, F.CERTIFICATE_SERIAL):
         sub.certificate_serial = clean(str(v.value))
         sub.serial_key = serial_key(sub.certificate_serial)
         sub.serial_confidence = v.confidence
-    if v := _best(documents, "registry_number"):
+    if v := _best(documents, F.REGISTRY_NUMBER):
         sub.registry_number = clean(str(v.value))
         sub.registry_key = registry_key(sub.registry_number)
-    sheet, number = _best(documents, "map_sheet_number"), _best(documents, "parcel_number")
+    sheet, number = _best(documents, F.MAP_SHEET_NUMBER), _best(documents, F.PARCEL_NUMBER)
     if sheet and number:
         sub.map_sheet_number, sub.parcel_number = _int(sheet.value), _int(number.value)
         sub.ref_confidence = min(sheet.confidence, number.confidence)
     elif sheet or number:
         sub.map_sheet_number = _int(sheet.value) if sheet else None
         sub.parcel_number = _int(number.value) if number else None
-    if v := _best(documents, "parcel_address"):
+    if v := _best(documents, F.PARCEL_ADDRESS):
         sub.parcel_address = clean(str(v.value))
         sub.ward_key = commune_name_key(sub.parcel_address)
         sub.street = street_part(sub.parcel_address)
-    if v := _best(documents, "area_m2"):
+    if v := _best(documents, F.AREA_M2):
         sub.area_m2 = _float(v.value)
-    if v := _best(documents, "land_use_code"):
+    if v := _best(documents, F.LAND_USE_CODE):
         sub.land_use_code = clean(str(v.value)).upper() or None
-    elif (v := _best(documents, "land_use_purpose")) and (codes := _CODE_IN_TEXT.findall(str(v.value))):
+    elif (v := _best(documents, F.LAND_USE_PURPOSE)) and (codes := _CODE_IN_TEXT.findall(str(v.value))):
         sub.land_use_code = "+".join(codes)
 
     card_person: ScannedPerson | None = None
@@ -235,7 +236,7 @@ def scan_submission(documents: list[Document]) -> ScannedSubmission:
                 if name not in merged_fields or fv.confidence > merged_fields[name].confidence + 0.2:
                     merged_fields[name] = fv
         candidate = _person_from(merged_fields, card=True)
-        mrz = merged_fields.get("mrz")
+        mrz = merged_fields.get(F.MRZ)
         if not candidate.name_key and mrz is not None and (holder := mrz_holder_name(mrz.value)):
             # the front unread (or lost) but the back's zone names the holder: without diacritics, and the name
             # line has no check digit, so a little less sure than the zone's confidence

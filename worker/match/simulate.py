@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from models import fields as F
 from models.document import Document, FieldValue
 
 _TONES = ("\u0300", "\u0301", "\u0303", "\u0309", "\u0323")
@@ -114,36 +115,36 @@ class Simulator:
         if rng.random() < p.missing:
             return None
         ok = True
-        if name in ("full_name",):
+        if name in (F.FULL_NAME,):
             value, ok = self._name(str(value))
-        elif name in ("id_number", "old_id_number"):
+        elif name in (F.ID_NUMBER, F.OLD_ID_NUMBER):
             value, ok = self._number(str(value))
-        elif name == "date_of_birth":
+        elif name == F.DATE_OF_BIRTH:
             if rng.random() < p.digits:
                 y, rest = str(value)[:4], str(value)[4:]
                 value, ok = _digit_error(rng, y) + rest, False
-        elif name == "birth_year":
+        elif name == F.OWNER_BIRTH_YEAR:
             if rng.random() < p.digits:
                 value, ok = int(_digit_error(rng, str(value))), False
-        elif name == "certificate_serial":
+        elif name == F.CERTIFICATE_SERIAL:
             text = str(value)
             if rng.random() < p.serial_letters:
                 text = _letter_error(rng, text)
             if rng.random() < p.digits:
                 text = _digit_error(rng, text)
             ok, value = text == value, text
-        elif name in ("parcel_number", "map_sheet_number"):
+        elif name in (F.PARCEL_NUMBER, F.MAP_SHEET_NUMBER):
             if rng.random() < p.digits:
                 text = _digit_error(rng, str(value))
                 value, ok = int(text), False
-        elif name == "area_m2":
+        elif name == F.AREA_M2:
             if rng.random() < p.area:
                 value, ok = round(float(value) + rng.choice((-10, -1, -0.1, 0.1, 1, 10, 100)), 1), False
-        elif name in ("parcel_address", "address", "place_of_residence"):
+        elif name in (F.PARCEL_ADDRESS, F.OWNER_ADDRESS, F.PLACE_OF_RESIDENCE):
             if rng.random() < p.address_tone:
                 value = _tone_error(rng, str(value))
                 ok = False
-        elif name == "registry_number" and rng.random() < p.digits:
+        elif name == F.REGISTRY_NUMBER and rng.random() < p.digits:
             value, ok = _digit_error(rng, str(value)), False
         return FieldValue(value=value, confidence=_conf(rng, ok), sources=["simulated"])
 
@@ -182,9 +183,10 @@ class Simulator:
                 quality_score=None,
             )
             for name, value in (t.get("fields") or {}).items():
-                if name in ("card_generation", "certificate_form", "degradation"):
+                # `degradation` is the generator's note on the capture, not a field
+                if name in (F.CARD_GENERATION, F.CERTIFICATE_FORM, "degradation"):
                     continue
-                if name == "mrz":
+                if name == F.MRZ:
                     mrz = self._mrz(value, i)
                     if mrz is not None:
                         doc.fields[name] = mrz

@@ -86,9 +86,7 @@ def _api(lang: str, psm: int) -> Any:  # tesserocr.PyTessBaseAPI
         except RuntimeError as exc:
             raise IntakeError(ErrorCode.OCR_ENGINE_FAILED, f"tesseract could not load {lang!r}: {exc}") from exc
         # Tesseract reads every line under 0.7 mean confidence a second time, inverted, in case it is light
-        # text on a dark ground. These documents print none, so that read only costs (~1.7% of the
-        # pipeline's CPU in field re-reads, ~4% of the layout pass); the speckle it used to keep out of a
-        # photocopy's "changes" table is now rejected by confidence there
+        # text on a dark ground: these documents print none, so that read would only cost time
         api.SetVariable("tessedit_do_invert", "0")
         cache[lang] = api
     api.SetPageSegMode(psm)

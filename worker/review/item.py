@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.document import Document
+from models.findings import apply_findings
 from models.proposal import Proposal
 from worker.review.diff import Segment, char_diff, value_kind, values_equal
 from worker.review.errors import get_submission
@@ -30,6 +31,7 @@ from worker.store.review import (
     lease_holder,
     standing_decision,
 )
+from worker.store.submissions import load_findings
 from worker.store.worklist import ReviewExceptionRow
 from worker.vntext import name_key
 
@@ -238,7 +240,7 @@ def _document_views(docs: list[tuple[DocumentRow, Document]]) -> list[dict[str, 
                 "page": row.page,
                 "part": row.part,
                 "quality_score": row.quality_score,
-                "warnings": list(row.warnings or []),
+                "warnings": list(doc.warnings),
                 "has_image": bool(row.image_key) or row.source_object_id is not None,
                 "boxes_align": bool(row.image_key),
                 "fields": fields,
@@ -265,12 +267,16 @@ def _box_index(docs: list[tuple[DocumentRow, Document]]) -> dict[tuple[str, int 
 
 
 def load_documents(session: Session, submission_id: str) -> list[tuple[DocumentRow, Document]]:
-    rows = session.scalars(
-        select(DocumentRow)
-        .where(DocumentRow.submission_id == submission_id)
-        .order_by(DocumentRow.source, DocumentRow.page, DocumentRow.part)
+    """The submission's documents as its last re-match checked them (stored documents with its findings)."""
+    rows = list(
+        session.scalars(
+            select(DocumentRow)
+            .where(DocumentRow.submission_id == submission_id)
+            .order_by(DocumentRow.source, DocumentRow.page, DocumentRow.part)
+        )
     )
-    return [(row, Document.model_validate(row.payload)) for row in rows]
+    docs = apply_findings([Document.model_validate(row.payload) for row in rows], load_findings(session, submission_id))
+    return list(zip(rows, docs, strict=True))
 
 
 def proposals(session: Session, submission_id: str) -> list[ProposalRow]:

@@ -23,7 +23,7 @@ from worker.keys import serial_key
 from worker.review import i18n
 from worker.review.labels import CONFLICT_WARNINGS, warning_code
 from worker.review.service import REVIEWABLE_REASONS
-from worker.store.results import DocumentRow, ErrorRow, SubmissionRow, utcnow
+from worker.store.results import DocumentRow, ErrorRow, SubmissionFindingsRow, SubmissionRow, utcnow
 from worker.store.review import (
     CLOSING_ACTIONS,
     RESOLVING_ACTIONS,
@@ -99,6 +99,7 @@ def search_keys(documents: Iterable[tuple[int, dict[str, Any]]], case_number: st
 class _Facts:
     sub: SubmissionRow
     documents: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # warnings of the checks between its documents
     errors: int = 0
     standing: str | None = None
     queue_reason: str | None = None
@@ -117,7 +118,7 @@ def exception_reasons(facts: _Facts) -> list[str]:
         reasons.append("unlikely_only")
     if any(doc.get("doc_type") == "unknown" for _id, doc in facts.documents):
         reasons.append("unknown_page")
-    warnings = (w for _id, doc in facts.documents for w in doc.get("warnings") or ())
+    warnings = [w for _id, doc in facts.documents for w in doc.get("warnings") or ()] + facts.findings
     if any(warning_code(w, _known) in CONFLICT_WARNINGS for w in warnings):
         reasons.append("conflict")
     if facts.standing == "none":
@@ -143,6 +144,12 @@ def _facts(session: Session, subs: list[SubmissionRow]) -> dict[str, _Facts]:
         select(DocumentRow.id, DocumentRow.submission_id, DocumentRow.payload).where(DocumentRow.submission_id.in_(ids))
     ):
         facts[sid].documents.append((doc_id, payload))
+    for sid, payload in session.execute(
+        select(SubmissionFindingsRow.submission_id, SubmissionFindingsRow.payload).where(
+            SubmissionFindingsRow.submission_id.in_(ids)
+        )
+    ):
+        facts[sid].findings = [w for doc in payload.get("documents") or () for w in doc.get("warnings") or ()]
     for sid, n in session.execute(
         select(ErrorRow.submission_id, func.count())
         .where(ErrorRow.submission_id.in_(ids))

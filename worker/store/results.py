@@ -1,10 +1,11 @@
 """Processing results: submissions, the source objects they came from, documents (each with its fields, in
-its payload), proposals, errors, jobs.
+its payload), the submission's findings, proposals, errors, jobs.
 
 Identity rules that make every write idempotent (at-least-once delivery is the norm):
 - a source object is (bucket, key, version_id); the inbox uses bucket "" and version_id "";
 - a document is (submission_id, sha256 of the original bytes, page, part);
-- a submission's proposals are replaced as a whole when it is re-matched."""
+- a document's row is written once and never changed; what the checks between a submission's documents find is
+  stored beside them (`submission_findings`) and, like the proposals, replaced as a whole at each re-match."""
 
 from __future__ import annotations
 
@@ -82,6 +83,16 @@ class DocumentRow(Base):
     image_key: Mapped[str | None] = mapped_column(String(1024))  # derived normalised image for review
     pipeline_version: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SubmissionFindingsRow(Base):
+    """The checks between a submission's documents, as of its last re-match (a models.SubmissionFindings)."""
+
+    __tablename__ = "submission_findings"
+
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class ProposalRow(Base):

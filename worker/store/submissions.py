@@ -6,7 +6,9 @@ Every write here is idempotent, because at-least-once delivery is the norm:
   failing that the ETag (unversioned buckets), or the inbox file's sha256 into the stored version string;
 - a document by (submission, sha256 of the original bytes, page, part): ``save_documents`` skips documents
   that already exist;
-- a submission's proposals are replaced as a whole (``replace_proposals``).
+- a document's row is written once and never changed afterwards;
+- a submission's findings and its proposals are replaced as a whole at each re-match (``replace_findings``,
+  ``replace_proposals``).
 
 Concurrency: call ``lock_submission`` first in any transaction that adds documents to a submission or
 re-matches it. It creates the submission row if needed and holds a row lock (PostgreSQL ``FOR UPDATE``; on
@@ -27,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models.document import Document, ErrorEntry
+from models.findings import SubmissionFindings
 from models.proposal import Proposal
 from worker.store.results import (
     DocumentRow,
@@ -34,6 +37,7 @@ from worker.store.results import (
     JobRow,
     ProposalRow,
     SourceObjectRow,
+    SubmissionFindingsRow,
     SubmissionRow,
     utcnow,
 )
@@ -285,23 +289,21 @@ def load_documents(session: Session, submission_id: str) -> list[Document]:
     return [Document.model_validate(payload) for payload in rows]
 
 
-def update_document_payloads(session: Session, submission_id: str, documents: Sequence[Document]) -> int:
-    """Persist submission-level changes (cross-check warnings) made to documents loaded by load_documents."""
-    rows = session.execute(
-        select(DocumentRow).where(DocumentRow.submission_id == submission_id).order_by(DocumentRow.id)
-    ).scalars()
-    by_identity = {(d.sha256, d.page, _part(d)): d for d in documents}
-    changed = 0
-    for row in rows:
-        doc = by_identity.get((row.sha256, row.page, row.part))
-        if doc is None:
-            continue
-        payload = doc.model_dump(mode="json")
-        if payload != row.payload:
-            row.payload = payload
-            row.warnings = list(doc.warnings)
-            changed += 1
-    return changed
+def replace_findings(session: Session, submission_id: str, findings: SubmissionFindings) -> None:
+    """Store what the checks between the submission's documents found, replacing the last re-match's."""
+    row = session.get(SubmissionFindingsRow, submission_id)
+    payload = findings.model_dump(mode="json")
+    if row is None:
+        session.add(SubmissionFindingsRow(submission_id=submission_id, payload=payload))
+    elif row.payload != payload:
+        row.payload = payload
+    session.flush()
+
+
+def load_findings(session: Session, submission_id: str) -> SubmissionFindings:
+    """The findings of the submission's last re-match (none before its first)."""
+    row = session.get(SubmissionFindingsRow, submission_id)
+    return SubmissionFindings.model_validate(row.payload) if row is not None else SubmissionFindings()
 
 
 def save_errors(session: Session, submission_id: str, errors: Iterable[ErrorEntry]) -> int:
