@@ -393,7 +393,9 @@ class InboxWatcher:
         fd = open_inside(self.inbox, key)
         with os.fdopen(fd, "rb") as f:
             data = f.read()
-        if waited_s < self.grace_s and (why := incomplete(data)):
+            # unchanged for how long: since the watcher first saw it, or since its last write if that is older
+            quiet_s = max(waited_s, time.time() - os.fstat(f.fileno()).st_mtime)
+        if quiet_s < self.grace_s and (why := incomplete(data)):
             log.info("inbox: %s looks half written (%s); waiting for the rest", key, why)
             return None
         sha = hashlib.sha256(data).hexdigest()
