@@ -5,7 +5,7 @@ A manifest is tab-separated with a header: file, repo, commit, path, doc_type, d
 `truth` is a JSON object mapping a field to the salted hash of its normalised value (`owners` is a list of
 {full_name, birth_year, id_number} hashes). Values never appear in clear: real images show real people's
 documents. `normalise` and `digest` are the rules of the shared `realset.py` (standard library only there);
-`tests/test_bench_real.py` checks they give the same hashes, and this module needs no copy of that file.
+`tests/unit/test_bench_real.py` checks they give the same hashes, and this module needs no copy of that file.
 
 Scoring follows `realset.py score` exactly, so both print the same counts for the same results: a manifest
 row is matched to the result whose `submission_id` is the image's file stem, and within it to the document

@@ -48,7 +48,7 @@ _AWS_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     # only AWS_REGION, as compose and k8s set it: botocore alone would ignore it (worker.aws reads it), so a
-    # client made without worker.aws fails here as it would in production; tests/test_aws.py runs the
+    # client made without worker.aws fails here as it would in production; tests/e2e/test_aws.py runs the
     # product with AWS_DEFAULT_REGION alone too
     "AWS_REGION": "us-east-1",
     # never fall back to a developer's real profile or the instance metadata service

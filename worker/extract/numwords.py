@@ -25,7 +25,7 @@ Public API:
 
 One direction only: words → number. The other direction (number → words) is the synthetic-data generator's
 job, fixtures/vnnum.py, which is kept independent of this parser so that it can serve as the oracle in the
-tests (tests/test_numwords.py parses what the generator writes).
+tests (tests/unit/test_numwords.py parses what the generator writes).
 """
 
 from __future__ import annotations

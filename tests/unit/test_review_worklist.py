@@ -26,7 +26,7 @@ from worker.store.submissions import record_object, save_errors
 
 pytestmark = pytest.mark.usefixtures("cheap_argon2")
 
-REGISTRY = Path(__file__).resolve().parents[1] / "fixtures" / "sample_set" / "parcels.csv"
+REGISTRY = Path(__file__).resolve().parents[2] / "fixtures" / "sample_set" / "parcels.csv"
 
 
 def page_card(name: str, number: str, sha: str, *, warnings: list[str] | None = None) -> Document:

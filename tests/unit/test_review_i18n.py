@@ -27,7 +27,7 @@ from worker.store.results import DocumentRow
 
 pytestmark = pytest.mark.usefixtures("cheap_argon2")
 
-WORKER = Path(__file__).resolve().parents[1] / "worker"
+WORKER = Path(__file__).resolve().parents[2] / "worker"
 # what a label looks like when no translation was found (`mã “…”`)
 UNKNOWN = {lang: i18n.translate(lang, "unknown_code", code="").split("“")[0] + "“" for lang in i18n.LANGUAGES}
 UNTRANSLATED = i18n.translate("vi", "untranslated", text="").strip()

@@ -20,7 +20,7 @@ from worker.store.migrate import current_revision, head_revision, open_database,
 from worker.store.registry import RegistryRepository, get_parcel, import_csv, registry_size
 from worker.vntext import name_key
 
-SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample_set"
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "sample_set"
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

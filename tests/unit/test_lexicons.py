@@ -12,7 +12,7 @@ import pytest
 
 from worker import lexicons as lx
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_hue_after_the_2025_reform_has_its_40_units_with_their_codes() -> None:

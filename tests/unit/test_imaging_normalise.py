@@ -175,7 +175,7 @@ def test_red_seal_fades_in_the_ocr_image_but_red_title_stays(page: np.ndarray) -
 def test_generated_fixture_photocopy_sheet_if_available() -> None:
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "fixtures" / "sample_set"
+    root = Path(__file__).resolve().parents[2] / "fixtures" / "sample_set"
     sheets = sorted(root.glob("submissions/*/cccd_photocopy.jpg"))
     if not sheets:
         pytest.skip("no photocopy sheet in the committed fixture set")

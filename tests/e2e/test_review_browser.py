@@ -29,7 +29,7 @@ from worker.store.review import AuditRow, DecisionRow
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "review"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "review"
 PASSWORD = "mật khẩu thử nghiệm"
 VIEWPORT = {"width": 1366, "height": 768}
 

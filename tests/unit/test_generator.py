@@ -23,7 +23,7 @@ from fixtures.vnnum import area_to_words, decimal_to_words, format_area, int_to_
 from models.registry import REGISTRY_CSV_COLUMNS
 from worker.extract.numwords import parse_number_words  # words -> number is the extractor's, not the generator's
 
-SAMPLE_SET = Path(__file__).resolve().parent.parent / "fixtures" / "sample_set"
+SAMPLE_SET = Path(__file__).resolve().parents[2] / "fixtures" / "sample_set"
 
 
 # --- people / identity numbers ------------------------------------------------------------------------------

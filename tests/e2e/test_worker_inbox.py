@@ -29,7 +29,7 @@ from worker.store.db import session_scope
 from worker.store.results import DocumentRow, ErrorRow, JobRow, ProposalRow, SourceObjectRow, SubmissionRow
 from worker.wiring import build_worker
 
-SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "sample_set" / "submissions"
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "sample_set" / "submissions"
 CARD = SAMPLES / "S0008" / "cccd_front.jpg"  # one document, ~1 s of OCR
 CARD_BACK = SAMPLES / "S0006" / "cccd_back.jpg"
 THREE_PAGES = SAMPLES / "S0003" / "gcn.tif"  # three pages, a few seconds: long enough to interrupt

@@ -44,7 +44,7 @@ from worker.vntext import strip_diacritics
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 ARTIFACTS = REPO / "test-artifacts" / "review"
 PASSWORD = "mật khẩu thử nghiệm"

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUBERNETES_VERSION = "1.30.0"  # the oldest release still supported by the major clouds when this was written
 KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}  # KEDA's CRDs: no schema ships offline; checked below
@@ -122,7 +122,7 @@ def test_dockerfile_passes_hadolint_and_installs_through_the_shared_script() -> 
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "RUN bash scripts/install.sh --runtime" in dockerfile  # the same install path as CI and the README
     assert "bash scripts/install.sh" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    hadolint = shutil.which("hadolint") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "hadolint")
+    hadolint = shutil.which("hadolint") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "hadolint")
     if not Path(hadolint).exists():
         pytest.skip("hadolint is not installed (the dev extras install it)")
     proc = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60)

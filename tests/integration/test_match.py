@@ -36,7 +36,7 @@ from worker.store.migrate import open_database
 from worker.store.registry import import_csv
 from worker.vntext import street_part
 
-SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample_set"
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "sample_set"
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
 
 

@@ -16,7 +16,7 @@ from bench import real
 from bench import realset as rs
 from bench.realset import ManifestRow, digest, hash_truth
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # synthetic values and the hashes the shared realset.py gives them (computed with it once)
 GOLDEN = [

@@ -20,7 +20,7 @@ from worker import imaging
 from worker.extract.gcn import extract_gcn
 from worker.ocr import Reader, TesseractReader
 
-SAMPLE_SET = Path(__file__).resolve().parent.parent / "fixtures" / "sample_set"
+SAMPLE_SET = Path(__file__).resolve().parents[2] / "fixtures" / "sample_set"
 # fields the registry keys on: these must be exactly right on every committed sample
 KEY_FIELDS = ("certificate_serial", "parcel_number", "map_sheet_number", "area_m2", "certificate_code")
 KEY_OWNER_FIELDS = ("full_name", "id_number", "birth_year")

@@ -35,7 +35,7 @@ from worker.store.registry import import_csv
 from worker.store.results import DocumentRow
 from worker.wiring import build_worker
 
-SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "sample_set" / "submissions"
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "sample_set" / "submissions"
 FRONT = SAMPLES / "S0008" / "cccd_front.jpg"  # one person's card ...
 BACK = SAMPLES / "S0006" / "cccd_back.jpg"  # ... and another person's: the numbers contradict each other
 

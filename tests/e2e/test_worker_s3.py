@@ -28,7 +28,7 @@ from worker.store.db import session_scope
 from worker.store.results import DocumentRow, ErrorRow, JobRow, ProposalRow, SourceObjectRow
 from worker.wiring import build_worker
 
-SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "sample_set"
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "sample_set"
 CARD = SAMPLES / "submissions" / "S0008" / "cccd_front.jpg"
 CARD_BACK = SAMPLES / "submissions" / "S0006" / "cccd_back.jpg"
 THREE_PAGES = SAMPLES / "submissions" / "S0003" / "gcn.tif"
