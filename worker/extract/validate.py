@@ -32,6 +32,14 @@ PROVINCE_CODES: dict[str, str] = {
 }  # fmt: skip
 
 EXPIRY_AGES = (25, 40, 60)
+
+# the fields an issue concerns when it does not count against the model's features (an unknown province
+# prefix is allowed, but a misread digit is far likelier on a card than a code no province ever had)
+WARNED_FIELDS: dict[str, tuple[str, ...]] = {
+    "id_number_province": (F.ID_NUMBER,),
+    "issue_before_birth": (F.ISSUE_DATE, F.DATE_OF_BIRTH),
+    "date_of_birth_age": (F.DATE_OF_BIRTH,),
+}
 NO_EXPIRY_FROM_AGE = 58
 
 

@@ -42,6 +42,9 @@ def validate_card(
                     features[f].issue_errors += 1
                 else:
                     features[f].issue_warnings += 1
+        for f in issue.fields or v.WARNED_FIELDS.get(issue.code, ()):
+            if f in features:
+                features[f].warned = True
 
 
 # what a card's back repeats of its front (MRZ, QR, the 2024 back's name and residence)

@@ -77,6 +77,8 @@ class Features:
     issue_warnings: int = 0
     # the 9-digit CMND is typed on a dotted form: its digits are misread with high recogniser confidence
     typewriter: bool = False
+    # a rule or cross-check warning names this field (the value conflicts with another one): never >= 0.9
+    warned: bool = False
 
     @property
     def family(self) -> str:
@@ -115,8 +117,13 @@ MODEL = LogisticModel(
 )
 
 
+# the most a value may be given while a warning names it: a conflict says one of two readings is wrong
+WARNED_CAP = 0.8
+
+
 def score(f: Features) -> float:
-    return MODEL.probability(f.family, f.vector())
+    p = MODEL.probability(f.family, f.vector())
+    return min(p, WARNED_CAP) if f.warned else p
 
 
 def fit(samples: list[tuple[Features, bool]], *, version: str, model: LogisticModel = MODEL) -> dict[str, list[float]]:

@@ -166,9 +166,11 @@ def decide(
             and not agree(r.value, chosen.value, name)
             and r.valid
         ]
+        warned = False
         for r in disagreeing:
             if r.source in ("qr", "mrz") or chosen.source in ("qr", "mrz"):
                 warnings.append(str(v.disagreement(name, chosen.source, chosen.value, r.source, r.value)))
+                warned = True
         feats = Features(
             field=name,
             sources=agreeing,
@@ -181,11 +183,13 @@ def decide(
             valid=chosen.valid,
             disagreements=len(disagreeing),
             lexicon_posterior=next((r.extra.get("posterior", 0.0) for r in rs if r.source == "lexicon"), None),
+            warned=warned,
         )
         if name == F.FULL_NAME:
             mrz_names = readings.get(MRZ_NAME, [])
             if mrz_names and mrz_names[0].valid:
                 feats.mrz_name_agrees = name_key(str(chosen.value)) == name_key(str(mrz_names[0].value))
+                feats.warned = feats.warned or not feats.mrz_name_agrees
         features[name] = feats
         fields[name] = FieldValue(
             value=chosen.value, confidence=0.0, box=chosen.box, sources=agreeing or [chosen.source]
