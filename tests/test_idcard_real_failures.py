@@ -15,9 +15,12 @@ from PIL import Image
 from fixtures.idcards import render_card
 from fixtures.people import Person, make_person
 from models.document import Document
+from models.elements import Line, TextPage, Word
 from models.pages import NormalisedPage
 from worker.extract import read_document
+from worker.extract.idcard import extract_card
 from worker.ocr import Reader, TesseractReader
+from worker.vntext import name_key
 
 HIGH = 0.9
 
@@ -54,3 +57,50 @@ def test_an_expiry_the_age_rule_forbids_is_never_confident(reader: Reader) -> No
     assert doc.value("date_of_expiry") == wrong.isoformat()
     assert any(w.startswith("expiry_rule") for w in doc.warnings)
     assert doc.fields["date_of_expiry"].confidence < HIGH
+
+
+def _chip_front_layout(p: Person, reader: Reader) -> tuple[np.ndarray, TextPage]:
+    img, _ = render_card(p, "cccd_chip_2021", "front", random.Random(7))
+    grey = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2GRAY)
+    return grey, reader.read(grey, psm=3)
+
+
+def _line_with(layout: TextPage, key: str) -> Line:
+    return next(ln for ln in layout.lines if key in name_key(ln.text))
+
+
+def _replace_lines(layout: TextPage, old: list[Line], new: list[Line]) -> TextPage:
+    return TextPage.of_lines([ln for ln in layout.lines if ln not in old] + new)
+
+
+def test_the_garbled_rest_of_the_name_label_is_not_the_name(reader: Reader) -> None:
+    """Real photos: `Họ và tên / Full name:` read with its English half garbled (`Í (¿ull nam`), and that rest
+    taken for the name (`FULL NẠME`, `NAME`) while the name on the line below was never read."""
+    p = _person("cccd_chip_2021", "label-rest")
+    grey, layout = _chip_front_layout(p, reader)
+    label = _line_with(layout, "HO VA TEN")
+    head = [w for w in label.words if name_key(w.text) in ("HO", "VA", "TEN", "TEN/")][:3]
+    x, y, _, h = head[-1].box
+    x += head[-1].box[2]
+    rest = [Word(text=t, confidence=0.6, box=(x + 20 + 70 * i, y, 60, h)) for i, t in enumerate(("Í", "Eull", "namc:"))]
+    garbled = _replace_lines(layout, [label], [Line.of([*head, *rest])])
+    result = extract_card(reader, grey, garbled, "cccd_chip_2021", "front")
+    assert name_key(str(result.fields["full_name"].value)) == name_key(p.full_name)
+
+
+def test_a_value_merged_with_the_next_label_stops_at_that_label(reader: Reader) -> None:
+    """Real photos: the layout pass put the origin's value and the residence label under it on one line
+    (their boxes overlap when the card is tilted), and the label (`Nơi thường trú / Place of residence`) was
+    read as part of the place of origin."""
+    p = _person("cccd_chip_2021", "merged-label")
+    grey, layout = _chip_front_layout(p, reader)
+    origin_label = _line_with(layout, "QUE QUAN")
+    origin = next(ln for ln in sorted(layout.lines, key=lambda ln: ln.box[1]) if ln.box[1] > origin_label.box[1])
+    residence_label = _line_with(layout, "NOI THUONG TRU")
+    end = next(i for i, w in enumerate(residence_label.words) if "RESIDENCE" in name_key(w.text))
+    label_words = residence_label.words[: end + 1]
+    merged = _replace_lines(layout, [origin, residence_label], [Line.of([*origin.words, *label_words])])
+    result = extract_card(reader, grey, merged, "cccd_chip_2021", "front")
+    value = name_key(str(result.fields["place_of_origin"].value))
+    assert "THUONG TRU" not in value and "PLACE" not in value
+    assert value == name_key(p.place_of_origin)
