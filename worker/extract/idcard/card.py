@@ -33,6 +33,7 @@ from worker.extract.idcard.numbers import (
     read_issue_date_region,
     read_issue_date_words,
 )
+from worker.extract.idcard.plausible import address_evidence, junk_words, name_evidence
 from worker.extract.idcard.text import (
     clean_name,
     clean_value,
@@ -188,12 +189,28 @@ def extract_card(
     validate_card(fields, features, warnings, generation)
     for name, f in features.items():
         f.typewriter = generation == "cmnd_9"
+        value = fields[name].value if name in fields else None
+        if isinstance(value, str) and value:
+            _text_evidence(name, value, f)
         if name in fields:
             fields[name].confidence = score(f)
     if F.PLACE_OF_RESIDENCE in fields and F.PLACE_OF_RESIDENCE_NORMALISED in fields:
         fields[F.PLACE_OF_RESIDENCE_NORMALISED].confidence = fields[F.PLACE_OF_RESIDENCE].confidence
     fields[F.CARD_GENERATION] = FieldValue(value=generation, confidence=1.0, sources=["classify"])
     return CardResult(fields, warnings, features)
+
+
+_ADDRESSES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
+
+
+def _text_evidence(name: str, value: str, f: Features) -> None:
+    if name in _ADDRESSES:
+        e = address_evidence(value)
+        f.places, f.junk = e.places, e.junk
+    elif name == F.FULL_NAME:
+        f.junk = name_evidence(value).junk
+    elif name in (F.NATIONALITY, F.ETHNICITY):
+        f.junk = junk_words(value)
 
 
 def _read_print(

@@ -79,6 +79,10 @@ class Features:
     typewriter: bool = False
     # a rule or cross-check warning names this field (the value conflicts with another one): never >= 0.9
     warned: bool = False
+    # text values: units of an address the official lexicons confirm (None: not an address), and words
+    # no syllable, house number or abbreviation can be (plausible.py)
+    places: int | None = None
+    junk: int = 0
 
     @property
     def family(self) -> str:
@@ -117,13 +121,28 @@ MODEL = LogisticModel(
 )
 
 
-# the most a value may be given while a warning names it: a conflict says one of two readings is wrong
-WARNED_CAP = 0.8
+# the most a value may be given while a warning names it (a conflict says one of two readings is wrong), by
+# how often such values were still right on real captures: an expiry the age rule forbids almost never, a
+# birth date the number's year contradicts mostly (the number's digit is the likelier misread)
+WARNED_CAP = {F.DATE_OF_EXPIRY: 0.2, F.DATE_OF_BIRTH: 0.8}
+WARNED_CAP_OTHER = 0.5
+# text evidence the synthetic-fitted model does not see, and what a value lacking it may be given at most:
+# on real captures a value holding a word no syllable can be was never right, nor an address whose last
+# part names no province; one the lexicons confirm only in part was right about as often as not
+JUNK_CAP = 0.15
+NO_PLACE_CAP = 0.25
+PART_PLACE_CAP = 0.75
 
 
 def score(f: Features) -> float:
     p = MODEL.probability(f.family, f.vector())
-    return min(p, WARNED_CAP) if f.warned else p
+    if f.warned:
+        p = min(p, WARNED_CAP.get(f.field, WARNED_CAP_OTHER))
+    if f.junk:
+        p = min(p, JUNK_CAP)
+    if f.places is not None:
+        p = min(p, NO_PLACE_CAP if f.places == 0 else PART_PLACE_CAP if f.places < 3 else 1.0)
+    return p
 
 
 def fit(samples: list[tuple[Features, bool]], *, version: str, model: LogisticModel = MODEL) -> dict[str, list[float]]:
