@@ -19,6 +19,7 @@ from models.elements import Line, TextPage, Word
 from models.pages import NormalisedPage
 from worker.extract import read_document
 from worker.extract.idcard import extract_card
+from worker.extract.idcard.evidence import Features, score
 from worker.extract.idcard.plausible import address_evidence
 from worker.ocr import Reader, TesseractReader
 from worker.vntext import name_key
@@ -135,3 +136,17 @@ def test_an_address_the_lexicons_cannot_confirm_is_never_confident(reader: Reade
     assert doc.fields["place_of_origin"].confidence < HIGH
     whole = _read(replace(p, place_of_origin="Xã Quảng Phú, Huyện Quảng Điền, Thừa Thiên Huế"), "front", reader)
     assert whole.fields["place_of_origin"].confidence >= HIGH
+
+
+@pytest.mark.parametrize(
+    ("field", "sources"),
+    [("date_of_birth", ["layout"]), ("id_number", ["ocr"]), ("sex", ["id_number"]), ("full_name", ["lexicon", "ocr"])],
+)
+def test_one_reading_alone_is_never_confident(field: str, sources: list[str]) -> None:
+    """Real captures: a birth date only the layout pass saw, a number only one re-read gave, a sex known
+    only from the number's digit, all at 0.99+ and wrong. One reading, however sure the recogniser, is not
+    confirmation; two that agree, or a machine-readable code, are."""
+    alone = Features(field=field, sources=sources, char_conf=0.99, min_char_conf=0.98)
+    assert score(alone) < HIGH
+    confirmed = Features(field=field, sources=[*sources, "ocr_alt", "layout"], char_conf=0.99, min_char_conf=0.98)
+    assert score(confirmed) >= HIGH

@@ -130,6 +130,13 @@ WARNED_CAP_OTHER = 0.5
 # on real captures a value holding a word no syllable can be was never right, nor an address whose last
 # part names no province; one the lexicons confirm only in part was right about as often as not
 JUNK_CAP = 0.15
+# one OCR reading alone, nothing machine-readable behind it: on real captures the recogniser is as sure of
+# a misread digit as of a right one, so a value no second reading confirmed is right about 4 times in 5
+# (a date, whose format checks a little) or less
+SINGLE_READ_CAP = {"date": 0.8}
+SINGLE_READ_CAP_OTHER = 0.7
+# readings of the print made independently of each other (lexicon and vote are made from these)
+_INDEPENDENT = frozenset({"layout", "ocr", "ocr_alt", "id_number"})
 NO_PLACE_CAP = 0.25
 PART_PLACE_CAP = 0.75
 
@@ -140,6 +147,8 @@ def score(f: Features) -> float:
         p = min(p, WARNED_CAP.get(f.field, WARNED_CAP_OTHER))
     if f.junk:
         p = min(p, JUNK_CAP)
+    if not {"qr", "mrz"} & set(f.sources) and len(_INDEPENDENT & set(f.sources)) <= 1:
+        p = min(p, SINGLE_READ_CAP.get(f.family, SINGLE_READ_CAP_OTHER))
     if f.places is not None:
         p = min(p, NO_PLACE_CAP if f.places == 0 else PART_PLACE_CAP if f.places < 3 else 1.0)
     return p
