@@ -150,3 +150,19 @@ def test_one_reading_alone_is_never_confident(field: str, sources: list[str]) ->
     assert score(alone) < HIGH
     confirmed = Features(field=field, sources=[*sources, "ocr_alt", "layout"], char_conf=0.99, min_char_conf=0.98)
     assert score(confirmed) >= HIGH
+
+
+def test_a_province_code_one_lookalike_digit_from_the_origin_is_repaired_and_flagged(reader: Reader) -> None:
+    """2016 cards print the number in thin red numerals: `038` (Thanh Hóa) was read `058` (Ninh Thuận, a
+    valid code, so no structural check objected) by every reading at 0.98. The card's own addresses name
+    the province; the render prints what the real reading saw."""
+    p = _person("cccd_barcode_2016", "red-number")
+    misread = replace(p, id_number="058" + p.id_number[3:], place_of_origin="Cẩm Bình, Cẩm Thủy, Thanh Hóa")
+    doc = _read(misread, "front", reader)
+    assert doc.value("id_number") == "038" + p.id_number[3:]
+    assert any(w.startswith("id_number_province_repaired") for w in doc.warnings)
+    assert doc.fields["id_number"].confidence < HIGH
+    # the same code with an origin in its own province stands as read
+    kept = _read(replace(misread, place_of_origin="Phước Dân, Ninh Phước, Ninh Thuận"), "front", reader)
+    assert kept.value("id_number") == misread.id_number
+    assert not any(w.startswith("id_number_province_repaired") for w in kept.warnings)

@@ -19,6 +19,12 @@ def validate_card(
     dob = iso_date(fields[F.DATE_OF_BIRTH].value) if F.DATE_OF_BIRTH in fields else None
     sex = fields[F.SEX].value if F.SEX in fields else None
     issues: list[v.Issue] = []
+    if idv is not None and idv.value and generation != "cmnd_9":
+        addresses = [str(fields[n].value) for n in (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE) if n in fields]
+        repaired = v.repair_province(str(idv.value), [a for a in addresses if a and a != "None"])
+        if repaired is not None and not {"qr", "mrz"} & set(idv.sources):
+            idv.value = repaired[0]
+            issues.append(repaired[1])
     if idv is not None and idv.value:
         if generation == "cmnd_9":
             issues += v.check_cmnd9(str(idv.value))
