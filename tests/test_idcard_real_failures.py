@@ -166,3 +166,22 @@ def test_a_province_code_one_lookalike_digit_from_the_origin_is_repaired_and_fla
     kept = _read(replace(misread, place_of_origin="Phước Dân, Ninh Phước, Ninh Thuận"), "front", reader)
     assert kept.value("id_number") == misread.id_number
     assert not any(w.startswith("id_number_province_repaired") for w in kept.warnings)
+
+
+def test_a_dissenting_reading_keeps_a_value_below_high_confidence() -> None:
+    """Real captures: two re-reads agreed on a birth date or a number the layout pass read otherwise, at
+    0.99; the value they agreed on was wrong about half the time."""
+    agreed = Features(field="date_of_birth", sources=["ocr", "ocr_alt", "vote"], char_conf=0.99, min_char_conf=0.95)
+    assert score(agreed) >= HIGH
+    assert score(replace(agreed, dissent=1)) < HIGH
+
+
+def test_a_small_crop_of_the_2024_card_is_a_front_of_that_card(reader: Reader) -> None:
+    """Real crops of the 2024 card (~395 px wide) were `unknown`: its small bilingual labels do not survive
+    the upscale, only the title `CĂN CƯỚC` (without `CÔNG DÂN`) does."""
+    p = _person("cancuoc_2024", "small-crop")
+    img, _ = render_card(p, "cancuoc_2024", "front", random.Random(7), dpi=118)
+    small = img.convert("RGB").resize((396, 246), Image.Resampling.BILINEAR)
+    doc = read_document(_page(small.resize((1012, 629), Image.Resampling.BICUBIC)), reader=reader)
+    assert doc.doc_type == "cccd_front"
+    assert doc.value("card_generation") == "cancuoc_2024"

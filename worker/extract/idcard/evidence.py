@@ -83,6 +83,8 @@ class Features:
     # no syllable, house number or abbreviation can be (plausible.py)
     places: int | None = None
     junk: int = 0
+    # readings of the print that gave another valid value (the vote outweighed them)
+    dissent: int = 0
 
     @property
     def family(self) -> str:
@@ -135,6 +137,9 @@ JUNK_CAP = 0.15
 # (a date, whose format checks a little) or less
 SINGLE_READ_CAP = {"date": 0.8}
 SINGLE_READ_CAP_OTHER = 0.7
+# a reading of the print that gave another valid value: the vote chose, but on real captures the chosen
+# value was then right about half the time
+DISSENT_CAP = 0.6
 # readings of the print made independently of each other (lexicon and vote are made from these)
 _INDEPENDENT = frozenset({"layout", "ocr", "ocr_alt", "id_number"})
 NO_PLACE_CAP = 0.25
@@ -147,6 +152,8 @@ def score(f: Features) -> float:
         p = min(p, WARNED_CAP.get(f.field, WARNED_CAP_OTHER))
     if f.junk:
         p = min(p, JUNK_CAP)
+    if f.dissent:
+        p = min(p, DISSENT_CAP)
     if not {"qr", "mrz"} & set(f.sources) and len(_INDEPENDENT & set(f.sources)) <= 1:
         p = min(p, SINGLE_READ_CAP.get(f.family, SINGLE_READ_CAP_OTHER))
     if f.places is not None:

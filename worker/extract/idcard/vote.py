@@ -184,6 +184,14 @@ def decide(
             disagreements=len(disagreeing),
             lexicon_posterior=next((r.extra.get("posterior", 0.0) for r in rs if r.source == "lexicon"), None),
             warned=warned,
+            dissent=sum(
+                1
+                for r in rs
+                if r.source in ("layout", "ocr", "ocr_alt")
+                and r.valid
+                and r.value not in (None, "")
+                and not agree(r.value, chosen.value, name)
+            ),
         )
         if name == F.FULL_NAME:
             mrz_names = readings.get(MRZ_NAME, [])
