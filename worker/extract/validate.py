@@ -254,6 +254,24 @@ def check_expiry(
     return []
 
 
+def repair_expiry(dob: date, expiry: date, issue_date: date | None = None) -> date | None:
+    """An expiry the age rule forbids, one or two digits from the one date it allows (with the issue date)
+    or from exactly one of the 25th/40th/60th birthdays (without): that date. The rule leaves so few dates
+    that a reading this close to one is a misread of it, not another card."""
+    if issue_date is not None:
+        want = expected_expiry(dob, issue_date)
+        allowed = [want] if want is not None else []
+    else:
+        allowed = [_birthday(dob, m) for m in EXPIRY_AGES]
+    if expiry in allowed or not allowed:
+        return None
+    read = expiry.isoformat()
+    dist = {d: sum(a != b for a, b in zip(read, d.isoformat(), strict=True)) for d in allowed}
+    best = min(dist.values())
+    near = [d for d, n in dist.items() if n == best]
+    return near[0] if best <= 2 and len(near) == 1 else None
+
+
 def check_dates(dob: date | None, *, today: date | None = None) -> list[Issue]:
     today = today or date.today()
     if dob is None:

@@ -34,6 +34,17 @@ def validate_card(
     exp = fields.get(F.DATE_OF_EXPIRY)
     # the age rule is the CCCD's; a 12-digit CMND is valid 15 years from issue, a 9-digit one prints no expiry
     if exp is not None and dob is not None and not generation.startswith("cmnd"):
+        issue_date = iso_date(fields[F.ISSUE_DATE].value) if F.ISSUE_DATE in fields else None
+        read = iso_date(exp.value)
+        fixed = v.repair_expiry(dob, read, issue_date) if read is not None and "qr" not in exp.sources else None
+        if fixed is not None and read is not None:
+            exp.value = fixed.isoformat()
+            warnings.append(
+                f"date_of_expiry_repaired: read {read.isoformat()}, the age rule allows {fixed.isoformat()} "
+                f"for birth {dob.isoformat()}"
+            )
+            if F.DATE_OF_EXPIRY in features:
+                features[F.DATE_OF_EXPIRY].repaired = True
         issues += v.check_expiry(
             dob,
             iso_date(exp.value),

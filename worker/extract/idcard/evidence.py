@@ -85,6 +85,8 @@ class Features:
     junk: int = 0
     # readings of the print that gave another valid value (the vote outweighed them)
     dissent: int = 0
+    # a rule replaced the value as read by the one value it allows near it (checks.py)
+    repaired: bool = False
 
     @property
     def family(self) -> str:
@@ -140,6 +142,9 @@ SINGLE_READ_CAP_OTHER = 0.7
 # a reading of the print that gave another valid value: the vote chose, but on real captures the chosen
 # value was then right about half the time
 DISSENT_CAP = 0.6
+# a value a rule put in place of a reading one or two digits from it: on real captures right nearly always,
+# but no reading saw it
+REPAIRED_CAP = 0.8
 # readings of the print made independently of each other (lexicon and vote are made from these)
 _INDEPENDENT = frozenset({"layout", "ocr", "ocr_alt", "id_number"})
 NO_PLACE_CAP = 0.25
@@ -154,6 +159,8 @@ def score(f: Features) -> float:
         p = min(p, JUNK_CAP)
     if f.dissent:
         p = min(p, DISSENT_CAP)
+    if f.repaired:
+        p = min(p, REPAIRED_CAP)
     if not {"qr", "mrz"} & set(f.sources) and len(_INDEPENDENT & set(f.sources)) <= 1:
         p = min(p, SINGLE_READ_CAP.get(f.family, SINGLE_READ_CAP_OTHER))
     if f.places is not None:
