@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from fixtures.idcards import render_card
+from fixtures.mrz import person_mrz
 from fixtures.people import Person, make_person
 from models.document import Document
 from models.elements import Line, TextPage, Word
@@ -20,7 +21,7 @@ from models.pages import NormalisedPage
 from worker.extract import read_document
 from worker.extract.idcard import extract_card
 from worker.extract.idcard.evidence import Features, score
-from worker.extract.idcard.plausible import address_evidence
+from worker.extract.idcard.plausible import address_evidence, repair_mrz_name_line
 from worker.ocr import Reader, TesseractReader
 from worker.vntext import name_key
 
@@ -195,3 +196,46 @@ def test_a_small_crop_of_the_2024_card_is_a_front_of_that_card(reader: Reader) -
     doc = read_document(_page(small.resize((1012, 629), Image.Resampling.BICUBIC)), reader=reader)
     assert doc.doc_type == "cccd_front"
     assert doc.value("card_generation") == "cancuoc_2024"
+
+
+@pytest.mark.parametrize(
+    ("line", "want", "fixed"),
+    [
+        ("NGUYEN<<VAN<KDIEP<<<<<<<<<<<<<", "NGUYEN<<VAN<<DIEP<<<<<<<<<<<<<", 1),
+        ("LE<<VAN<ANK<<<<<<<<<<<<<<<<<<<", "LE<<VAN<AN<<<<<<<<<<<<<<<<<<<<", 1),
+        ("TRAN<<THI<KIEU<<<<<<<<<<<<<<<<", "TRAN<<THI<KIEU<<<<<<<<<<<<<<<<", 0),  # a real K stays
+        ("NGUYEN<<KHANH<<<<<<<<<<<<<<<<<", "NGUYEN<<KHANH<<<<<<<<<<<<<<<<<", 0),
+        ("PHAM<<VAN<KKHOA<<<<<<<<<<<<<<<", "PHAM<<VAN<<KHOA<<<<<<<<<<<<<<<", 1),
+    ],
+)
+def test_a_filler_read_as_k_in_the_zone_name_is_put_back(line: str, want: str, fixed: int) -> None:
+    assert repair_mrz_name_line(line) == (want, fixed)
+
+
+def _back_with_zone(p: Person, lines: list[str], reader: Reader, monkeypatch: pytest.MonkeyPatch) -> Document:
+    import fixtures.idcards
+
+    monkeypatch.setattr(fixtures.idcards, "person_mrz", lambda _p: lines)
+    return _read(p, "back", reader)
+
+
+def test_zone_confidence_comes_from_its_checks_and_repairs(reader: Reader, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real backs: every field of the zone got 0.99 whatever its checks had to repair, and a check digit
+    repaired an expiry wrongly once. A field whose check digit had to repair it is below 0.9; one the
+    zone read clean is not; a filler read as `K` in the name line is put back."""
+    p = _person("cccd_chip_2021", "zone-evidence")
+    lines = person_mrz(p)
+    clean = _back_with_zone(p, lines, reader, monkeypatch)
+    assert clean.value("date_of_birth") == p.date_of_birth.isoformat()
+    assert clean.fields["date_of_birth"].confidence >= HIGH
+    # the birth date's second digit printed as a shape neighbour: its check digit repairs it
+    l2 = lines[1]
+    neighbour = {"0": "8", "1": "7", "2": "7", "3": "8", "4": "1", "5": "6", "6": "5", "7": "1", "8": "3", "9": "8"}
+    bad = [lines[0], l2[0] + neighbour[l2[1]] + l2[2:], lines[2].replace("<<", "<<", 1)]
+    surname, _, given = lines[2].partition("<<")
+    bad[2] = (surname + "<<" + given.replace("<", "<K", 1))[:30]
+    doc = _back_with_zone(p, bad, reader, monkeypatch)
+    assert doc.value("date_of_birth") == p.date_of_birth.isoformat()
+    assert doc.fields["date_of_birth"].confidence < HIGH
+    assert doc.fields["id_number"].confidence >= HIGH
+    assert any(w.startswith("mrz_name_repaired") for w in doc.warnings)

@@ -87,6 +87,10 @@ class Features:
     dissent: int = 0
     # a rule replaced the value as read by the one value it allows near it (checks.py)
     repaired: bool = False
+    # the machine-readable zone behind the value: characters its check digits repaired, whether a check
+    # failed (None: no zone)
+    mrz_repairs: int = 0
+    mrz_failed: bool | None = None
 
     @property
     def family(self) -> str:
@@ -145,6 +149,11 @@ DISSENT_CAP = 0.6
 # a value a rule put in place of a reading one or two digits from it: on real captures right nearly always,
 # but no reading saw it
 REPAIRED_CAP = 0.8
+# a value the zone gives after its check digits repaired a character, or from a zone whose other checks
+# failed (its own check passed): the check digit confirms one substitution, it cannot rule out two
+MRZ_REPAIRED_CAP = 0.85
+# the zone itself (its three lines) when a check failed: some character in it is wrong
+MRZ_FAILED_CAP = 0.5
 # readings of the print made independently of each other (lexicon and vote are made from these)
 _INDEPENDENT = frozenset({"layout", "ocr", "ocr_alt", "id_number"})
 NO_PLACE_CAP = 0.25
@@ -161,6 +170,9 @@ def score(f: Features) -> float:
         p = min(p, DISSENT_CAP)
     if f.repaired:
         p = min(p, REPAIRED_CAP)
+    alone = f.mrz_failed is not None and not {"qr", "layout", "ocr", "ocr_alt"} & set(f.sources)
+    if alone and (f.mrz_repairs or f.mrz_failed):  # the zone alone stands behind the value
+        p = min(p, MRZ_FAILED_CAP if f.mrz_failed and f.field == F.MRZ else MRZ_REPAIRED_CAP)
     if not {"qr", "mrz"} & set(f.sources) and len(_INDEPENDENT & set(f.sources)) <= 1:
         p = min(p, SINGLE_READ_CAP.get(f.family, SINGLE_READ_CAP_OTHER))
     if f.places is not None:

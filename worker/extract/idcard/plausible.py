@@ -100,6 +100,33 @@ def junk_words(text: str) -> int:
     return bad
 
 
+def is_syllable(word: str) -> bool:
+    """Whether a word (any case, diacritics or none) can be one Vietnamese syllable."""
+    return bool(word) and word.isalpha() and bool(_SYLLABLE.fullmatch(name_key(word)))
+
+
+# letters OCR reads for the `<` filler of a machine-readable zone
+_FILLER_MISREADS = "KC"
+
+
+def repair_mrz_name_line(line: str) -> tuple[str, int]:
+    """The zone's name line with fillers read as letters put back (`NGUYEN<<VAN<KDIEP` →
+    `NGUYEN<<VAN<<DIEP`): a `K` or `C` at the edge of a name part that no syllable can hold, when the part
+    without it is one. Returns the line and how many fillers were put back."""
+    out: list[str] = []
+    fixed = 0
+    for part in re.split(r"(<+)", line):
+        if part and not part.startswith("<") and not is_syllable(part):
+            # one misread filler at either edge (`KKHOA` is `<KHOA`, not `<<HOA`)
+            head = int(part[0] in _FILLER_MISREADS)
+            tail = int(len(part) > 1 and part[-1] in _FILLER_MISREADS and not is_syllable(part[head:]))
+            core = part[head : len(part) - tail]
+            if (head or tail) and is_syllable(core):
+                part, fixed = "<" * head + core + "<" * tail, fixed + 1
+        out.append(part)
+    return "".join(out), fixed
+
+
 def address_evidence(address: str) -> TextEvidence:
     return TextEvidence(places_confirmed(address), junk_words(address))
 

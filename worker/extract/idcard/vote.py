@@ -193,6 +193,11 @@ def decide(
                 and not agree(r.value, chosen.value, name)
             ),
         )
+        zone = next((r for r in rs if r.source == "mrz"), None)
+        if zone is not None and "mrz" in agreeing:
+            feats.mrz_repairs = int(zone.extra.get("repairs", 0.0))
+            feats.mrz_failed = not zone.valid
+            feats.junk = int(zone.extra.get("junk", 0.0))
         if name == F.FULL_NAME:
             mrz_names = readings.get(MRZ_NAME, [])
             if mrz_names and mrz_names[0].valid:
