@@ -239,3 +239,13 @@ def test_zone_confidence_comes_from_its_checks_and_repairs(reader: Reader, monke
     assert doc.fields["date_of_birth"].confidence < HIGH
     assert doc.fields["id_number"].confidence >= HIGH
     assert any(w.startswith("mrz_name_repaired") for w in doc.warnings)
+
+
+def test_a_name_no_reading_spelled_is_never_confident() -> None:
+    """Real fronts: names whose readings agreed on the letters but not on the diacritics, the lexicon
+    choosing them, at 0.98 and wrong (a tone on a circumflex vowel). Agreement on the letters is not
+    agreement on the name."""
+    spelled = Features(field="full_name", sources=["layout", "lexicon", "ocr"], char_conf=0.99, min_char_conf=0.97,
+                       lexicon_posterior=0.98, exact_reads=1)  # fmt: skip
+    assert score(spelled) >= HIGH
+    assert score(replace(spelled, exact_reads=0)) < HIGH

@@ -85,6 +85,8 @@ class Features:
     junk: int = 0
     # readings of the print that gave another valid value (the vote outweighed them)
     dissent: int = 0
+    # a name's readings of the print that spell it exactly as chosen, diacritics included (None: not a name)
+    exact_reads: int | None = None
     # a rule replaced the value as read by the one value it allows near it (checks.py)
     repaired: bool = False
     # the machine-readable zone behind the value: characters its check digits repaired, whether a check
@@ -154,6 +156,9 @@ REPAIRED_CAP = 0.8
 MRZ_REPAIRED_CAP = 0.85
 # the zone itself (its three lines) when a check failed: some character in it is wrong
 MRZ_FAILED_CAP = 0.5
+# a name no reading of the print spelled as chosen (the readings agree on the letters, the lexicon chose
+# the diacritics): on real captures right two times in three
+UNSPELLED_NAME_CAP = 0.75
 # readings of the print made independently of each other (lexicon and vote are made from these)
 _INDEPENDENT = frozenset({"layout", "ocr", "ocr_alt", "id_number"})
 NO_PLACE_CAP = 0.25
@@ -170,10 +175,14 @@ def score(f: Features) -> float:
         p = min(p, DISSENT_CAP)
     if f.repaired:
         p = min(p, REPAIRED_CAP)
+    if f.exact_reads == 0 and "qr" not in f.sources:
+        p = min(p, UNSPELLED_NAME_CAP)
     alone = f.mrz_failed is not None and not {"qr", "layout", "ocr", "ocr_alt"} & set(f.sources)
     if alone and (f.mrz_repairs or f.mrz_failed):  # the zone alone stands behind the value
         p = min(p, MRZ_FAILED_CAP if f.mrz_failed and f.field == F.MRZ else MRZ_REPAIRED_CAP)
-    if not {"qr", "mrz"} & set(f.sources) and len(_INDEPENDENT & set(f.sources)) <= 1:
+    single = not {"qr", "mrz"} & set(f.sources) and len(_INDEPENDENT & set(f.sources)) <= 1
+    # (a closed list checks the rest: an issuer or a nationality read once is one of a few known names)
+    if single and f.family != FALLBACK_FAMILY:
         p = min(p, SINGLE_READ_CAP.get(f.family, SINGLE_READ_CAP_OTHER))
     if f.places is not None:
         p = min(p, NO_PLACE_CAP if f.places == 0 else PART_PLACE_CAP if f.places < 3 else 1.0)

@@ -199,6 +199,10 @@ def decide(
             feats.mrz_failed = not zone.valid
             feats.junk = int(zone.extra.get("junk", 0.0))
         if name == F.FULL_NAME:
+            spelled = clean(str(chosen.value)).upper()
+            feats.exact_reads = sum(
+                1 for r in rs if r.source in ("layout", "ocr", "ocr_alt") and clean(str(r.value)).upper() == spelled
+            )
             mrz_names = readings.get(MRZ_NAME, [])
             if mrz_names and mrz_names[0].valid:
                 feats.mrz_name_agrees = name_key(str(chosen.value)) == name_key(str(mrz_names[0].value))
