@@ -18,7 +18,7 @@ from fixtures.people import Person, make_person
 from models.document import Document
 from models.elements import Line, TextPage, Word
 from models.pages import NormalisedPage
-from worker.extract import read_document
+from worker.extract import cross_check, read_document
 from worker.extract.idcard import extract_card
 from worker.extract.idcard.evidence import Features, score
 from worker.extract.idcard.plausible import address_evidence, repair_mrz_name_line
@@ -249,3 +249,22 @@ def test_a_name_no_reading_spelled_is_never_confident() -> None:
                        lexicon_posterior=0.98, exact_reads=1)  # fmt: skip
     assert score(spelled) >= HIGH
     assert score(replace(spelled, exact_reads=0)) < HIGH
+
+
+def test_the_zone_name_checks_and_repairs_the_printed_names_letters(reader: Reader) -> None:
+    """The back's zone spells the holder's name without diacritics: a printed name whose letters it
+    contradicts (a letter lost at the end of the line) takes the zone's letters with the diacritics the
+    lexicon knows for them, flagged and below 0.9; a name it confirms is left as it is."""
+    p = replace(_person("cccd_barcode_2016", "zone-name"), surname="Nguyễn", middle="Văn", given="Anh")
+    back_img, _ = render_card(p, "cccd_chip_2021", "back", random.Random(7))
+    back = read_document(_page(back_img), reader=reader)
+    front = _read(replace(p, given="An"), "front", reader)
+    assert front.value("full_name") == "NGUYỄN VĂN AN"
+    cross_check([front, back])
+    assert front.value("full_name") == "NGUYỄN VĂN ANH"
+    assert any(w.startswith("full_name_repaired_from_mrz") for w in front.warnings)
+    assert front.fields["full_name"].confidence < HIGH
+    same = _read(p, "front", reader)
+    cross_check([same, back])
+    assert same.value("full_name") == "NGUYỄN VĂN ANH"
+    assert not any("full_name" in w for w in same.warnings)

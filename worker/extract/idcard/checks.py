@@ -3,8 +3,11 @@ between the cards of one submission (front against back, one person's numbers ac
 
 from __future__ import annotations
 
+from rapidfuzz.distance import Levenshtein
+
 from models import fields as F
 from models.document import Document, FieldValue
+from worker.extract import lexicon
 from worker.extract import validate as v
 from worker.extract.classify import CARD_TYPES
 from worker.extract.idcard.evidence import Features
@@ -99,7 +102,56 @@ def cross_check_cards(documents: list[Document]) -> None:
     _check_numbers_between_cards(cards)
 
 
+def _zone_name(back: Document) -> str | None:
+    """The holder's name from the back's machine-readable zone (`SURNAME<<GIVEN<NAMES`, no diacritics)."""
+    lines = back.value(F.MRZ)
+    if not isinstance(lines, list) or len(lines) != 3:
+        return None
+    surname, _, given = str(lines[2]).rstrip("<").partition("<<")
+    name = " ".join(p.replace("<", " ").strip() for p in (surname, given) if p.strip("<"))
+    return name or None
+
+
+def spell_like(printed: str, zone: str) -> str | None:
+    """The printed name with each word whose letters the zone contradicts replaced by the name lexicon's
+    spelling of the zone's word nearest to what was printed (`NGUYÊN VĂN AN` + `NGUYEN VAN ANH` →
+    `NGUYÊN VĂN ANH`); None when the word counts differ or a word has no spelling in the lexicon."""
+    words, zone_words = printed.split(), zone.split()
+    if len(words) != len(zone_words):
+        return None
+    out = []
+    for i, (w, z) in enumerate(zip(words, zone_words, strict=True)):
+        if name_key(w) == z:
+            out.append(w)
+            continue
+        found = lexicon.candidates(z, lexicon.position_of(i, len(words)))
+        if not found:
+            return None
+        out.append(min(found, key=lambda e: (Levenshtein.distance(e.text, w.upper()), -e.log_prior)).text)
+    return " ".join(out)
+
+
+def _check_zone_name(front: Document, back: Document) -> None:
+    """The back's zone spells the holder's name without diacritics: it checks the printed name's letters
+    and, where they differ, gives them back (the diacritics the lexicon knows for them)."""
+    printed, zone = front.fields.get(F.FULL_NAME), _zone_name(back)
+    if printed is None or not printed.value or zone is None or name_key(str(printed.value)) == zone:
+        return
+    fixed = spell_like(str(printed.value), zone)
+    if fixed is not None and "qr" not in printed.sources:
+        front.warnings.append(f"full_name_repaired_from_mrz: printed {printed.value!r}, the zone says {zone!r}")
+        printed.value = fixed
+        printed.confidence = round(min(printed.confidence, 0.75), 4)
+        return
+    msg = f"full_name_front_back_mismatch: front says {printed.value!r}, the back's zone says {zone!r}"
+    for d in (front, back):
+        if msg not in d.warnings:
+            d.warnings.append(msg)
+    printed.confidence = round(printed.confidence * 0.5, 4)
+
+
 def _check_front_against_back(front: Document, back: Document) -> None:
+    _check_zone_name(front, back)
     for name in _SHARED_FIELDS:
         a, b = front.fields.get(name), back.fields.get(name)
         if a is None or b is None or a.value is None or b.value is None:
