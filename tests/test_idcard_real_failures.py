@@ -21,7 +21,8 @@ from models.pages import NormalisedPage
 from worker.extract import cross_check, read_document
 from worker.extract.idcard import extract_card
 from worker.extract.idcard.evidence import Features, score
-from worker.extract.idcard.plausible import address_evidence, repair_mrz_name_line
+from worker.extract.idcard.plausible import address_evidence, name_evidence, repair_mrz_name_line
+from worker.extract.idcard.text import clean_value
 from worker.ocr import Reader, TesseractReader
 from worker.vntext import name_key
 
@@ -268,3 +269,18 @@ def test_the_zone_name_checks_and_repairs_the_printed_names_letters(reader: Read
     cross_check([same, back])
     assert same.value("full_name") == "NGUYỄN VĂN ANH"
     assert not any("full_name" in w for w in same.warnings)
+
+
+@pytest.mark.parametrize(
+    ("name", "junk"),
+    [("NGUYỄN VĂN AN", 0), ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", 2), ("FULL NẠME", 2), ("AN", 1)],
+)
+def test_what_a_name_looks_like_is_evidence(name: str, junk: int) -> None:
+    """Real fronts: the national motto and the label's English words taken for the name."""
+    assert name_evidence(name).junk == junk
+
+
+def test_specks_after_an_address_are_dropped() -> None:
+    assert clean_value("place_of_residence", "Thôn Giáp Kiền, Phường Vỹ Dạ, TP. Huế —_") == (
+        "Thôn Giáp Kiền, Phường Vỹ Dạ, TP. Huế"
+    )

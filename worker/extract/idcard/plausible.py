@@ -131,5 +131,13 @@ def address_evidence(address: str) -> TextEvidence:
     return TextEvidence(places_confirmed(address), junk_words(address))
 
 
+# phrases of a card's titles that no name holds (`CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM` taken for the name)
+_TITLE_PHRASES = ("CONG HOA", "XA HOI", "CHU NGHIA", "CAN CUOC", "DOC LAP", "CHUNG MINH")
+
+
 def name_evidence(name: str) -> TextEvidence:
-    return TextEvidence(0, junk_words(name) + (len(name.split()) < 2))
+    """A name is two to six syllables and holds no title phrase."""
+    words = name.split()
+    key = f" {name_key(name)} "
+    title = any(f" {t} " in key for t in _TITLE_PHRASES)
+    return TextEvidence(0, junk_words(name) + (not 2 <= len(words) <= 6) + title)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import pairwise
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -70,19 +71,21 @@ def _capitals(words: list[Word]) -> bool:
 
 def _rows(words: list[Word]) -> list[list[Word]]:
     """The words of one layout line split into the printed rows they stand on: a tilted card makes the
-    layout pass join a value with the line under it, and one crop over two rows reads as neither."""
-    if len(words) < 2:
+    layout pass join a value with the line under it, and one crop over two rows reads as neither. Rows are
+    told apart by a gap in height of most of a line, each holding two words or more (a slanted line
+    drifts without a gap; a speck above a line is no row)."""
+    if len(words) < 4:
         return [words] if words else []
     h = float(np.median([w.box[3] for w in words]))
-    rows: list[list[Word]] = []
-    for w in sorted(words, key=lambda w: w.box[1] + w.box[3] / 2):
-        mid = w.box[1] + w.box[3] / 2
-        if rows and abs(mid - np.mean([x.box[1] + x.box[3] / 2 for x in rows[-1]])) < 0.6 * h:
-            rows[-1].append(w)
-        else:
-            rows.append([w])
-    rows = [sorted(r, key=lambda w: w.box[0]) for r in rows]
-    return sorted(rows, key=lambda r: min(w.box[1] for w in r)) if len(rows) > 1 else [words]
+    ordered = sorted(words, key=lambda w: w.box[1] + w.box[3] / 2)
+    rows: list[list[Word]] = [[ordered[0]]]
+    for prev, w in pairwise(ordered):
+        if (w.box[1] + w.box[3] / 2) - (prev.box[1] + prev.box[3] / 2) > 0.7 * h:
+            rows.append([])
+        rows[-1].append(w)
+    if len(rows) < 2 or any(len(r) < 2 for r in rows):
+        return [words]
+    return [sorted(r, key=lambda w: w.box[0]) for r in rows]
 
 
 def _read_value_lines(
@@ -274,7 +277,7 @@ def fix_address(text: str) -> str:
     text = text.replace("⁄", "/").replace("∕", "/")  # fraction and division slashes for house numbers
     text = re.sub(r"(?<=\d)\.(?=\s)", "", text)  # `247/56. Ưng Bình`
     # specks between words (`ˆ`, `_`, `|`) and a letter run into a digit after the last place (`Trị l8`)
-    text = re.sub(r"(?:(?<=\s)|^)[^\w\s]+(?=\s|$)|(?:(?<=\s)|^)_+(?=\s|$)", "", text)
+    text = re.sub(r"(?:(?<=\s)|^)(?:[^\w\s]|_)+(?=\s|$)", "", text)
     text = re.sub(r"\s[^\W\d_]{1,2}\d+\W*$", "", text)
     text = re.sub(r"\s+,", ",", text)
     text = re.sub(r",(?=\S)", ", ", text)
