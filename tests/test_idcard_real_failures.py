@@ -21,6 +21,7 @@ from models.pages import NormalisedPage
 from worker.extract import cross_check, read_document
 from worker.extract.idcard import extract_card
 from worker.extract.idcard.evidence import Features, score
+from worker.extract.idcard.numbers import read_date_field
 from worker.extract.idcard.plausible import address_evidence, name_evidence, repair_mrz_name_line
 from worker.extract.idcard.text import clean_value
 from worker.ocr import Reader, TesseractReader
@@ -284,3 +285,21 @@ def test_specks_after_an_address_are_dropped() -> None:
     assert clean_value("place_of_residence", "Thôn Giáp Kiền, Phường Vỹ Dạ, TP. Huế —_") == (
         "Thôn Giáp Kiền, Phường Vỹ Dạ, TP. Huế"
     )
+
+
+def test_an_expiry_the_layout_pass_missed_is_found_under_the_photo_of_a_loosely_cut_card(reader: Reader) -> None:
+    """Real photos cut loosely (or stretched to a square frame): the small expiry under the photo was
+    missed by the layout pass and lay outside the corner where it was looked for."""
+    p = _person("cccd_chip_2021", "loose-expiry")
+    img, _ = render_card(p, "cccd_chip_2021", "front", random.Random(7))
+    card = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2GRAY)
+    h, w = card.shape
+    # the card in a frame 30% taller and wider than itself, its top left at the frame's
+    grey = np.full((int(h * 1.3), int(w * 1.3)), 200, np.uint8)
+    grey[:h, :w] = card
+    layout = reader.read(grey, psm=3)
+    # the layout pass saw nothing under the photo
+    missed = TextPage.of_lines([ln for ln in layout.lines if not (ln.box[0] < 0.35 * w and ln.box[1] > 0.7 * h)])
+    assert p.date_of_expiry is not None
+    found = read_date_field(reader, grey, missed, "date_of_expiry")
+    assert [r.value for r in found] == [p.date_of_expiry.isoformat()]
