@@ -21,6 +21,7 @@ from models.pages import NormalisedPage
 from worker.extract import cross_check, read_document
 from worker.extract.idcard import extract_card
 from worker.extract.idcard.evidence import Features, score
+from worker.extract.idcard.labels import LABELS, find_label, lines_below
 from worker.extract.idcard.numbers import read_date_field
 from worker.extract.idcard.plausible import address_evidence, name_evidence, repair_mrz_name_line
 from worker.extract.idcard.text import clean_value
@@ -130,6 +131,7 @@ def test_a_value_merged_with_the_next_label_stops_at_that_label(reader: Reader) 
         ("Xã Quảng Phú, Huyện Quảng Điền, Thừa Thiên Huế l8", 0, 1),
         ("ia£E 0Í Quảng Phú, Quảng Điền, Thừa Thiên Huế", 2, 2),
         ("Place of residence: Quảng Điền, Thừa Thiên Huế", 1, 3),
+        ("Xã Quảng Phú, Huyện Quảng Điền Thừa Thiên Huế", 3, 0),  # a line break stood for the comma
     ],
 )
 def test_what_an_address_looks_like_is_evidence(address: str, places: int, junk: int) -> None:
@@ -303,3 +305,21 @@ def test_an_expiry_the_layout_pass_missed_is_found_under_the_photo_of_a_loosely_
     assert p.date_of_expiry is not None
     found = read_date_field(reader, grey, missed, "date_of_expiry")
     assert [r.value for r in found] == [p.date_of_expiry.isoformat()]
+
+
+def test_a_wrapped_value_centred_under_its_first_part_is_read_whole() -> None:
+    """2016 cards: the residence's second line (`Thanh Hóa`) is centred under the first part, which began
+    on the label's line, further right than a line under the label may start: it was dropped."""
+
+    def word(text: str, x: int, y: int, h: int = 20) -> Word:
+        return Word(text=text, confidence=0.9, box=(x, y, 14 * len(text), h))
+
+    label = Line.of([word("Nơi", 358, 521), word("thường", 410, 521), word("trú:", 510, 521),
+                     word("Xã", 580, 515, 32), word("Nga", 630, 515, 32), word("Hải,", 690, 515, 32),
+                     word("Nga", 760, 515, 32), word("Sơn", 820, 515, 32)])  # fmt: skip
+    wrapped = Line.of([word("Thanh", 640, 564, 32), word("Hóa", 740, 564, 32)])
+    hit = find_label([label, wrapped], LABELS["place_of_residence"])
+    assert hit is not None
+    args = {"exclude": hit.line, "max_lines": 2, "own": LABELS["place_of_residence"]}
+    assert lines_below([label, wrapped], hit.label_box, **args) == []  # beyond the label's reach
+    assert lines_below([label, wrapped], hit.label_box, value_span=(580, 862), **args) == [wrapped]

@@ -214,8 +214,11 @@ def lines_below(
     x_tol: float = 3.0,
     own: tuple[str, ...] = (),
     exclude: Line | None = None,
+    value_span: tuple[int, int] | None = None,
 ) -> list[Line]:
-    """Lines right under a label, starting near its left edge, until a gap or another field's label."""
+    """Lines right under a label, starting near its left edge (or, when the value began on the label's
+    line, under that first part: a wrapped value may be centred under it), until a gap or another field's
+    label."""
     x0, y0, _, h = hit_box
     out: list[Line] = []
     bottom = y0 + h
@@ -227,7 +230,8 @@ def lines_below(
             continue
         if ly - bottom > 1.6 * max(h, lh):
             break
-        if lx + lw < x0 or lx > x0 + x_tol * h * 4:
+        under_value = value_span is not None and value_span[0] <= lx <= value_span[1]
+        if lx + lw < x0 or (lx > x0 + x_tol * h * 4 and not under_value):
             continue
         kind = label_kind(line, own)
         if kind == "other":

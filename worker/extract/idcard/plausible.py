@@ -78,6 +78,13 @@ def places_confirmed(address: str) -> int:
     if not parts:
         return 0
     provinces, districts, communes = _gazetteer()
+    words = parts[-1].split()
+    if parts[-1] not in provinces:
+        # a value wrapped onto a second line loses the comma the line break stood for (`Nga Sơn Thanh Hóa`)
+        for k in range(min(4, len(words) - 1), 0, -1):  # the longest name first (`Thừa Thiên Huế`, not `Huế`)
+            if " ".join(words[-k:]) in provinces:
+                parts = [*parts[:-1], _short(" ".join(words[:-k])), " ".join(words[-k:])]
+                break
     province = parts[-1]
     if province not in provinces:
         return 0

@@ -47,8 +47,14 @@ def read_text_field(
     # a speck after the label (`Họ và tên: À`) is not the value: the value is on the next line
     if first and sum(ch.isalnum() for w in first for ch in w.text) >= 3:
         value_lines.append((first, hit.line))
+    span = (first[0].box[0], max(w.box[0] + w.box[2] for w in first)) if value_lines else None
     for line in lines_below(
-        layout.lines, hit.label_box, exclude=hit.line, max_lines=max_lines - len(value_lines), own=LABELS[name]
+        layout.lines,
+        hit.label_box,
+        exclude=hit.line,
+        max_lines=max_lines - len(value_lines),
+        own=LABELS[name],
+        value_span=span,
     ):
         if len(value_lines) >= max_lines:
             break
