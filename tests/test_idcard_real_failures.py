@@ -320,6 +320,8 @@ def test_a_wrapped_value_centred_under_its_first_part_is_read_whole() -> None:
     wrapped = Line.of([word("Thanh", 640, 564, 32), word("Hóa", 740, 564, 32)])
     hit = find_label([label, wrapped], LABELS["place_of_residence"])
     assert hit is not None
-    args = {"exclude": hit.line, "max_lines": 2, "own": LABELS["place_of_residence"]}
-    assert lines_below([label, wrapped], hit.label_box, **args) == []  # beyond the label's reach
-    assert lines_below([label, wrapped], hit.label_box, value_span=(580, 862), **args) == [wrapped]
+    own = LABELS["place_of_residence"]
+    # beyond the label's reach, under the value's first part
+    assert lines_below([label, wrapped], hit.label_box, exclude=hit.line, max_lines=2, own=own) == []
+    got = lines_below([label, wrapped], hit.label_box, exclude=hit.line, max_lines=2, own=own, value_span=(580, 862))
+    assert got == [wrapped]
