@@ -61,7 +61,7 @@ def _render(node: ast.AST) -> str | None:
 def warning_samples() -> set[str]:
     """Every warning the imaging and extract stages can write, as text, read from their source."""
     found: set[str] = set()
-    for path in [*(WORKER / "extract").glob("*.py"), *(WORKER / "imaging").glob("*.py")]:
+    for path in [*(WORKER / "extract").rglob("*.py"), *(WORKER / "imaging").rglob("*.py")]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append":

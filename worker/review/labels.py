@@ -53,6 +53,8 @@ _WARNING_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"owner_(?P<n>\d+)_id_birth_year_mismatch"), "owner_id_birth_year_mismatch"),
     (re.compile(r"(?P<field>[a-z_]+?)_front_back_mismatch"), "front_back_mismatch"),
     (re.compile(r"(?P<field>[a-z_]+?)_qr_mismatch"), "qr_mismatch"),
+    # validate.enforce_field_types: a value that cannot be of its field's type was dropped
+    (re.compile(r"(?P<field>[a-z_]+?)_invalid"), "field_invalid"),
     # validate.disagreement: two readers of one field disagree (`full_name_mismatch: qr says ..`)
     (re.compile(r"(?P<field>[a-z_]+?)_mismatch"), "sources_disagree"),
 )
