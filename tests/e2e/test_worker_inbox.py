@@ -5,8 +5,8 @@ Worker processes in the SIGTERM / SIGKILL / concurrency tests are real subproces
 
 from __future__ import annotations
 
-import os
 import json
+import os
 import shutil
 import signal
 import sqlite3

@@ -26,6 +26,9 @@ _RULES: tuple[tuple[str, str | None, str, float], ...] = (
     # fronts
     ("cccd_front", "cccd_chip_2021", "CITIZEN IDENTITY CARD", 3.0),
     ("cccd_front", None, "CAN CUOC CONG DAN", 4.0),
+    # the 2024 card's title alone (`CĂN CƯỚC`): the same words begin the older title, so it names a front
+    # only; which card is the title without `CÔNG DÂN` (see _generation)
+    ("cccd_front", None, "CAN CUOC", 2.0),
     ("cccd_front", "cancuoc_2024", "IDENTITY CARD", 1.0),
     ("cccd_front", "cancuoc_2024", "SO DINH DANH CA NHAN", 3.0),
     ("cccd_front", "cancuoc_2024", "CHU DEM VA TEN KHAI SINH", 2.0),
@@ -219,6 +222,8 @@ def _generation(
         else ("cccd_barcode_2016", "cccd_chip_2021", "cancuoc_2024")
     )
     cands = {g: s for g, s in gen_scores.items() if g in allowed}
+    if doc_type == "cccd_front" and " CAN CUOC " in key and " CONG DAN " not in key and "CUOCCONG" not in key:
+        cands["cancuoc_2024"] = cands.get("cancuoc_2024", 0.0) + 1.5
     if doc_type == "cccd_front" and not cands:
         # a Vietnamese-only CCCD front without a QR is the 2016 barcode card
         return "cccd_chip_2021" if has_qr else "cccd_barcode_2016"

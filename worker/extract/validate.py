@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from models import fields as F
+from worker.vntext import name_key
 
 # Province codes of the 12-digit number (the 2-digit administrative province code, zero padded). The
 # 2025 mergers left these in use on every existing card, so an unknown prefix is only a warning.
@@ -32,6 +33,14 @@ PROVINCE_CODES: dict[str, str] = {
 }  # fmt: skip
 
 EXPIRY_AGES = (25, 40, 60)
+
+# the fields an issue concerns when it does not count against the model's features (an unknown province
+# prefix is allowed, but a misread digit is far likelier on a card than a code no province ever had)
+WARNED_FIELDS: dict[str, tuple[str, ...]] = {
+    "id_number_province": (F.ID_NUMBER,),
+    "issue_before_birth": (F.ISSUE_DATE, F.DATE_OF_BIRTH),
+    "date_of_birth_age": (F.DATE_OF_BIRTH,),
+}
 NO_EXPIRY_FROM_AGE = 58
 
 
@@ -128,6 +137,56 @@ def check_id12(number: str | None, *, dob: date | None = None, sex: str | None =
     return issues
 
 
+# digits a recogniser confuses with each other on the thin red numerals of the 2016 card (shape neighbours)
+_DIGIT_LOOKALIKES = {"0": "689", "1": "74", "2": "7", "3": "58", "4": "1", "5": "36", "6": "580", "7": "12",
+                     "8": "360", "9": "0"}  # fmt: skip
+
+
+def province_of_addresses(addresses: list[str]) -> set[str]:
+    """The province codes whose province ends one of these addresses (`..., Thanh Hóa` → {"038"})."""
+    found = set()
+    for address in addresses:
+        tail = _fold_key(address.split(",")[-1])
+        for code, name in PROVINCE_CODES.items():
+            key = _fold_key(name)
+            # a letter lost at the end of a line (`Thanh Hó`) still names the province
+            ends = (key, key[:-1]) if len(key) >= 6 else (key,)
+            if any(f" {tail}".endswith(f" {e}") for e in ends) or (code == "046" and tail in ("HUE", "TP HUE")):
+                found.add(code)
+    return found
+
+
+def _fold_key(text: str) -> str:
+    return re.sub(r"[^A-Z ]", "", name_key(text)).strip()
+
+
+def repair_province(number: str, addresses: list[str]) -> tuple[str, Issue] | None:
+    """A 12-digit number whose province code names no province of the card's addresses, while exactly one
+    code a single look-alike digit away does (`058` Ninh Thuận read for `038` Thanh Hóa, origin Thanh Hóa):
+    the number with that code, and the warning that says so. The code is where the birth was registered,
+    usually the place of origin; a code one misread digit from it is likelier a misread than a coincidence."""
+    if not re.fullmatch(r"\d{12}", number or ""):
+        return None
+    named = province_of_addresses(addresses)
+    code = number[:3]
+    if not named or code in named:
+        return None
+    near = {
+        code[:i] + alt + code[i + 1 :] for i, ch in enumerate(code) for alt in _DIGIT_LOOKALIKES.get(ch, "")
+    } & named
+    if len(near) != 1:
+        return None
+    fixed = near.pop()
+    issue = Issue(
+        "id_number_province_repaired",
+        f"province code {code} ({PROVINCE_CODES.get(code, 'unknown')}) is one look-alike digit from {fixed} "
+        f"({PROVINCE_CODES[fixed]}), the province of the card's addresses",
+        "warning",
+        (F.ID_NUMBER,),
+    )
+    return fixed + number[3:], issue
+
+
 def check_cmnd9(number: str | None) -> list[Issue]:
     if not number:
         return []
@@ -193,6 +252,24 @@ def check_expiry(
             )
         ]
     return []
+
+
+def repair_expiry(dob: date, expiry: date, issue_date: date | None = None) -> date | None:
+    """An expiry the age rule forbids, one or two digits from the one date it allows (with the issue date)
+    or from exactly one of the 25th/40th/60th birthdays (without): that date. The rule leaves so few dates
+    that a reading this close to one is a misread of it, not another card."""
+    if issue_date is not None:
+        want = expected_expiry(dob, issue_date)
+        allowed = [want] if want is not None else []
+    else:
+        allowed = [_birthday(dob, m) for m in EXPIRY_AGES]
+    if expiry in allowed or not allowed:
+        return None
+    read = expiry.isoformat()
+    dist = {d: sum(a != b for a, b in zip(read, d.isoformat(), strict=True)) for d in allowed}
+    best = min(dist.values())
+    near = [d for d, n in dist.items() if n == best]
+    return near[0] if best <= 2 and len(near) == 1 else None
 
 
 def check_dates(dob: date | None, *, today: date | None = None) -> list[Issue]:

@@ -54,7 +54,7 @@ _WARNING_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?P<field>[a-z_]+?)_front_back_mismatch"), "front_back_mismatch"),
     (re.compile(r"(?P<field>[a-z_]+?)_qr_mismatch"), "qr_mismatch"),
     # validate.enforce_field_types: a value that cannot be of its field's type was dropped
-    (re.compile(r"(?P<field>[a-z_]+?)_invalid"), "value_dropped"),
+    (re.compile(r"(?P<field>[a-z_]+?)_invalid"), "field_invalid"),
     # validate.disagreement: two readers of one field disagree (`full_name_mismatch: qr says ..`)
     (re.compile(r"(?P<field>[a-z_]+?)_mismatch"), "sources_disagree"),
 )

@@ -33,6 +33,7 @@ from worker.extract.idcard.numbers import (
     read_issue_date_region,
     read_issue_date_words,
 )
+from worker.extract.idcard.plausible import address_evidence, junk_words, name_evidence, repair_mrz_name_line
 from worker.extract.idcard.text import (
     clean_name,
     clean_value,
@@ -188,12 +189,28 @@ def extract_card(
     validate_card(fields, features, warnings, generation)
     for name, f in features.items():
         f.typewriter = generation == "cmnd_9"
+        value = fields[name].value if name in fields else None
+        if isinstance(value, str) and value:
+            _text_evidence(name, value, f)
         if name in fields:
             fields[name].confidence = score(f)
     if F.PLACE_OF_RESIDENCE in fields and F.PLACE_OF_RESIDENCE_NORMALISED in fields:
         fields[F.PLACE_OF_RESIDENCE_NORMALISED].confidence = fields[F.PLACE_OF_RESIDENCE].confidence
     fields[F.CARD_GENERATION] = FieldValue(value=generation, confidence=1.0, sources=["classify"])
     return CardResult(fields, warnings, features)
+
+
+_ADDRESSES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
+
+
+def _text_evidence(name: str, value: str, f: Features) -> None:
+    if name in _ADDRESSES:
+        e = address_evidence(value)
+        f.places, f.junk = e.places, e.junk
+    elif name == F.FULL_NAME:
+        f.junk = name_evidence(value).junk
+    elif name in (F.NATIONALITY, F.ETHNICITY):
+        f.junk = junk_words(value)
 
 
 def _read_print(
@@ -249,22 +266,51 @@ def _add_qr(readings: dict[str, list[Reading]], qr: CccdQr) -> None:
         add_reading(readings, F.ISSUE_DATE, Reading(qr.issue_date.isoformat(), "qr", 1.0, 1.0))
 
 
+# which fields a repair note of the zone (worker/ocr/mrz.py) concerns: a check digit repaired one of them, or a
+# realigned line shifted them
+_MRZ_REPAIR_FIELDS: dict[str, tuple[str, ...]] = {
+    "document_number": (F.ID_NUMBER,),
+    "personal_number": (F.ID_NUMBER,),
+    "birth_date": (F.DATE_OF_BIRTH,),
+    "expiry_date": (F.DATE_OF_EXPIRY,),
+    "line 1": (F.ID_NUMBER,),
+    "line 2": (F.DATE_OF_BIRTH, F.SEX, F.DATE_OF_EXPIRY),
+}
+
+
 def _add_mrz(readings: dict[str, list[Reading]], mrz: MrzResult, warnings: list[str]) -> None:
-    """The zone's fields; a zone that fails a check counts less, and only its fields that checked."""
+    """The zone's fields; a zone that fails a check counts less, and only its fields that checked. What the
+    zone's confidence rests on is its checks and how much was repaired to pass them, never a constant."""
     ok = mrz.valid
     char_conf = 1.0 if ok else 0.6
+
+    def zone(name: str, value: object) -> Reading:
+        repairs = sum(name in _MRZ_REPAIR_FIELDS.get(note.split(":")[0], ()) for note in mrz.repairs)
+        return Reading(value, "mrz", char_conf, valid=ok, extra={"repairs": float(repairs)})
+
     if mrz.id_number and (ok or mrz.checks.get("personal_number")):
-        add_reading(readings, F.ID_NUMBER, Reading(mrz.id_number, "mrz", char_conf, valid=ok))
+        add_reading(readings, F.ID_NUMBER, zone(F.ID_NUMBER, mrz.id_number))
     if mrz.birth_date and (ok or mrz.checks.get("birth_date")):
-        add_reading(readings, F.DATE_OF_BIRTH, Reading(mrz.birth_date.isoformat(), "mrz", char_conf, valid=ok))
+        add_reading(readings, F.DATE_OF_BIRTH, zone(F.DATE_OF_BIRTH, mrz.birth_date.isoformat()))
     if mrz.sex:
-        add_reading(readings, F.SEX, Reading(mrz.sex, "mrz", char_conf, valid=ok))
+        add_reading(readings, F.SEX, zone(F.SEX, mrz.sex))
     if ok or mrz.checks.get("expiry_date"):
         expiry = mrz.expiry_date.isoformat() if mrz.expiry_date else None
-        add_reading(readings, F.DATE_OF_EXPIRY, Reading(expiry, "mrz", char_conf, valid=ok))
-    readings[F.MRZ] = [Reading(mrz.lines, "mrz", 1.0 if ok else 0.5, valid=ok)]
-    if mrz.full_name:
-        readings[MRZ_NAME] = [Reading(mrz.full_name, "mrz", 1.0 if ok else 0.5, valid=ok)]
+        add_reading(readings, F.DATE_OF_EXPIRY, zone(F.DATE_OF_EXPIRY, expiry))
+    evidence = {"repairs": float(len(mrz.repairs))}
+    lines = list(mrz.lines)
+    name = mrz.full_name
+    if len(lines) == 3:
+        line3, fillers = repair_mrz_name_line(lines[2])
+        if fillers:
+            lines[2] = line3
+            surname, _, given = line3.rstrip("<").partition("<<")
+            name = " ".join(p for p in (surname.replace("<", " ").strip(), given.replace("<", " ").strip()) if p)
+            warnings.append(f"mrz_name_repaired: {fillers} filler(s) read as letters put back")
+        evidence = {"repairs": float(len(mrz.repairs) + fillers), "junk": float(junk_words(name))}
+    readings[F.MRZ] = [Reading(lines, "mrz", 1.0 if ok else 0.5, valid=ok, extra=evidence)]
+    if name:
+        readings[MRZ_NAME] = [Reading(name, "mrz", 1.0 if ok else 0.5, valid=ok)]
     if not ok:
         failed = sorted(k for k, passed in mrz.checks.items() if not passed)
         warnings.append(f"mrz_check_failed: {', '.join(failed) or 'ambiguous repair'}")

@@ -3,8 +3,11 @@ between the cards of one submission (front against back, one person's numbers ac
 
 from __future__ import annotations
 
+from rapidfuzz.distance import Levenshtein
+
 from models import fields as F
 from models.document import Document, FieldValue
+from worker.extract import lexicon
 from worker.extract import validate as v
 from worker.extract.classify import CARD_TYPES
 from worker.extract.idcard.evidence import Features
@@ -19,6 +22,12 @@ def validate_card(
     dob = iso_date(fields[F.DATE_OF_BIRTH].value) if F.DATE_OF_BIRTH in fields else None
     sex = fields[F.SEX].value if F.SEX in fields else None
     issues: list[v.Issue] = []
+    if idv is not None and idv.value and generation != "cmnd_9":
+        addresses = [str(fields[n].value) for n in (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE) if n in fields]
+        repaired = v.repair_province(str(idv.value), [a for a in addresses if a and a != "None"])
+        if repaired is not None and not {"qr", "mrz"} & set(idv.sources):
+            idv.value = repaired[0]
+            issues.append(repaired[1])
     if idv is not None and idv.value:
         if generation == "cmnd_9":
             issues += v.check_cmnd9(str(idv.value))
@@ -28,6 +37,17 @@ def validate_card(
     exp = fields.get(F.DATE_OF_EXPIRY)
     # the age rule is the CCCD's; a 12-digit CMND is valid 15 years from issue, a 9-digit one prints no expiry
     if exp is not None and dob is not None and not generation.startswith("cmnd"):
+        issue_date = iso_date(fields[F.ISSUE_DATE].value) if F.ISSUE_DATE in fields else None
+        read = iso_date(exp.value)
+        fixed = v.repair_expiry(dob, read, issue_date) if read is not None and "qr" not in exp.sources else None
+        if fixed is not None and read is not None:
+            exp.value = fixed.isoformat()
+            warnings.append(
+                f"date_of_expiry_repaired: read {read.isoformat()}, the age rule allows {fixed.isoformat()} "
+                f"for birth {dob.isoformat()}"
+            )
+            if F.DATE_OF_EXPIRY in features:
+                features[F.DATE_OF_EXPIRY].repaired = True
         issues += v.check_expiry(
             dob,
             iso_date(exp.value),
@@ -42,6 +62,9 @@ def validate_card(
                     features[f].issue_errors += 1
                 else:
                     features[f].issue_warnings += 1
+        for f in issue.fields or v.WARNED_FIELDS.get(issue.code, ()):
+            if f in features:
+                features[f].warned = True
 
 
 # what a card's back repeats of its front (MRZ, QR, the 2024 back's name and residence)
@@ -79,7 +102,56 @@ def cross_check_cards(documents: list[Document]) -> None:
     _check_numbers_between_cards(cards)
 
 
+def _zone_name(back: Document) -> str | None:
+    """The holder's name from the back's machine-readable zone (`SURNAME<<GIVEN<NAMES`, no diacritics)."""
+    lines = back.value(F.MRZ)
+    if not isinstance(lines, list) or len(lines) != 3:
+        return None
+    surname, _, given = str(lines[2]).rstrip("<").partition("<<")
+    name = " ".join(p.replace("<", " ").strip() for p in (surname, given) if p.strip("<"))
+    return name or None
+
+
+def spell_like(printed: str, zone: str) -> str | None:
+    """The printed name with each word whose letters the zone contradicts replaced by the name lexicon's
+    spelling of the zone's word nearest to what was printed (`NGUYÊN VĂN AN` + `NGUYEN VAN ANH` →
+    `NGUYÊN VĂN ANH`); None when the word counts differ or a word has no spelling in the lexicon."""
+    words, zone_words = printed.split(), zone.split()
+    if len(words) != len(zone_words):
+        return None
+    out = []
+    for i, (w, z) in enumerate(zip(words, zone_words, strict=True)):
+        if name_key(w) == z:
+            out.append(w)
+            continue
+        found = lexicon.candidates(z, lexicon.position_of(i, len(words)))
+        if not found:
+            return None
+        out.append(min(found, key=lambda e: (Levenshtein.distance(e.text, w.upper()), -e.log_prior)).text)
+    return " ".join(out)
+
+
+def _check_zone_name(front: Document, back: Document) -> None:
+    """The back's zone spells the holder's name without diacritics: it checks the printed name's letters
+    and, where they differ, gives them back (the diacritics the lexicon knows for them)."""
+    printed, zone = front.fields.get(F.FULL_NAME), _zone_name(back)
+    if printed is None or not printed.value or zone is None or name_key(str(printed.value)) == zone:
+        return
+    fixed = spell_like(str(printed.value), zone)
+    if fixed is not None and "qr" not in printed.sources:
+        front.warnings.append(f"full_name_repaired_from_mrz: printed {printed.value!r}, the zone says {zone!r}")
+        printed.value = fixed
+        printed.confidence = round(min(printed.confidence, 0.75), 4)
+        return
+    msg = f"full_name_front_back_mismatch: front says {printed.value!r}, the back's zone says {zone!r}"
+    for d in (front, back):
+        if msg not in d.warnings:
+            d.warnings.append(msg)
+    printed.confidence = round(printed.confidence * 0.5, 4)
+
+
 def _check_front_against_back(front: Document, back: Document) -> None:
+    _check_zone_name(front, back)
     for name in _SHARED_FIELDS:
         a, b = front.fields.get(name), back.fields.get(name)
         if a is None or b is None or a.value is None or b.value is None:

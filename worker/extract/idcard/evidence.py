@@ -77,6 +77,22 @@ class Features:
     issue_warnings: int = 0
     # the 9-digit CMND is typed on a dotted form: its digits are misread with high recogniser confidence
     typewriter: bool = False
+    # a rule or cross-check warning names this field (the value conflicts with another one): never >= 0.9
+    warned: bool = False
+    # text values: units of an address the official lexicons confirm (None: not an address), and words
+    # no syllable, house number or abbreviation can be (plausible.py)
+    places: int | None = None
+    junk: int = 0
+    # readings of the print that gave another valid value (the vote outweighed them)
+    dissent: int = 0
+    # a name's readings of the print that spell it exactly as chosen, diacritics included (None: not a name)
+    exact_reads: int | None = None
+    # a rule replaced the value as read by the one value it allows near it (checks.py)
+    repaired: bool = False
+    # the machine-readable zone behind the value: characters its check digits repaired, whether a check
+    # failed (None: no zone)
+    mrz_repairs: int = 0
+    mrz_failed: bool | None = None
 
     @property
     def family(self) -> str:
@@ -115,8 +131,62 @@ MODEL = LogisticModel(
 )
 
 
+# the most a value may be given while a warning names it (a conflict says one of two readings is wrong), by
+# how often such values were still right on real captures: an expiry the age rule forbids almost never, a
+# birth date the number's year contradicts mostly (the number's digit is the likelier misread)
+WARNED_CAP = {F.DATE_OF_EXPIRY: 0.2, F.DATE_OF_BIRTH: 0.8}
+WARNED_CAP_OTHER = 0.5
+# text evidence the synthetic-fitted model does not see, and what a value lacking it may be given at most:
+# on real captures a value holding a word no syllable can be was never right, nor an address whose last
+# part names no province; one the lexicons confirm only in part was right about as often as not
+JUNK_CAP = 0.15
+# one OCR reading alone, nothing machine-readable behind it: on real captures the recogniser is as sure of
+# a misread digit as of a right one, so a value no second reading confirmed is right about 4 times in 5
+# (a date, whose format checks a little) or less
+SINGLE_READ_CAP = {"date": 0.8}
+SINGLE_READ_CAP_OTHER = 0.7
+# a reading of the print that gave another valid value: the vote chose, but on real captures the chosen
+# value was then right about half the time
+DISSENT_CAP = 0.6
+# a value a rule put in place of a reading one or two digits from it: on real captures right nearly always,
+# but no reading saw it
+REPAIRED_CAP = 0.8
+# a value the zone gives after its check digits repaired a character, or from a zone whose other checks
+# failed (its own check passed): the check digit confirms one substitution, it cannot rule out two
+MRZ_REPAIRED_CAP = 0.85
+# the zone itself (its three lines) when a check failed: some character in it is wrong
+MRZ_FAILED_CAP = 0.5
+# a name no reading of the print spelled as chosen (the readings agree on the letters, the lexicon chose
+# the diacritics): on real captures right two times in three
+UNSPELLED_NAME_CAP = 0.75
+# readings of the print made independently of each other (lexicon and vote are made from these)
+_INDEPENDENT = frozenset({"layout", "ocr", "ocr_alt", "id_number"})
+NO_PLACE_CAP = 0.25
+PART_PLACE_CAP = 0.75
+
+
 def score(f: Features) -> float:
-    return MODEL.probability(f.family, f.vector())
+    p = MODEL.probability(f.family, f.vector())
+    if f.warned:
+        p = min(p, WARNED_CAP.get(f.field, WARNED_CAP_OTHER))
+    if f.junk:
+        p = min(p, JUNK_CAP)
+    if f.dissent:
+        p = min(p, DISSENT_CAP)
+    if f.repaired:
+        p = min(p, REPAIRED_CAP)
+    if f.exact_reads == 0 and "qr" not in f.sources:
+        p = min(p, UNSPELLED_NAME_CAP)
+    alone = f.mrz_failed is not None and not {"qr", "layout", "ocr", "ocr_alt"} & set(f.sources)
+    if alone and (f.mrz_repairs or f.mrz_failed):  # the zone alone stands behind the value
+        p = min(p, MRZ_FAILED_CAP if f.mrz_failed and f.field == F.MRZ else MRZ_REPAIRED_CAP)
+    single = not {"qr", "mrz"} & set(f.sources) and len(_INDEPENDENT & set(f.sources)) <= 1
+    # (a closed list checks the rest: an issuer or a nationality read once is one of a few known names)
+    if single and f.family != FALLBACK_FAMILY:
+        p = min(p, SINGLE_READ_CAP.get(f.family, SINGLE_READ_CAP_OTHER))
+    if f.places is not None:
+        p = min(p, NO_PLACE_CAP if f.places == 0 else PART_PLACE_CAP if f.places < 3 else 1.0)
+    return p
 
 
 def fit(samples: list[tuple[Features, bool]], *, version: str, model: LogisticModel = MODEL) -> dict[str, list[float]]:

@@ -151,6 +151,61 @@ def strip_tail(words: list[Word], own: tuple[str, ...] = ()) -> list[Word]:
     return words[i:]
 
 
+# the words of a field's own label that OCR leaves before its value when it garbles the rest (`Í (¿ull nam`)
+_RESIDUE: dict[str, tuple[str, ...]] = {
+    F.FULL_NAME: ("FULL", "NAME"),
+    F.PLACE_OF_ORIGIN: ("PLACE", "ORIGIN"),
+    F.PLACE_OF_RESIDENCE: ("PLACE", "RESIDENCE"),
+    F.PLACE_OF_BIRTH: ("PLACE", "BIRTH"),
+}
+
+
+def drop_label_residue(words: list[Word], name: str) -> list[Word]:
+    """Drop the garbled rest of the field's own label from the start of its value: specks, `of`, and words
+    one or two letters off the label's English words (the value then starts on the next line)."""
+    residue = _RESIDUE.get(name, ())
+    i = 0
+    while i < len(words):
+        key = word_key(words[i].text)
+        speck = len(key) <= 1 and not key.isdigit()
+        if not (speck or key == "OF" or (len(key) >= 3 and any(fuzz.ratio(key, r) >= 75 for r in residue))):
+            break
+        i += 1
+    return words[i:] if i < len(words) and any(word_key(w.text) for w in words[i:]) else []
+
+
+# other fields' labels a value may run into when the layout pass merges two lines (`..., Vĩnh Long Nơi
+# thường trú / Place of residence ...`): long enough that no address or name spells one by chance (a short
+# one such as `Giới tính` is two letters from the district `Gio Linh`)
+_INNER_LABELS = ("NOI THUONG TRU", "PLACE OF RESIDENCE", "PLACE OF ORIGIN", "CO GIA TRI DEN", "DATE OF EXPIRY",
+                 "NOI DANG KY KHAI SINH", "PLACE OF BIRTH", "DATE OF BIRTH")  # fmt: skip
+
+
+def label_inside(keys: list[str], own: tuple[str, ...]) -> int | None:
+    """Where (index into `keys`, word keys of a value) another field's label starts, if anywhere."""
+    for j in range(1, len(keys)):
+        for label in _INNER_LABELS:
+            if any(label in o for o in own):
+                continue
+            joined = " ".join(k for k in keys[j : j + label.count(" ") + 1] if k)
+            if len(joined) >= 0.8 * len(label) and fuzz.ratio(joined, label) >= 85:
+                return j
+    return None
+
+
+def cut_at_label(words: list[Word], own: tuple[str, ...]) -> list[Word]:
+    """The value's words up to where another field's label starts inside them."""
+    j = label_inside([word_key(w.text) for w in words], own)
+    return words if j is None else words[:j]
+
+
+def cut_text_at_label(text: str, own: tuple[str, ...]) -> str:
+    """As cut_at_label, on a value's text (a region re-read may take in the label the layout pass saw)."""
+    tokens = text.split()
+    j = label_inside([word_key(t) for t in tokens], own)
+    return text if j is None else " ".join(tokens[:j])
+
+
 def lines_below(
     lines: list[Line],
     hit_box: tuple[int, int, int, int],
@@ -159,8 +214,11 @@ def lines_below(
     x_tol: float = 3.0,
     own: tuple[str, ...] = (),
     exclude: Line | None = None,
+    value_span: tuple[int, int] | None = None,
 ) -> list[Line]:
-    """Lines right under a label, starting near its left edge, until a gap or another field's label."""
+    """Lines right under a label, starting near its left edge (or, when the value began on the label's
+    line, under that first part: a wrapped value may be centred under it), until a gap or another field's
+    label."""
     x0, y0, _, h = hit_box
     out: list[Line] = []
     bottom = y0 + h
@@ -172,7 +230,8 @@ def lines_below(
             continue
         if ly - bottom > 1.6 * max(h, lh):
             break
-        if lx + lw < x0 or lx > x0 + x_tol * h * 4:
+        under_value = value_span is not None and value_span[0] <= lx <= value_span[1]
+        if lx + lw < x0 or (lx > x0 + x_tol * h * 4 and not under_value):
             continue
         kind = label_kind(line, own)
         if kind == "other":

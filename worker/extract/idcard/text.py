@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import pairwise
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -13,7 +14,18 @@ from models import fields as F
 from models.elements import Line, TextPage, Word, union
 from worker.extract import lexicon, places
 from worker.extract.idcard.evidence import Reading
-from worker.extract.idcard.labels import LABELS, find_label, label_kind, lines_below, right_of, strip_tail, word_key
+from worker.extract.idcard.labels import (
+    LABELS,
+    cut_at_label,
+    cut_text_at_label,
+    drop_label_residue,
+    find_label,
+    label_kind,
+    lines_below,
+    right_of,
+    strip_tail,
+    word_key,
+)
 from worker.extract.idcard.regions import line_stats, read_region
 from worker.ocr import Reader
 from worker.vntext import clean, name_key, strip_diacritics
@@ -29,17 +41,26 @@ def read_text_field(
             return _read_value_lines(reader, img, [(line.words, line)], choices=choices)
         return [], []
     value_lines: list[tuple[list[Word], Line]] = []
-    first = strip_tail(hit.value_words, LABELS[name])
+    first = cut_at_label(drop_label_residue(strip_tail(hit.value_words, LABELS[name]), name), LABELS[name])
+    if name == F.FULL_NAME and not _capitals(first):
+        first = []  # names are printed in capitals: lower case after the label is the label's garbled rest
     # a speck after the label (`Họ và tên: À`) is not the value: the value is on the next line
     if first and sum(ch.isalnum() for w in first for ch in w.text) >= 3:
         value_lines.append((first, hit.line))
+    span = (first[0].box[0], max(w.box[0] + w.box[2] for w in first)) if value_lines else None
     for line in lines_below(
-        layout.lines, hit.label_box, exclude=hit.line, max_lines=max_lines - len(value_lines), own=LABELS[name]
+        layout.lines,
+        hit.label_box,
+        exclude=hit.line,
+        max_lines=max_lines - len(value_lines),
+        own=LABELS[name],
+        value_span=span,
     ):
         if len(value_lines) >= max_lines:
             break
         # drop words left of the label column (the photo, the expiry date under it)
-        words = strip_tail(right_of(line.words, hit.label_box), LABELS[name])
+        ordered = [w for row in _rows(right_of(line.words, hit.label_box)) for w in row]
+        words = cut_at_label(strip_tail(ordered, LABELS[name]), LABELS[name])
         if words:
             value_lines.append((words, line))
     if not value_lines and name == F.FULL_NAME and (line := _name_line(layout, img.shape[0])) is not None:
@@ -47,6 +68,30 @@ def read_text_field(
     if not value_lines:
         return [], []
     return _read_value_lines(reader, img, value_lines, choices=choices)
+
+
+def _capitals(words: list[Word]) -> bool:
+    letters = [ch for w in words for ch in w.text if ch.isalpha()]
+    return bool(letters) and sum(ch.isupper() for ch in letters) >= 0.7 * len(letters)
+
+
+def _rows(words: list[Word]) -> list[list[Word]]:
+    """The words of one layout line split into the printed rows they stand on: a tilted card makes the
+    layout pass join a value with the line under it, and one crop over two rows reads as neither. Rows are
+    told apart by a gap in height of most of a line, each holding two words or more (a slanted line
+    drifts without a gap; a speck above a line is no row)."""
+    if len(words) < 4:
+        return [words] if words else []
+    h = float(np.median([w.box[3] for w in words]))
+    ordered = sorted(words, key=lambda w: w.box[1] + w.box[3] / 2)
+    rows: list[list[Word]] = [[ordered[0]]]
+    for prev, w in pairwise(ordered):
+        if (w.box[1] + w.box[3] / 2) - (prev.box[1] + prev.box[3] / 2) > 0.7 * h:
+            rows.append([])
+        rows[-1].append(w)
+    if len(rows) < 2 or any(len(r) < 2 for r in rows):
+        return [words]
+    return [sorted(r, key=lambda w: w.box[0]) for r in rows]
 
 
 def _read_value_lines(
@@ -62,7 +107,7 @@ def _read_value_lines(
         )
     ]
     reads: list[Line] = []
-    for ws, _ in value_lines:
+    for ws in (row for words, _ in value_lines for row in _rows(words)):
         box = union(w.box for w in ws)
         r = read_region(reader, img, box, psm=7, choices=choices)
         seen = _word_count(" ".join(w.text for w in ws))
@@ -237,6 +282,9 @@ def fix_address(text: str) -> str:
     text = re.sub(r"\b(?!(?:TP|Tp|TX|Tx|TT|P|Q|H|X|Đ|K)\.)([^\W\d_]{2,})\.(?=\s)", r"\1", text)
     text = text.replace("⁄", "/").replace("∕", "/")  # fraction and division slashes for house numbers
     text = re.sub(r"(?<=\d)\.(?=\s)", "", text)  # `247/56. Ưng Bình`
+    # specks between words (`ˆ`, `_`, `|`) and a letter run into a digit after the last place (`Trị l8`)
+    text = re.sub(r"(?:(?<=\s)|^)(?:[^\w\s]|_)+(?=\s|$)", "", text)
+    text = re.sub(r"\s[^\W\d_]{1,2}\d+\W*$", "", text)
     text = re.sub(r"\s+,", ",", text)
     text = re.sub(r",(?=\S)", ", ", text)
     return re.sub(r"\s+", " ", text).strip(" ,.-_'\"|")
@@ -245,7 +293,7 @@ def fix_address(text: str) -> str:
 def clean_value(name: str, text: str) -> str:
     text = re.sub(r"^[^\w]+|[^\w.]+$", "", clean(text))
     if name in (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH):
-        text = places.correct(fix_address(text))
+        text = places.correct(fix_address(cut_text_at_label(text, LABELS[name])))
     if name == F.NATIONALITY:
         # a split label's garbled tail may precede it (`Nauonalry Việt Nam`)
         key = name_key(text)

@@ -166,9 +166,11 @@ def decide(
             and not agree(r.value, chosen.value, name)
             and r.valid
         ]
+        warned = False
         for r in disagreeing:
             if r.source in ("qr", "mrz") or chosen.source in ("qr", "mrz"):
                 warnings.append(str(v.disagreement(name, chosen.source, chosen.value, r.source, r.value)))
+                warned = True
         feats = Features(
             field=name,
             sources=agreeing,
@@ -181,11 +183,30 @@ def decide(
             valid=chosen.valid,
             disagreements=len(disagreeing),
             lexicon_posterior=next((r.extra.get("posterior", 0.0) for r in rs if r.source == "lexicon"), None),
+            warned=warned,
+            dissent=sum(
+                1
+                for r in rs
+                if r.source in ("layout", "ocr", "ocr_alt")
+                and r.valid
+                and r.value not in (None, "")
+                and not agree(r.value, chosen.value, name)
+            ),
         )
+        zone = next((r for r in rs if r.source == "mrz"), None)
+        if zone is not None and "mrz" in agreeing:
+            feats.mrz_repairs = int(zone.extra.get("repairs", 0.0))
+            feats.mrz_failed = not zone.valid
+            feats.junk = int(zone.extra.get("junk", 0.0))
         if name == F.FULL_NAME:
+            spelled = clean(str(chosen.value)).upper()
+            feats.exact_reads = sum(
+                1 for r in rs if r.source in ("layout", "ocr", "ocr_alt") and clean(str(r.value)).upper() == spelled
+            )
             mrz_names = readings.get(MRZ_NAME, [])
             if mrz_names and mrz_names[0].valid:
                 feats.mrz_name_agrees = name_key(str(chosen.value)) == name_key(str(mrz_names[0].value))
+                feats.warned = feats.warned or not feats.mrz_name_agrees
         features[name] = feats
         fields[name] = FieldValue(
             value=chosen.value, confidence=0.0, box=chosen.box, sources=agreeing or [chosen.source]
