@@ -1,20 +1,21 @@
 """Addresses read by OCR, respelled where only tone marks went wrong: the unit words, the administrative
-names (the stage's place gazetteer, worker/extract/places.py) and Huế's multi-word street and village
-names (worker/extract/data/)."""
+names (the stage's place gazetteer, worker/extract/places.py) and Huế's multi-word street names from the
+official list (worker/lexicons: street names read in the province's own pages; no outside list of villages
+exists, so village names stay as read)."""
 
 from __future__ import annotations
 
 import re
 from functools import cache
 
+from worker import lexicons
 from worker.extract import places
-from worker.extract.data import word_list
 from worker.vntext import name_key
 
 # addresses: the words and names certificates print, respelled when OCR loses or swaps their tone marks.
-# Huế street and village names are public geography, not personal data; a name is only ever replaced by
-# one with the same letters (diacritics differ), and only as a whole run of two or more words, so a
-# single syllable (`Dương` in `Dương Văn An`, `Huệ`) is never forced onto another word.
+# A street name is only ever replaced by one with the same letters (diacritics differ), and only as a
+# whole run of two or more words, so a single syllable (`Dương` in `Dương Văn An`, `Huệ`) is never forced
+# onto another word.
 _UNIT_WORDS = (
     "phường", "xã", "thị trấn", "thị xã", "thành phố", "huyện", "tỉnh", "quận", "thôn", "tổ dân phố", "tổ",
     "kiệt", "hẻm", "ngõ", "khu vực", "khu phố", "số",
@@ -25,7 +26,7 @@ _UNIT_WORDS = (
 def _gazetteer() -> dict[str, str]:
     """Folded key of a multi-word name → its spelling; keys two spellings share are dropped (ambiguous)."""
     table: dict[str, str] = {}
-    for name in (*word_list("hue_streets"), *word_list("hue_villages")):
+    for name in lexicons.streets():
         if " " not in name:
             continue
         key = name_key(name)

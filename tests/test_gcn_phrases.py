@@ -1,0 +1,92 @@
+"""The parcel entries snapped to the legal wording (worker/extract/gcn/phrases.py): only where every word
+agrees, so `có`/`không` and one transfer against another are never swapped, and a word's diacritics come
+from the legal text. Pages rendered by the committed generator, read by real Tesseract."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import fixtures.gcn as fgcn
+from fixtures import geo
+from models.pages import NormalisedPage
+from worker import lexicons
+from worker.extract import places
+from worker.extract.gcn import extract_gcn
+from worker.extract.gcn.address import _gazetteer
+from worker.extract.gcn.phrases import canonical_entry, snap_purpose
+from worker.ocr import TesseractReader
+from worker.vntext import name_key
+
+
+def _page(img: Image.Image) -> NormalisedPage:
+    bgr = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2BGR)
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    return NormalisedPage(source="t.png", page=1, sha256="0", kind="page", image=bgr, ocr_image=grey)
+
+
+@pytest.mark.parametrize(
+    ("read", "meaning"),
+    [
+        ("Nhà nước giao đất không thu tiên sử dụng đất", "Nhà nước giao đất không thu tiền sử dụng đất"),
+        ("Nhà nước giao đất co thu tiền sử dụng đất", "Nhà nước giao đất có thu tiền sử dụng đất"),
+        ("Nhận tăng cho đất được Nhà nước giao đất", "Nhận tặng cho đất được Nhà nước giao đất"),
+        ("Nhân thừa kế", "Nhận thừa kế"),
+        ("Lâu dai", "Lâu dài"),
+    ],
+)
+def test_an_entry_takes_the_legal_spelling_of_its_own_words(read: str, meaning: str) -> None:
+    assert canonical_entry("land_use_origin", read) == (meaning, True)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        "Nhà nước giao đất thu tiền sử dụng đất",  # `có`/`không` lost: no legal entry says this
+        "Nhà nước giao đất kh0ng thu tiền sử dụng đất",  # a word no legal entry has
+        "Nhận tằng chu đất",
+    ],
+)
+def test_an_entry_with_a_word_lost_or_unknown_stays_as_read_and_not_valid(read: str) -> None:
+    assert canonical_entry("land_use_origin", read) == (read, False)
+
+
+def test_a_purpose_snaps_only_to_the_land_type_with_the_same_words() -> None:
+    assert snap_purpose("Đất ở tại đô thi")[:2] == ("ODT", "Đất ở tại đô thị")
+    assert snap_purpose("Đất ờ tại nông thon")[:2] == ("ONT", "Đất ở tại nông thôn")
+    assert snap_purpose("Đất trồng cây hằng năm khác")[1] == "Đất trồng cây hằng năm khác"  # both spellings legal
+    code, legal, snapped = snap_purpose("Đất ở tại thị trấn")  # no such land type
+    assert (code, snapped) == (None, False) and legal == "Đất ở tại thị trấn"
+
+
+@pytest.mark.parametrize(
+    ("origin", "wrong"),
+    [
+        ("Nhà nước giao đất không thu tiền sử dụng đất", "có thu tiền"),
+        ("Nhận tặng cho đất được Nhà nước giao đất có thu tiền sử dụng đất", "thừa kế"),
+        ("Nhận thừa kế đất được Công nhận QSDĐ như giao đất có thu tiền sử dụng đất", "chuyển nhượng"),
+    ],
+)
+def test_a_rendered_origin_is_never_snapped_to_another_meaning(origin: str, wrong: str) -> None:
+    parcel = fgcn.make_parcel(random.Random(5), form="gcn_2009")
+    parcel = replace(parcel, land_use_origin=origin)
+    img, _ = fgcn.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
+    doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
+    got = doc.fields["land_use_origin"]
+    assert wrong not in got.value
+    if got.confidence >= 0.9:
+        assert name_key(got.value) == name_key(origin), got.value
+
+
+def test_readers_street_and_place_lists_are_not_the_generators() -> None:
+    """The readers know a street or village the generator draws only where an official list has it."""
+    official = {name_key(n) for n in (*lexicons.streets(), *lexicons.place_names())}
+    known = {*_gazetteer(), *places._table()}
+    generator = {name_key(s) for s in geo.STREETS} | {name_key(v.split(" ", 1)[1]) for v in geo.VILLAGES}
+    assert not generator <= known
+    assert (generator & known) <= official, sorted(generator & known - official)

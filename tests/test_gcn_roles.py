@@ -1,0 +1,53 @@
+"""Page roles of certificate pages as they come in (issue 16 item 4): the sketch and changes page, the 2009
+form's last page, supplement pages and attached cadastral extracts are `gcn_other`, never an ID card side
+(a changes page is signed `KT. GIÁM ĐỐC` like a CMND back), and a changes page naming new owners is not
+page 1. Pages rendered by the world generator (fixtures/certs), read end to end by real Tesseract."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from fixtures.certs import make_world_cert, render_world_gcn_page
+from fixtures.certs.model import Change, WorldCert
+from models.pages import NormalisedPage
+from worker.extract import read_document
+from worker.extract.classify import CARD_TYPES
+from worker.ocr import TesseractReader
+
+
+def _page(img: Image.Image) -> NormalisedPage:
+    bgr = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2BGR)
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    # an A4 page has about a card's proportions: "unknown" lets the classifier judge it by its text
+    return NormalisedPage(source="t.png", page=1, sha256="0", kind="unknown", image=bgr, ocr_image=grey)
+
+
+def _cert(seed: int, form: str, changes: int = 2) -> WorldCert:
+    cert = make_world_cert(random.Random(seed), form=form)
+    when = cert.parcel.issue_date
+    typed = tuple(
+        Change(f"Chuyển nhượng cho ông {o.full_name.title()}, CCCD số: {o.id_number}", when, by_hand=False)
+        for o in cert.parcel.owners[:changes]
+    )
+    return replace(cert, changes=typed)
+
+
+@pytest.mark.parametrize(
+    ("form", "page"),
+    [("gcn_2009", 3), ("gcn_2009", 4), ("gcn_2009", "supplement"), ("gcn_2009", "extract"),
+     ("gcn_2024_qr", 2), ("gcn_pre2009", "extract")],
+)  # fmt: skip
+def test_pages_after_the_parcel_are_gcn_other_never_an_id_card(form: str, page: int | str) -> None:
+    cert = _cert(4, form)
+    img, truth = render_world_gcn_page(cert, page, random.Random(2), dpi=200)
+    assert truth["doc_type"] == "gcn_other"
+    doc = read_document(_page(img), reader=TesseractReader("vie"))
+    assert doc.doc_type == "gcn_other", (doc.doc_type, doc.warnings)
+    assert doc.doc_type not in CARD_TYPES
+    assert "issuer" not in doc.fields and not doc.owners
