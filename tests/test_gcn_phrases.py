@@ -18,7 +18,7 @@ from models.pages import NormalisedPage
 from worker import lexicons
 from worker.extract import places
 from worker.extract.gcn import extract_gcn
-from worker.extract.gcn.address import _gazetteer
+from worker.extract.gcn.address import _gazetteer, address_spelled_known
 from worker.extract.gcn.phrases import canonical_entry, snap_purpose
 from worker.ocr import TesseractReader
 from worker.vntext import name_key
@@ -90,3 +90,25 @@ def test_readers_street_and_place_lists_are_not_the_generators() -> None:
     generator = {name_key(s) for s in geo.STREETS} | {name_key(v.split(" ", 1)[1]) for v in geo.VILLAGES}
     assert not generator <= known
     assert (generator & known) <= official, sorted(generator & known - official)
+
+
+def test_the_legal_wording_drops_specks_between_its_words() -> None:
+    read = "Nhận thừa kế đất được Công nhận (QSDĐ như giao đất có thu tiền sử dụng, đất."
+    assert canonical_entry("land_use_origin", read) == (
+        "Nhận thừa kế đất được Công nhận QSDĐ như giao đất có thu tiền sử dụng đất",
+        True,
+    )
+
+
+def test_an_address_whose_street_no_official_list_spells_is_not_certain() -> None:
+    assert address_spelled_known("12 Kiệt 310 Võ Văn Kiệt, phường Phú Hội, thành phố Huế, tỉnh Thừa Thiên Huế")
+    assert address_spelled_known("Tổ 3, phường Vĩnh Ninh, thành phố Huế")
+    # a street after a person (its tone marks cannot be checked), a village, a ward misspelled
+    assert not address_spelled_known("289/50 Hàn Mặc Từ, phường Phú Hội, thành phố Huế")
+    assert not address_spelled_known("Thôn Liêu Cốc, xã Hương Toàn, thị xã Hương Trà")
+    assert not address_spelled_known("12 Võ Văn Kiệt, phường Phu Hôi, thành phố Huế")
+    parcel = fgcn.make_parcel(random.Random(9), form="gcn_2009")
+    img, truth = fgcn.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
+    doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
+    if not address_spelled_known(truth["fields"]["parcel_address"]):
+        assert doc.fields["parcel_address"].confidence < 0.9

@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fixtures.capture import capture, encode_jpeg
 from fixtures.certs import make_world_cert, render_world_gcn_page
 from fixtures.certs.model import Change, WorldCert
 from models.pages import NormalisedPage
+from models.settings import get_settings
+from worker import imaging
 from worker.extract import read_document
 from worker.extract.classify import CARD_TYPES
 from worker.ocr import TesseractReader
@@ -51,3 +54,25 @@ def test_pages_after_the_parcel_are_gcn_other_never_an_id_card(form: str, page: 
     assert doc.doc_type == "gcn_other", (doc.doc_type, doc.warnings)
     assert doc.doc_type not in CARD_TYPES
     assert "issuer" not in doc.fields and not doc.owners
+
+
+def _captured(img: Image.Image, seed: int, profile: str) -> NormalisedPage:
+    """The page as a scanner or phone delivers it, through the imaging stage."""
+    shot, deg = capture(img, random.Random(seed), profile, kind="page", dpi=200)
+    data = encode_jpeg(shot, deg, quality=90)
+    settings = get_settings()
+    [page] = imaging.load_pages(data, "t.jpg", settings=settings, sha256="0")
+    return imaging.normalise_page(page, settings=settings, reader=TesseractReader("vie"))[0]
+
+
+@pytest.mark.parametrize(("seed", "form"), [(2300070, "gcn_2009"), (7, "gcn_2009"), (11, "gcn_2024_qr")])
+def test_a_red_serial_on_the_guilloche_is_read_with_both_letters(seed: int, form: str) -> None:
+    """The serial's letters stand apart from its digits: a box around the digits alone read no serial."""
+    cert = make_world_cert(random.Random(seed), form=form)
+    img, truth = render_world_gcn_page(cert, 1, random.Random(seed * 7), dpi=200)
+    doc = read_document(_captured(img, seed, "colour_scan"), reader=TesseractReader("vie"))
+    serial = doc.fields.get("certificate_serial")
+    assert serial is not None, doc.warnings
+    if serial.confidence >= 0.9:
+        assert serial.value == truth["fields"]["certificate_serial"]
+    assert serial.value.split()[0] == truth["fields"]["certificate_serial"].split()[0]

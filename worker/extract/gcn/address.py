@@ -10,7 +10,7 @@ from functools import cache
 
 from worker import lexicons
 from worker.extract import places
-from worker.vntext import name_key
+from worker.vntext import clean, name_key
 
 # addresses: the words and names certificates print, respelled when OCR loses or swaps their tone marks.
 # A street name is only ever replaced by one with the same letters (diacritics differ), and only as a
@@ -115,3 +115,27 @@ def canonical_address(text: str) -> str:
         # the first component is the house number and street; the rest are administrative units
         out.append(_respell_streets(fixed) if i == 0 else _keep_case(fixed, places.correct(fixed)))
     return ",".join(out)
+
+
+@cache
+def _official_names() -> frozenset[str]:
+    return frozenset(clean(n).casefold() for n in (*lexicons.place_names(), *lexicons.streets()))
+
+
+_LEAD = re.compile(
+    r"^\s*(?:(?:số|kiệt|hẻm|ngõ|ngách|thôn|tổ dân phố|tổ|khu vực|khu phố|đường|"
+    + "|".join(sorted((re.escape(u.lower()) for u in (*lexicons.UNIT_KINDS, *_UNIT_WORDS)), key=len, reverse=True))
+    + r")\b\.?\s*|[\d/.\-]+\s*)+",
+    re.IGNORECASE,
+)
+
+
+def address_spelled_known(text: str) -> bool:
+    """Whether each part of an address (its street, then each unit) is a name an official list spells
+    exactly so. A street named after a person, or a village, is in no list the reader has: a tone OCR
+    moved there (`Từ` for `Tử`) cannot be checked, so such an address is reported below certainty."""
+    for part in clean(text).split(","):
+        name = _LEAD.sub("", part).strip(" .").casefold()
+        if name and name not in _official_names():
+            return False
+    return True

@@ -66,6 +66,11 @@ def read_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Eviden
                 break
     if region is None:
         return ev
+    if ev is not None and len(ev.value.split()[0]) == 1 and form != "gcn_pre2009":
+        # one letter where the form prints two: the first was likely lost at the box's edge, so the
+        # readings below look a letter further left
+        x, y, w, hh = region
+        region = (max(0, x - int(1.5 * hh)), y, w + int(1.5 * hh), hh)
     # the serial is the registry's key: three more readings (the vie model, and the eng model at two
     # text sizes, which is surer of Latin capitals and digits) vote with the layout pass
     votes: list[tuple[str, float, str]] = []
@@ -80,6 +85,13 @@ def read_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Eviden
     if not votes:
         return ev
     fmt = SERIAL_FORMATS.get(form or "")
+    if form != "gcn_pre2009":
+        # `E 652680` beside `CE 652680`: the same serial with its first letter dropped (only the 1993 form
+        # prints one letter), so it backs the complete reading
+        full = {v for v, _, _ in votes if len(v.split()[0]) == 2}
+        votes = [
+            (next((f for f in full if f.endswith(v) and len(v.split()[0]) == 1), v), c, src) for v, c, src in votes
+        ]
     tally: dict[str, list[tuple[float, str]]] = {}
     for value, conf, src in votes:
         tally.setdefault(value, []).append((conf, src))

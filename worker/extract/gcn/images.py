@@ -241,6 +241,12 @@ def red_text_box(pg: PageImages, h: int) -> tuple[int, int, int, int] | None:
         return None
     # the lowest line of red print (a red title or stamp text sits higher)
     x, y, w, hh, _ = max(comps, key=lambda s: s[1] + s[3])
+    # with the pieces of the same line beside it: the serial's two letters are a blob of their own, too
+    # short to pass as a line, and a box without them reads the number alone
+    for sx, sy, sw, sh, _ in sorted(stats[1:], key=lambda s: -s[0]):
+        same_line = abs((sy + sh / 2) - (y + hh / 2)) < 0.35 * hh and 0.5 * hh < sh < 1.6 * hh
+        if same_line and sx + sw <= x and x - (sx + sw) < 1.5 * hh and sw < 4 * hh:
+            w, x = x + w - sx, sx
     gx = (x + int(W * 0.45)) / pg.fx
     gy = (y + y0) / pg.fy
     return (int(gx), int(gy), int(w / pg.fx), int(hh / pg.fy))

@@ -10,7 +10,7 @@ import numpy as np
 from models import fields as F
 from models.elements import Line, TextPage
 from worker.extract import lexicon
-from worker.extract.gcn.address import canonical_address
+from worker.extract.gcn.address import address_spelled_known, canonical_address
 from worker.extract.gcn.evidence import OWNER, Evidence
 from worker.extract.gcn.images import PageImages, ocr_band
 from worker.extract.gcn.numbers import DIGIT_FIX, DIGITS, to_int, year_ok
@@ -356,9 +356,11 @@ def _owner_address(t: PageText, am: re.Match[str], block_end: int) -> Evidence |
     if not text:
         return None
     mean, low = t.stats(s, s + trail)
+    value = canonical_address(text)
     return Evidence(
-        OWNER + F.OWNER_ADDRESS, canonical_address(text), t.box(s, s + trail), ["ocr"], mean, low, repaired=run_on
-    )
+        OWNER + F.OWNER_ADDRESS, value, t.box(s, s + trail), ["ocr"], mean, low, repaired=run_on,
+        valid=address_spelled_known(value),
+    )  # fmt: skip
 
 
 def _check_id(ev: Evidence, birth_year: int | None, sex: str | None, warnings: list[str], index: int) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from models import fields as F
 from models.elements import TextPage
-from worker.extract.gcn.address import canonical_address
+from worker.extract.gcn.address import address_spelled_known, canonical_address
 from worker.extract.gcn.evidence import Evidence
 from worker.extract.gcn.images import PageImages, ocr_band
 from worker.extract.gcn.numbers import fmt_area, parse_area, read_area, read_int_field
@@ -105,8 +105,9 @@ def read_parcel(
         mean, low = t.stats(sl.start, sl.end)
         text = text_value(sl)
         if text:
+            value = canonical_address(text)
             fields[F.PARCEL_ADDRESS] = Evidence(
-                F.PARCEL_ADDRESS, canonical_address(text), t.box(sl.start, sl.end), ["ocr"], mean, low
+                F.PARCEL_ADDRESS, value, t.box(sl.start, sl.end), ["ocr"], mean, low, valid=address_spelled_known(value)
             )
     if F.AREA_M2 in vals:
         area_sl = vals[F.AREA_M2]

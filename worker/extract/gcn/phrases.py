@@ -98,7 +98,8 @@ def canonical_entry(name: str, text: str) -> tuple[str, bool]:
     if not known and name == F.LAND_USE_TERM and len(re.findall(r"\bLAU\s*DAI\b", name_key(text))) == 1:
         # the term inside a table row the layout pass ran together (`Ghi chú ... ODT Lâu dài Tổng ...`)
         return "Lâu dài", True
-    return (snapped if known else text), known
+    # the legal wording has no punctuation inside: a `(` or `,` between its words is a speck
+    return (" ".join(_WORD.findall(snapped)) if known else text), known
 
 
 @cache
