@@ -14,12 +14,15 @@ from PIL import Image
 
 import fixtures.gcn as fgcn
 from fixtures import geo
+from models.elements import Line, TextPage, Word
 from models.pages import NormalisedPage
 from worker import lexicons
 from worker.extract import places
 from worker.extract.gcn import extract_gcn
 from worker.extract.gcn.address import _gazetteer, address_spelled_known
+from worker.extract.gcn.patterns import P2_PATTERNS
 from worker.extract.gcn.phrases import canonical_entry, snap_purpose
+from worker.extract.gcn.text import PageText, label_values, text_value
 from worker.ocr import TesseractReader
 from worker.vntext import name_key
 
@@ -38,6 +41,7 @@ def _page(img: Image.Image) -> NormalisedPage:
         ("Nhận tăng cho đất được Nhà nước giao đất", "Nhận tặng cho đất được Nhà nước giao đất"),
         ("Nhân thừa kế", "Nhận thừa kế"),
         ("Lâu dai", "Lâu dài"),
+        ("Lắấu đài", "Lâu dài"),  # two marks stacked on one vowel read as two vowels
     ],
 )
 def test_an_entry_takes_the_legal_spelling_of_its_own_words(read: str, meaning: str) -> None:
@@ -112,3 +116,19 @@ def test_an_address_whose_street_no_official_list_spells_is_not_certain() -> Non
     doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
     if not address_spelled_known(truth["fields"]["parcel_address"]):
         assert doc.fields["parcel_address"].confidence < 0.9
+
+
+def test_the_house_sections_first_item_ends_the_origin_before_it() -> None:
+    text = "g) Nguồn gốc sử dụng: Nhà nước giao đất có thu tiền sử dụng đất a) Loại nhà ở: Căn hộ chung cư\n"
+    words = [Word(text=w, confidence=0.95, box=(10 + 60 * i, 10, 50, 30)) for i, w in enumerate(text.split())]
+    t = PageText.of(TextPage.of_lines([Line.of(words)]))
+    origin = label_values(t, P2_PATTERNS)["land_use_origin"]
+    assert text_value(origin) == "Nhà nước giao đất có thu tiền sử dụng đất"
+
+
+def test_a_parcel_numbered_by_its_building_is_read_as_printed() -> None:
+    """An apartment's certificate numbers the parcel by its block (letters and digits), not a dropped value."""
+    parcel = replace(fgcn.make_parcel(random.Random(12), form="gcn_2009"), parcel_number="CT8")  # type: ignore[arg-type]
+    img, _ = fgcn.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
+    doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
+    assert doc.value("parcel_number") == "CT8"

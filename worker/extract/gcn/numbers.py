@@ -125,10 +125,31 @@ def year_ok(year: int | None) -> bool:
     return year is not None and 1880 <= year <= date.today().year
 
 
+# a parcel numbered by its building (an apartment block's lot: letters then digits, `CT8`), as printed
+_LOT = re.compile(r"\s*([A-Z]{1,3}[0-9]{1,4}[A-Z]?)(?![\w])")
+
+
+def _read_lot(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidence | None:
+    m = _LOT.match(sl.raw)
+    if not m or name != F.PARCEL_NUMBER:
+        return None
+    s, e = sl.start + m.start(1), sl.start + m.end(1)
+    mean, low = t.stats(s, e)
+    box = t.tight_box(s, e)
+    ev = Evidence(name, m.group(1), box, ["ocr"], mean, low)
+    if box is not None:
+        text, _, _ = pg.read(box, whitelist=SERIAL_CHARS, lang="eng")
+        if text.replace(" ", "") == ev.value:
+            ev.agree, ev.sources = 1, ["ocr", "reread"]
+        else:
+            ev.disagree = 1
+    return ev
+
+
 def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidence | None:
     m = re.match(r"\s*([0-9OoDQIli|!ZSsBG]+)", sl.raw)
-    if not m:
-        return None
+    if not m or (m.group(1).isalpha() and _LOT.match(sl.raw)):
+        return _read_lot(t, pg, name, sl)
     value, repaired = to_int(m.group(1))
     if value is None:
         return None

@@ -46,6 +46,10 @@ class Vocabulary:
     def snap(self, word: str) -> str | None:
         """The legal spelling of one read word, or None when the vocabulary does not hold it."""
         key = name_key(word)
+        if key not in self.table:
+            # two marks stacked on one vowel read as two vowels (`Lắấu`): the same letter twice is no
+            # Vietnamese spelling of these words
+            key = re.sub(r"([AEIOUY])\1", r"\1", key)
         if key in self.table:
             legal = self.table[key]
             return _with_case(word, legal) if legal else clean(word)
