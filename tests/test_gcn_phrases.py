@@ -42,6 +42,7 @@ def _page(img: Image.Image) -> NormalisedPage:
         ("Nhân thừa kế", "Nhận thừa kế"),
         ("Lâu dai", "Lâu dài"),
         ("Lắấu đài", "Lâu dài"),  # two marks stacked on one vowel read as two vowels
+        ("Lâw đaí", "Lâu dài"),  # the one undated term, two letters garbled
     ],
 )
 def test_an_entry_takes_the_legal_spelling_of_its_own_words(read: str, meaning: str) -> None:
@@ -63,6 +64,7 @@ def test_an_entry_with_a_word_lost_or_unknown_stays_as_read_and_not_valid(read: 
 def test_a_purpose_snaps_only_to_the_land_type_with_the_same_words() -> None:
     assert snap_purpose("Đất ở tại đô thi")[:2] == ("ODT", "Đất ở tại đô thị")
     assert snap_purpose("Đất ờ tại nông thon")[:2] == ("ONT", "Đất ở tại nông thôn")
+    assert snap_purpose("Đất ở tại đê thị")[:2] == ("ODT", "Đất ở tại đô thị")  # one letter of a short word
     assert snap_purpose("Đất trồng cây hằng năm khác")[1] == "Đất trồng cây hằng năm khác"  # both spellings legal
     code, legal, snapped = snap_purpose("Đất ở tại thị trấn")  # no such land type
     assert (code, snapped) == (None, False) and legal == "Đất ở tại thị trấn"

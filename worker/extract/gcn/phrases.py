@@ -99,9 +99,14 @@ def canonical_entry(name: str, text: str) -> tuple[str, bool]:
         return f"Đến ngày {int(m.group(1)):02d}/{int(m.group(2)):02d}/{m.group(3)}", True
     snapped, known = snap_words(text, entry_vocabulary())
     known = known and bool(_WORD.search(text)) and _money_complete(snapped)
-    if not known and name == F.LAND_USE_TERM and len(re.findall(r"\bLAU\s*DAI\b", name_key(text))) == 1:
-        # the term inside a table row the layout pass ran together (`Ghi chú ... ODT Lâu dài Tổng ...`)
-        return "Lâu dài", True
+    if not known and name == F.LAND_USE_TERM:
+        key = name_key(text)
+        if len(re.findall(r"\bLAU\s*DAI\b", key)) == 1:
+            # the term inside a table row the layout pass ran together (`Ghi chú ... ODT Lâu dài Tổng ...`)
+            return "Lâu dài", True
+        if not re.search(r"\d", key) and Levenshtein.distance(re.sub(r"[^A-Z]", "", key), "LAUDAI") <= 2:
+            # the only undated term there is: a letter or two garbled cannot make it another one
+            return "Lâu dài", True
     # the legal wording has no punctuation inside: a `(` or `,` between its words is a speck
     return (" ".join(_WORD.findall(snapped)) if known else text), known
 
@@ -161,6 +166,9 @@ def snap_purpose(text: str) -> tuple[str | None, str, bool]:
     top = [b for b in best if b[0] == best[0][0]]
     if len({code for _, code, _ in top}) > 1:
         return None, text, False
+    runner = next((e for e, c, _ in best if c != top[0][1]), None)
+    if top[0][0] and runner is not None and runner - top[0][0] < 2:
+        return None, text, False  # another land type is about as near: the garbled letter may be its
     edits, code, legal = top[0]
     if edits == 0:
         # a spelling the law uses (`hằng`/`hàng`) is kept as printed
@@ -178,7 +186,7 @@ def _word_edits(read: list[str], legal: list[str]) -> int | None:
         if a == b:
             continue
         d = Levenshtein.distance(a, b)
-        if len(b) < 4 or d > 1:
-            return None
+        if d > 1 or (len(b) < 4 and d and len(a) != len(b)):
+            return None  # a short word may have one letter misread, never one lost or added
         total += d
     return total
