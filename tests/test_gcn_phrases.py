@@ -56,13 +56,13 @@ def test_an_entry_takes_the_legal_spelling_of_its_own_words(read: str, meaning: 
         "Nhận tằng chu đất",
     ],
 )
+def test_an_entry_with_a_word_lost_or_unknown_stays_as_read_and_not_valid(read: str) -> None:
+    assert canonical_entry("land_use_origin", read) == (read, False)
+
+
 def test_the_one_undated_term_snaps_with_two_letters_garbled() -> None:
     assert canonical_entry("land_use_term", "Lâw đaí") == ("Lâu dài", True)
     assert canonical_entry("land_use_origin", "Lâw đaí") == ("Lâw đaí", False)
-
-
-def test_an_entry_with_a_word_lost_or_unknown_stays_as_read_and_not_valid(read: str) -> None:
-    assert canonical_entry("land_use_origin", read) == (read, False)
 
 
 def test_a_purpose_snaps_only_to_the_land_type_with_the_same_words() -> None:
