@@ -40,6 +40,10 @@ def _page(img: Image.Image) -> NormalisedPage:
         ("Nhà nước giao đất co thu tiền sử dụng đất", "Nhà nước giao đất có thu tiền sử dụng đất"),
         ("Nhận tăng cho đất được Nhà nước giao đất", "Nhận tặng cho đất được Nhà nước giao đất"),
         ("Nhân thừa kế", "Nhận thừa kế"),
+        (
+            "Nhận thừa ke đát được Công nhân ()SD như giáo đất có thú tiến sự dụng đất",
+            "Nhận thừa kế đất được Công nhận QSDĐ như giao đất có thu tiền sử dụng đất",
+        ),
         ("Lâu dai", "Lâu dài"),
         ("Lắấu đài", "Lâu dài"),  # two marks stacked on one vowel read as two vowels
     ],

@@ -27,6 +27,7 @@ from worker.vntext import clean, name_key
 _JOINS = ("đất", "được", "như", "trả", "và", "QSDĐ", "giao", "cho", "thuê", "tiền", "năm")
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_QSDD = re.compile(r"[QO]?SDD?|QSD|OSDD")
 
 
 class Vocabulary:
@@ -46,6 +47,8 @@ class Vocabulary:
     def snap(self, word: str) -> str | None:
         """The legal spelling of one read word, or None when the vocabulary does not hold it."""
         key = name_key(word)
+        if _QSDD.fullmatch(key) and "QSDD" in self.table:
+            return "QSDĐ"  # the abbreviation with its Q or Đ lost to a speck: no other word is like it
         if key not in self.table:
             # two marks stacked on one vowel read as two vowels (`Lắấu`): the same letter twice is no
             # Vietnamese spelling of these words
