@@ -69,8 +69,9 @@ REGISTRY = re.compile(
 OWNER_SECTION = re.compile(r"(?:ten\s*)?nguoi\s*su\s*dung\s*dat[^\n]*")
 
 
+# a page edge, a seal's rim or a stamp's frame often reads as a speck before the title (`| Bà: ...`)
 OWNER_START = re.compile(
-    r"(?m)^[ \t]*(?:[-•]\s*)?"
+    r"(?m)^[ \t]*(?:[-•|!\[\](){}'\"`.,_~/\\]\s*){0,3}"
     r"(?P<title>ho\s*ong\s*\(?\s*ba\s*\)?|ho\s*(?:gia\s*dinh\s*)?(?:ong|ba)|va\s*(?:vo|chong)\s*(?:la\s*)?(?:ong|ba)?"
     r"|va\s*(?:ong|ba)|ong\s*\(\s*ba\s*\)|ong|ba)\s*[:;.]"
 )
