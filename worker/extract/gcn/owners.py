@@ -351,6 +351,11 @@ def _owner_address(t: PageText, am: re.Match[str], block_end: int) -> Evidence |
         elif t.line_index(mk) > t.line_index(s):
             e, run_on = t.line_start(t.line_index(mk)), True
     raw = strip_item_marker(t.raw[s:e])
+    # a wrapped address continues on a line of words; a line of specks (a seal's rim, the page edge in a
+    # booklet photo: `|`, `!`) ends it
+    cut = next((m.start() for m in re.finditer(r"\n([^\n]*)", raw) if not re.search(r"[^\W\d_]{2,}", m.group(1))), None)
+    if cut is not None:
+        raw = raw[:cut]
     trail = len(raw.rstrip(" \n;,."))
     text = clean(raw[:trail].replace("\n", " ")).strip(" ;,.")
     if not text:
