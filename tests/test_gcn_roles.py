@@ -121,3 +121,23 @@ def test_owners_of_a_booklet_photo_are_kept_whole(cert_no: int, form: str) -> No
         address = got["address"]
         assert address.value == want["address"] or address.confidence < 0.9, address.value
         assert "|" not in address.value
+
+
+@pytest.mark.parametrize(("cert_no", "form", "profile"), [(3, "gcn_pre2009", "phone"), (16, "gcn_2009", "booklet")])
+def test_a_registry_number_written_in_by_hand_is_flagged_never_confident(cert_no: int, form: str, profile: str) -> None:
+    """The clerk's digits after a printed prefix, photographed: less of the box is pen, and less blue."""
+    seed = 23 * 100003 + cert_no
+    cert = make_world_cert(random.Random(seed), f"TD{cert_no:07d}", form=form)
+    assert cert.registry_by_hand
+    rng = random.Random(seed * 7 + 1)
+    img, _ = render_world_gcn_page(cert, 2, rng, dpi=200)
+    facing = render_world_gcn_page(cert, 3, random.Random(seed * 11), dpi=200)[0] if profile == "booklet" else None
+    shot, deg = capture(img, rng, profile, kind="page", dpi=200, facing=facing)
+    settings = get_settings()
+    [page] = imaging.load_pages(encode_jpeg(shot, deg, quality=90), "t.jpg", settings=settings, sha256="0")
+    reader = TesseractReader("vie")
+    doc = read_document(imaging.normalise_page(page, settings=settings, reader=reader)[0], reader=reader)
+    got = doc.fields.get("registry_number")
+    assert got is None or got.confidence < 0.9
+    if got is not None and got.value:
+        assert any(w.startswith("handwritten_entry: registry_number") for w in doc.warnings), doc.warnings

@@ -30,18 +30,24 @@ def ink_tint(bgr: np.ndarray) -> tuple[float, float]:
     return float(np.median(bi - r[ink])), float(np.median(bi - g[ink]))
 
 
-def pen_ink_fraction(bgr: np.ndarray, baseline: tuple[float, float] = (0.0, 0.0)) -> float:
+def pen_ink_fraction(
+    bgr: np.ndarray, baseline: tuple[float, float] = (0.0, 0.0), margin: tuple[int, int] = (35, 15)
+) -> float:
     """Share of the ink in a crop that is blue/violet ballpoint rather than the page's print (`baseline`:
-    the print's own tint, so a photo's colour cast is not taken for pen) or a red seal."""
+    the print's own tint, so a photo's colour cast is not taken for pen; `margin`: how much bluer than the
+    print a pixel must be) or a red seal. Ink is what is clearly darker than the crop's paper: a dim phone
+    photo puts the paper itself below a fixed level."""
     if bgr.size == 0:
         return 0.0
     b, g, r = cv2.split(bgr)
-    ink = cv2.min(cv2.min(b, g), r) < 150
+    darkest = cv2.min(cv2.min(b, g), r)
+    paper = float(np.percentile(darkest, 90))
+    ink = darkest < min(150.0, paper - 40.0)
     n = int(np.count_nonzero(ink))
     if n < 25:
         return 0.0
     bi = b.astype(np.int16)
-    blue = ink & (bi - r > baseline[0] + 35) & (bi - g > baseline[1] + 15)
+    blue = ink & (bi - r > baseline[0] + margin[0]) & (bi - g > baseline[1] + margin[1])
     return float(np.count_nonzero(blue)) / n
 
 
