@@ -142,3 +142,12 @@ def test_a_parcel_numbered_by_its_building_is_read_as_printed() -> None:
     img, _ = fgcn.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
     doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
     assert doc.value("parcel_number") == "CT8"
+
+
+def test_an_implausible_sheet_number_is_not_reported_as_certain() -> None:
+    """Digits run together (a sheet `12` and a speck read `1247`): more sheets than a commune's map has."""
+    parcel = replace(fgcn.make_parcel(random.Random(14), form="gcn_2009"), map_sheet_number=4712)
+    img, _ = fgcn.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
+    doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
+    assert doc.value("map_sheet_number") == 4712
+    assert doc.fields["map_sheet_number"].confidence < 0.9
