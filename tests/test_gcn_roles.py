@@ -18,13 +18,16 @@ from fixtures.capture import capture, encode_jpeg
 from fixtures.certs import make_world_cert, render_world_gcn_page
 from fixtures.certs.model import Change, WorldCert
 from fixtures.fonts import font
+from models.elements import Line, TextPage, Word
 from models.pages import NormalisedPage
 from models.settings import get_settings
 from worker import imaging
 from worker.extract import read_document
 from worker.extract.classify import CARD_TYPES
 from worker.extract.gcn import extract_gcn
+from worker.extract.gcn.form import page_role
 from worker.extract.gcn.signature import authorities
+from worker.extract.gcn.text import PageText
 from worker.ocr import TesseractReader
 
 
@@ -141,3 +144,12 @@ def test_a_registry_number_written_in_by_hand_is_flagged_never_confident(cert_no
     assert got is None or got.confidence < 0.9
     if got is not None and got.value:
         assert any(w.startswith("handwritten_entry: registry_number") for w in doc.warnings), doc.warnings
+
+
+def test_a_supplement_page_with_its_title_misread_is_still_gcn_other() -> None:
+    lines = ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "KRANG BỘ SUNG GIẤYV CHỨNG NHÂN", "Trang bố xung số 2"]
+    words = [
+        Line.of([Word(text=w, confidence=0.9, box=(10 + 80 * i, 40 * k, 70, 30)) for i, w in enumerate(ln.split())])
+        for k, ln in enumerate(lines)
+    ]
+    assert page_role(PageText.of(TextPage.of_lines(words)), None)[0] == "gcn_other"

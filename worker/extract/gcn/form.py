@@ -89,7 +89,7 @@ _OTHER_MARKERS = (
     (re.compile(r"xac\s*nhan\s*cua\s*co\s*quan"), 1.5),
     (re.compile(r"co\s*so\s*phap\s*ly"), 1.0),
     (re.compile(r"khong\s*duoc\s*sua\s*chua"), 2.5),
-    (re.compile(r"trang\s*bo\s*sung"), 3.0),
+    (re.compile(r"[a-z]?rang\s*bo\s*sung"), 3.0),
     (re.compile(r"trich\s*(?:luc|do)\s*(?:ban\s*do\s*)?dia\s*chinh"), 6.0),
 )
 
