@@ -87,11 +87,21 @@ def snap_words(text: str, vocab: Vocabulary) -> tuple[str, bool]:
     return "".join(out), known
 
 
+# which kinds of legal wording each entry is written in
+_ENTRY_KINDS = {
+    F.LAND_USE_FORM: ("form",),
+    F.LAND_USE_TERM: ("term",),
+    F.LAND_USE_ORIGIN: ("origin_basis", "origin_money", "origin_transfer"),
+}
+
+
 @cache
-def entry_vocabulary() -> Vocabulary:
-    """The words of the use-form, term and origin entries."""
-    words = [w for phrase in lexicons.land_use_phrases() for w in phrase.split()]
-    return Vocabulary([*words, *_JOINS])
+def entry_vocabulary(name: str = F.LAND_USE_ORIGIN) -> Vocabulary:
+    """The words of one entry's legal wording: each entry snaps to its own (`hạn` of the term is no word
+    of an origin, so `Xhận` can only be `Nhận` there)."""
+    kinds = _ENTRY_KINDS.get(name, lexicons.PHRASE_KINDS)
+    words = [w for kind in kinds for phrase in lexicons.land_use_phrases(kind) for w in phrase.split()]
+    return Vocabulary([*words, *(_JOINS if name == F.LAND_USE_ORIGIN else ())])
 
 
 def canonical_entry(name: str, text: str) -> tuple[str, bool]:
@@ -100,7 +110,7 @@ def canonical_entry(name: str, text: str) -> tuple[str, bool]:
     m = re.search(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})", text)
     if m and re.search(r"DEN\s*NGAY", name_key(text)):
         return f"Đến ngày {int(m.group(1)):02d}/{int(m.group(2)):02d}/{m.group(3)}", True
-    snapped, known = snap_words(text, entry_vocabulary())
+    snapped, known = snap_words(text, entry_vocabulary(name))
     known = known and bool(_WORD.search(text)) and _money_complete(snapped)
     if not known and name == F.LAND_USE_TERM:
         key = name_key(text)
