@@ -153,3 +153,13 @@ def test_a_supplement_page_with_its_title_misread_is_still_gcn_other() -> None:
         for k, ln in enumerate(lines)
     ]
     assert page_role(PageText.of(TextPage.of_lines(words)), None)[0] == "gcn_other"
+
+
+def test_a_serial_whose_letters_are_lost_is_missing_with_a_warning_never_guessed() -> None:
+    """Only the digits of the red serial survive (letters rubbed off, cut at the edge): no value is made up."""
+    parcel = replace(fgcn.make_parcel(random.Random(31), form="gcn_2009"), certificate_serial="652680")
+    img, _ = fgcn.render_gcn_page(parcel, "gcn_2009", 1, random.Random(0), dpi=200)
+    doc = extract_gcn(_plain(img), reader=TesseractReader("vie"))
+    serial = doc.fields.get("certificate_serial")
+    assert serial is None or serial.confidence < 0.9
+    assert serial is not None or any(w.startswith("certificate_serial_incomplete") for w in doc.warnings), doc.warnings

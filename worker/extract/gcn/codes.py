@@ -18,8 +18,11 @@ from worker.extract.gcn.text import PageText
 from worker.extract.scan import PageScan
 
 
-def read_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Evidence | None:
-    """The certificate serial, printed in red at the bottom right of page 1."""
+def read_serial(
+    t: PageText, pg: PageImages, form: str | None, h: int, warnings: list[str] | None = None
+) -> Evidence | None:
+    """The certificate serial, printed in red at the bottom right of page 1. Red print found there but no
+    serial read off it is a warning (the registry's key is then missing, not guessed)."""
     best: tuple[float, Evidence] | None = None
     for m in SERIAL_RE.finditer(t.raw):
         letters, digits = m.group(1), m.group(2).translate(DIGIT_FIX)
@@ -76,13 +79,19 @@ def read_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Eviden
     votes: list[tuple[str, float, str]] = []
     if ev is not None:
         votes.append((ev.value, ev.ocr_conf, "ocr"))
+    digits_only = False
     for lang, zoom in ((None, 1.0), ("eng", 1.0), ("eng", 1.6)):
         text, conf, _ = pg.read(region, whitelist=SERIAL_CHARS, ink="red", lang=lang, zoom=zoom)
+        digits_only = digits_only or bool(re.fullmatch(r"\s*\d{6}(?:\d{2})?\s*", text))
         # the eng model sometimes reads the gap after the letters as `L`/`I` (`AIL575839`)
         sm = SERIAL_RE.search(re.sub(r"\s+", " ", text.upper())) or SERIAL_GAP_RE.search(text.upper())
         if sm and sm.group(2).translate(DIGIT_FIX).isdigit():
             votes.append((f"{sm.group(1)} {sm.group(2).translate(DIGIT_FIX)}", conf, "reread"))
     if not votes:
+        if digits_only and warnings is not None:
+            warnings.append(
+                "certificate_serial_incomplete: the red number at the page's foot was read without its letters"
+            )
         return ev
     fmt = SERIAL_FORMATS.get(form or "")
     if form != "gcn_pre2009":
@@ -109,6 +118,8 @@ def read_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Eviden
     ev.disagree = len(votes) - len(backers)
     if ev is not None and form in SERIAL_FORMATS:
         ev.valid = bool(SERIAL_FORMATS[form].fullmatch(ev.value))
+    elif ev is not None and len(ev.value.split()[0]) == 1:
+        ev.valid = False  # one letter: the 1993 form's, or a first letter lost; the form does not say which
     return ev
 
 
