@@ -78,6 +78,16 @@ _RULES: tuple[tuple[str, str | None, str, float], ...] = (
     ("gcn_page2", None, "SO VAO SO", 1.5),
     ("gcn_other", None, "SO DO THUA DAT", 2.5),
     ("gcn_other", None, "NHUNG THAY DOI", 2.5),
+    # the changes page's table heads and footnote, supplement pages and attached cadastral extracts: a
+    # changes page is signed `KT. GIÁM ĐỐC` like a CMND back, and these outweigh that
+    ("gcn_other", None, "NOI DUNG THAY DOI", 2.5),
+    ("gcn_other", None, "CO SO PHAP LY", 2.0),
+    ("gcn_other", None, "XAC NHAN CUA CO QUAN", 2.0),
+    ("gcn_other", None, "KHONG DUOC SUA CHUA", 2.0),
+    ("gcn_other", None, "DANG KY DAT DAI", 1.5),
+    ("gcn_other", None, "TRANG BO SUNG", 3.0),
+    ("gcn_other", None, "TRICH LUC BAN DO", 4.0),
+    ("gcn_other", None, "TRICH DO DIA CHINH", 4.0),
 )
 
 # keywords that differ from another only by a whole word (GIẤY CHỨNG MINH vs CHỨNG MINH): fuzzy matching

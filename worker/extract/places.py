@@ -1,9 +1,10 @@
-"""Place-name spelling for addresses read off cards: provinces, Huế's wards and communes (before and after
-the 2025 mergers), and the administrative words. Like the name lexicon, a correction only ever changes
+"""Place-name spelling for addresses read off cards: provinces, the wards, communes and districts of Huế and
+its neighbours Quảng Trị and Quảng Bình in every era (worker/lexicons: the official catalogue before 2021,
+2021-2024, January 2025 and after the July 2025 reform), and the administrative words. Like the name lexicon, a correction only ever changes
 diacritics: a run of words whose folded letters equal a known name takes that name's spelling
 (`Quảng Tri` → `Quảng Trị`, `Phuờng` → `Phường`). House numbers, streets and everything unknown stay as read.
-These are public administrative names, not personal data (worker/extract/data/admin_words.txt and
-hue_places.txt)."""
+These are public administrative names, not personal data (worker/extract/data/admin_words.txt and the
+official lists; no street or village list: the catalogue has none)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,33 @@ from functools import cache
 
 from rapidfuzz.distance import Levenshtein
 
+from worker import lexicons
 from worker.extract.data import word_list
 from worker.extract.validate import PROVINCE_CODES
 from worker.vntext import clean, name_key
+
+# the provinces whose units the addresses on Huế's documents name
+_REGION = ("Thừa Thiên Huế", "Huế", "Quảng Trị", "Quảng Bình")
+
+
+def _official_places() -> set[str]:
+    """Short names of the region's units in every era, and every province's name. A one-word unit name
+    (`Thanh`) is left out: it would respell that word inside any other name."""
+    return {
+        u.short
+        for u in lexicons.units()
+        if u.level == "province" or (u.province in _REGION and (" " in u.short or u.short[-1:].isdigit()))
+    }
+
+
+# sub-commune units the catalogue does not list: the name after one of them stays as read
+_VILLAGE_WORD = re.compile(r"(?:^|[\s,])(?:THON|TO DAN PHO|KHU VUC|XOM|AP|BUON|LANG)\s*$")
 
 
 @cache
 def _table() -> dict[str, str]:
     """Folded key → canonical spelling, longest names first so `Thừa Thiên Huế` beats `Huế`."""
-    names = {clean(n) for n in (*word_list("admin_words"), *word_list("hue_places"), *PROVINCE_CODES.values())}
+    names = {clean(n) for n in (*word_list("admin_words"), *_official_places(), *PROVINCE_CODES.values())}
     by_key: dict[str, str] = {}
     for n in names:
         key = name_key(n)
@@ -100,6 +119,8 @@ def correct(address: str) -> str:
         if n > 1 and re.search(r"[,.;/()]", between):
             return None
         key = name_key(" ".join(t.group(0) for t in span))
+        if key not in _admin_keys() and _VILLAGE_WORD.search(name_key(address[: span[0].start()])):
+            return None  # a village's name (`Thôn Thủy Phú`) is in no official list: kept as read
         canonical = table.get(key)
         if canonical is not None and key in _admin_keys() and re.search(r"[^\s,]\s*$", address[: span[0].start()]):
             # an administrative word only where one begins a part (`Xã Phú Dương`), never inside a

@@ -1,20 +1,21 @@
 """Addresses read by OCR, respelled where only tone marks went wrong: the unit words, the administrative
-names (the stage's place gazetteer, worker/extract/places.py) and Huế's multi-word street and village
-names (worker/extract/data/)."""
+names (the stage's place gazetteer, worker/extract/places.py) and Huế's multi-word street names from the
+official list (worker/lexicons: street names read in the province's own pages; no outside list of villages
+exists, so village names stay as read)."""
 
 from __future__ import annotations
 
 import re
 from functools import cache
 
+from worker import lexicons
 from worker.extract import places
-from worker.extract.data import word_list
-from worker.vntext import name_key
+from worker.vntext import clean, name_key
 
 # addresses: the words and names certificates print, respelled when OCR loses or swaps their tone marks.
-# Huế street and village names are public geography, not personal data; a name is only ever replaced by
-# one with the same letters (diacritics differ), and only as a whole run of two or more words, so a
-# single syllable (`Dương` in `Dương Văn An`, `Huệ`) is never forced onto another word.
+# A street name is only ever replaced by one with the same letters (diacritics differ), and only as a
+# whole run of two or more words, so a single syllable (`Dương` in `Dương Văn An`, `Huệ`) is never forced
+# onto another word.
 _UNIT_WORDS = (
     "phường", "xã", "thị trấn", "thị xã", "thành phố", "huyện", "tỉnh", "quận", "thôn", "tổ dân phố", "tổ",
     "kiệt", "hẻm", "ngõ", "khu vực", "khu phố", "số",
@@ -25,7 +26,7 @@ _UNIT_WORDS = (
 def _gazetteer() -> dict[str, str]:
     """Folded key of a multi-word name → its spelling; keys two spellings share are dropped (ambiguous)."""
     table: dict[str, str] = {}
-    for name in (*word_list("hue_streets"), *word_list("hue_villages")):
+    for name in lexicons.streets():
         if " " not in name:
             continue
         key = name_key(name)
@@ -114,3 +115,27 @@ def canonical_address(text: str) -> str:
         # the first component is the house number and street; the rest are administrative units
         out.append(_respell_streets(fixed) if i == 0 else _keep_case(fixed, places.correct(fixed)))
     return ",".join(out)
+
+
+@cache
+def _official_names() -> frozenset[str]:
+    return frozenset(clean(n).casefold() for n in (*lexicons.place_names(), *lexicons.streets()))
+
+
+_LEAD = re.compile(
+    r"^\s*(?:(?:số|kiệt|hẻm|ngõ|ngách|thôn|tổ dân phố|tổ|khu vực|khu phố|đường|"
+    + "|".join(sorted((re.escape(u.lower()) for u in (*lexicons.UNIT_KINDS, *_UNIT_WORDS)), key=len, reverse=True))
+    + r")\b\.?\s*|[\d/.\-]+\s*)+",
+    re.IGNORECASE,
+)
+
+
+def address_spelled_known(text: str) -> bool:
+    """Whether each part of an address (its street, then each unit) is a name an official list spells
+    exactly so. A street named after a person, or a village, is in no list the reader has: a tone OCR
+    moved there (`Từ` for `Tử`) cannot be checked, so such an address is reported below certainty."""
+    for part in clean(text).split(","):
+        name = _LEAD.sub("", part).strip(" .").casefold()
+        if name and name not in _official_names():
+            return False
+    return True

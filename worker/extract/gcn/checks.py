@@ -13,6 +13,8 @@ from worker.extract.gcn.evidence import Evidence
 from worker.extract.gcn.form import FORM_YEARS, SERIAL_FORMATS
 from worker.extract.gcn.images import PageImages, ink_tint, pen_ink_fraction
 
+# entries clerks wrote in by hand on forms printed with blanks
+_WRITTEN_IN = frozenset({F.REGISTRY_NUMBER, F.ISSUE_DATE})
 _PRINTED_ONLY = frozenset({F.CERTIFICATE_SERIAL, F.QR_PAYLOAD, F.CERTIFICATE_FORM, F.ISSUING_AUTHORITY, F.CHANGES})
 
 
@@ -35,6 +37,11 @@ def flag_handwriting(
         if ev.box is None or label in _PRINTED_ONLY or "qr" in ev.sources:
             continue
         x, y, w, h = ev.box
+        if label in _WRITTEN_IN:
+            # the clerk's digits often sit beside what the layout pass took for the value (the printed
+            # `CH` prefix, the dots of the date): look a little further right and around
+            w, y, h = w + 6 * h, y - h // 3, h + 2 * (h // 3)
+        y = max(0, y)
         crop = pg.colour[int(y * pg.fy) : int((y + h) * pg.fy), int(x * pg.fx) : int((x + w) * pg.fx)]
         if crop.size:
             crops.append((label, ev, crop))
@@ -53,7 +60,10 @@ def flag_handwriting(
         H, W = pg.colour.shape[:2]
         baseline = ink_tint(pg.colour[int(H * 0.05) : int(H * 0.9) : 2, int(W * 0.05) : int(W * 0.95) : 2])
     for label, ev, crop in crops:
-        if pen_ink_fraction(crop, baseline) > 0.4:
+        # a registry number or date is a printed prefix with a few written digits: less of its ink is pen,
+        # and a dim photo leaves the pen less blue than a scan does
+        written = label in _WRITTEN_IN
+        if pen_ink_fraction(crop, baseline, (20, 8) if written else (35, 15)) > (0.06 if written else 0.4):
             ev.handwritten = True
             warnings.append(f"handwritten_entry: {label} looks written in by hand; check it on the scan")
 

@@ -18,8 +18,11 @@ from worker.extract.gcn.text import PageText
 from worker.extract.scan import PageScan
 
 
-def read_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Evidence | None:
-    """The certificate serial, printed in red at the bottom right of page 1."""
+def read_serial(
+    t: PageText, pg: PageImages, form: str | None, h: int, warnings: list[str] | None = None
+) -> Evidence | None:
+    """The certificate serial, printed in red at the bottom right of page 1. Red print found there but no
+    serial read off it is a warning (the registry's key is then missing, not guessed)."""
     best: tuple[float, Evidence] | None = None
     for m in SERIAL_RE.finditer(t.raw):
         letters, digits = m.group(1), m.group(2).translate(DIGIT_FIX)
@@ -66,20 +69,38 @@ def read_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Eviden
                 break
     if region is None:
         return ev
+    if ev is not None and len(ev.value.split()[0]) == 1 and form != "gcn_pre2009":
+        # one letter where the form prints two: the first was likely lost at the box's edge, so the
+        # readings below look a letter further left
+        x, y, w, hh = region
+        region = (max(0, x - int(1.5 * hh)), y, w + int(1.5 * hh), hh)
     # the serial is the registry's key: three more readings (the vie model, and the eng model at two
     # text sizes, which is surer of Latin capitals and digits) vote with the layout pass
     votes: list[tuple[str, float, str]] = []
     if ev is not None:
         votes.append((ev.value, ev.ocr_conf, "ocr"))
+    digits_only = False
     for lang, zoom in ((None, 1.0), ("eng", 1.0), ("eng", 1.6)):
         text, conf, _ = pg.read(region, whitelist=SERIAL_CHARS, ink="red", lang=lang, zoom=zoom)
+        digits_only = digits_only or bool(re.fullmatch(r"\s*\d{6}(?:\d{2})?\s*", text))
         # the eng model sometimes reads the gap after the letters as `L`/`I` (`AIL575839`)
         sm = SERIAL_RE.search(re.sub(r"\s+", " ", text.upper())) or SERIAL_GAP_RE.search(text.upper())
         if sm and sm.group(2).translate(DIGIT_FIX).isdigit():
             votes.append((f"{sm.group(1)} {sm.group(2).translate(DIGIT_FIX)}", conf, "reread"))
     if not votes:
+        if digits_only and warnings is not None:
+            warnings.append(
+                "certificate_serial_incomplete: the red number at the page's foot was read without its letters"
+            )
         return ev
     fmt = SERIAL_FORMATS.get(form or "")
+    if form != "gcn_pre2009":
+        # `E 652680` beside `CE 652680`: the same serial with its first letter dropped (only the 1993 form
+        # prints one letter), so it backs the complete reading
+        full = {v for v, _, _ in votes if len(v.split()[0]) == 2}
+        votes = [
+            (next((f for f in full if f.endswith(v) and len(v.split()[0]) == 1), v), c, src) for v, c, src in votes
+        ]
     tally: dict[str, list[tuple[float, str]]] = {}
     for value, conf, src in votes:
         tally.setdefault(value, []).append((conf, src))
@@ -97,6 +118,8 @@ def read_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Eviden
     ev.disagree = len(votes) - len(backers)
     if ev is not None and form in SERIAL_FORMATS:
         ev.valid = bool(SERIAL_FORMATS[form].fullmatch(ev.value))
+    elif ev is not None and len(ev.value.split()[0]) == 1:
+        ev.valid = False  # one letter: the 1993 form's, or a first letter lost; the form does not say which
     return ev
 
 

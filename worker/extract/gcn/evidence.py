@@ -97,9 +97,16 @@ def family_of(name: str) -> str:
 HANDWRITTEN_CAP = 0.3
 
 
+# a value that fails its own rule (a serial out of format, an origin with a word no legal entry has) or a
+# cross-check (area digits against the words, the issue date against the form) goes to a person
+FAILED_CHECK_CAP = 0.85
+
+
 def confidence_of(ev: Evidence, name: str | None = None) -> float:
     p = MODEL.probability(family_of(name or ev.name), ev.vector())
-    return min(p, HANDWRITTEN_CAP) if ev.handwritten else p
+    if ev.handwritten:
+        return min(p, HANDWRITTEN_CAP)
+    return min(p, FAILED_CHECK_CAP) if ev.check < 0 or not ev.valid else p
 
 
 def field_value(ev: Evidence, name: str | None = None) -> FieldValue:

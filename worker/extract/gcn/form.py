@@ -82,6 +82,18 @@ def detect_form(text: str) -> tuple[str | None, float]:
     return best, round(min(0.99, 0.5 + 0.5 * margin * min(1.0, scores[best] / 4.0)), 3)
 
 
+# what only the pages after page 2 print: the changes table's heads and the 2009 form's footnote under it,
+# supplement pages, cadastral extracts attached to the certificate (which repeat the parcel's labels)
+_OTHER_MARKERS = (
+    (re.compile(r"noi\s*dung\s*thay\s*doi"), 2.5),
+    (re.compile(r"xac\s*nhan\s*cua\s*co\s*quan"), 1.5),
+    (re.compile(r"co\s*so\s*phap\s*ly"), 1.0),
+    (re.compile(r"khong\s*duoc\s*sua\s*chua"), 2.5),
+    (re.compile(r"[a-z]?rang\s*bo\s*sung"), 3.0),
+    (re.compile(r"trich\s*(?:luc|do)\s*(?:ban\s*do\s*)?dia\s*chinh"), 6.0),
+)
+
+
 def page_role(t: PageText, hint: str | None) -> tuple[str, float]:
     f = t.fold
     p1 = 0.0
@@ -103,13 +115,17 @@ def page_role(t: PageText, hint: str | None) -> tuple[str, float]:
         other += 2.5
     if CHANGES_HEADING.search(f):
         other += 2.5
-    if p1 >= 3.0:
-        # page 1 of the 2024 form also holds the parcel: owners decide the role
+    other += sum(w for pat, w in _OTHER_MARKERS if pat.search(f))
+    if p1 >= 3.0 and p1 > other:
+        # page 1 of the 2024 form also holds the parcel: owners decide the role (a changes page naming the
+        # new owners is still a changes page)
         return "gcn_page1", min(0.99, 0.6 + 0.08 * (p1 + p2))
     if p2 >= 3.0 and p2 >= other:
         return "gcn_page2", min(0.99, 0.55 + 0.1 * p2 - 0.05 * other)
     if other >= 2.5:
         return "gcn_other", min(0.95, 0.5 + 0.1 * other)
+    if other > 0:
+        return "gcn_other", 0.4 + 0.1 * other
     if hint in ("gcn_page1", "gcn_page2", "gcn_other"):
         return hint, 0.3
     if p2 > 0:
@@ -129,5 +145,6 @@ def layout_score(t: PageText, role: str) -> int:
         score = (3 if OWNER_SECTION.search(t.fold) else 0) + min(len(starts), ids) + (score if score >= 5 else 0)
         return score if starts else min(score, 2)
     if role == "gcn_other":
-        return int(bool(CHANGES_HEADING.search(t.fold))) + int(bool(re.search(r"so\s*do\s*thua\s*dat", t.fold)))
+        marks = sum(1 for pat, _ in _OTHER_MARKERS if pat.search(t.fold))
+        return int(bool(CHANGES_HEADING.search(t.fold))) + int(bool(re.search(r"so\s*do\s*thua\s*dat", t.fold))) + marks
     return score

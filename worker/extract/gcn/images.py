@@ -30,18 +30,24 @@ def ink_tint(bgr: np.ndarray) -> tuple[float, float]:
     return float(np.median(bi - r[ink])), float(np.median(bi - g[ink]))
 
 
-def pen_ink_fraction(bgr: np.ndarray, baseline: tuple[float, float] = (0.0, 0.0)) -> float:
+def pen_ink_fraction(
+    bgr: np.ndarray, baseline: tuple[float, float] = (0.0, 0.0), margin: tuple[int, int] = (35, 15)
+) -> float:
     """Share of the ink in a crop that is blue/violet ballpoint rather than the page's print (`baseline`:
-    the print's own tint, so a photo's colour cast is not taken for pen) or a red seal."""
+    the print's own tint, so a photo's colour cast is not taken for pen; `margin`: how much bluer than the
+    print a pixel must be) or a red seal. Ink is what is clearly darker than the crop's paper: a dim phone
+    photo puts the paper itself below a fixed level."""
     if bgr.size == 0:
         return 0.0
     b, g, r = cv2.split(bgr)
-    ink = cv2.min(cv2.min(b, g), r) < 150
+    darkest = cv2.min(cv2.min(b, g), r)
+    paper = float(np.percentile(darkest, 90))
+    ink = darkest < min(150.0, paper - 40.0)
     n = int(np.count_nonzero(ink))
     if n < 25:
         return 0.0
     bi = b.astype(np.int16)
-    blue = ink & (bi - r > baseline[0] + 35) & (bi - g > baseline[1] + 15)
+    blue = ink & (bi - r > baseline[0] + margin[0]) & (bi - g > baseline[1] + margin[1])
     return float(np.count_nonzero(blue)) / n
 
 
@@ -241,6 +247,12 @@ def red_text_box(pg: PageImages, h: int) -> tuple[int, int, int, int] | None:
         return None
     # the lowest line of red print (a red title or stamp text sits higher)
     x, y, w, hh, _ = max(comps, key=lambda s: s[1] + s[3])
+    # with the pieces of the same line beside it: the serial's two letters are a blob of their own, too
+    # short to pass as a line, and a box without them reads the number alone
+    for sx, sy, sw, sh, _ in sorted(stats[1:], key=lambda s: -s[0]):
+        same_line = abs((sy + sh / 2) - (y + hh / 2)) < 0.35 * hh and 0.5 * hh < sh < 1.6 * hh
+        if same_line and sx + sw <= x and x - (sx + sw) < 1.5 * hh and sw < 4 * hh:
+            w, x = x + w - sx, sx
     gx = (x + int(W * 0.45)) / pg.fx
     gy = (y + y0) / pg.fy
     return (int(gx), int(gy), int(w / pg.fx), int(hh / pg.fy))

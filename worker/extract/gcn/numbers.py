@@ -125,17 +125,45 @@ def year_ok(year: int | None) -> bool:
     return year is not None and 1880 <= year <= date.today().year
 
 
+# a parcel numbered by its building (an apartment block's lot: letters then digits, `CT8`), as printed
+_LOT = re.compile(r"\s*([A-Z]{1,3}[0-9]{1,4}[A-Z]?)(?![\w])")
+
+
+def _read_lot(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidence | None:
+    m = _LOT.match(sl.raw)
+    if not m or name != F.PARCEL_NUMBER:
+        return None
+    s, e = sl.start + m.start(1), sl.start + m.end(1)
+    mean, low = t.stats(s, e)
+    box = t.tight_box(s, e)
+    ev = Evidence(name, m.group(1), box, ["ocr"], mean, low)
+    if box is not None:
+        text, _, _ = pg.read(box, whitelist=SERIAL_CHARS, lang="eng")
+        if text.replace(" ", "") == ev.value:
+            ev.agree, ev.sources = 1, ["ocr", "reread"]
+        else:
+            ev.disagree = 1
+    return ev
+
+
+# a commune's cadastral map has at most a few hundred sheets, a sheet a few thousand parcels: a larger number
+# is digits run together or a speck read as one, and is not reported as certain
+_PLAUSIBLE = {F.MAP_SHEET_NUMBER: 999, F.PARCEL_NUMBER: 9999}
+
+
 def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidence | None:
     m = re.match(r"\s*([0-9OoDQIli|!ZSsBG]+)", sl.raw)
-    if not m:
-        return None
+    if not m or (m.group(1).isalpha() and _LOT.match(sl.raw)):
+        return _read_lot(t, pg, name, sl)
     value, repaired = to_int(m.group(1))
     if value is None:
         return None
     s, e = sl.start + m.start(1), sl.start + m.end(1)
     mean, low = t.stats(s, e)
     box = t.tight_box(s, e)
-    ev = Evidence(name, value, box, ["ocr"], mean, low, valid=0 < value < 100000, repaired=repaired)
+    ev = Evidence(
+        name, value, box, ["ocr"], mean, low, valid=0 < value <= _PLAUSIBLE.get(name, 99999), repaired=repaired
+    )
     if box is not None:
         text, conf, _ = pg.read(box, whitelist=DIGITS)
         again, _ = to_int(text)
@@ -157,6 +185,7 @@ def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidenc
                     ev.sources.append("reread")
                 elif repaired and conf > 0.8:
                     ev.value, ev.repaired = again, False
+    ev.valid = 0 < ev.value <= _PLAUSIBLE.get(name, 99999)
     return ev
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from models import fields as F
 from models.elements import Line, TextPage
 from worker.extract import lexicon
-from worker.extract.gcn.address import canonical_address
+from worker.extract.gcn.address import address_spelled_known, canonical_address
 from worker.extract.gcn.evidence import OWNER, Evidence
 from worker.extract.gcn.images import PageImages, ocr_band
 from worker.extract.gcn.numbers import DIGIT_FIX, DIGITS, to_int, year_ok
@@ -351,14 +351,21 @@ def _owner_address(t: PageText, am: re.Match[str], block_end: int) -> Evidence |
         elif t.line_index(mk) > t.line_index(s):
             e, run_on = t.line_start(t.line_index(mk)), True
     raw = strip_item_marker(t.raw[s:e])
+    # a wrapped address continues on a line of words; a line of specks (a seal's rim, the page edge in a
+    # booklet photo: `|`, `!`) ends it
+    cut = next((m.start() for m in re.finditer(r"\n([^\n]*)", raw) if not re.search(r"[^\W\d_]{2,}", m.group(1))), None)
+    if cut is not None:
+        raw = raw[:cut]
     trail = len(raw.rstrip(" \n;,."))
     text = clean(raw[:trail].replace("\n", " ")).strip(" ;,.")
     if not text:
         return None
     mean, low = t.stats(s, s + trail)
+    value = canonical_address(text)
     return Evidence(
-        OWNER + F.OWNER_ADDRESS, canonical_address(text), t.box(s, s + trail), ["ocr"], mean, low, repaired=run_on
-    )
+        OWNER + F.OWNER_ADDRESS, value, t.box(s, s + trail), ["ocr"], mean, low, repaired=run_on,
+        valid=address_spelled_known(value),
+    )  # fmt: skip
 
 
 def _check_id(ev: Evidence, birth_year: int | None, sex: str | None, warnings: list[str], index: int) -> None:

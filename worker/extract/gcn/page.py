@@ -148,7 +148,7 @@ def _read_page1(
         qr = read_codes(t, pg, scan, out.fields, out.warnings)
         if qr and form is None:
             form, form_conf = "gcn_2024_qr", 0.9
-    serial = read_serial(t, pg, form, pg.grey.shape[0])
+    serial = read_serial(t, pg, form, pg.grey.shape[0], out.warnings)
     if serial is not None:
         out.fields[F.CERTIFICATE_SERIAL] = serial
     t = _read_owner_section(t, pg, ocr, form, out)

@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from functools import cache
-
-from rapidfuzz import fuzz
 
 from models import fields as F
 from models.elements import TextPage
-from worker.extract.data import table
-from worker.extract.gcn.address import canonical_address
+from worker.extract.gcn.address import address_spelled_known, canonical_address
 from worker.extract.gcn.evidence import Evidence
 from worker.extract.gcn.images import PageImages, ocr_band
 from worker.extract.gcn.numbers import fmt_area, parse_area, read_area, read_int_field
 from worker.extract.gcn.patterns import DATE_LINE, P2_PATTERNS, REGISTRY
+from worker.extract.gcn.phrases import canonical_entry, land_use_names, snap_purpose
 from worker.extract.gcn.text import PageText, Slice, label_values, text_value
-from worker.vntext import name_key
-
-
-@cache
-def land_use_codes() -> dict[str, tuple[str, ...]]:
-    """Land-use code → its legal names (worker/extract/data/land_use_codes.tsv)."""
-    codes: dict[str, tuple[str, ...]] = {}
-    for code, name in table("land_use_codes"):
-        codes[code] = (*codes.get(code, ()), name)
-    return codes
 
 
 def _purpose_parts(text: str) -> list[tuple[str | None, str, Decimal | None]]:
@@ -35,8 +22,8 @@ def _purpose_parts(text: str) -> list[tuple[str | None, str, Decimal | None]]:
     parts: list[tuple[str | None, str, Decimal | None]] = []
     for chunk in re.split(r";", text):
         chunk = chunk.strip(" .,\n")
-        if not chunk:
-            continue
+        if not re.search(r"[^\W\d_]{3,}", chunk):
+            continue  # specks and a misread marker after the last `;` (`| | 6e)`), no land type
         code_m = re.search(r"\(([A-Z0-9]{3})\)", chunk.upper())
         area_m = re.search(r":\s*([0-9][0-9.,\s]*)\s*m", chunk)
         name = re.sub(r"\([^)]*\)", "", chunk.split(":")[0]).strip(" ,")
@@ -44,18 +31,6 @@ def _purpose_parts(text: str) -> list[tuple[str | None, str, Decimal | None]]:
         code = code_m.group(1) if code_m else None
         parts.append((code, name, area))
     return parts
-
-
-def _snap_purpose(name: str) -> tuple[str | None, str, float]:
-    """The land-use code and legal name closest to an OCR'd purpose (folded comparison)."""
-    key = name_key(name)
-    best: tuple[str | None, str, float] = (None, name, 0.0)
-    for code, names in land_use_codes().items():
-        for legal in names:
-            score = fuzz.ratio(key, name_key(legal))
-            if score > best[2]:
-                best = (code, legal, score)
-    return best
 
 
 def _read_purpose(
@@ -70,14 +45,15 @@ def _read_purpose(
     snapped_all = True
     printed_codes = False
     for code, name, area in parts:
-        snap_code, legal, score = _snap_purpose(name)
-        if code and code in land_use_codes():
+        snap_code, legal, snapped = snap_purpose(name)
+        if code and code in land_use_names():
             printed_codes = True
-            if snap_code != code and score >= 85:
+            if snapped and snap_code != code:
                 warnings.append(f"land_use_code_mismatch: printed ({code}) vs purpose text {legal!r}")
+                snapped = False
         else:
-            code = snap_code if score >= 80 else None
-        if score < 80:
+            code = snap_code if snapped else None
+        if not snapped:
             snapped_all = False
             legal = name
         if code:
@@ -115,41 +91,6 @@ def _read_purpose(
     return purpose_ev, code_ev
 
 
-# standard phrases of the use-form, term and origin entries (Circular 23/2014, 10/2024)
-_PHRASES: dict[str, tuple[str, ...]] = {
-    F.LAND_USE_FORM: ("Sử dụng riêng", "Sử dụng chung"),
-    F.LAND_USE_TERM: ("Lâu dài",),
-    F.LAND_USE_ORIGIN: (
-        "Nhà nước giao đất có thu tiền sử dụng đất",
-        "Nhà nước giao đất không thu tiền sử dụng đất",
-        "Nhà nước cho thuê đất trả tiền một lần cho cả thời gian thuê",
-        "Nhà nước cho thuê đất trả tiền hàng năm",
-        "Công nhận quyền sử dụng đất như giao đất có thu tiền sử dụng đất",
-        "Công nhận quyền sử dụng đất như giao đất không thu tiền sử dụng đất",
-        "Nhận chuyển nhượng đất được Công nhận QSDĐ như giao đất có thu tiền sử dụng đất",
-        "Nhận thừa kế đất được Công nhận QSDĐ như giao đất có thu tiền sử dụng đất",
-        "Nhận tặng cho đất được Nhà nước giao đất có thu tiền sử dụng đất",
-        "Nhận chuyển nhượng đất được Nhà nước giao đất không thu tiền sử dụng đất",
-        "Nhận chuyển nhượng đất được Nhà nước giao đất có thu tiền sử dụng đất",
-    ),
-}
-
-
-def _canonical_phrase(name: str, text: str) -> str:
-    """Snap a standard entry to its legal wording when only tone marks/letters differ; keep the rest."""
-    if name == F.LAND_USE_TERM:
-        m = re.search(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})", text)
-        if m and re.search(r"den\s*ngay", name_key(text).lower()):
-            return f"Đến ngày {int(m.group(1)):02d}/{int(m.group(2)):02d}/{m.group(3)}"
-    key = name_key(text)
-    best, score = text, 0.0
-    for phrase in _PHRASES.get(name, ()):
-        s = fuzz.ratio(key, name_key(phrase))
-        if s > score:
-            best, score = phrase, s
-    return best if score >= 92 else text
-
-
 def read_parcel(
     t: PageText, pg: PageImages, form: str | None, fields: dict[str, Evidence], warnings: list[str], start: int = 0
 ) -> None:
@@ -164,8 +105,9 @@ def read_parcel(
         mean, low = t.stats(sl.start, sl.end)
         text = text_value(sl)
         if text:
+            value = canonical_address(text)
             fields[F.PARCEL_ADDRESS] = Evidence(
-                F.PARCEL_ADDRESS, canonical_address(text), t.box(sl.start, sl.end), ["ocr"], mean, low
+                F.PARCEL_ADDRESS, value, t.box(sl.start, sl.end), ["ocr"], mean, low, valid=address_spelled_known(value)
             )
     if F.AREA_M2 in vals:
         area_sl = vals[F.AREA_M2]
@@ -182,9 +124,8 @@ def read_parcel(
             text = text_value(sl)
             if text:
                 mean, low = t.stats(sl.start, sl.end)
-                fields[name] = Evidence(
-                    name, _canonical_phrase(name, text), t.box(sl.start, sl.end), ["ocr"], mean, low
-                )
+                value, legal = canonical_entry(name, text)
+                fields[name] = Evidence(name, value, t.box(sl.start, sl.end), ["ocr"], mean, low, valid=legal)
     if F.LAND_USE_PURPOSE in vals:
         total = fields[F.AREA_M2].value if F.AREA_M2 in fields else None
         p_ev, c_ev = _read_purpose(t, vals[F.LAND_USE_PURPOSE], form, total, warnings)

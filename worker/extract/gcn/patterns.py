@@ -19,11 +19,12 @@ _P2_LABELS: dict[str, str] = {
     F.PARCEL_NUMBER: r"thua\s*(?:dat\s*)?so",
     F.MAP_SHEET_NUMBER: r"to\s*ban\s*do\s*so",
     F.PARCEL_ADDRESS: r"dia\s*chi(?:\s*thu[a-z]?\s*d[a-z]{1,3})?(?!\s*thuong)",
-    F.AREA_M2: r"dien\s*tich",
+    # `Diện`/`Thời` with the first letter misread (`lien tích`, `Phời hạn`) on a photographed page
+    F.AREA_M2: r"(?:dien|lien)\s*tich",
     F.AREA_IN_WORDS: r"bang\s*chu",
     F.LAND_USE_FORM: r"hinh\s*thuc\s*su\s*dung",
     F.LAND_USE_PURPOSE: r"(?:muc\s*dich\s*su\s*dung|loai\s*dat)",
-    F.LAND_USE_TERM: r"thoi\s*han\s*su\s*dung",
+    F.LAND_USE_TERM: r"[tp]hoi\s*han\s*su\s*dung",
     F.LAND_USE_ORIGIN: r"nguon\s*goc\s*su\s*dung",
 }
 
@@ -46,6 +47,8 @@ STOPS = [
     # any new numbered section at a line start (`3. Thông tin tài sản` however badly read)
     re.compile(r"(?m)^[ \t]*\d\s*[.)]\s+(?=[^\W\d_])"),
     re.compile(r"(?m)^\s*(?:\d\s*[.)]\s*)?thong\s*tin\s*thua\s*dat"),
+    # the house section's first item, which a two-column layout pass runs onto the parcel's last line
+    re.compile(r"(?:(?<![\w])[a-h]\s*[).]\s*)?loai\s*nha\s*o\s*[:;]"),
     re.compile(r"(?m)^\s*(?:ii|i1|il|11)\s*[.\-]"),
 ]  # fmt: skip
 
@@ -66,8 +69,9 @@ REGISTRY = re.compile(
 OWNER_SECTION = re.compile(r"(?:ten\s*)?nguoi\s*su\s*dung\s*dat[^\n]*")
 
 
+# a page edge, a seal's rim or a stamp's frame often reads as a speck before the title (`| Bà: ...`)
 OWNER_START = re.compile(
-    r"(?m)^[ \t]*(?:[-•]\s*)?"
+    r"(?m)^[ \t]*(?:[-•|!\[\](){}'\"`.,_~/\\]\s*){0,3}"
     r"(?P<title>ho\s*ong\s*\(?\s*ba\s*\)?|ho\s*(?:gia\s*dinh\s*)?(?:ong|ba)|va\s*(?:vo|chong)\s*(?:la\s*)?(?:ong|ba)?"
     r"|va\s*(?:ong|ba)|ong\s*\(\s*ba\s*\)|ong|ba)\s*[:;.]"
 )

@@ -173,7 +173,8 @@ def _read_authority(
     if again:
         cands.append((again, rconf))
     snapped = [(*_snap_authority(c, issue, place), conf) for c, conf in cands]
-    snapped = [x for x in snapped if x[0]]
+    # what matches no issuing body is the seal's ring, a signature or the signer's name: never a value
+    snapped = [x for x in snapped if x[0] and x[1] >= 0.75]
     if not snapped:
         return
     value, score, conf = max(snapped, key=lambda x: (x[1], x[2]))

@@ -130,8 +130,10 @@ def label_values(
     # a wrapped value continues at the left margin
     width = max((ln.box[0] + ln.box[2] for ln in t.lines), default=0)
     right_lines = {t.line_start(i) for i, ln in enumerate(t.lines) if i and ln.box[0] > 0.45 * width}
+    # every place a label is printed ends a value, not only its first (the pre-2009 form's table header
+    # `Mục đích sử dụng` after the address, `Tổng diện tích` after the term)
     bounds = sorted(
-        {m.start() for m in hits.values()}
+        {m.start() for p in patterns.values() for m in p.finditer(t.fold, start, end)}
         | {m.start() for p in STOPS for m in p.finditer(t.fold, start, end)}
         | {b for b in right_lines if start <= b <= end}
     )
