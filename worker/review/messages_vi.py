@@ -529,6 +529,7 @@ MESSAGES: dict[str, str] = {
     "warn_certificate_changes_recorded": "GCN có ghi nhận thay đổi: giá trị trang 1/2 có thể đã cũ",
     "warn_no_owner_found": "Trang 1 không đọc được chủ sử dụng",
     "warn_handwritten_entry": "Có nội dung viết tay: kiểm tra trên ảnh",
+    "warn_certificate_serial_incomplete": "Số phát hành đọc thiếu phần chữ (hai chữ cái đầu): kiểm tra trên bản quét",
     "warn_serial_format_mismatch": "Số phát hành không đúng mẫu GCN",
     "warn_issue_date_outside_form_years": "Ngày cấp ngoài thời gian áp dụng mẫu GCN",
     "warn_issue_date_in_future": "Ngày cấp ở tương lai",
