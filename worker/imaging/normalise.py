@@ -23,6 +23,7 @@ import numpy as np
 from models.pages import LoadedPage, NormalisedPage
 from models.settings import Settings, get_settings
 from worker.imaging import cards as cardmod
+from worker.imaging import frames
 from worker.imaging.cleanup import clean_for_ocr
 from worker.imaging.deskew import LineEvidence, coarse_angle, line_evidence, refine_angle
 from worker.imaging.orientation import OSD_BELOW, confidence, osd_flip, updown_score
@@ -48,8 +49,15 @@ _FINE_ZOOM_MAX_PX = 2400
 _FINE_MAX_DEG = 0.5  # the 1x fit has converged to within ~0.3°: the zoomed fit only refines it
 _FINE_MIN_SHARE = 0.5  # of the 1x fit's glyphs
 # median glyph height once a quadrilateral is warped to ID-1 at 300 dpi: card print measures 14-22 px on
-# every generation and degradation, an A4 certificate page squeezed into that size 9-10 px
+# every generation and degradation, an A4 certificate page squeezed into that size 9-10 px. Under 8 px the
+# median is specks: a guilloche or a lamination pouch photographed in grain (a CMND in a pouch: 5-6 px), or
+# a blurred page's print. Then the components of 10 px and more decide: on a card its print, 13-29 px
+# (hundreds of them on a CMND), on a squeezed page the tail of its small print (12-13 px, a few dozen)
 _CARD_PRINT_MIN_PX = 12.0
+_SPECKS_BELOW_PX = 8.0
+_PRINT_MIN_PX = 10
+_PRINT_OF_A_CARD_PX = 14.0
+_MANY_PRINT_GLYPHS = 100
 
 
 def normalise_page(
@@ -70,6 +78,12 @@ def normalise_page(
         pages = _card_pages(page, image, quads, settings, reader)
         if pages:
             return pages
+    if frames.is_square(image):
+        squashed = frames.card_in_squashed_frame(image) or frames.frame_as_card(image)
+        if squashed is not None:
+            pages = _card_pages(page, image, [squashed], settings, reader)
+            if pages:
+                return pages
     sheet = cardmod.detect_page(image, prep)
     if sheet is not None:
         return _photographed_page(page, image, sheet, settings, reader)
@@ -191,7 +205,7 @@ def _card_pages(
         warped = cardmod.warp_card(image, corners)
         grey = to_grey(warped)
         ev, g = line_evidence(grey, 0.0)
-        if len(g) >= 40 and g.height < _CARD_PRINT_MIN_PX:
+        if len(g) >= 40 and g.height < _CARD_PRINT_MIN_PX and not _print_under_specks(grey, g):
             # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
             return []
         score = updown_score(ev)
@@ -245,6 +259,14 @@ def _card_pages(
             )
         )
     return out
+
+
+def _print_under_specks(grey: np.ndarray, g: Glyphs) -> bool:
+    """A warped card whose median glyph is a speck (see _SPECKS_BELOW_PX) with card-sized print under it."""
+    if g.height >= _SPECKS_BELOW_PX:
+        return False
+    p = glyphs(ink_mask(grey), min_px=_PRINT_MIN_PX)
+    return p.height >= _PRINT_OF_A_CARD_PX or (p.height >= _CARD_PRINT_MIN_PX and len(p) >= _MANY_PRINT_GLYPHS)
 
 
 def _turned(corners: np.ndarray, deg: float) -> np.ndarray:
