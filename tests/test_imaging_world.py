@@ -102,3 +102,17 @@ def test_small_crop_read_upside_down_is_turned_by_its_reading() -> None:
     _, read = read_page(turned_half_round(upright), settings=SETTINGS)
     assert read.orientation_deg == 0
     assert "orientation:ocr" in read.warnings
+
+
+@pytest.mark.parametrize("index", [54, 48])
+def test_card_inside_an_outline_the_size_of_the_photo_is_found(index: int) -> None:
+    # a card at 16-20% of a phone photo on wood or bamboo; the surface's edge or the photo's vignette makes
+    # a card-shaped outline covering 83-98% of the photo, which swallowed the card's own candidate (a
+    # smaller quad overlapping a better-scored one was taken for a detail inside it) and was warped instead
+    pages, params, _ = _world_case(index)
+    assert params["profile"] in ("phone", "sideways") and params["area_fraction"] < 0.25
+    (out,) = pages
+    assert out.kind == "card"
+    assert out.orientation_deg == params["orientation_deg"]
+    assert out.corners is not None
+    assert corner_error(out.corners, np.asarray(params["corners"], np.float64)) < 0.01

@@ -32,6 +32,11 @@ _GROUP_STEP_SHARE = 0.1  # see _refined_of_group
 _SAME_CARD_AREA = 0.6  # area ratio of two overlapping candidates taken for views of one card
 _MIN_VISIBLE_SHARE = 0.1  # of a side running off the image: fitted on its visible stretch from this
 _SAME_START_PX = 12.0  # full-resolution px: a candidate this close to a refined quad is not refined again
+# an outline covering this share of the photo may be the photo's own (vignette, a mat, a streaky table's
+# edge): a card of this share of it or more lying inside it is sought too (hand-held photos: 12-50%; a
+# crop's own card covers 80% and more, and print boxes inside it under 10%)
+_FRAME_OUTLINE = 0.6
+_NESTED_CARD = 0.12
 
 
 @dataclass
@@ -69,23 +74,31 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
     # refined quads. One much smaller than a better-scored one it overlaps is a detail inside it (a table
     # on a photographed page, a photo frame on a card) and is dropped.
     groups: list[list[tuple[np.ndarray, float]]] = []
+    frame_area = float(prep.small.shape[0] * prep.small.shape[1])
     for quad, score in sorted(cands, key=lambda c: -c[1]):
         for group in groups:
             if _overlap(quad, group[0][0]) >= 0.3:
                 same = _area_ratio(quad, group[0][0]) >= _SAME_CARD_AREA
                 if same and all(np.abs(quad - other).max() > 1.5 for other, _ in group):
                     group.append((quad, score))
+                if (
+                    not same
+                    and _is_outline_of_frame(group[0][0], frame_area)
+                    and _area(quad) >= _NESTED_CARD * frame_area
+                ):
+                    continue  # a card lying inside an outline the size of the photo (its vignette, a mat)
                 break
         else:
             groups.append([(quad, score)])
     if not groups:
         return []
-    biggest = max(cv2.contourArea(g[0][0].astype(np.float32)) for g in groups)
+    sizes = [_area(g[0][0]) for g in groups]
+    biggest = max([a for a in sizes if a < _FRAME_OUTLINE * frame_area] or sizes)
     grey = prep.grey
     out = []
     for group in groups:
         lead, score = group[0]
-        if cv2.contourArea(lead.astype(np.float32)) < 0.3 * biggest:
+        if _area(lead) < 0.3 * biggest:
             continue  # a card-shaped detail (a photo frame, a box) next to a real card
         full, contrast = _refined_of_group(grey, [q / scale for q, _ in group])
         if not _REFINED_ASPECT[0] <= quad_aspect(full) <= _REFINED_ASPECT[1] or _printed_frame(full, prep):
@@ -98,7 +111,30 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
             or np.any(full[:, 1] > h - 1 - margin)
         )
         out.append(CardQuad(order_clockwise(full), score, touches, contrast))
-    return _reading_order(out)
+    return _reading_order(_inner_cards(out, prep))
+
+
+def _area(quad: np.ndarray) -> float:
+    return float(cv2.contourArea(quad.astype(np.float32)))
+
+
+def _is_outline_of_frame(quad: np.ndarray, frame_area: float) -> bool:
+    return _area(quad) >= _FRAME_OUTLINE * frame_area
+
+
+def _inner_cards(quads: list[CardQuad], prep: Prepared) -> list[CardQuad]:
+    """Without the photo-sized outline around a card lying on a table (the table's own texture or the
+    photo's vignette can make one): the card inside stands out from what surrounds it and its edges step
+    more than the outline's (a crop's own card steps more than a print box inside it)."""
+    frame_area = float(prep.grey.shape[0] * prep.grey.shape[1])
+    inner = [q for q in quads if not _is_outline_of_frame(q.corners, frame_area) and stands_out(prep, q)]
+
+    def holds_a_card(outline: CardQuad) -> bool:
+        return _is_outline_of_frame(outline.corners, frame_area) and any(
+            _overlap(i.corners, outline.corners) >= 0.9 and i.edge_contrast > outline.edge_contrast for i in inner
+        )
+
+    return [q for q in quads if not holds_a_card(q)]
 
 
 def _refined_of_group(grey: np.ndarray, quads: list[np.ndarray]) -> tuple[np.ndarray, float]:
