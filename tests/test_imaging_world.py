@@ -116,3 +116,32 @@ def test_card_inside_an_outline_the_size_of_the_photo_is_found(index: int) -> No
     assert out.orientation_deg == params["orientation_deg"]
     assert out.corners is not None
     assert corner_error(out.corners, np.asarray(params["corners"], np.float64)) < 0.01
+
+
+def _gcn_pages(world: bool, cert: int, page: int | str) -> list[NormalisedPage]:
+    from bench.gcn import _cases as gcn_cases
+    from bench.gcn import _render, _world_cases
+
+    forms = ("gcn_pre2009", "gcn_2009", "gcn_2024_qr")
+    cases = _world_cases(20, 23, forms, None) if world else gcn_cases(60, 23, forms, None)
+    case = next(c for c in cases if c["cert"] == cert and c["page"] == page)
+    data, _truth, _params = _render(case)
+    return [p for lp in load_pages(data, "g.jpg", settings=SETTINGS) for p in _norm(lp)]
+
+
+@pytest.mark.parametrize(("world", "cert", "page"), [(True, 12, "supplement"), (True, 19, 3), (False, 29, 1)])
+def test_a_photographed_page_whose_print_is_specks_at_card_size_stays_a_page(
+    world: bool, cert: int, page: int | str
+) -> None:
+    # `bench gcn` seed 23: booklet and photographed pages squeezed into a card measure 6-7 px glyphs, like a
+    # CMND's guilloche specks; the print under the specks is a page's (12-14 px), not a card's (20-29 px)
+    pages = _gcn_pages(world, cert, page)
+    assert [p.kind for p in pages] == ["page"]
+
+
+@pytest.mark.parametrize(("cert", "page"), [(2, 2), (19, 3)])
+def test_a_box_printed_on_a_scanned_page_is_not_taken_for_a_card_inside_an_outline(cert: int, page: int) -> None:
+    # `bench gcn` seed 23: the page fills the scan, a card-shaped outline; a printed box inside it is sought
+    # as a card lying in an outline too, and is dropped because paper lies on both sides of its edge
+    pages = _gcn_pages(False, cert, page)
+    assert all(p.kind == "page" for p in pages)

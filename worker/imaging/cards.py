@@ -74,8 +74,10 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
     # refined quads. One much smaller than a better-scored one it overlaps is a detail inside it (a table
     # on a photographed page, a photo frame on a card) and is dropped.
     groups: list[list[tuple[np.ndarray, float]]] = []
+    nested: set[int] = set()  # groups sought inside a photo-sized outline: kept only if they stand out
     frame_area = float(prep.small.shape[0] * prep.small.shape[1])
     for quad, score in sorted(cands, key=lambda c: -c[1]):
+        inside_outline = False
         for group in groups:
             if _overlap(quad, group[0][0]) >= 0.3:
                 same = _area_ratio(quad, group[0][0]) >= _SAME_CARD_AREA
@@ -86,9 +88,12 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
                     and _is_outline_of_frame(group[0][0], frame_area)
                     and _area(quad) >= _NESTED_CARD * frame_area
                 ):
+                    inside_outline = True
                     continue  # a card lying inside an outline the size of the photo (its vignette, a mat)
                 break
         else:
+            if inside_outline:
+                nested.add(len(groups))
             groups.append([(quad, score)])
     if not groups:
         return []
@@ -96,13 +101,15 @@ def detect_cards(image: np.ndarray, prep: Prepared | None = None) -> list[CardQu
     biggest = max([a for a in sizes if a < _FRAME_OUTLINE * frame_area] or sizes)
     grey = prep.grey
     out = []
-    for group in groups:
+    for index, group in enumerate(groups):
         lead, score = group[0]
         if _area(lead) < 0.3 * biggest:
             continue  # a card-shaped detail (a photo frame, a box) next to a real card
         full, contrast = _refined_of_group(grey, [q / scale for q, _ in group])
         if not _REFINED_ASPECT[0] <= quad_aspect(full) <= _REFINED_ASPECT[1] or _printed_frame(full, prep):
             continue  # once measured precisely it is an A-series sheet (1.41), not an ID-1 card (1.59)
+        if index in nested and not _differs_from_surroundings(prep.small, full * scale):
+            continue  # a box printed on a page that fills the photo: paper on both sides of its edge
         margin = 0.004 * max(h, w)
         touches = bool(
             np.any(full[:, 0] < margin)

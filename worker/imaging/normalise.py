@@ -51,13 +51,12 @@ _FINE_MIN_SHARE = 0.5  # of the 1x fit's glyphs
 # median glyph height once a quadrilateral is warped to ID-1 at 300 dpi: card print measures 14-22 px on
 # every generation and degradation, an A4 certificate page squeezed into that size 9-10 px. Under 8 px the
 # median is specks: a guilloche or a lamination pouch photographed in grain (a CMND in a pouch: 5-6 px), or
-# a blurred page's print. Then the components of 10 px and more decide: on a card its print, 13-29 px
-# (hundreds of them on a CMND), on a squeezed page the tail of its small print (12-13 px, a few dozen)
+# a blurred page's print. Then the components of 10 px and more decide: on a card its print, 20-29 px on a
+# CMND in a pouch, on a squeezed page the tail of its small print (12-14 px)
 _CARD_PRINT_MIN_PX = 12.0
 _SPECKS_BELOW_PX = 8.0
 _PRINT_MIN_PX = 10
-_PRINT_OF_A_CARD_PX = 14.0
-_MANY_PRINT_GLYPHS = 100
+_PRINT_OF_A_CARD_PX = 17.0
 
 
 def normalise_page(
@@ -263,10 +262,7 @@ def _card_pages(
 
 def _print_under_specks(grey: np.ndarray, g: Glyphs) -> bool:
     """A warped card whose median glyph is a speck (see _SPECKS_BELOW_PX) with card-sized print under it."""
-    if g.height >= _SPECKS_BELOW_PX:
-        return False
-    p = glyphs(ink_mask(grey), min_px=_PRINT_MIN_PX)
-    return p.height >= _PRINT_OF_A_CARD_PX or (p.height >= _CARD_PRINT_MIN_PX and len(p) >= _MANY_PRINT_GLYPHS)
+    return g.height < _SPECKS_BELOW_PX and glyphs(ink_mask(grey), min_px=_PRINT_MIN_PX).height >= _PRINT_OF_A_CARD_PX
 
 
 def _turned(corners: np.ndarray, deg: float) -> np.ndarray:
