@@ -15,7 +15,16 @@ import pytest
 from bench import calibrate as bc
 from bench import real
 from models.document import Document, FieldValue
-from worker.extract.calibration import BOUNDS, HIGH, Calibrator, calibrated, family_of, fit
+from worker.extract.calibration import (
+    BOUNDS,
+    CALIBRATION_PATH,
+    HIGH,
+    Calibrator,
+    calibrated,
+    family_of,
+    fit,
+    stored_calibrator,
+)
 
 
 def _records(seed: int, n: int = 600) -> tuple[list[str], list[float], list[bool], list[bool], list[bool]]:
@@ -94,3 +103,13 @@ def test_bench_calibrate_on_synthetic_renders_prints_no_value(
     # the saved set is read again without the pipeline and gives the same figures
     assert bc.main([*args, "--json", str(tmp_path / "again.json")]) == 0
     assert json.loads((tmp_path / "again.json").read_text())["report"] == report["report"]
+
+
+def test_without_a_stored_calibrator_the_readers_confidences_stand() -> None:
+    """No calibration.json is stored (the cross-validated report did not improve real ECE): the finalising
+    step in document.py is then the identity."""
+    assert not CALIBRATION_PATH.exists()
+    assert stored_calibrator().weights == {}
+    doc = Document(source="s.jpg", sha256="0" * 64, doc_type="cmnd_front",
+                   fields={"id_number": FieldValue(value="012345678", confidence=0.93, sources=["ocr"])})  # fmt: skip
+    assert calibrated(doc).model_dump() == doc.model_dump()
