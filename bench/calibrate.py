@@ -180,7 +180,8 @@ def report(records: Sequence[Record]) -> dict[str, Any]:
         given = [records[i].confidence for i in idx]
         cv, cvr = [loio[i] for i in idx], [loro[i] for i in idx]
         out[source] = {
-            "images": len({records[i].image for i in idx}),
+            "images": len({records[i].image for i in idx}),  # the images that gave a labelled value
+            "values_given": len(idx),
             "given": measures(given, right),
             "calibrated_leave_one_image_out": measures(cv, right),
             "calibrated_leave_one_repo_out": measures(cvr, right),
@@ -230,7 +231,7 @@ def _m(name: str, m: Mapping[str, Any]) -> str:
 
 def print_report(rep: Mapping[str, Any]) -> None:
     for source, r in rep.items():
-        print(f"\n== {source}: {r['images']} images")
+        print(f"\n== {source}: {r['values_given']} values given from {r['images']} images")
         print(f"  {'confidences':<36}{'values':>6}{'ECE':>8}{'wr>=0.9':>8}{'>=0.9':>8}{'acc>=0.9':>9}")
         print(_m("given (today)", r["given"]))
         print(_m("calibrated, leave one image out", r["calibrated_leave_one_image_out"]))
