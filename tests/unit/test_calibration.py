@@ -113,3 +113,20 @@ def test_without_a_stored_calibrator_the_readers_confidences_stand() -> None:
     doc = Document(source="s.jpg", sha256="0" * 64, doc_type="cmnd_front",
                    fields={"id_number": FieldValue(value="012345678", confidence=0.93, sources=["ocr"])})  # fmt: skip
     assert calibrated(doc).model_dump() == doc.model_dump()
+
+
+def _rep(given: float, loio: float, loro: float, interval: tuple[float, float], wrong: tuple[int, int]) -> dict:
+    def m(ece: float, w: int) -> dict:
+        return {"ece": ece, "wrong_high": w}
+
+    return {"real": {"given": m(given, wrong[0]), "calibrated_leave_one_image_out": m(loio, wrong[1]),
+                     "calibrated_leave_one_repo_out": m(loro, wrong[1]),
+                     "ece_gain_90pct_leave_one_image_out": interval}}  # fmt: skip
+
+
+def test_a_calibrator_is_stored_only_when_it_clearly_helps_real_documents() -> None:
+    assert bc.improves(_rep(0.10, 0.05, 0.06, (0.02, 0.08), (3, 3)))[0]
+    assert not bc.improves(_rep(0.034, 0.029, 0.033, (-0.015, 0.033), (2, 2)))[0]  # inside the noise
+    assert not bc.improves(_rep(0.10, 0.05, 0.095, (0.02, 0.08), (3, 3)))[0]  # not across repositories
+    assert not bc.improves(_rep(0.10, 0.05, 0.06, (0.02, 0.08), (3, 4)))[0]  # more confidently wrong
+    assert not bc.improves({})[0]  # synthetic evidence alone never decides
