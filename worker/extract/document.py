@@ -18,6 +18,7 @@ from models.document import Document
 from models.pages import NormalisedPage
 from models.settings import Settings, get_settings
 from worker import imaging
+from worker.extract.calibration import calibrated
 from worker.extract.classify import CARD_TYPES, Classification, TextEvidence, decide, text_evidence
 from worker.extract.idcard import has_issuer_trigger, issuer_region_text, mrz_filler_seen
 from worker.extract.registry import cross_check, extractor_for
@@ -62,7 +63,7 @@ def _read(page: NormalisedPage, reader: Reader) -> tuple[Document, Mapping[str, 
     extractor = extractor_for(c.doc_type)
     evidence = extractor.extract(scan, doc, c) if extractor is not None else {}
     _drop_mistyped(doc)
-    return doc, evidence, scan
+    return calibrated(doc), evidence, scan
 
 
 def _drop_mistyped(doc: Document) -> None:
