@@ -158,22 +158,9 @@ class Processor:
         sid, prefix = self.submission_of(item)
         version = item.version
 
-        with session_scope(self.engine) as s:
-            existing = repo.find_object(s, bucket, item.key, version)
-            if existing is not None and existing.status in repo.DONE_STATUSES and not item.force:
-                # a redelivery (crash after commit, before ack), or the same event twice: done already
-                return Outcome("skipped", sid, detail=f"already {existing.status}")
-            repo.start_job(
-                s,
-                item.job_id,
-                kind=item.kind,
-                bucket=bucket,
-                key=item.key,
-                submission_id=sid,
-                worker_id=self.worker_id,
-                attempts=attempts,
-                backfill_id=item.backfill_id,
-            )
+        done = self._start(item, bucket, sid, version, attempts)
+        if done is not None:
+            return done
 
         try:
             with _timed("fetch", timings):
@@ -189,29 +176,9 @@ class Processor:
                 return dup
 
         with _timed("read", timings):
-            result = pipeline.read_file(
-                fetched.data, item.display, settings=self.settings, keep_pages=True, sha256=fetched.sha256
-            )
-        transient = [e for e in result.errors if not _permanent_code(e.code)]
-        if transient:
-            raise IntakeError(ErrorCode(transient[0].code), transient[0].message)
-        if not result.documents and _maybe_half_written(result.errors, fetched, getattr(self.store, "grace_s", 0.0)):
-            raise IntakeError(
-                ErrorCode.FILE_INCOMPLETE,
-                f"{item.display}: does not decode and changed {time.time() - (fetched.modified_at or 0):.0f} s ago; "
-                "retried in case it is still being written",
-            )
-        if not result.documents:
-            first = (
-                result.errors[0]
-                if result.errors
-                else ErrorEntry(
-                    source=item.display, code=ErrorCode.UNREADABLE.value, message="no document could be read"
-                )
-            )
-            return self.record_failure(
-                item, ErrorCode(first.code), first.message, started=started, fetched=fetched, errors=result.errors
-            )
+            result = self._read(item, fetched, started)
+        if isinstance(result, Outcome):
+            return result
 
         with _timed("derive", timings):
             image_keys = self._store_derived(fetched.sha256, result.pages)
@@ -221,10 +188,63 @@ class Processor:
         if isinstance(committed, Outcome):
             return committed
         inserted, proposals = committed
+        self._report(item, sid, result, len(inserted), len(proposals), started)
+        return Outcome("processed", sid, documents=len(inserted), proposals=len(proposals))
 
+    # ------------------------------------------------------------------ pieces
+
+    def _start(self, item: WorkItem, bucket: str | None, sid: str, version: str, attempts: int) -> Outcome | None:
+        """Record the job as started, unless the object is done already (a redelivery after a crash between
+        commit and ack, or the same event twice): then the outcome to return."""
+        with session_scope(self.engine) as s:
+            existing = repo.find_object(s, bucket, item.key, version)
+            if existing is not None and existing.status in repo.DONE_STATUSES and not item.force:
+                return Outcome("skipped", sid, detail=f"already {existing.status}")
+            repo.start_job(
+                s,
+                item.job_id,
+                kind=item.kind,
+                bucket=bucket,
+                key=item.key,
+                submission_id=sid,
+                worker_id=self.worker_id,
+                attempts=attempts,
+                backfill_id=item.backfill_id,
+            )
+        return None
+
+    def _read(self, item: WorkItem, fetched: Fetched, started: float) -> pipeline.FileResult | Outcome:
+        """The file read by the pipeline; transient trouble raises (a half-written inbox copy included), a file
+        with no document in it is recorded as failed and its outcome returned."""
+        result = pipeline.read_file(
+            fetched.data, item.display, settings=self.settings, keep_pages=True, sha256=fetched.sha256
+        )
+        transient = [e for e in result.errors if not _permanent_code(e.code)]
+        if transient:
+            raise IntakeError(ErrorCode(transient[0].code), transient[0].message)
+        if not result.documents and _maybe_half_written(result.errors, fetched, getattr(self.store, "grace_s", 0.0)):
+            raise IntakeError(
+                ErrorCode.FILE_INCOMPLETE,
+                f"{item.display}: does not decode and changed {time.time() - (fetched.modified_at or 0):.0f} s ago; "
+                "retried in case it is still being written",
+            )
+        if result.documents:
+            return result
+        first = (
+            result.errors[0]
+            if result.errors
+            else ErrorEntry(source=item.display, code=ErrorCode.UNREADABLE.value, message="no document could be read")
+        )
+        return self.record_failure(
+            item, ErrorCode(first.code), first.message, started=started, fetched=fetched, errors=result.errors
+        )
+
+    def _report(
+        self, item: WorkItem, sid: str, result: pipeline.FileResult, documents: int, proposals: int, started: float
+    ) -> None:
         for doc in result.documents:
             metrics.observe_document(doc)
-        metrics.DOCUMENTS.labels("processed").inc(len(inserted))
+        metrics.DOCUMENTS.labels("processed").inc(documents)
         metrics.OBJECTS.labels("processed").inc()
         for err in result.errors:
             metrics.ERRORS.labels(err.code).inc()
@@ -232,12 +252,9 @@ class Processor:
         metrics.STAGE_SECONDS.labels("total").observe(total)
         log.info(
             "processed %s: %d document(s), %d page error(s), %d proposal(s) in %.1f s",
-            item.display, len(inserted), len(result.errors), len(proposals), total,
+            item.display, documents, len(result.errors), proposals, total,
             extra=self._extra(item, sid, seconds=round(total, 3), stage="done"),
         )  # fmt: skip
-        return Outcome("processed", sid, documents=len(inserted), proposals=len(proposals))
-
-    # ------------------------------------------------------------------ pieces
 
     def _commit(
         self,
