@@ -142,14 +142,32 @@ def create_app(
     app.state.s3_client = s3_client
     app.state.assess = _matcher_assess(engine, settings)
 
+    app.state.templates = _templates()
+    _add_middleware(app, settings)
+    _add_error_handlers(app)
+
+    from worker.review import api, api_work, pages, pages_admin, pages_work
+
+    app.include_router(pages.router)
+    app.include_router(pages_work.router)
+    app.include_router(pages_admin.router)
+    app.include_router(api.router)
+    app.include_router(api_work.router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    return app
+
+
+def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["dt"] = _fmt_dt
     templates.env.filters["age"] = _fmt_age
     templates.env.globals["quote"] = quote
     templates.env.globals["urlencode"] = urlencode
     templates.env.globals["unit_names"] = i18n.UNIT_NAMES
-    app.state.templates = templates
+    return templates
 
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # added first, so it runs inside the session middleware and sees the signed session
     app.add_middleware(
         RequestGuard,
@@ -168,6 +186,8 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(LoginGate)  # added last: the outermost layer
 
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotAuthenticated)
     async def _not_authenticated(request: Request, _exc: NotAuthenticated) -> Response:
         if _is_api(request):
@@ -213,16 +233,6 @@ def create_app(
             detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
             return JSONResponse({"error": "invalid_request", "detail": jsonable_encoder(detail)}, status_code=422)
         return render(request, "error.html", {"status": 422, "message_key": "invalid_request"}, status_code=422)
-
-    from worker.review import api, api_work, pages, pages_admin, pages_work
-
-    app.include_router(pages.router)
-    app.include_router(pages_work.router)
-    app.include_router(pages_admin.router)
-    app.include_router(api.router)
-    app.include_router(api_work.router)
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    return app
 
 
 def _matcher_assess(engine: Engine, settings: Settings) -> Callable[[list[Any], list[str]], list[Any]]:
