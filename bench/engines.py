@@ -297,9 +297,7 @@ def summarise(runs: list[CardRun]) -> dict[str, Any]:
                 second[f"agree_{'right' if ok else 'wrong'}"] += 1
             else:
                 second[f"disagree_{'right' if ok else 'wrong'}"] += 1
-    cpu = {
-        e: round(sum(r.cpu.get(e, 0.0) for r in runs) / len(runs), 4) if runs else None for e in engines
-    }
+    cpu = {e: round(sum(r.cpu.get(e, 0.0) for r in runs) / len(runs), 4) if runs else None for e in engines}
     return {
         "cards": len(runs),
         "engines": {
@@ -346,21 +344,23 @@ def measure(rows: list[ManifestRow], images: Path, *, with_rapidocr: bool = True
     except (ImportError, RuntimeError):
         patterns = None  # user patterns need tesserocr (pytesseract would reload the model on every call)
     runs = []
+    warm = False
     for i, row in enumerate(rows, start=1):
         path = images / row.file
         if not path.is_file():
             continue
         data = path.read_bytes()
-        if i == 1:  # model loads and lazy imports off the clock, as a long-running worker pays them once
+        colour = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if not warm:  # model loads and lazy imports off the clock, as a long-running worker pays them once
+            warm = True
             scratch = CardRun(row)
             run_pipeline(row, data, scratch)
-            if engine is not None:
-                run_rapidocr(scratch, engine, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+            if engine is not None and colour is not None:
+                run_rapidocr(scratch, engine, colour)
         run = CardRun(row)
         run_pipeline(row, data, run)
         run_tesseract_crops(run, patterns)
-        if engine is not None:
-            colour = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if engine is not None and colour is not None:
             run_rapidocr(run, engine, colour)
             combine(run)
         runs.append(run)
