@@ -13,11 +13,12 @@ re-reads with its digit or date alphabet (the id_number and date boxes found fro
   tess-patterns     the same with user patterns for the field's shape (a 12- or 9-digit number, dd/mm/yyyy)
   rapidocr-crop     rapidocr's recogniser (PP-OCR, ONNX) on the same crops
   rapidocr-card     rapidocr's detector and recogniser on the whole image, the fields found by their labels
-  pipeline+rapidocr the pipeline's value, and rapidocr-crop's where the pipeline gave none
+  pipeline+...      the pipeline with rapidocr beside it, as `combine` says (fill what is missing, or also
+                    replace what is under 0.9)
 
 A reading counts only in the field's format (9 or 12 digits, a date); anything else is missing, as a reader
 rule would drop it. "second opinion" counts, for the pipeline's values at confidence >= 0.9, how often
-rapidocr-crop agrees and who is right when it does not. Truth is the manifest's salted hashes (bench/realset.py):
+each rapidocr engine agrees and whether the pipeline was right. Truth is the manifest's salted hashes (bench/realset.py):
 only counts, rates and field names are printed, never a value. rapidocr is optional:
 `pip install -e '.[engines]'`; without it the rapidocr rows are left out.
 """
@@ -46,7 +47,17 @@ FIELDS = ("id_number", "date_of_birth", "date_of_expiry")
 DIGITS = "0123456789"
 DATE_CHARS = "0123456789/-."
 INSTALL_HINT = "rapidocr is not installed: `pip install -e '.[engines]'` (rapidocr, onnxruntime) adds its rows"
-ENGINES = ("pipeline", "tess-line", "tess-patterns", "rapidocr-crop", "rapidocr-card", "pipeline+rapidocr")
+ENGINES = (
+    "pipeline",
+    "tess-line",
+    "tess-patterns",
+    "rapidocr-crop",
+    "rapidocr-card",
+    "pipeline+crop-fill",
+    "pipeline+card-fill",
+    "pipeline+card-unsure",
+)
+SECOND_OPINIONS = ("rapidocr-crop", "rapidocr-card")
 # the shapes the fields are printed in, for Tesseract's user patterns (\d is any digit)
 PATTERNS = "\\d\\d\\d\\d\\d\\d\\d\\d\\d\\d\\d\\d\n\\d\\d\\d\\d\\d\\d\\d\\d\\d\n\\d\\d/\\d\\d/\\d\\d\\d\\d\n"
 
@@ -66,6 +77,7 @@ class CardRun:
     confidence: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     crops: dict[str, Crop] = field(default_factory=dict)
+    printed: frozenset[str] = frozenset(FIELDS)  # of FIELDS, those the card the pipeline saw prints
 
 
 def _field_being_read() -> str | None:
@@ -140,12 +152,24 @@ def run_pipeline(row: ManifestRow, data: bytes, run: CardRun) -> None:
     run.cpu["pipeline"] = time.process_time() - started
     run.crops = reader.crops
     doc = max(docs, key=lambda d: len(d.fields), default=None)
+    run.printed = printed_fields(doc)
     for name in FIELDS:
         fv = doc.fields.get(name) if doc is not None else None
         value = fv.value if fv is not None and fv.value not in (None, "") else None
         run.values["pipeline"][name] = str(value) if value is not None else None
         if fv is not None and value is not None:
             run.confidence[name] = float(fv.confidence)
+
+
+def printed_fields(doc: Any) -> frozenset[str]:
+    """Which of the numeric fields the card the pipeline recognised prints (all three when it saw no card)."""
+    from worker.extract.idcard.card import PRINTED
+
+    generation = doc.fields.get("card_generation") if doc is not None else None
+    if generation is None or "_" not in str(doc.doc_type):
+        return frozenset(FIELDS)
+    side = str(doc.doc_type).split("_")[1]
+    return frozenset(FIELDS) & frozenset(PRINTED.get((str(generation.value), side), FIELDS))
 
 
 class TessPatterns:
@@ -245,10 +269,22 @@ def card_fields(texts: list[str], length: int) -> dict[str, str | None]:
 
 
 def combine(run: CardRun) -> None:
+    """The pipeline with rapidocr beside it. crop-fill: rapidocr-crop's value where the pipeline gave none.
+    card-fill: rapidocr-card run only on a card where the pipeline left a field the card prints missing or
+    under 0.9, its value where the pipeline gave none. card-unsure: the same, and its value also replaces a
+    pipeline value under 0.9 it disagrees with. CPU counts rapidocr-card only on the cards it ran on."""
+    pipe = run.values["pipeline"]
+    unsure = {n for n in run.printed if pipe.get(n) is None or run.confidence.get(n, 0.0) < HIGH}
+    card = run.values["rapidocr-card"]
     for name in FIELDS:
-        mine = run.values["pipeline"].get(name)
-        run.values["pipeline+rapidocr"][name] = mine if mine is not None else run.values["rapidocr-crop"].get(name)
-    run.cpu["pipeline+rapidocr"] = run.cpu["pipeline"] + run.cpu["rapidocr-crop"]
+        mine, crop, other = pipe.get(name), run.values["rapidocr-crop"].get(name), card.get(name)
+        run.values["pipeline+crop-fill"][name] = mine if mine is not None else crop
+        run.values["pipeline+card-fill"][name] = mine if mine is not None or not unsure else other
+        replace = bool(unsure) and other is not None and (mine is None or name in unsure)
+        run.values["pipeline+card-unsure"][name] = other if replace else mine
+    run.cpu["pipeline+crop-fill"] = run.cpu["pipeline"] + run.cpu["rapidocr-crop"]
+    extra = run.cpu["rapidocr-card"] if unsure else 0.0
+    run.cpu["pipeline+card-fill"] = run.cpu["pipeline+card-unsure"] = run.cpu["pipeline"] + extra
 
 
 # ---------------------------------------------------------------- scoring and printing
@@ -278,7 +314,7 @@ def summarise(runs: list[CardRun]) -> dict[str, Any]:
     """Counts per engine and field, CPU per card, and the second-opinion table: counts and rates only."""
     engines = [e for e in ENGINES if any(e in r.values for r in runs)]
     counts: dict[str, dict[str, Count]] = {e: defaultdict(Count) for e in engines}
-    second: dict[str, int] = defaultdict(int)
+    second: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in runs:
         for name in FIELDS:
             want = r.row.truth.get(name)
@@ -287,16 +323,21 @@ def summarise(runs: list[CardRun]) -> dict[str, Any]:
             for e in engines:
                 counts[e][name].add(outcome(name, r.values[e].get(name), want))
             mine, conf = r.values["pipeline"].get(name), r.confidence.get(name, 0.0)
-            other = r.values.get("rapidocr-crop", {}).get(name)
-            if mine is None or conf < HIGH or "rapidocr-crop" not in engines:
+            if mine is None or conf < HIGH:
                 continue
-            ok = outcome(name, mine, want) == "right"
-            if other is None:
-                second[f"no_reading_{'right' if ok else 'wrong'}"] += 1
-            elif digest(name, other) == digest(name, mine):
-                second[f"agree_{'right' if ok else 'wrong'}"] += 1
-            else:
-                second[f"disagree_{'right' if ok else 'wrong'}"] += 1
+            ok = "right" if outcome(name, mine, want) == "right" else "wrong"
+            for e in SECOND_OPINIONS:
+                if e not in engines:
+                    continue
+                other = r.values[e].get(name)
+                said = (
+                    "no_reading"
+                    if other is None
+                    else "agree"
+                    if digest(name, other) == digest(name, mine)
+                    else "disagree"
+                )
+                second[e][f"{said}_pipeline_{ok}"] += 1
     cpu = {e: round(sum(r.cpu.get(e, 0.0) for r in runs) / len(runs), 4) if runs else None for e in engines}
     return {
         "cards": len(runs),
@@ -308,7 +349,7 @@ def summarise(runs: list[CardRun]) -> dict[str, Any]:
             }
             for e in engines
         },
-        "second_opinion_at_high": dict(sorted(second.items())),
+        "second_opinion_at_high": {e: dict(sorted(c.items())) for e, c in second.items()},
     }
 
 
@@ -319,14 +360,14 @@ def _rate(c: dict[str, int]) -> str:
 
 def print_summary(s: dict[str, Any]) -> None:
     print(f"\n== engines on {s['cards']} ID-card images: right/wrong/missing and right %, CPU s per card")
-    print(f"{'engine':<19}" + "".join(f"{n:>17}" for n in (*FIELDS, "all")) + f"{'CPU s/card':>12}")
+    print(f"{'engine':<22}" + "".join(f"{n:>17}" for n in (*FIELDS, "all")) + f"{'CPU s/card':>12}")
     for e, t in s["engines"].items():
         cells = [t["fields"].get(n, {"right": 0, "wrong": 0, "missing": 0}) for n in FIELDS] + [t["all"]]
-        print(f"{e:<19}" + "".join(f"{_rate(c):>17}" for c in cells) + f"{t['cpu_seconds_per_card']:>12.3f}")
-    if s["second_opinion_at_high"]:
-        print("\nsecond opinion: the pipeline's values at confidence >= 0.9 against rapidocr-crop")
-        for k, v in s["second_opinion_at_high"].items():
-            print(f"  {k:<22}{v:>4}")
+        print(f"{e:<22}" + "".join(f"{_rate(c):>17}" for c in cells) + f"{t['cpu_seconds_per_card']:>12.3f}")
+    for e, c in s["second_opinion_at_high"].items():
+        print(f"\nsecond opinion: the pipeline's values at confidence >= 0.9 against {e}")
+        for k, v in c.items():
+            print(f"  {k:<32}{v:>4}")
 
 
 # ---------------------------------------------------------------- command line

@@ -60,9 +60,9 @@ def test_tesseract_engines_print_rates_and_no_values(
 @pytest.mark.skipif(importlib.util.find_spec("rapidocr") is None, reason="rapidocr not installed (extra `engines`)")
 def test_rapidocr_rows_when_installed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out, _, report = _run(tmp_path, capsys)
-    assert {"rapidocr-crop", "rapidocr-card", "pipeline+rapidocr"} <= set(report["engines"])
+    assert {"rapidocr-crop", "rapidocr-card", "pipeline+crop-fill", "pipeline+card-unsure"} <= set(report["engines"])
     # the combination never gives fewer right values than the pipeline alone: it only fills what is missing
-    assert report["engines"]["pipeline+rapidocr"]["all"]["right"] >= report["engines"]["pipeline"]["all"]["right"]
+    assert report["engines"]["pipeline+crop-fill"]["all"]["right"] >= report["engines"]["pipeline"]["all"]["right"]
     assert not [v for v in _printed_values(2, 5) if v in out or v in json.dumps(report)]
 
 
