@@ -78,6 +78,7 @@ class CardRun:
     cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     crops: dict[str, Crop] = field(default_factory=dict)
     printed: frozenset[str] = frozenset(FIELDS)  # of FIELDS, those the card the pipeline saw prints
+    card_fallback: bool = False  # the pipeline left one of them missing or under 0.9: rapidocr-card would run
 
 
 def _field_being_read() -> str | None:
@@ -284,6 +285,7 @@ def combine(run: CardRun) -> None:
         replace = bool(unsure) and other is not None and (mine is None or name in unsure)
         run.values["pipeline+card-unsure"][name] = other if replace else mine
     run.cpu["pipeline+crop-fill"] = run.cpu["pipeline"] + run.cpu["rapidocr-crop"]
+    run.card_fallback = bool(unsure)
     extra = run.cpu["rapidocr-card"] if unsure else 0.0
     run.cpu["pipeline+card-fill"] = run.cpu["pipeline+card-unsure"] = run.cpu["pipeline"] + extra
 
@@ -342,6 +344,7 @@ def summarise(runs: list[CardRun]) -> dict[str, Any]:
     cpu = {e: round(sum(r.cpu.get(e, 0.0) for r in runs) / len(runs), 4) if runs else None for e in engines}
     return {
         "cards": len(runs),
+        "cards_with_card_fallback": sum(r.card_fallback for r in runs),
         "engines": {
             e: {
                 "fields": {n: vars(c) for n, c in sorted(counts[e].items())},
@@ -368,6 +371,8 @@ def print_summary(s: dict[str, Any]) -> None:
         cpu = t["cpu_seconds_per_card"]
         ratio = f"{cpu / base:>10.2f}x" if base else f"{'-':>11}"
         print(f"{e:<22}" + "".join(f"{_rate(c):>17}" for c in cells) + f"{cpu:>12.3f}{ratio}")
+    if "pipeline+card-fill" in s["engines"]:
+        print(f"\nrapidocr-card ran as the fallback on {s['cards_with_card_fallback']} of {s['cards']} cards")
     for e, c in s["second_opinion_at_high"].items():
         print(f"\nsecond opinion: the pipeline's values at confidence >= 0.9 against {e}")
         for k, v in c.items():
