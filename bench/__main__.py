@@ -1,10 +1,6 @@
 """`python -m bench AREA [options]`: accuracy and speed benchmarks that print numbers.
 
-<<<<<<< HEAD
-Areas: imaging, idcards, gcn, real, calibrate, match, throughput, load, review, login-flood. `python -m bench AREA --help` for each."""
-=======
-Areas: imaging, idcards, gcn, real, engines, match, throughput, load, review, login-flood. `python -m bench AREA --help` for each."""
->>>>>>> wip/engines
+Areas: imaging, idcards, gcn, real, calibrate, engines, match, throughput, load, review, login-flood. `python -m bench AREA --help` for each."""
 
 from __future__ import annotations
 
@@ -16,11 +12,8 @@ AREAS = {
     "idcards": "ID card field accuracy and calibration on generated cards",
     "gcn": "certificate field accuracy and calibration on generated certificates",
     "real": "per-field accuracy and calibration on labelled images (truth hashed), beside a synthetic set",
-<<<<<<< HEAD
     "calibrate": "confidence as given vs a cross-validated calibrator, real and synthetic apart",
-=======
     "engines": "Tesseract as used, field-tuned Tesseract and rapidocr on ID-card numbers and dates (hashed truth)",
->>>>>>> wip/engines
     "match": "matching accuracy, calibration and latency vs rapidfuzz and Splink baselines",
     "throughput": "pages/s and core-seconds/page vs plain tesseract, 1 and 2 workers, profile",
     "load": "fault-injection load test of the queue worker (lost/duplicated counts)",
