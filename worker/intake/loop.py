@@ -410,7 +410,6 @@ def run_supervisor(
     for index in range(concurrency):
         spawn(index)
     health.alive_check = lambda: all(p.poll() is None for i, p in procs.items() if i not in finished)
-    exit_code = 0
     try:
         while not stop.is_set():
             health.tick()
@@ -419,32 +418,51 @@ def run_supervisor(
                     watcher.scan()
                 except Exception:
                     log.exception("inbox scan failed")
-            for index, proc in list(procs.items()):
-                rc = proc.poll()
-                if rc is None or index in finished:
-                    continue
-                metrics.mark_process_dead(proc.pid)
-                if rc == 0 and options.drain:
-                    finished.add(index)
-                    continue
-                restarts[index] += 1
-                log.error("worker %d (pid %d) exited with %s; restarting", index, proc.pid, rc)
-                time.sleep(min(30.0, 0.5 * 2 ** min(restarts[index], 6)))
-                spawn(index)
+            _restart_exited(procs, finished, restarts, drain=options.drain, spawn=spawn)
             if len(finished) == concurrency:
                 break
             stop.wait(0.5)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace + 10
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.error("worker pid %d did not stop within the grace period; killing it", proc.pid)
-                proc.kill()
-                proc.wait()
-                exit_code = 1
+        exit_code = _stop_children(procs, grace)
+    return exit_code
+
+
+def _restart_exited(
+    procs: dict[int, subprocess.Popen[bytes]],
+    finished: set[int],
+    restarts: Counter[int],
+    *,
+    drain: bool,
+    spawn: Callable[[int], None],
+) -> None:
+    """Restart each worker that exited (with a growing pause), except one that drained its queue."""
+    for index, proc in list(procs.items()):
+        rc = proc.poll()
+        if rc is None or index in finished:
+            continue
+        metrics.mark_process_dead(proc.pid)
+        if rc == 0 and drain:
+            finished.add(index)
+            continue
+        restarts[index] += 1
+        log.error("worker %d (pid %d) exited with %s; restarting", index, proc.pid, rc)
+        time.sleep(min(30.0, 0.5 * 2 ** min(restarts[index], 6)))
+        spawn(index)
+
+
+def _stop_children(procs: dict[int, subprocess.Popen[bytes]], grace: float) -> int:
+    """SIGTERM every worker and wait up to the grace period (+10 s) for them; 1 if one had to be killed."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace + 10
+    exit_code = 0
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.error("worker pid %d did not stop within the grace period; killing it", proc.pid)
+            proc.kill()
+            proc.wait()
+            exit_code = 1
     return exit_code
