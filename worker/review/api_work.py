@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from worker.review import search, second_review, worklist
 from worker.review.api import Lease
-from worker.review.app import current_lang
 from worker.review.auth import check_csrf, db_session, require
 from worker.review.errors import MAX_OFFSET
 from worker.review.pages import lease_ttl, refresh_worklists, thresholds
 from worker.review.pages_admin import export_filter, export_response
+from worker.review.rendering import current_lang
 from worker.store.results import utcnow
 from worker.store.review import UserRow
 

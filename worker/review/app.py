@@ -6,27 +6,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from models.settings import Settings, get_settings
-from worker.review import i18n, labels
-from worker.review.auth import CsrfFailed, Forbidden, NotAuthenticated, csrf_token, session_secret
+from worker.review import api, api_work, pages, pages_admin, pages_work
+from worker.review.auth import CsrfFailed, Forbidden, NotAuthenticated, session_secret
 from worker.review.errors import ReviewError
 from worker.review.guard import LoginGate, RequestGuard
+from worker.review.rendering import flash, render, templates
 from worker.review.uploads import MAX_UPLOAD_FILES
 from worker.store.db import make_engine
 from worker.store.logins import LoginThrottle
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 SESSION_MAX_AGE_S = 10 * 60 * 60  # one working day; staff log in again the next morning
-VIETNAM = timezone(timedelta(hours=7), "ICT")  # the office's clock: UTC+7, no daylight saving
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
     "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
@@ -45,33 +43,6 @@ CSP = (
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
-
-
-def flash(request: Request, key: str, level: str = "info", **params: Any) -> None:
-    messages = list(request.session.get("flash", []))
-    messages.append({"key": key, "level": level, "params": {k: str(v) for k, v in params.items()}})
-    request.session["flash"] = messages[-5:]
-
-
-def _fmt_dt(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(VIETNAM).strftime(fmt)
-
-
-def _fmt_age(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    seconds = max(0, int((datetime.now(UTC) - value).total_seconds()))
-    if seconds < 3600:
-        return f"{seconds // 60}′"
-    if seconds < 86400:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
 
 
 class SecurityHeaders:
@@ -142,11 +113,9 @@ def create_app(
     app.state.s3_client = s3_client
     app.state.assess = _matcher_assess(engine, settings)
 
-    app.state.templates = _templates()
+    app.state.templates = templates()
     _add_middleware(app, settings)
     _add_error_handlers(app)
-
-    from worker.review import api, api_work, pages, pages_admin, pages_work
 
     app.include_router(pages.router)
     app.include_router(pages_work.router)
@@ -155,16 +124,6 @@ def create_app(
     app.include_router(api_work.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     return app
-
-
-def _templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters["dt"] = _fmt_dt
-    templates.env.filters["age"] = _fmt_age
-    templates.env.globals["quote"] = quote
-    templates.env.globals["urlencode"] = urlencode
-    templates.env.globals["unit_names"] = i18n.UNIT_NAMES
-    return templates
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
@@ -248,50 +207,6 @@ def _matcher_assess(engine: Engine, settings: Settings) -> Callable[[list[Any], 
         return list(holder["matcher"].assess(documents, parcel_ids))
 
     return assess
-
-
-def _label_helpers(t: Callable[..., str]) -> dict[str, Any]:
-    """The stages' codes in the page's language (see labels.py)."""
-    known = i18n.MESSAGES[i18n.DEFAULT].__contains__
-    return {
-        "flabel": lambda name: labels.field_label(t, name),
-        "alabel": lambda level: labels.agreement_label(t, level),
-        "warning": lambda w: labels.warning_view(t, w, known),
-        "nlabel": lambda note: labels.note_label(t, note),
-        "rlabel": lambda reason: labels.reason_label(t, reason),
-        "elabel": lambda code: labels.error_label(t, code),
-        "val": lambda name, value: labels.display_value(t, name, value),
-    }
-
-
-def current_lang(request: Request) -> str:
-    lang = request.session.get("lang") or request.query_params.get("lang") or i18n.DEFAULT
-    return lang if lang in i18n.LANGUAGES else i18n.DEFAULT
-
-
-def render(
-    request: Request,
-    name: str,
-    context: dict[str, Any] | None = None,
-    *,
-    user: Any = None,
-    status_code: int = 200,
-) -> Response:
-    lang = current_lang(request)
-    t = i18n.translator(lang)
-    ctx: dict[str, Any] = {
-        "user": user,
-        "lang": lang,
-        "t": t,
-        **_label_helpers(t),
-        "csrf": csrf_token(request),
-        "flashes": request.session.pop("flash", []),
-        "path": request.url.path,
-        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-    }
-    ctx.update(context or {})
-    templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
 
 def app_from_env() -> FastAPI:

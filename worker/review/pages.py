@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.review import decisions, i18n, new_record, search, service, uploads, worklist
-from worker.review.app import flash, render
 from worker.review.auth import (
     attempt_login,
     check_csrf,
@@ -28,6 +27,7 @@ from worker.review.auth import (
 from worker.review.errors import MAX_OFFSET, RowId, get_submission
 from worker.review.images import document_image
 from worker.review.item import item_view, load_documents
+from worker.review.rendering import flash, render
 from worker.review.service import QueueFilter
 from worker.store.results import SubmissionRow, utcnow
 from worker.store.review import (

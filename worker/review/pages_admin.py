@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.review import export, i18n, worklist
-from worker.review.app import current_lang, flash, render
 from worker.review.auth import check_csrf, check_password_policy, create_user, db_session, hash_password, require
 from worker.review.errors import ReviewError, RowId
 from worker.review.pages import parse_number, thresholds
+from worker.review.rendering import current_lang, flash, render
 from worker.store.results import SubmissionRow, utcnow
 from worker.store.review import ROLES, SETTING_KEYS, ReviewThresholds, UserRow, append_audit, save_setting
 

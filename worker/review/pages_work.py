@@ -12,12 +12,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from worker.review import search, second_review, worklist
-from worker.review.app import flash, render
 from worker.review.auth import check_csrf, db_session, has_role, require
 from worker.review.errors import MAX_OFFSET, ReviewError
 from worker.review.item import item_view
 from worker.review.metrics import metrics_response
 from worker.review.pages import refresh_worklists, thresholds
+from worker.review.rendering import flash, render
 from worker.store.results import ProposalRow, SubmissionRow
 from worker.store.review import DecisionRow, UserRow
 
