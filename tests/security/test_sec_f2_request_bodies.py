@@ -32,7 +32,9 @@ def _send_head_and_part(server: Server, head: str, part: bytes) -> tuple[int, by
     """Send the request head and the first part of its body (64 KiB at a time, stopping as soon as the server
     answers), then read the answer; the rest of the body is never sent. Raises TimeoutError when the server
     keeps waiting for the body."""
-    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+    # generous: on a loaded 2-core CI machine the guard's session lookup can wait for a thread; a server that
+    # waits for the body never answers at all
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
         sock.sendall(head.encode())
         for start in range(0, len(part), 65536):
             if select.select([sock], [], [], 0.05)[0]:
