@@ -7,11 +7,17 @@ import contextlib
 import select
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from sec_support import PASSWORD, Server
+from sqlalchemy import event
+from sqlalchemy import select as sql_select
+from sqlalchemy.orm import Session
+
+from worker.store.review import UserRow
 
 pytestmark = pytest.mark.security
 
@@ -32,9 +38,7 @@ def _send_head_and_part(server: Server, head: str, part: bytes) -> tuple[int, by
     """Send the request head and the first part of its body (64 KiB at a time, stopping as soon as the server
     answers), then read the answer; the rest of the body is never sent. Raises TimeoutError when the server
     keeps waiting for the body."""
-    # generous: on a loaded 2-core CI machine the guard's session lookup can wait for a thread; a server that
-    # waits for the body never answers at all
-    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
         sock.sendall(head.encode())
         for start in range(0, len(part), 65536):
             if select.select([sock], [], [], 0.05)[0]:
@@ -87,6 +91,28 @@ def test_a_forged_or_stale_cookie_is_no_session(review_server: Server) -> None:
         assert c.delete("/api/session").status_code == 204  # logging out makes the copied cookie worthless
     status, _ = _send_head_and_part(review_server, _multipart_head("/api/uploads", 2 * GIB, cookie, token), PART)
     assert status == 401
+
+
+def test_logout_is_committed_before_its_answer(review_server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a slow commit (fault injection) must not let the answer overtake it: a cookie copied before logout would be
+    # live until the commit lands, and a body sent with it would be read (this raced in CI under load)
+    def slow_commit(_session: Session) -> None:
+        time.sleep(0.5)
+
+    event.listen(Session, "before_commit", slow_commit)
+    try:
+        cookie, token = _session(review_server, "clerk")
+        with httpx.Client(base_url=review_server.url, headers={"Cookie": cookie, "X-CSRF-Token": token}) as c:
+            epoch = _epoch(review_server, "clerk")
+            assert c.delete("/api/session").status_code == 204
+            assert _epoch(review_server, "clerk") == epoch + 1  # already committed when the answer came
+    finally:
+        event.remove(Session, "before_commit", slow_commit)
+
+
+def _epoch(server: Server, name: str) -> int:
+    with Session(server.review.engine) as db:
+        return int(db.scalar(sql_select(UserRow.session_epoch).where(UserRow.name == name)) or 0)
 
 
 def test_a_logged_in_clerk_cannot_send_more_than_the_upload_limit(review_server: Server) -> None:

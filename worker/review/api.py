@@ -192,7 +192,7 @@ def get_session(request: Request, user: UserRow | None = Depends(current_user)) 
     summary="Log in",
     responses={429: {"description": "throttled or busy: retry after the Retry-After header's seconds"}},
 )
-async def login(request: Request, body: LoginBody, db: Session = Depends(db_session)) -> Any:
+async def login(request: Request, body: LoginBody, db: Session = Depends(db_session, scope="function")) -> Any:
     result = await attempt_login(request, db, body.name, body.password)
     if result.status in ("throttled", "busy"):
         wait = str(int(result.wait_s) + 1)
@@ -207,7 +207,7 @@ async def login(request: Request, body: LoginBody, db: Session = Depends(db_sess
 
 
 @router.delete("/session", status_code=204, dependencies=csrf, summary="Log out")
-def logout(request: Request, user: UserRow = Depends(clerk), db: Session = Depends(db_session)) -> Response:
+def logout(request: Request, user: UserRow = Depends(clerk), db: Session = Depends(db_session, scope="function")) -> Response:
     append_audit(db, user=user, action="logout")
     # the session lives in the signed cookie: bumping the epoch is what makes a copied cookie worthless
     user.session_epoch += 1
@@ -236,7 +236,7 @@ def queue(
     limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session),
+    db: Session = Depends(db_session, scope="function"),
 ) -> dict[str, Any]:
     refresh_worklists(request, db)
     f = service.QueueFilter(band, min_confidence, max_confidence, commune, doc_type, age, status, limit, offset)
@@ -252,7 +252,7 @@ def queue(
 
 @router.post("/queue/next", response_model=Lease, dependencies=csrf, summary="Take the next item (exclusive lease)")
 def take_next(
-    request: Request, body: NextBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
+    request: Request, body: NextBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
 ) -> Lease:
     thr = thresholds(request, db)
     service.sync_queue(db, thr)  # the review queue alone: taking an item must stay cheap
@@ -264,20 +264,20 @@ def take_next(
 
 
 @router.get("/items/{submission_id}", summary="One item: scans, fields, candidates with evidence, history")
-def item(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> dict[str, Any]:
+def item(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return item_view(db, submission_id, user, exception=worklist.sync_one(db, get_submission(db, submission_id)))
 
 
 @router.post("/items/{submission_id}/lease", response_model=Lease, dependencies=csrf, summary="Take this item")
 def take(
-    request: Request, submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
+    request: Request, submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
 ) -> Lease:
     expires = service.take_item(db, user, submission_id, lease_ttl(thresholds(request, db)))
     return Lease(submission_id=submission_id, expires_at=expires)
 
 
 @router.delete("/items/{submission_id}/lease", status_code=204, dependencies=csrf, summary="Give the item back")
-def release(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> Response:
+def release(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")) -> Response:
     service.release_item(db, user, submission_id)
     return Response(status_code=204)
 
@@ -290,7 +290,7 @@ def decide(
     submission_id: str,
     body: DecisionBody,
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session),
+    db: Session = Depends(db_session, scope="function"),
 ) -> DecisionOut:
     row = decisions.decide(
         db,
@@ -314,7 +314,7 @@ def correct(
     submission_id: str,
     body: CorrectionBody,
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session),
+    db: Session = Depends(db_session, scope="function"),
 ) -> DecisionOut:
     row = decisions.correct(
         db,
@@ -339,7 +339,7 @@ def add_candidate(
     submission_id: str,
     body: CandidateBody,
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session),
+    db: Session = Depends(db_session, scope="function"),
 ) -> dict[str, int]:
     rank = decisions.add_candidate(
         db,
@@ -360,21 +360,21 @@ def add_candidate(
     summary="Admin: reopen a decided item (its decision is undone, audited with the reason)",
 )
 def reopen(
-    submission_id: str, body: ReopenBody, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+    submission_id: str, body: ReopenBody, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")
 ) -> DecisionOut:
     return _decision_out(decisions.reopen(db, user, submission_id, body.reason))
 
 
 @router.post("/items/{submission_id}/notes", response_model=DecisionOut, dependencies=csrf, summary="Add a note")
 def add_note(
-    submission_id: str, body: NoteBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
+    submission_id: str, body: NoteBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
 ) -> DecisionOut:
     return _decision_out(decisions.add_note(db, user, submission_id, body.note))
 
 
 @router.get("/items/{submission_id}/history", summary="The item's audit entries, newest first")
 def item_history(
-    submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
+    submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
 ) -> list[dict[str, Any]]:
     if db.get(SubmissionRow, submission_id) is None:
         raise ReviewError("not_found", 404)
@@ -382,7 +382,7 @@ def item_history(
 
 
 @router.post("/undo", response_model=DecisionOut, dependencies=csrf, summary="Undo my last decision (short window)")
-def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)) -> DecisionOut:
+def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")) -> DecisionOut:
     thr = thresholds(request, db)
     row = decisions.undo_last(db, user, undo_window(thr), lease_ttl(thr))
     release_leases(db, user.id, except_submission=row.submission_id)
@@ -396,7 +396,7 @@ def audit(
     limit: int = Query(200, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session),
+    db: Session = Depends(db_session, scope="function"),
 ) -> list[dict[str, Any]]:
     return service.list_audit(db, user=who, action=action, limit=limit, offset=offset)
 
@@ -411,7 +411,7 @@ def upload(
     case_number: str = Form("", description="the office's case number (HS2025-...)"),
     applicant: str = Form("", description="who applied"),
     user: UserRow = Depends(clerk),
-    db: Session = Depends(db_session),
+    db: Session = Depends(db_session, scope="function"),
 ) -> dict[str, Any]:
     row = store_upload(request, db, user, files, case_number, applicant)
     return {
@@ -424,7 +424,7 @@ def upload(
 
 @router.get("/uploads", summary="Uploaded submissions, file by file: read, failed (with the reason) or duplicates")
 def list_uploads(
-    request: Request, mine: bool = False, user: UserRow = Depends(clerk), db: Session = Depends(db_session)
+    request: Request, mine: bool = False, user: UserRow = Depends(clerk), db: Session = Depends(db_session, scope="function")
 ) -> list[dict[str, Any]]:
     refresh_worklists(request, db)
     return uploads.upload_status(db, user_id=user.id if mine or not has_role(user, "admin") else None)
@@ -439,7 +439,7 @@ def calibration(request: Request, user: UserRow = Depends(admin)) -> list[dict[s
 
 
 @router.get("/users", response_model=list[UserOut])
-def list_users(user: UserRow = Depends(admin), db: Session = Depends(db_session)) -> list[UserOut]:
+def list_users(user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")) -> list[UserOut]:
     return [
         UserOut(
             id=u.id, name=u.name, role=u.role, active=u.active, created_at=u.created_at, last_login_at=u.last_login_at
@@ -449,7 +449,7 @@ def list_users(user: UserRow = Depends(admin), db: Session = Depends(db_session)
 
 
 @router.post("/users", response_model=UserOut, status_code=201, dependencies=csrf)
-def add_user(body: NewUser, user: UserRow = Depends(admin), db: Session = Depends(db_session)) -> UserOut:
+def add_user(body: NewUser, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")) -> UserOut:
     try:
         new = create_user(db, body.name, body.role, body.password)
     except ValueError as exc:
@@ -460,21 +460,21 @@ def add_user(body: NewUser, user: UserRow = Depends(admin), db: Session = Depend
 
 @router.patch("/users/{user_id}", dependencies=csrf)
 def change_user(
-    user_id: RowId, body: UserChange, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+    user_id: RowId, body: UserChange, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")
 ) -> dict[str, Any]:
     return update_user(db, user, user_id, role=body.role, active=body.active, new_password=body.new_password)
 
 
 @router.get("/settings", response_model=ReviewSettings)
 def get_review_settings(
-    request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+    request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")
 ) -> ReviewSettings:
     return ReviewSettings(**thresholds(request, db).__dict__)
 
 
 @router.put("/settings", response_model=ReviewSettings, dependencies=csrf)
 def put_review_settings(
-    request: Request, body: ReviewSettings, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+    request: Request, body: ReviewSettings, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")
 ) -> ReviewSettings:
     return ReviewSettings(**apply_settings(db, request, user, body.model_dump()).__dict__)
 

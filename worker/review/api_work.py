@@ -54,7 +54,7 @@ def exceptions(
     limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session),
+    db: Session = Depends(db_session, scope="function"),
 ) -> dict[str, Any]:
     refresh_worklists(request, db)
     items, total = worklist.list_exceptions(db, reason=reason, limit=limit, offset=offset)
@@ -63,7 +63,7 @@ def exceptions(
 
 @router.post("/exceptions/next", response_model=Lease, dependencies=csrf, summary="Take the next exception")
 def take_next_exception(
-    request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
+    request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
 ) -> Lease:
     thr = refresh_worklists(request, db)
     sid = worklist.take_next_exception(db, user, lease_ttl(thr))
@@ -76,7 +76,7 @@ def search_all(
     q: str = Query(..., min_length=1, max_length=200),
     kind: Literal["auto", "id", "name", "serial", "ref", "address", "parcel", "case"] = "auto",
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session),
+    db: Session = Depends(db_session, scope="function"),
 ) -> dict[str, Any]:
     worklist.sync(db)
     query = search.parse(q, kind)
@@ -92,7 +92,7 @@ def search_all(
 
 @router.get("/second-review", summary="Per-reviewer agreement of the second-review sample")
 def second_review_stats(
-    request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
+    request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
 ) -> dict[str, Any]:
     rate = thresholds(request, db).second_review_rate
     return {
@@ -104,7 +104,7 @@ def second_review_stats(
 
 @router.post("/second-review/{submission_id}", dependencies=csrf, summary="Record a blind second decision")
 def second_review_record(
-    submission_id: str, body: SecondReviewBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session)
+    submission_id: str, body: SecondReviewBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
 ) -> dict[str, Any]:
     row = second_review.record(db, user, submission_id, body.action, parcel_id=body.parcel_id, note=body.note)
     return {"decision_id": row.decision_id, "agrees": row.agrees}
@@ -129,7 +129,7 @@ def export_changes(
     include_sent: bool = False,
     batch: int | None = None,
     user: UserRow = Depends(admin),
-    db: Session = Depends(db_session),
+    db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     worklist.sync(db)
     f = export_filter(
@@ -149,7 +149,7 @@ def export_changes(
     "/export/send", dependencies=csrf, summary="The changes not sent yet, recorded as sent (a new export batch)"
 )
 def export_send(
-    request: Request, body: ExportSendBody, user: UserRow = Depends(admin), db: Session = Depends(db_session)
+    request: Request, body: ExportSendBody, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")
 ) -> Response:
     worklist.sync(db)
     f = export_filter(body.model_dump(exclude={"format"}))

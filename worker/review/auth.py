@@ -275,7 +275,9 @@ async def check_csrf(request: Request) -> None:
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    """One SQLAlchemy session per request, committed when the handler returns normally."""
+    """One SQLAlchemy session per request, committed when the handler returns normally. Routes take it with
+    `scope="function"`, so the commit lands before the answer is sent: a logout must not be answered while a
+    copied cookie is still live in the database."""
     session: Session = request.app.state.sessionmaker()
     try:
         yield session
@@ -287,7 +289,7 @@ def db_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def current_user(request: Request, db: Session = Depends(db_session)) -> UserRow | None:
+def current_user(request: Request, db: Session = Depends(db_session, scope="function")) -> UserRow | None:
     uid = request.session.get("uid")
     if uid is None:
         return None
