@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from worker.review import decisions, service, uploads, worklist
 from worker.review.auth import (
+    DB,
     attempt_login,
     check_csrf,
     create_user,
     csrf_token,
     current_user,
-    db_session,
     has_role,
     require,
 )
@@ -192,12 +192,14 @@ def get_session(request: Request, user: UserRow | None = Depends(current_user)) 
     summary="Log in",
     responses={429: {"description": "throttled or busy: retry after the Retry-After header's seconds"}},
 )
-async def login(request: Request, body: LoginBody, db: Session = Depends(db_session, scope="function")) -> Any:
+async def login(request: Request, body: LoginBody, db: Session = DB) -> Any:
     result = await attempt_login(request, db, body.name, body.password)
     if result.status in ("throttled", "busy"):
         wait = str(int(result.wait_s) + 1)
         error = "login_throttled" if result.status == "throttled" else "login_busy"
-        return JSONResponse({"error": error, "retry_after_s": int(wait)}, status_code=429, headers={"Retry-After": wait})
+        return JSONResponse(
+            {"error": error, "retry_after_s": int(wait)}, status_code=429, headers={"Retry-After": wait}
+        )
     if result.user is None:
         return JSONResponse({"error": "login_failed"}, status_code=401)
     user = result.user
@@ -207,7 +209,7 @@ async def login(request: Request, body: LoginBody, db: Session = Depends(db_sess
 
 
 @router.delete("/session", status_code=204, dependencies=csrf, summary="Log out")
-def logout(request: Request, user: UserRow = Depends(clerk), db: Session = Depends(db_session, scope="function")) -> Response:
+def logout(request: Request, user: UserRow = Depends(clerk), db: Session = DB) -> Response:
     append_audit(db, user=user, action="logout")
     # the session lives in the signed cookie: bumping the epoch is what makes a copied cookie worthless
     user.session_epoch += 1
@@ -236,7 +238,7 @@ def queue(
     limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> dict[str, Any]:
     refresh_worklists(request, db)
     f = service.QueueFilter(band, min_confidence, max_confidence, commune, doc_type, age, status, limit, offset)
@@ -251,9 +253,7 @@ def queue(
 
 
 @router.post("/queue/next", response_model=Lease, dependencies=csrf, summary="Take the next item (exclusive lease)")
-def take_next(
-    request: Request, body: NextBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> Lease:
+def take_next(request: Request, body: NextBody, user: UserRow = Depends(reviewer), db: Session = DB) -> Lease:
     thr = thresholds(request, db)
     service.sync_queue(db, thr)  # the review queue alone: taking an item must stay cheap
     f = parse_filter(body.model_dump(exclude={"skip"}))
@@ -264,20 +264,18 @@ def take_next(
 
 
 @router.get("/items/{submission_id}", summary="One item: scans, fields, candidates with evidence, history")
-def item(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+def item(submission_id: str, user: UserRow = Depends(reviewer), db: Session = DB) -> dict[str, Any]:
     return item_view(db, submission_id, user, exception=worklist.sync_one(db, get_submission(db, submission_id)))
 
 
 @router.post("/items/{submission_id}/lease", response_model=Lease, dependencies=csrf, summary="Take this item")
-def take(
-    request: Request, submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> Lease:
+def take(request: Request, submission_id: str, user: UserRow = Depends(reviewer), db: Session = DB) -> Lease:
     expires = service.take_item(db, user, submission_id, lease_ttl(thresholds(request, db)))
     return Lease(submission_id=submission_id, expires_at=expires)
 
 
 @router.delete("/items/{submission_id}/lease", status_code=204, dependencies=csrf, summary="Give the item back")
-def release(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")) -> Response:
+def release(submission_id: str, user: UserRow = Depends(reviewer), db: Session = DB) -> Response:
     service.release_item(db, user, submission_id)
     return Response(status_code=204)
 
@@ -290,7 +288,7 @@ def decide(
     submission_id: str,
     body: DecisionBody,
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> DecisionOut:
     row = decisions.decide(
         db,
@@ -314,7 +312,7 @@ def correct(
     submission_id: str,
     body: CorrectionBody,
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> DecisionOut:
     row = decisions.correct(
         db,
@@ -339,7 +337,7 @@ def add_candidate(
     submission_id: str,
     body: CandidateBody,
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> dict[str, int]:
     rank = decisions.add_candidate(
         db,
@@ -359,30 +357,24 @@ def add_candidate(
     dependencies=csrf,
     summary="Admin: reopen a decided item (its decision is undone, audited with the reason)",
 )
-def reopen(
-    submission_id: str, body: ReopenBody, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")
-) -> DecisionOut:
+def reopen(submission_id: str, body: ReopenBody, user: UserRow = Depends(admin), db: Session = DB) -> DecisionOut:
     return _decision_out(decisions.reopen(db, user, submission_id, body.reason))
 
 
 @router.post("/items/{submission_id}/notes", response_model=DecisionOut, dependencies=csrf, summary="Add a note")
-def add_note(
-    submission_id: str, body: NoteBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> DecisionOut:
+def add_note(submission_id: str, body: NoteBody, user: UserRow = Depends(reviewer), db: Session = DB) -> DecisionOut:
     return _decision_out(decisions.add_note(db, user, submission_id, body.note))
 
 
 @router.get("/items/{submission_id}/history", summary="The item's audit entries, newest first")
-def item_history(
-    submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> list[dict[str, Any]]:
+def item_history(submission_id: str, user: UserRow = Depends(reviewer), db: Session = DB) -> list[dict[str, Any]]:
     if db.get(SubmissionRow, submission_id) is None:
         raise ReviewError("not_found", 404)
     return history(db, submission_id)
 
 
 @router.post("/undo", response_model=DecisionOut, dependencies=csrf, summary="Undo my last decision (short window)")
-def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")) -> DecisionOut:
+def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = DB) -> DecisionOut:
     thr = thresholds(request, db)
     row = decisions.undo_last(db, user, undo_window(thr), lease_ttl(thr))
     release_leases(db, user.id, except_submission=row.submission_id)
@@ -396,7 +388,7 @@ def audit(
     limit: int = Query(200, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> list[dict[str, Any]]:
     return service.list_audit(db, user=who, action=action, limit=limit, offset=offset)
 
@@ -411,7 +403,7 @@ def upload(
     case_number: str = Form("", description="the office's case number (HS2025-...)"),
     applicant: str = Form("", description="who applied"),
     user: UserRow = Depends(clerk),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> dict[str, Any]:
     row = store_upload(request, db, user, files, case_number, applicant)
     return {
@@ -424,7 +416,7 @@ def upload(
 
 @router.get("/uploads", summary="Uploaded submissions, file by file: read, failed (with the reason) or duplicates")
 def list_uploads(
-    request: Request, mine: bool = False, user: UserRow = Depends(clerk), db: Session = Depends(db_session, scope="function")
+    request: Request, mine: bool = False, user: UserRow = Depends(clerk), db: Session = DB
 ) -> list[dict[str, Any]]:
     refresh_worklists(request, db)
     return uploads.upload_status(db, user_id=user.id if mine or not has_role(user, "admin") else None)
@@ -439,7 +431,7 @@ def calibration(request: Request, user: UserRow = Depends(admin)) -> list[dict[s
 
 
 @router.get("/users", response_model=list[UserOut])
-def list_users(user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")) -> list[UserOut]:
+def list_users(user: UserRow = Depends(admin), db: Session = DB) -> list[UserOut]:
     return [
         UserOut(
             id=u.id, name=u.name, role=u.role, active=u.active, created_at=u.created_at, last_login_at=u.last_login_at
@@ -449,7 +441,7 @@ def list_users(user: UserRow = Depends(admin), db: Session = Depends(db_session,
 
 
 @router.post("/users", response_model=UserOut, status_code=201, dependencies=csrf)
-def add_user(body: NewUser, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")) -> UserOut:
+def add_user(body: NewUser, user: UserRow = Depends(admin), db: Session = DB) -> UserOut:
     try:
         new = create_user(db, body.name, body.role, body.password)
     except ValueError as exc:
@@ -459,22 +451,18 @@ def add_user(body: NewUser, user: UserRow = Depends(admin), db: Session = Depend
 
 
 @router.patch("/users/{user_id}", dependencies=csrf)
-def change_user(
-    user_id: RowId, body: UserChange, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")
-) -> dict[str, Any]:
+def change_user(user_id: RowId, body: UserChange, user: UserRow = Depends(admin), db: Session = DB) -> dict[str, Any]:
     return update_user(db, user, user_id, role=body.role, active=body.active, new_password=body.new_password)
 
 
 @router.get("/settings", response_model=ReviewSettings)
-def get_review_settings(
-    request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")
-) -> ReviewSettings:
+def get_review_settings(request: Request, user: UserRow = Depends(admin), db: Session = DB) -> ReviewSettings:
     return ReviewSettings(**thresholds(request, db).__dict__)
 
 
 @router.put("/settings", response_model=ReviewSettings, dependencies=csrf)
 def put_review_settings(
-    request: Request, body: ReviewSettings, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")
+    request: Request, body: ReviewSettings, user: UserRow = Depends(admin), db: Session = DB
 ) -> ReviewSettings:
     return ReviewSettings(**apply_settings(db, request, user, body.model_dump()).__dict__)
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from worker.review import search, second_review, worklist
 from worker.review.api import Lease
-from worker.review.auth import check_csrf, db_session, require
+from worker.review.auth import DB, check_csrf, require
 from worker.review.errors import MAX_OFFSET
 from worker.review.pages import lease_ttl, refresh_worklists, thresholds
 from worker.review.pages_admin import export_filter, export_response
@@ -54,7 +54,7 @@ def exceptions(
     limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> dict[str, Any]:
     refresh_worklists(request, db)
     items, total = worklist.list_exceptions(db, reason=reason, limit=limit, offset=offset)
@@ -62,9 +62,7 @@ def exceptions(
 
 
 @router.post("/exceptions/next", response_model=Lease, dependencies=csrf, summary="Take the next exception")
-def take_next_exception(
-    request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> Lease:
+def take_next_exception(request: Request, user: UserRow = Depends(reviewer), db: Session = DB) -> Lease:
     thr = refresh_worklists(request, db)
     sid = worklist.take_next_exception(db, user, lease_ttl(thr))
     return Lease(submission_id=sid, expires_at=utcnow() + lease_ttl(thr) if sid else None)
@@ -76,7 +74,7 @@ def search_all(
     q: str = Query(..., min_length=1, max_length=200),
     kind: Literal["auto", "id", "name", "serial", "ref", "address", "parcel", "case"] = "auto",
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> dict[str, Any]:
     worklist.sync(db)
     query = search.parse(q, kind)
@@ -91,9 +89,7 @@ def search_all(
 
 
 @router.get("/second-review", summary="Per-reviewer agreement of the second-review sample")
-def second_review_stats(
-    request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> dict[str, Any]:
+def second_review_stats(request: Request, user: UserRow = Depends(reviewer), db: Session = DB) -> dict[str, Any]:
     rate = thresholds(request, db).second_review_rate
     return {
         "rate": rate,
@@ -104,7 +100,7 @@ def second_review_stats(
 
 @router.post("/second-review/{submission_id}", dependencies=csrf, summary="Record a blind second decision")
 def second_review_record(
-    submission_id: str, body: SecondReviewBody, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
+    submission_id: str, body: SecondReviewBody, user: UserRow = Depends(reviewer), db: Session = DB
 ) -> dict[str, Any]:
     row = second_review.record(db, user, submission_id, body.action, parcel_id=body.parcel_id, note=body.note)
     return {"decision_id": row.decision_id, "agrees": row.agrees}
@@ -129,7 +125,7 @@ def export_changes(
     include_sent: bool = False,
     batch: int | None = None,
     user: UserRow = Depends(admin),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     worklist.sync(db)
     f = export_filter(
@@ -148,9 +144,7 @@ def export_changes(
 @router.post(
     "/export/send", dependencies=csrf, summary="The changes not sent yet, recorded as sent (a new export batch)"
 )
-def export_send(
-    request: Request, body: ExportSendBody, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")
-) -> Response:
+def export_send(request: Request, body: ExportSendBody, user: UserRow = Depends(admin), db: Session = DB) -> Response:
     worklist.sync(db)
     f = export_filter(body.model_dump(exclude={"format"}))
     return export_response(db, user, body.format, f, lang=current_lang(request), mark_sent=True)

@@ -51,6 +51,7 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 T = TypeVar("T")
 
+
 class NotAuthenticated(Exception):
     pass
 
@@ -275,9 +276,7 @@ async def check_csrf(request: Request) -> None:
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    """One SQLAlchemy session per request, committed when the handler returns normally. Routes take it with
-    `scope="function"`, so the commit lands before the answer is sent: a logout must not be answered while a
-    copied cookie is still live in the database."""
+    """One SQLAlchemy session per request, committed when the handler returns normally (routes take it as `DB`)."""
     session: Session = request.app.state.sessionmaker()
     try:
         yield session
@@ -289,7 +288,12 @@ def db_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def current_user(request: Request, db: Session = Depends(db_session, scope="function")) -> UserRow | None:
+# every route takes its database session through this one dependency: scope="function" ends it (the commit)
+# before the answer is sent, so a logout is never answered while a copied cookie is still live
+DB = Depends(db_session, scope="function")
+
+
+def current_user(request: Request, db: Session = DB) -> UserRow | None:
     uid = request.session.get("uid")
     if uid is None:
         return None

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from worker.review import decisions, i18n, new_record, search, service, uploads, worklist
 from worker.review.auth import (
+    DB,
     attempt_login,
     check_csrf,
     current_user,
-    db_session,
     has_role,
     require,
 )
@@ -136,7 +136,7 @@ async def login(
     name: str = Form(""),
     password: str = Form(""),
     next: str = Form(""),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     name = " ".join(name.split())
     result = await attempt_login(request, db, name, password)
@@ -159,7 +159,7 @@ async def login(
 
 
 @router.post("/logout", dependencies=[Depends(check_csrf)])
-def logout(request: Request, user: UserRow = Depends(clerk), db: Session = Depends(db_session, scope="function")) -> Response:
+def logout(request: Request, user: UserRow = Depends(clerk), db: Session = DB) -> Response:
     append_audit(db, user=user, action="logout")
     # the session lives in the signed cookie: bumping the epoch is what makes a copied cookie worthless
     user.session_epoch += 1
@@ -171,7 +171,7 @@ def logout(request: Request, user: UserRow = Depends(clerk), db: Session = Depen
 
 
 @router.get("/lang/{code}")
-def set_language(request: Request, code: str, next: str | None = None, db: Session = Depends(db_session, scope="function")) -> Response:
+def set_language(request: Request, code: str, next: str | None = None, db: Session = DB) -> Response:
     """Language is a preference, not a privilege: allowed before login so the login page can be read."""
     if code in i18n.LANGUAGES:
         request.session["lang"] = code
@@ -204,7 +204,7 @@ def refresh_worklists(request: Request, db: Session) -> ReviewThresholds:
 
 
 @router.get("/queue")
-def queue_page(request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")) -> Response:
+def queue_page(request: Request, user: UserRow = Depends(reviewer), db: Session = DB) -> Response:
     thr = refresh_worklists(request, db)
     f = parse_filter(request.query_params)
     items, total = service.list_queue(db, f)
@@ -251,7 +251,7 @@ def take_next(
     skip: str | None = Form(None),
     src: str | None = Form(None),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     f = parse_filter(
         {
@@ -318,7 +318,7 @@ def item_page(
     kind: str = "auto",
     src: str | None = None,
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     thr = thresholds(request, db)
     sub = get_submission(db, submission_id)
@@ -359,7 +359,7 @@ def item_image(
     submission_id: str,
     document_id: RowId,
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     data, media_type = document_image(
         db, request.app.state.settings, request.app.state.s3_client, document_id, submission_id
@@ -368,17 +368,13 @@ def item_image(
 
 
 @router.post("/items/{submission_id}/take", dependencies=[Depends(check_csrf)])
-def take_item(
-    request: Request, submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> Response:
+def take_item(request: Request, submission_id: str, user: UserRow = Depends(reviewer), db: Session = DB) -> Response:
     service.take_item(db, user, submission_id, lease_ttl(thresholds(request, db)))
     return RedirectResponse(f"/items/{submission_id}", status_code=303)
 
 
 @router.post("/items/{submission_id}/release", dependencies=[Depends(check_csrf)])
-def release_item(
-    request: Request, submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> Response:
+def release_item(request: Request, submission_id: str, user: UserRow = Depends(reviewer), db: Session = DB) -> Response:
     service.release_item(db, user, submission_id)
     return RedirectResponse("/queue", status_code=303)
 
@@ -392,7 +388,7 @@ async def decide(
     request: Request,
     submission_id: str,
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     form = await request.form()
     action = str(form.get("action") or "")
@@ -448,7 +444,7 @@ def correct(
     owner_index: int | None = Form(None),
     c: int | None = Form(None),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     thr = thresholds(request, db)
     decisions.correct(db, user, submission_id, field, value, lease_ttl(thr), owner_index=owner_index, rank=c)
@@ -464,7 +460,7 @@ def add_candidate(
     q: str = Form(""),
     src: str = Form(""),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     thr = thresholds(request, db)
     rank = decisions.add_candidate(
@@ -481,7 +477,7 @@ def note(
     submission_id: str,
     note: str = Form(...),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     decisions.add_note(db, user, submission_id, note)
     flash(request, "note_added", "success")
@@ -494,7 +490,7 @@ def reopen(
     submission_id: str,
     reason: str = Form(""),
     user: UserRow = Depends(admin),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     decisions.reopen(db, user, submission_id, reason)
     flash(request, "reopened", "success", submission_id=submission_id)
@@ -502,7 +498,7 @@ def reopen(
 
 
 @router.post("/undo", dependencies=[Depends(check_csrf)])
-def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")) -> Response:
+def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = DB) -> Response:
     thr = thresholds(request, db)
     # the item the reviewer had moved on to goes back to the queue
     row = decisions.undo_last(db, user, undo_window(thr), lease_ttl(thr))
@@ -512,7 +508,7 @@ def undo(request: Request, user: UserRow = Depends(reviewer), db: Session = Depe
 
 
 @router.get("/items/{submission_id}/previous")
-def previous(submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")) -> Response:
+def previous(submission_id: str, user: UserRow = Depends(reviewer), db: Session = DB) -> Response:
     sid = decisions.previous_item(db, user, before=submission_id)
     return RedirectResponse(f"/items/{sid}" if sid else f"/items/{submission_id}", status_code=303)
 
@@ -527,7 +523,7 @@ def audit_page(
     action: str | None = None,
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     entries = service.list_audit(db, user=who or None, action=action or None, offset=max(0, offset))
     return render(
@@ -569,7 +565,7 @@ def upload(
     case_number: str = Form(""),
     applicant: str = Form(""),
     user: UserRow = Depends(clerk),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     row = store_upload(request, db, user, [f for f in files if f.filename], case_number, applicant)
     flash(request, "uploaded", "success", submission_id=row.case_number or row.submission_id, files=len(row.files))
@@ -582,7 +578,7 @@ def jobs_page(
     highlight: str | None = None,
     mine: bool = False,
     user: UserRow = Depends(clerk),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     refresh_worklists(request, db)
     rows = uploads.upload_status(db, user_id=user.id if mine or not has_role(user, "admin") else None)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.review import export, i18n, worklist
-from worker.review.auth import check_csrf, check_password_policy, create_user, db_session, hash_password, require
+from worker.review.auth import DB, check_csrf, check_password_policy, create_user, hash_password, require
 from worker.review.errors import ReviewError, RowId
 from worker.review.pages import parse_number, thresholds
 from worker.review.rendering import current_lang, flash, render
@@ -76,7 +76,7 @@ def export_response(
 
 
 @router.get("/export")
-def export_page(request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")) -> Response:
+def export_page(request: Request, user: UserRow = Depends(admin), db: Session = DB) -> Response:
     worklist.sync(db)
     f = export_filter(request.query_params)
     rows = export.export_rows(db, f, lang=current_lang(request))
@@ -99,14 +99,14 @@ def export_page(request: Request, user: UserRow = Depends(admin), db: Session = 
 
 
 @router.post("/export/download", dependencies=[Depends(check_csrf)])
-async def export_download(request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")) -> Response:
+async def export_download(request: Request, user: UserRow = Depends(admin), db: Session = DB) -> Response:
     """A preview download (nothing marked sent); a POST because it is audited, never a link a page could prefetch."""
     form = await request.form()
     return export_response(db, user, str(form.get("format") or "csv"), export_filter(form), lang=current_lang(request))
 
 
 @router.post("/export/send", dependencies=[Depends(check_csrf)])
-async def export_send(request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")) -> Response:
+async def export_send(request: Request, user: UserRow = Depends(admin), db: Session = DB) -> Response:
     """Download the rows not sent yet and record them as sent (the next export starts after them)."""
     form = await request.form()
     f = export_filter(form)
@@ -127,7 +127,7 @@ def _other_active_admins(db: Session, user_id: int) -> int:
 
 
 @router.get("/admin/users")
-def users_page(request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")) -> Response:
+def users_page(request: Request, user: UserRow = Depends(admin), db: Session = DB) -> Response:
     users = db.scalars(select(UserRow).order_by(UserRow.name)).all()
     return render(request, "users.html", {"users": users, "roles": ROLES}, user=user)
 
@@ -140,7 +140,7 @@ def add_user(
     password: str = Form(...),
     password2: str = Form(...),
     user: UserRow = Depends(admin),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     if password != password2:
         raise ReviewError("passwords_differ", 422)
@@ -162,7 +162,7 @@ def change_user(
     active: str | None = Form(None),
     new_password: str | None = Form(None),
     user: UserRow = Depends(admin),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     changes = update_user(db, user, user_id, role=role, active=active, new_password=new_password)
     flash(request, "user_changed", "success", name=changes["name"])
@@ -210,7 +210,7 @@ def update_user(
 
 
 @router.get("/admin/settings")
-def settings_page(request: Request, user: UserRow = Depends(admin), db: Session = Depends(db_session, scope="function")) -> Response:
+def settings_page(request: Request, user: UserRow = Depends(admin), db: Session = DB) -> Response:
     return render(request, "settings.html", {"thr": thresholds(request, db), "keys": SETTING_KEYS}, user=user)
 
 
@@ -257,7 +257,7 @@ def save_settings(
     undo_seconds: str | None = Form(None),
     second_review_rate: str | None = Form(None),
     user: UserRow = Depends(admin),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     values = {
         "auto_accept_threshold": auto_accept_threshold,

@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from worker.review import search, second_review, worklist
-from worker.review.auth import check_csrf, db_session, has_role, require
+from worker.review.auth import DB, check_csrf, has_role, require
 from worker.review.errors import MAX_OFFSET, ReviewError
 from worker.review.item import item_view
 from worker.review.metrics import metrics_response
@@ -35,7 +35,7 @@ def exceptions_page(
     reason: str | None = None,
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     refresh_worklists(request, db)
     reason = reason if reason in worklist.EXCEPTION_REASONS else None
@@ -65,7 +65,7 @@ def search_page(
     q: str = "",
     kind: str = "auto",
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     worklist.sync(db)
     query = search.parse(q, kind if kind in search.KINDS else "auto")
@@ -80,9 +80,7 @@ def search_page(
 
 
 @router.get("/parcels/{parcel_id}")
-def parcel_page(
-    request: Request, parcel_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> Response:
+def parcel_page(request: Request, parcel_id: str, user: UserRow = Depends(reviewer), db: Session = DB) -> Response:
     """A registry parcel, and every submission that proposed it or was decided on it."""
     query = search.parse(parcel_id, "parcel")
     hits = search.search_registry(request.app.state.engine, query) if query else []
@@ -106,9 +104,7 @@ def parcel_page(
 
 
 @router.get("/second-review")
-def second_review_page(
-    request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> Response:
+def second_review_page(request: Request, user: UserRow = Depends(reviewer), db: Session = DB) -> Response:
     rate = thresholds(request, db).second_review_rate
     return render(
         request,
@@ -124,9 +120,7 @@ def second_review_page(
 
 
 @router.post("/second-review/next", dependencies=[Depends(check_csrf)])
-def second_review_next(
-    request: Request, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
-) -> Response:
+def second_review_next(request: Request, user: UserRow = Depends(reviewer), db: Session = DB) -> Response:
     sid = second_review.next_sampled(db, user, thresholds(request, db).second_review_rate)
     if sid is None:
         flash(request, "second_review_empty")
@@ -136,7 +130,7 @@ def second_review_next(
 
 @router.get("/second-review/{submission_id}")
 def second_review_item(
-    request: Request, submission_id: str, user: UserRow = Depends(reviewer), db: Session = Depends(db_session, scope="function")
+    request: Request, submission_id: str, user: UserRow = Depends(reviewer), db: Session = DB
 ) -> Response:
     """The item without its decision or history: the second reviewer decides blind."""
     item = item_view(db, submission_id, user)
@@ -153,7 +147,7 @@ def second_review_decide(
     parcel_id: str | None = Form(None),
     note: str | None = Form(None),
     user: UserRow = Depends(reviewer),
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     row = second_review.record(db, user, submission_id, action, parcel_id=parcel_id, note=note)
     flash(request, "second_review_agrees" if row.agrees else "second_review_differs", "success")
@@ -165,7 +159,7 @@ def second_review_decide(
 
 
 @router.get("/metrics")
-def metrics(request: Request, db: Session = Depends(db_session, scope="function")) -> Response:
+def metrics(request: Request, db: Session = DB) -> Response:
     """Prometheus text: the human backlog (review queue by band, exceptions by reason) and export progress.
     Counts only, no personal data, so a scraper needs no login (as the worker's /metrics)."""
     refresh_worklists(request, db)
