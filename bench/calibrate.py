@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from bench.real import run_real, write_synthetic_set
-from bench.realset import HIGH, ManifestRow, digest, load_results, read_manifest
+from bench.realset import HIGH, ManifestRow, digest, load_results, read_manifest, reliability
 from worker.extract.calibration import CALIBRATION_PATH, Calibrator, code_backed, family_of, fit, warned
 from worker.extract.confidence import expected_calibration_error
 
@@ -128,17 +128,6 @@ def measures(conf: Sequence[float], right: Sequence[bool]) -> dict[str, Any]:
     }
 
 
-def reliability(conf: Sequence[float], right: Sequence[bool], bins: int = 10) -> list[dict[str, Any]]:
-    p, c = np.asarray(conf, dtype=float), np.asarray(right, dtype=float)
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    return [
-        {"low": b / bins, "count": int((idx == b).sum()),
-         "mean_confidence": round(float(p[idx == b].mean()), 3) if (idx == b).any() else None,
-         "accuracy": round(float(c[idx == b].mean()), 3) if (idx == b).any() else None}
-        for b in range(bins)
-    ]  # fmt: skip
-
-
 def ece_gain_interval(
     images: Sequence[str],
     right: Sequence[bool],
@@ -187,8 +176,8 @@ def report(records: Sequence[Record]) -> dict[str, Any]:
             "calibrated_leave_one_repo_out": measures(cvr, right),
             "calibrated_on_the_other_set_only": measures([by_other[source][i] for i in idx], right),
             "ece_gain_90pct_leave_one_image_out": ece_gain_interval([records[i].image for i in idx], right, given, cv),
-            "reliability_given": reliability(given, right),
-            "reliability_calibrated": reliability(cv, right),
+            "reliability_given": reliability(list(zip(given, right, strict=True))),
+            "reliability_calibrated": reliability(list(zip(cv, right, strict=True))),
             "by_family": {
                 fam: {
                     "given": measures([given[k] for k in ks], [right[k] for k in ks]),
