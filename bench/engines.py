@@ -26,7 +26,9 @@ only counts, rates and field names are printed, never a value. rapidocr is optio
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -121,8 +123,6 @@ def _recording_reader(lang: str) -> Any:
 
 def parse(name: str, text: str, length: int) -> str | None:
     """A reading in the field's format, or None (a wrong length or no date is no value)."""
-    import re
-
     from worker.extract.idcard.numbers import date_in
     from worker.extract.idcard.regions import TO_DIGIT
 
@@ -460,7 +460,6 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(runs)
     print_summary(summary)
     if args.json:
-        import json
 
         args.json.write_text(json.dumps(summary, indent=1))
     return 0
