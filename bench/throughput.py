@@ -118,12 +118,18 @@ def prepare_pages(args: argparse.Namespace, workdir: Path) -> tuple[list[tuple[s
         subs_root = root / "submissions"
     total = 0
     submissions: list[tuple[str, list[Path]]] = []
-    for sub in sorted(p for p in subs_root.iterdir() if p.is_dir()):
+    folders = sorted(p for p in subs_root.iterdir() if p.is_dir())
+    # A flat folder of images (photos and scans nobody here drew) is read one file per submission.
+    groups = [
+        (sub.name, sorted(p for p in sub.rglob("*") if p.is_file() and p.suffix.lower() in READABLE)) for sub in folders
+    ]
+    if not folders:
+        groups = [(f.stem, [f]) for f in sorted(subs_root.iterdir()) if f.is_file() and f.suffix.lower() in READABLE]
+    for name, files in groups:
         if args.max_pages and total >= args.max_pages:
             break
-        files = sorted(p for p in sub.rglob("*") if p.is_file() and p.suffix.lower() in READABLE)
         if files:
-            submissions.append((sub.name, files))
+            submissions.append((name, files))
             total += sum(page_count(f) for f in files)
     return submissions, parcels, total
 
@@ -692,7 +698,10 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench throughput", description=__doc__.split("\n\n")[0])
     parser.add_argument("--submissions", type=int, default=6, help="generated submissions (default 6)")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--pages-dir", help="use existing samples (OUTDIR of `intake samples`) instead of generating")
+    parser.add_argument(
+        "--pages-dir",
+        help="use existing pages instead of generating: OUTDIR of `intake samples`, or a flat folder of images (one submission each)",
+    )
     parser.add_argument("--max-pages", type=int, default=0, help="stop adding submissions past this many pages")
     parser.add_argument("--lang", default="vie")
     parser.add_argument("--database-url", help="where the registry is (default: a SQLite file in a temp dir)")
