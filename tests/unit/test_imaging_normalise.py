@@ -23,6 +23,8 @@ from bench.imaging import (
 from models.pages import LoadedPage, NormalisedPage
 from models.settings import Settings
 from worker.imaging import normalise_page
+from worker.imaging.deskew import line_evidence
+from worker.imaging.normalise import _print_under_specks
 
 SETTINGS = Settings()
 
@@ -371,3 +373,27 @@ def test_a_text_block_framed_like_a_card_on_a_page_stays_a_page(seed: int) -> No
     assert out.kind == "page"
     assert out.orientation_deg == s.orientation
     assert angle_error(out.skew_deg, s.skew_deg) < 0.1
+
+
+def _grained_card(letters: int) -> np.ndarray:
+    """A warped card (1012x638) whose median component is a speck of grain, with `letters` letters of 12 px."""
+    grey = np.full((638, 1012), 235, np.uint8)
+    rng = np.random.default_rng(2)
+    for _ in range(2500):
+        x, y = int(rng.integers(5, 1005)), int(rng.integers(5, 630))
+        cv2.rectangle(grey, (x, y), (x + 2, y + 4), 150, 1)
+    for n in range(letters):
+        row, col = divmod(n, 30)
+        cv2.putText(grey, "HNA"[n % 3], (300 + col * 22, 50 + row * 48), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 40, 2)
+    return grey
+
+
+def test_a_bare_cmnd_with_small_print_under_grain_is_a_card_and_a_squeezed_page_is_not() -> None:
+    # a CMND photographed bare prints 12-14 px, as small as the tail of a page squeezed into a card: what
+    # tells them apart is that all of a card's print is that size (hundreds of letters), a page's only a tail
+    card = _grained_card(280)
+    _, specks = line_evidence(card, 0.0)
+    assert specks.height < 8
+    assert _print_under_specks(card, specks) == pytest.approx(12.0, abs=1.5)
+    squeezed = _grained_card(60)
+    assert _print_under_specks(squeezed, line_evidence(squeezed, 0.0)[1]) is None

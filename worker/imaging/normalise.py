@@ -52,11 +52,14 @@ _FINE_MIN_SHARE = 0.5  # of the 1x fit's glyphs
 # every generation and degradation, an A4 certificate page squeezed into that size 9-10 px. Under 8 px the
 # median is specks: a guilloche or a lamination pouch photographed in grain (a CMND in a pouch: 5-6 px), or
 # a blurred page's print. Then the components of 10 px and more decide: on a card its print, 20-29 px on a
-# CMND in a pouch, on a squeezed page the tail of its small print (12-14 px)
+# CMND in a pouch, on a squeezed page the tail of its small print (12-14 px). A CMND photographed bare
+# prints small too (12-14 px), but all of it reaches that size: a card's print is hundreds of such
+# components, a squeezed page's tail a hundred or so
 _CARD_PRINT_MIN_PX = 12.0
 _SPECKS_BELOW_PX = 8.0
 _PRINT_MIN_PX = 10
 _PRINT_OF_A_CARD_PX = 17.0
+_PRINT_GLYPHS_OF_A_CARD = 200
 
 
 def normalise_page(
@@ -204,9 +207,13 @@ def _card_pages(
         warped = cardmod.warp_card(image, corners)
         grey = to_grey(warped)
         ev, g = line_evidence(grey, 0.0)
-        if len(g) >= 40 and g.height < _CARD_PRINT_MIN_PX and not _print_under_specks(grey, g):
-            # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
-            return []
+        print_px = g.height
+        if len(g) >= 40 and g.height < _CARD_PRINT_MIN_PX:
+            under = _print_under_specks(grey, g)
+            if under is None:
+                # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
+                return []
+            print_px = under
         score = updown_score(ev)
         warnings: list[str] = []
         conf = confidence(score)
@@ -248,7 +255,7 @@ def _card_pages(
                 part=index if len(quads) > 1 else None,
                 kind="card",
                 image=warped,
-                ocr_image=clean_for_ocr(warped, max(g.height, 12.0)),
+                ocr_image=clean_for_ocr(warped, max(print_px, 12.0)),
                 orientation_deg=orientation,
                 orientation_confidence=round(conf, 3),
                 skew_deg=round(skew, 3),
@@ -260,9 +267,17 @@ def _card_pages(
     return out
 
 
-def _print_under_specks(grey: np.ndarray, g: Glyphs) -> bool:
-    """A warped card whose median glyph is a speck (see _SPECKS_BELOW_PX) with card-sized print under it."""
-    return g.height < _SPECKS_BELOW_PX and glyphs(ink_mask(grey), min_px=_PRINT_MIN_PX).height >= _PRINT_OF_A_CARD_PX
+def _print_under_specks(grey: np.ndarray, g: Glyphs) -> float | None:
+    """The height of a card's print under a warped card's specks (its median glyph is a speck, see
+    _SPECKS_BELOW_PX), or None when what lies under them is not a card's print."""
+    if g.height >= _SPECKS_BELOW_PX:
+        return None
+    print_ = glyphs(ink_mask(grey), min_px=_PRINT_MIN_PX)
+    if print_.height >= _PRINT_OF_A_CARD_PX or (
+        print_.height >= _CARD_PRINT_MIN_PX and len(print_) >= _PRINT_GLYPHS_OF_A_CARD
+    ):
+        return print_.height
+    return None
 
 
 def _turned(corners: np.ndarray, deg: float) -> np.ndarray:
