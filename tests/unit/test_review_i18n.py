@@ -74,7 +74,7 @@ def warning_samples() -> set[str]:
             if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "msg" and (text := _render(node.value)):
                 found.add(text)
     quality = (WORKER / "imaging" / "quality.py").read_text(encoding="utf-8")
-    found |= {f"quality:{d}" for d in re.findall(r'defects\.append\("([a-z_]+)"\)', quality)}
+    found |= {f"quality:{d}" for d in re.findall(r'(?:defects\.append|\.flag)\("([a-z_]+)"', quality)}
     found.add("full_name_mismatch: qr says 'A', ocr says 'B'")  # validate.disagreement
     return {w for w in found if re.match(r"[a-z]", w)}
 
