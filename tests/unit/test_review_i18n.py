@@ -74,7 +74,7 @@ def warning_samples() -> set[str]:
             if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "msg" and (text := _render(node.value)):
                 found.add(text)
     quality = (WORKER / "imaging" / "quality.py").read_text(encoding="utf-8")
-    found |= {f"quality:{d}" for d in re.findall(r'defects\.append\("([a-z_]+)"\)', quality)}
+    found |= {f"quality:{d}" for d in re.findall(r'(?:defects\.append|\.flag)\("([a-z_]+)"', quality)}
     found.add("full_name_mismatch: qr says 'A', ocr says 'B'")  # validate.disagreement
     return {w for w in found if re.match(r"[a-z]", w)}
 
@@ -117,11 +117,15 @@ def test_every_evidence_field_and_comparison_level_is_translated() -> None:
 
 
 def test_every_update_reason_and_note_of_the_matcher_is_translated() -> None:
-    function = _matcher_function("_updates")
-    # the f-strings whole, not their pieces; not the docstring
-    skip = {id(v) for n in ast.walk(function) if isinstance(n, ast.JoinedStr) for v in n.values}
-    skip.add(id(function.body[0].value))  # type: ignore[attr-defined]
-    reasons = {text for node in ast.walk(function) if id(node) not in skip and (text := _render(node)) and " " in text}
+    module = ast.parse((WORKER / "match" / "corrections.py").read_text(encoding="utf-8"))
+    # the f-strings whole, not their pieces; not the docstrings
+    skip = {id(v) for n in ast.walk(module) if isinstance(n, ast.JoinedStr) for v in n.values}
+    skip |= {
+        id(n.body[0].value)  # type: ignore[attr-defined]
+        for n in ast.walk(module)
+        if isinstance(n, ast.Module | ast.FunctionDef) and ast.get_docstring(n)
+    }
+    reasons = {text for node in ast.walk(module) if id(node) not in skip and (text := _render(node)) and " " in text}
     assert len(reasons) >= 9
     notes = [
         "registry parcel is split (now TD2, TD3): the certificate predates the change; decide which current parcel "

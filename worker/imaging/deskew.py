@@ -112,12 +112,54 @@ def fit_lines(g: Glyphs, marks: Glyphs | None = None) -> LineEvidence:
     if len(g) < 4:
         return ev
     h = g.height
+    segments, words = _line_segments(g)
+    ev.lines = len(segments)
+    ev.glyphs_used = sum(len(seg) for seg in segments)
+    if not segments:
+        return ev
+    xs = np.concatenate([(g.x0[s] + g.x1[s]) / 2.0 for s in segments])
+    tol = max(1.0, 0.08 * h)
+    # bottoms and tops of every segment fitted at once: which edge is the flat one (the baseline)
+    sizes = np.array([len(s) for s in segments])
+    seg_ids = np.repeat(np.arange(len(segments)), sizes)
+    everything = np.concatenate(segments)
+    ok_b, frac_b = _robust_line_fractions(xs, g.y1[everything], seg_ids, len(segments), tol)
+    ok_t, frac_t = _robust_line_fractions(xs, g.y0[everything], seg_ids, len(segments), tol)
+    both = ok_b & ok_t
+    up_num = float(np.sum((sizes * (frac_b - frac_t))[both]))
+    up_den = float(np.sum(sizes[both]))
+    mark_bands = [
+        (float(g.x0[seg].min()), float(g.x1[seg].max()), float(np.median(g.y0[seg])), float(np.median(g.y1[seg])))
+        for seg in (segments[i] for i in np.flatnonzero(both))
+    ]
+    estimates = _edge_slopes(g, segments, words, xs, tol)
+    if not estimates:
+        return ev
+    wsum = sum(1.0 / v for _, v in estimates)
+    slope = sum(s / v for s, v in estimates) / wsum
+    # image y points down, so a line rising to the right has a negative slope: CCW angle = -atan(slope)
+    ev.delta_deg = -float(np.degrees(np.arctan(slope)))
+    ev.segment_slopes = [-float(np.degrees(np.arctan(s))) for s, _ in estimates]
+    ev.slope_spread_deg = float(np.degrees(np.sqrt(1.0 / wsum)))
+    if up_den:
+        ev.updown = up_num / up_den
+        ev.updown_weight = up_den
+    if marks is not None and len(marks) and mark_bands:
+        above, below = _marks_beside(marks, mark_bands)
+        ev.marks_count = above + below
+        ev.marks = (above - below) / max(1, above + below)
+    return ev
+
+
+def _line_segments(g: Glyphs) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Runs of glyphs on one text line (rows of similar centre height, cut at wide gaps), and per run the
+    word index of each glyph (in x order)."""
+    h = g.height
     order = np.argsort(g.cy)
     cy = g.cy[order]
     breaks = np.flatnonzero(np.diff(cy) > 0.45 * h) + 1
     segments: list[np.ndarray] = []
-    words: list[np.ndarray] = []  # per segment: word index of each glyph (in x order)
-    mark_bands: list[tuple[float, float, float, float]] = []
+    words: list[np.ndarray] = []
     for rows in np.split(order, breaks):
         if len(rows) < 4:
             continue
@@ -133,26 +175,14 @@ def fit_lines(g: Glyphs, marks: Glyphs | None = None) -> LineEvidence:
                 continue
             segments.append(seg)
             words.append(np.concatenate([[0], np.cumsum(seg_gaps > 0.5 * h)]))
-            ev.lines += 1
-            ev.glyphs_used += len(seg)
-    if not segments:
-        return ev
-    xs = np.concatenate([(g.x0[s] + g.x1[s]) / 2.0 for s in segments])
-    tol = max(1.0, 0.08 * h)
-    # bottoms and tops of every segment fitted at once: which edge is the flat one (the baseline)
-    sizes = np.array([len(s) for s in segments])
-    seg_ids = np.repeat(np.arange(len(segments)), sizes)
-    everything = np.concatenate(segments)
-    ok_b, frac_b = _robust_line_fractions(xs, g.y1[everything], seg_ids, len(segments), tol)
-    ok_t, frac_t = _robust_line_fractions(xs, g.y0[everything], seg_ids, len(segments), tol)
-    both = ok_b & ok_t
-    up_num = float(np.sum((sizes * (frac_b - frac_t))[both]))
-    up_den = float(np.sum(sizes[both]))
-    for i in np.flatnonzero(both):
-        seg = segments[i]
-        mark_bands.append(
-            (float(g.x0[seg].min()), float(g.x1[seg].max()), float(np.median(g.y0[seg])), float(np.median(g.y1[seg])))
-        )
+    return segments, words
+
+
+def _edge_slopes(
+    g: Glyphs, segments: list[np.ndarray], words: list[np.ndarray], xs: np.ndarray, tol: float
+) -> list[tuple[float, float]]:
+    """The pooled slope (and its variance) of the glyphs' bottoms and of their tops, each fitted with one
+    intercept per run of words sharing a baseline."""
     estimates = []
     for edge in (g.y1, g.y0):
         ys = np.concatenate([edge[s] for s in segments])
@@ -164,27 +194,18 @@ def fit_lines(g: Glyphs, marks: Glyphs | None = None) -> LineEvidence:
         s2, v2, _ = _pooled_slope(xs, ys, group_ids, tol)
         if s2 is not None:
             estimates.append((s2, v2))
-    if not estimates:
-        return ev
-    wsum = sum(1.0 / v for _, v in estimates)
-    slope = sum(s / v for s, v in estimates) / wsum
-    # image y points down, so a line rising to the right has a negative slope: CCW angle = -atan(slope)
-    ev.delta_deg = -float(np.degrees(np.arctan(slope)))
-    ev.segment_slopes = [-float(np.degrees(np.arctan(s))) for s, _ in estimates]
-    ev.slope_spread_deg = float(np.degrees(np.sqrt(1.0 / wsum)))
-    if up_den:
-        ev.updown = up_num / up_den
-        ev.updown_weight = up_den
-    if marks is not None and len(marks) and mark_bands:
-        above = below = 0
-        for x_lo, x_hi, top, bottom in mark_bands:
-            inside = (marks.cx >= x_lo) & (marks.cx <= x_hi)
-            band = bottom - top
-            above += int(np.sum(inside & (marks.y1 <= top + 0.15 * band) & (marks.y1 >= top - 0.9 * band)))
-            below += int(np.sum(inside & (marks.y0 >= bottom - 0.15 * band) & (marks.y0 <= bottom + 0.9 * band)))
-        ev.marks_count = above + below
-        ev.marks = (above - below) / max(1, above + below)
-    return ev
+    return estimates
+
+
+def _marks_beside(marks: Glyphs, mark_bands: list[tuple[float, float, float, float]]) -> tuple[int, int]:
+    """Marks (diacritics, i-dots) just above and just below the line bands (x_lo, x_hi, top, bottom)."""
+    above = below = 0
+    for x_lo, x_hi, top, bottom in mark_bands:
+        inside = (marks.cx >= x_lo) & (marks.cx <= x_hi)
+        band = bottom - top
+        above += int(np.sum(inside & (marks.y1 <= top + 0.15 * band) & (marks.y1 >= top - 0.9 * band)))
+        below += int(np.sum(inside & (marks.y0 >= bottom - 0.15 * band) & (marks.y0 <= bottom + 0.9 * band)))
+    return above, below
 
 
 def _global_ids(words: list[np.ndarray]) -> np.ndarray:

@@ -25,6 +25,9 @@ def order_clockwise(pts: np.ndarray) -> np.ndarray:
     return p.astype(np.float64)
 
 
+Line = tuple[np.ndarray, np.ndarray]
+
+
 def refine_quad(
     grey: np.ndarray, quad: np.ndarray, samples: int = 48, *, card: bool = True
 ) -> tuple[np.ndarray | None, float]:
@@ -36,79 +39,17 @@ def refine_quad(
     sheet of paper the step is taken at the side's mean edge position and such a side fails the quad."""
     q = order_clockwise(quad)
     centre = q.mean(axis=0)
-    lines: list[tuple[np.ndarray, np.ndarray] | None] = []
+    lines: list[Line | None] = []
     steps = []
     h, w = grey.shape[:2]
     for i in range(4):
-        p0, p1 = q[i], q[(i + 1) % 4]
-        d = p1 - p0
-        length = float(np.linalg.norm(d))
-        if length < 10:
+        side = _refine_side(grey, q[i], q[(i + 1) % 4], centre, samples, card)
+        if side is None:
             return None, 0.0
-        t = d / length
-        n = np.array([-t[1], t[0]])
-        if np.dot((p0 + p1) / 2 - centre, n) < 0:
-            n = -n  # outward
-        # a side at the image border may be a card side running off the image: the contour then follows
-        # the border for a stretch and its coarse side is off the real one by more than the usual reach
-        at_border = card and _at_border(p0, p1, w, h)
-        reach = max(4.0, (_BORDER_REACH if at_border else 0.03) * length)
-        offs = np.arange(-reach, reach + 0.5, 0.5)
-        ts = np.linspace(0.1, 0.9, samples)
-        if at_border:
-            # all the samples on the side's visible stretch: beside a cut-off corner it can be a sixth of
-            # the side, too few of the evenly spread samples to fit it, and the border would be fitted
-            span = _visible_span(p0, d, w, h)
-            if span is not None and min(0.9, span[1]) - max(0.1, span[0]) >= _MIN_VISIBLE_SHARE:
-                ts = np.linspace(max(0.1, span[0]), min(0.9, span[1]), samples)
-        base = p0[None, :] + ts[:, None] * d[None, :]
-        # samples outside the image only see the replicated border: they have no say where the edge is
-        use = (base[:, 0] >= 1) & (base[:, 0] <= w - 2) & (base[:, 1] >= 1) & (base[:, 1] <= h - 2)
-        if not at_border or use.sum() < samples // 4:
-            use = np.ones(len(base), bool)
-        pts = base[:, None, :] + offs[None, :, None] * n[None, None, :]
-        prof = cv2.remap(
-            grey,
-            pts[..., 0].astype(np.float32),
-            pts[..., 1].astype(np.float32),
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        ).astype(np.float32)
-        deriv = np.diff(prof, axis=1)
-        if card:
-            k, sign = _edge_offset(prof[use], at_border=at_border)
-        else:  # a sheet's edge on a table is a strong step along the whole side: the mean step finds it
-            mean_d = deriv.mean(axis=0)
-            k = int(np.argmax(np.abs(mean_d)))
-            sign = 1.0 if mean_d[k] >= 0 else -1.0
-        lo, hi = max(0, k - 8), min(deriv.shape[1], k + 9)
-        window = deriv[:, lo:hi] * sign
-        j = np.argmax(window, axis=1)
-        peak = window[np.arange(len(j)), j]
-        # the grey-level step 3 px either side of each sample's own edge: measured at the mean position k,
-        # a start quad a degree off the edge would see the step only where it happens to cross k
-        edge = lo + j
-        rows = np.arange(len(j))
-        after, before = np.minimum(edge + 7, prof.shape[1] - 1), np.maximum(edge - 6, 0)
-        if not card:
-            after, before = np.full_like(edge, min(k + 7, prof.shape[1] - 1)), np.full_like(edge, max(0, k - 6))
-        steps.append(float(np.median(np.abs(prof[rows, after] - prof[rows, before])[use])))
-        jj = np.clip(j, 1, window.shape[1] - 2)
-        rows_idx = np.arange(len(jj))
-        left, mid, right = window[rows_idx, jj - 1], window[rows_idx, jj], window[rows_idx, jj + 1]
-        den = left - 2 * mid + right
-        sub = np.where(den < 0, 0.5 * (left - right) / np.where(den < 0, den, -1), 0.0)
-        sub = np.where((j == jj), np.clip(sub, -0.5, 0.5), 0.0)
-        pos = offs[0] + 0.5 * (lo + j + sub + 0.5)  # derivative i sits between samples i and i+1
-        strong = (peak > 0.35 * float(np.median(np.abs(peak[use])) + 1e-6) + 2.0) & use
-        edge_pts = base + pos[:, None] * n[None, :]
-        edge_pts = edge_pts[strong]
-        line = robust_tls(edge_pts) if len(edge_pts) >= samples // 4 else None
-        if line is None and not (card and _at_border(p0, p1, w, h)):
-            return None, 0.0
+        line, step = side
         lines.append(line)  # None: this side runs along the image border (the card is cut off there)
-        if line is None:
-            steps.pop()
+        if line is not None:
+            steps.append(step)
     missing = [i for i, line in enumerate(lines) if line is None]
     if len(missing) > 1:
         return None, 0.0
@@ -123,6 +64,88 @@ def refine_quad(
         corners.append(c)
     # corner i is where side i-1 meets side i, i.e. the start point of side i
     return np.array(corners), float(np.median(steps))
+
+
+def _refine_side(
+    grey: np.ndarray, p0: np.ndarray, p1: np.ndarray, centre: np.ndarray, samples: int, card: bool
+) -> tuple[Line | None, float] | None:
+    """The side p0→p1 fitted to the edge found along its normals, and the grey-level step across it. The
+    line is None for a card side running off the image; None altogether when the side fails the quad."""
+    h, w = grey.shape[:2]
+    d = p1 - p0
+    length = float(np.linalg.norm(d))
+    if length < 10:
+        return None
+    t = d / length
+    n = np.array([-t[1], t[0]])
+    if np.dot((p0 + p1) / 2 - centre, n) < 0:
+        n = -n  # outward
+    # a side at the image border may be a card side running off the image: the contour then follows
+    # the border for a stretch and its coarse side is off the real one by more than the usual reach
+    at_border = card and _at_border(p0, p1, w, h)
+    reach = max(4.0, (_BORDER_REACH if at_border else 0.03) * length)
+    offs = np.arange(-reach, reach + 0.5, 0.5)
+    ts = np.linspace(0.1, 0.9, samples)
+    if at_border:
+        # all the samples on the side's visible stretch: beside a cut-off corner it can be a sixth of
+        # the side, too few of the evenly spread samples to fit it, and the border would be fitted
+        span = _visible_span(p0, d, w, h)
+        if span is not None and min(0.9, span[1]) - max(0.1, span[0]) >= _MIN_VISIBLE_SHARE:
+            ts = np.linspace(max(0.1, span[0]), min(0.9, span[1]), samples)
+    base = p0[None, :] + ts[:, None] * d[None, :]
+    # samples outside the image only see the replicated border: they have no say where the edge is
+    use = (base[:, 0] >= 1) & (base[:, 0] <= w - 2) & (base[:, 1] >= 1) & (base[:, 1] <= h - 2)
+    if not at_border or use.sum() < samples // 4:
+        use = np.ones(len(base), bool)
+    pts = base[:, None, :] + offs[None, :, None] * n[None, None, :]
+    prof = cv2.remap(
+        grey,
+        pts[..., 0].astype(np.float32),
+        pts[..., 1].astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    ).astype(np.float32)
+    pos, strong, step = _edge_positions(prof, use, at_border=at_border, card=card)
+    edge_pts = base + (offs[0] + pos)[:, None] * n[None, :]
+    edge_pts = edge_pts[strong]
+    line = robust_tls(edge_pts) if len(edge_pts) >= samples // 4 else None
+    if line is None and not (card and _at_border(p0, p1, w, h)):
+        return None
+    return line, step
+
+
+def _edge_positions(
+    prof: np.ndarray, use: np.ndarray, *, at_border: bool, card: bool
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Along each sample's profile: the edge's sub-pixel offset from the profile's start, whether it is
+    strong enough to fit, and the median grey-level step across the side."""
+    deriv = np.diff(prof, axis=1)
+    if card:
+        k, sign = _edge_offset(prof[use], at_border=at_border)
+    else:  # a sheet's edge on a table is a strong step along the whole side: the mean step finds it
+        mean_d = deriv.mean(axis=0)
+        k = int(np.argmax(np.abs(mean_d)))
+        sign = 1.0 if mean_d[k] >= 0 else -1.0
+    lo, hi = max(0, k - 8), min(deriv.shape[1], k + 9)
+    window = deriv[:, lo:hi] * sign
+    j = np.argmax(window, axis=1)
+    peak = window[np.arange(len(j)), j]
+    # the grey-level step 3 px either side of each sample's own edge: measured at the mean position k,
+    # a start quad a degree off the edge would see the step only where it happens to cross k
+    edge = lo + j
+    rows = np.arange(len(j))
+    after, before = np.minimum(edge + 7, prof.shape[1] - 1), np.maximum(edge - 6, 0)
+    if not card:
+        after, before = np.full_like(edge, min(k + 7, prof.shape[1] - 1)), np.full_like(edge, max(0, k - 6))
+    step = float(np.median(np.abs(prof[rows, after] - prof[rows, before])[use]))
+    jj = np.clip(j, 1, window.shape[1] - 2)
+    rows_idx = np.arange(len(jj))
+    left, mid, right = window[rows_idx, jj - 1], window[rows_idx, jj], window[rows_idx, jj + 1]
+    den = left - 2 * mid + right
+    sub = np.where(den < 0, 0.5 * (left - right) / np.where(den < 0, den, -1), 0.0)
+    sub = np.where((j == jj), np.clip(sub, -0.5, 0.5), 0.0)
+    strong = (peak > 0.35 * float(np.median(np.abs(peak[use])) + 1e-6) + 2.0) & use
+    return 0.5 * (lo + j + sub + 0.5), strong, step  # derivative i sits between samples i and i+1
 
 
 def _edge_offset(prof: np.ndarray, *, at_border: bool = False) -> tuple[int, float]:

@@ -15,6 +15,7 @@ both. `corners` are TL, TR, BR, BL of the document in the loaded image's pixels.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import cv2
@@ -308,85 +309,33 @@ def _split_angle(alpha: float) -> tuple[Orientation, float]:
 # ---------------------------------------------------------------------------------------------- pages
 
 
+@dataclass
+class _Rotation:
+    """How a page is turned back upright: the total CCW rotation (quarter turns and skew), the glyphs of the
+    analysis copy in the upright frame, and how sure the up/down reading is."""
+
+    total: float
+    glyphs: Glyphs
+    confidence: float
+    warnings: list[str]
+
+
 def _text_pages(
     page: LoadedPage, image: np.ndarray, settings: Settings, reader: Reader, grey_full: np.ndarray | None = None
 ) -> list[NormalisedPage]:
     H, W = image.shape[:2]
     grey_full = to_grey(image) if grey_full is None else grey_full
     small, scale = resize_long(grey_full, _ANALYSIS_LONG)
-    coarse_img, coarse_scale = resize_long(small, _COARSE_LONG)
-    mask = ink_mask(coarse_img)
-    g0 = glyphs(mask)
-    if len(g0) < _MIN_GLYPHS and coarse_scale < 1.0:  # small print: look at full analysis resolution
-        mask, coarse_scale = ink_mask(small), 1.0
-        g0 = glyphs(mask)
-    warnings: list[str] = []
-    conf = 0.0
-    if len(g0) < _MIN_GLYPHS:
-        total, ev, g_up = 0.0, LineEvidence(), g0
-        warnings.append("orientation:no_text")
-    else:
-        angle, _contrast = coarse_angle(g0)
-        angle = refine_angle(g0, angle)
-        ev, g_up = line_evidence(small, angle)
-        angle += ev.delta_deg
-        if abs(ev.delta_deg) > 0.3:
-            ev, g_up = line_evidence(small, angle)
-            angle += ev.delta_deg
-        if scale == 1.0 and max(small.shape) * _FINE_ZOOM <= _FINE_ZOOM_MAX_PX:
-            # a small image (a tight card scan): a few short lines, so one more fit on a 1.5x upsampled
-            # copy for sub-pixel glyph edges; the up/down evidence and glyph sizes stay those at 1x
-            fine, _ = line_evidence(small, angle, zoom=_FINE_ZOOM)
-            # a correction of the 1x fit, not a new reading: on a faint card the upsampled mask can keep
-            # only a few glyphs, and wavy guilloche lines then fit as text tilted by degrees
-            if (
-                fine.glyphs_used >= max(_MIN_GLYPHS, _FINE_MIN_SHARE * ev.glyphs_used)
-                and abs(fine.delta_deg) <= _FINE_MAX_DEG
-            ):
-                angle += fine.delta_deg
-        score = updown_score(ev)
-        conf = confidence(score)
-        flip = score < 0
-        if conf < OSD_BELOW:
-            probe = _render(grey_full, angle + (180.0 if flip else 0.0), min(1.0, 1200 / max(H, W)))
-            osd = osd_flip(probe, reader)
-            if osd is not None and osd[1] > conf:
-                flip = flip ^ osd[0]
-                conf = osd[1]
-                warnings.append("orientation:osd")
-        if conf < OSD_BELOW:
-            warnings.append("orientation:low_confidence")
-        total = angle + (180.0 if flip else 0.0)
-        if flip:
-            g_up = _flip_glyphs(g_up)
+    mask, g0 = _analysis_glyphs(small)
+    turn = _page_rotation(small, scale, grey_full, g0, reader, probe_scale=min(1.0, 1200 / max(H, W)))
+    g_up, warnings, total = turn.glyphs, turn.warnings, turn.total
     orientation, skew = _split_angle(total)
     # the document's own size: the loaded image is the bounding box of the rotated document
     doc_w, doc_h = _unrotated_size(W, H, total)
     glyph_src = g_up.height / scale if len(g_up) else None
-    if page.dpi:
-        out_scale = PAGE_DPI / page.dpi
-    elif glyph_src:
-        out_scale = _GLYPH_TARGET_PX / glyph_src
-    else:
-        out_scale = 1.0
-    out_scale = float(min(2.5, max(0.25, out_scale), math.sqrt(_MAX_PAGE_PIXELS / max(1, doc_w * doc_h))))
-    aspect = max(doc_w, doc_h) / max(1.0, min(doc_w, doc_h))
-    kind = (
-        "card"
-        if 1.45 <= aspect <= 1.75 and doc_w > doc_h and len(g_up) < 600 and g_up.height * 60 > doc_h * scale
-        else "page"
-    )
-    if kind == "card":
-        upright = _render(image, total, 1.0, size=(doc_w, doc_h))
-        upright = cv2.resize(
-            upright,
-            cardmod.CARD_SIZE,
-            interpolation=cv2.INTER_AREA if doc_w > cardmod.CARD_SIZE[0] else cv2.INTER_CUBIC,
-        )
-        dpi: float | None = doc_w / cardmod.CARD_WIDTH_IN
-    else:
-        upright = _render(image, total, out_scale, size=(doc_w, doc_h))
-        dpi = page.dpi if page.dpi else None
+    out_scale = _output_scale(page, glyph_src, doc_w, doc_h)
+    kind = _page_kind(g_up, scale, doc_w, doc_h)
+    upright, dpi = _upright(image, page, kind, total, out_scale, (doc_w, doc_h))
     corners = _rotated_corners(W, H, doc_w, doc_h, total)
     cut = _text_cut_off(g0, mask.shape) if len(g0) >= _MIN_GLYPHS else False
     pieces = [upright]
@@ -394,13 +343,11 @@ def _text_pages(
         pieces = _split_spread(upright)
         if len(pieces) == 2:
             warnings.append("split:2_pages")
+    piece_glyph_h = (
+        (g_up.height / scale * (out_scale if kind == "page" else cardmod.CARD_SIZE[0] / doc_w)) if len(g_up) else 20.0
+    )
     out = []
     for index, piece in enumerate(pieces, start=1):
-        piece_glyph_h = (
-            (g_up.height / scale * (out_scale if kind == "page" else cardmod.CARD_SIZE[0] / doc_w))
-            if len(g_up)
-            else 20.0
-        )
         quality = assess(
             piece,
             glyph_info=_scaled_glyphs(g_up, piece_glyph_h),
@@ -411,7 +358,6 @@ def _text_pages(
             source_is_raster=page.dpi is None or page.dpi != float(settings.pdf_dpi),
             source_shape=(H, W),
         )
-        piece_warnings = warnings + [f"quality:{d}" for d in quality.defects]
         out.append(
             NormalisedPage(
                 source=page.source,
@@ -422,14 +368,109 @@ def _text_pages(
                 image=piece,
                 ocr_image=clean_for_ocr(piece, max(piece_glyph_h, 12.0)),
                 orientation_deg=orientation,
-                orientation_confidence=round(conf, 3),
+                orientation_confidence=round(turn.confidence, 3),
                 skew_deg=round(skew, 3),
                 quality=quality,
-                warnings=piece_warnings,
+                warnings=warnings + [f"quality:{d}" for d in quality.defects],
                 corners=_piece_corners(corners, index, len(pieces)),
             )
         )
     return out
+
+
+def _analysis_glyphs(small: np.ndarray) -> tuple[np.ndarray, Glyphs]:
+    """The ink mask and glyphs the page's direction is read from: on a coarse copy, or on the analysis copy
+    itself when the coarse one loses small print."""
+    coarse_img, coarse_scale = resize_long(small, _COARSE_LONG)
+    mask = ink_mask(coarse_img)
+    g0 = glyphs(mask)
+    if len(g0) < _MIN_GLYPHS and coarse_scale < 1.0:  # small print: look at full analysis resolution
+        mask = ink_mask(small)
+        g0 = glyphs(mask)
+    return mask, g0
+
+
+def _page_rotation(
+    small: np.ndarray, scale: float, grey_full: np.ndarray, g0: Glyphs, reader: Reader, *, probe_scale: float
+) -> _Rotation:
+    """Text direction and skew from the lines, then up or down: from the lines' shape, or from Tesseract's
+    OSD on a probe of the page when the lines are unsure."""
+    warnings: list[str] = []
+    if len(g0) < _MIN_GLYPHS:
+        warnings.append("orientation:no_text")
+        return _Rotation(0.0, g0, 0.0, warnings)
+    angle, ev, g_up = _line_angle(small, scale, g0)
+    score = updown_score(ev)
+    conf = confidence(score)
+    flip = score < 0
+    if conf < OSD_BELOW:
+        probe = _render(grey_full, angle + (180.0 if flip else 0.0), probe_scale)
+        osd = osd_flip(probe, reader)
+        if osd is not None and osd[1] > conf:
+            flip = flip ^ osd[0]
+            conf = osd[1]
+            warnings.append("orientation:osd")
+    if conf < OSD_BELOW:
+        warnings.append("orientation:low_confidence")
+    return _Rotation(angle + (180.0 if flip else 0.0), _flip_glyphs(g_up) if flip else g_up, conf, warnings)
+
+
+def _line_angle(small: np.ndarray, scale: float, g0: Glyphs) -> tuple[float, LineEvidence, Glyphs]:
+    """The text lines' angle (before up/down), their evidence and the glyphs in that frame."""
+    angle, _contrast = coarse_angle(g0)
+    angle = refine_angle(g0, angle)
+    ev, g_up = line_evidence(small, angle)
+    angle += ev.delta_deg
+    if abs(ev.delta_deg) > 0.3:
+        ev, g_up = line_evidence(small, angle)
+        angle += ev.delta_deg
+    if scale == 1.0 and max(small.shape) * _FINE_ZOOM <= _FINE_ZOOM_MAX_PX:
+        # a small image (a tight card scan): a few short lines, so one more fit on a 1.5x upsampled
+        # copy for sub-pixel glyph edges; the up/down evidence and glyph sizes stay those at 1x
+        fine, _ = line_evidence(small, angle, zoom=_FINE_ZOOM)
+        # a correction of the 1x fit, not a new reading: on a faint card the upsampled mask can keep
+        # only a few glyphs, and wavy guilloche lines then fit as text tilted by degrees
+        if (
+            fine.glyphs_used >= max(_MIN_GLYPHS, _FINE_MIN_SHARE * ev.glyphs_used)
+            and abs(fine.delta_deg) <= _FINE_MAX_DEG
+        ):
+            angle += fine.delta_deg
+    return angle, ev, g_up
+
+
+def _output_scale(page: LoadedPage, glyph_src: float | None, doc_w: int, doc_h: int) -> float:
+    """To PAGE_DPI where the file gives its dpi, else to body text of the usual height, within bounds."""
+    if page.dpi:
+        out_scale = PAGE_DPI / page.dpi
+    elif glyph_src:
+        out_scale = _GLYPH_TARGET_PX / glyph_src
+    else:
+        out_scale = 1.0
+    return float(min(2.5, max(0.25, out_scale), math.sqrt(_MAX_PAGE_PIXELS / max(1, doc_w * doc_h))))
+
+
+def _page_kind(g_up: Glyphs, scale: float, doc_w: int, doc_h: int) -> Literal["card", "page"]:
+    """A tightly cropped card scan: ID-1's landscape aspect, few glyphs and large print for its size."""
+    aspect = max(doc_w, doc_h) / max(1.0, min(doc_w, doc_h))
+    if 1.45 <= aspect <= 1.75 and doc_w > doc_h and len(g_up) < 600 and g_up.height * 60 > doc_h * scale:
+        return "card"
+    return "page"
+
+
+def _upright(
+    image: np.ndarray, page: LoadedPage, kind: str, total: float, out_scale: float, size: tuple[int, int]
+) -> tuple[np.ndarray, float | None]:
+    """The page turned upright in one warp (a card warped to ID-1 at 300 dpi), and its dpi where known."""
+    doc_w = size[0]
+    if kind == "card":
+        upright = _render(image, total, 1.0, size=size)
+        upright = cv2.resize(
+            upright,
+            cardmod.CARD_SIZE,
+            interpolation=cv2.INTER_AREA if doc_w > cardmod.CARD_SIZE[0] else cv2.INTER_CUBIC,
+        )
+        return upright, doc_w / cardmod.CARD_WIDTH_IN
+    return _render(image, total, out_scale, size=size), page.dpi if page.dpi else None
 
 
 def _scaled_glyphs(g: Glyphs, height: float) -> Glyphs:

@@ -9,6 +9,7 @@ A poor page is flagged, never dropped: the defects become warnings and the score
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -21,6 +22,19 @@ _ANALYSIS_LONG = 700
 _SCREEN_WIDTHS = frozenset(
     {640, 720, 750, 768, 828, 1080, 1125, 1170, 1179, 1242, 1284, 1290, 1366, 1440, 1536, 1600, 1920, 2560}
 )
+
+
+@dataclass
+class _Findings:
+    """What the checks measured, the defects they named and each defect's share of the score taken off."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    defects: list[str] = field(default_factory=list)
+    penalty: dict[str, float] = field(default_factory=dict)
+
+    def flag(self, defect: str, penalty: float) -> None:
+        self.defects.append(defect)
+        self.penalty[defect] = penalty
 
 
 def assess(
@@ -39,110 +53,136 @@ def assess(
     small = to_grey(small_c)
     bg = background(small, 41)
     ink = darker_than_paper(small, bg, 0.72) > 0
-    metrics: dict[str, float] = {}
-    defects: list[str] = []
-    penalty: dict[str, float] = {}
+    found = _Findings()
+    contrast = _exposure(small, bg, ink, found)
+    if ink.sum() > 200 and contrast > 20:
+        _blur(colour, ink, scale, contrast, glyph_info, found)
+    noise = _noise(small, ink, contrast, found)
+    _resolution(effective_dpi, source_glyph_px, kind, found)
+    if cut_off:
+        found.flag("cut_off", 0.3)
+    _glare(small_c, small, found)
+    _colour(small_c, found)
+    if source_is_raster and source_shape is not None:
+        _screenshot(source_shape, noise, found)
+    return _report(found, glyph_info)
 
+
+def _exposure(small: np.ndarray, bg: np.ndarray, ink: np.ndarray, found: _Findings) -> float:
+    """Paper and ink levels: too dark, or too bright for the print to stand out. Returns the contrast."""
     paper = percentile_u8(bg, 50)
     ink_level = percentile_u8(small[ink], 20) if ink.sum() > 50 else paper
     contrast = paper - ink_level
-    metrics["paper_level"] = round(paper, 1)
-    metrics["ink_level"] = round(ink_level, 1)
-    metrics["contrast"] = round(contrast, 1)
+    found.metrics["paper_level"] = round(paper, 1)
+    found.metrics["ink_level"] = round(ink_level, 1)
+    found.metrics["contrast"] = round(contrast, 1)
     if paper < 110:
-        defects.append("too_dark")
-        penalty["too_dark"] = min(0.6, (110 - paper) / 110 + 0.2)
+        found.flag("too_dark", min(0.6, (110 - paper) / 110 + 0.2))
     if ink_level > 140 or (contrast < 60 and paper >= 110):
-        defects.append("too_bright")
-        penalty["too_bright"] = min(0.7, max(0.2, (80 - contrast) / 80))
+        found.flag("too_bright", min(0.7, max(0.2, (80 - contrast) / 80)))
+    return contrast
 
-    # blur: the steepest text edges against the contrast gives the edge spread (a Gaussian sigma, px).
-    # Measured at full resolution on the inkiest central window: downscaling would hide the blur.
-    if ink.sum() > 200 and contrast > 20:
-        # greyscale of the window only: converting the whole page cost more than the rest of this check
-        crop = to_grey(_inky_window(colour, ink, scale, 640))
-        crop_ink = darker_than_paper(crop, background(crop, 41), 0.72)
-        gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3, scale=1.0 / 8.0)
-        gy = cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3, scale=1.0 / 8.0)
-        mag = cv2.magnitude(gx, gy)
-        near_ink = cv2.dilate(crop_ink, np.ones((3, 3), np.uint8)).astype(bool)
-        if near_ink.sum() > 100:
-            g97 = float(np.percentile(mag[near_ink], 97))
-            sigma = contrast / (math.sqrt(2 * math.pi) * max(g97, 1e-3))
-            glyph_h = glyph_info.height if glyph_info is not None and glyph_info.height else 15.0
-            rel = sigma / max(glyph_h, 1.0)
-            metrics["blur_sigma_px"] = round(sigma, 2)
-            metrics["blur_rel"] = round(rel, 3)
-            if rel > 0.09:
-                defects.append("blurry")
-                penalty["blurry"] = min(0.8, (rel - 0.09) * 4 + 0.2)
 
-    # noise: Immerkær's estimator on the paper only
+def _blur(
+    colour: np.ndarray,
+    ink: np.ndarray,
+    scale: float,
+    contrast: float,
+    glyph_info: Glyphs | None,
+    found: _Findings,
+) -> None:
+    """The steepest text edges against the contrast give the edge spread (a Gaussian sigma, px). Measured at
+    full resolution on the inkiest central window: downscaling would hide the blur."""
+    # greyscale of the window only: converting the whole page cost more than the rest of this check
+    crop = to_grey(_inky_window(colour, ink, scale, 640))
+    crop_ink = darker_than_paper(crop, background(crop, 41), 0.72)
+    gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3, scale=1.0 / 8.0)
+    gy = cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3, scale=1.0 / 8.0)
+    mag = cv2.magnitude(gx, gy)
+    near_ink = cv2.dilate(crop_ink, np.ones((3, 3), np.uint8)).astype(bool)
+    if near_ink.sum() <= 100:
+        return
+    g97 = float(np.percentile(mag[near_ink], 97))
+    sigma = contrast / (math.sqrt(2 * math.pi) * max(g97, 1e-3))
+    glyph_h = glyph_info.height if glyph_info is not None and glyph_info.height else 15.0
+    rel = sigma / max(glyph_h, 1.0)
+    found.metrics["blur_sigma_px"] = round(sigma, 2)
+    found.metrics["blur_rel"] = round(rel, 3)
+    if rel > 0.09:
+        found.flag("blurry", min(0.8, (rel - 0.09) * 4 + 0.2))
+
+
+def _noise(small: np.ndarray, ink: np.ndarray, contrast: float, found: _Findings) -> float:
+    """Immerkær's estimator on the paper only. Returns the noise sigma."""
     lap = cv2.filter2D(small.astype(np.float32), -1, np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32))
     flat = ~cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     noise = float(np.mean(np.abs(lap[flat])) * math.sqrt(math.pi / 2) / 6.0) if flat.sum() > 100 else 0.0
-    metrics["noise_sigma"] = round(noise, 2)
+    found.metrics["noise_sigma"] = round(noise, 2)
     if noise > max(6.0, 0.08 * contrast):
-        defects.append("noisy")
-        penalty["noisy"] = min(0.5, noise / 40)
+        found.flag("noisy", min(0.5, noise / 40))
+    return noise
 
-    # resolution: how tall the glyphs were in the source pixels, and the dpi where known
+
+def _resolution(effective_dpi: float | None, source_glyph_px: float | None, kind: str, found: _Findings) -> None:
+    """How tall the glyphs were in the source pixels, and the dpi where known."""
     if effective_dpi is not None:
-        metrics["effective_dpi"] = round(effective_dpi, 1)
+        found.metrics["effective_dpi"] = round(effective_dpi, 1)
     if source_glyph_px is not None:
-        metrics["source_glyph_px"] = round(source_glyph_px, 1)
+        found.metrics["source_glyph_px"] = round(source_glyph_px, 1)
     low_res = (effective_dpi is not None and effective_dpi < (180 if kind == "card" else 140)) or (
         source_glyph_px is not None and source_glyph_px < 10
     )
     if low_res:
-        defects.append("low_resolution")
-        penalty["low_resolution"] = 0.35
+        found.flag("low_resolution", 0.35)
 
-    if cut_off:
-        defects.append("cut_off")
-        penalty["cut_off"] = 0.3
 
-    # glare: blown-out patches on a document that is not itself white
+def _glare(small_c: np.ndarray, small: np.ndarray, found: _Findings) -> None:
+    """Blown-out patches on a document that is not itself white."""
     hsv = cv2.cvtColor(small_c, cv2.COLOR_BGR2HSV) if small_c.ndim == 3 else None
     blown = small >= 250
     if hsv is not None:
         blown &= hsv[:, :, 1] < 25
     glare = float(blown.mean())
-    metrics["glare_fraction"] = round(glare, 4)
+    found.metrics["glare_fraction"] = round(glare, 4)
     if glare > 0.004 and percentile_u8(small, 50) < 235:
         n, _l, st, _c = components(blown.astype(np.uint8))
         big = (st[1:, cv2.CC_STAT_AREA] > 0.001 * small.size).sum() if n > 1 else 0
         if big:
-            defects.append("glare")
-            penalty["glare"] = min(0.5, glare * 20 + 0.15)
+            found.flag("glare", min(0.5, glare * 20 + 0.15))
 
-    # colour: ID cards and certificates carry red and tinted print; none means a photocopy or a grey scan
+
+def _colour(small_c: np.ndarray, found: _Findings) -> None:
+    """ID cards and certificates carry red and tinted print; none means a photocopy or a grey scan."""
     if small_c.ndim == 3:
         b, g, r = (small_c[:, :, i].astype(np.float32) for i in range(3))
         rg, yb = r - g, 0.5 * (r + g) - b
         colourful = float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
     else:
         colourful = 0.0
-    metrics["colourfulness"] = round(colourful, 2)
+    found.metrics["colourfulness"] = round(colourful, 2)
     if colourful < 4.0:
-        defects.append("photocopy")
-        penalty["photocopy"] = 0.05  # readable, but colour cues (seal, red title) are gone
+        found.flag("photocopy", 0.05)  # readable, but colour cues (seal, red title) are gone
 
-    if source_is_raster and source_shape is not None:
-        sh, sw = source_shape
-        if noise < 0.5 and (sw in _SCREEN_WIDTHS or sh in _SCREEN_WIDTHS) and max(sh, sw) / min(sh, sw) > 1.7:
-            defects.append("screenshot")
-            penalty["screenshot"] = 0.1
 
+def _screenshot(source_shape: tuple[int, int], noise: float, found: _Findings) -> None:
+    """A noiseless raster at a phone's or a monitor's width, in a screen's long aspect."""
+    sh, sw = source_shape
+    if noise < 0.5 and (sw in _SCREEN_WIDTHS or sh in _SCREEN_WIDTHS) and max(sh, sw) / min(sh, sw) > 1.7:
+        found.flag("screenshot", 0.1)
+
+
+def _report(found: _Findings, glyph_info: Glyphs | None) -> QualityReport:
+    """The score is the product of what each defect leaves; a page without text keeps a third of it."""
+    defects = found.defects
     score = 1.0
-    for p in penalty.values():
+    for p in found.penalty.values():
         score *= 1.0 - p
     if glyph_info is not None and len(glyph_info) < 15:
         defects.append("no_text")
         score *= 0.3
     if score < 0.25:
         defects.append("unreadable")
-    return QualityReport(score=round(max(0.0, min(1.0, score)), 3), defects=defects, metrics=metrics)
+    return QualityReport(score=round(max(0.0, min(1.0, score)), 3), defects=defects, metrics=found.metrics)
 
 
 def _analysis_copy(colour: np.ndarray, long_side: int = _ANALYSIS_LONG) -> tuple[np.ndarray, float]:

@@ -30,6 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from models.errors import ErrorCode
 from models.settings import Settings
 from worker import metrics
@@ -79,23 +83,12 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
     """(error code, message) for an exception raised while processing: the transient side of the taxonomy."""
     if isinstance(exc, IntakeError):
         return exc.code.value, exc.message
-    try:
-        from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-        from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-        if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
-            return ErrorCode.DATABASE_UNAVAILABLE.value, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-            return ErrorCode.DATABASE_UNAVAILABLE.value, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        if isinstance(exc, BotoCoreError | ClientError):
-            return ErrorCode.STORAGE_UNAVAILABLE.value, f"{type(exc).__name__}: {exc}"
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return ErrorCode.DATABASE_UNAVAILABLE.value, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return ErrorCode.DATABASE_UNAVAILABLE.value, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+    if isinstance(exc, BotoCoreError | ClientError):
+        return ErrorCode.STORAGE_UNAVAILABLE.value, f"{type(exc).__name__}: {exc}"
     return ErrorCode.INTERNAL.value, f"{type(exc).__name__}: {exc}"
 
 

@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from botocore.config import Config
+
 from models.errors import ErrorCode
 from models.settings import Settings
+from worker import aws
 from worker.errors import IntakeError
 from worker.files import private_dir, private_file
 
@@ -320,10 +323,6 @@ class SqsQueue:
         visibility_timeout_s: int = 120,
         client: Any = None,
     ) -> None:
-        from botocore.config import Config
-
-        from worker import aws
-
         self.url = queue_url
         self.name = queue_url
         self.dead_letter_url = dead_letter_url

@@ -20,9 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
 from models.errors import ErrorCode
 from models.messages import QueueMessage
 from models.settings import Settings
+from worker import aws
 from worker.errors import IntakeError, UntrustedMessage
 from worker.files import Unsafe, open_inside, private_dir, private_file, write_private
 from worker.intake.events import WorkItem
@@ -88,18 +92,12 @@ class S3Store:
     origin = "s3"
 
     def __init__(self, bucket: str, *, derived_prefix: str = "derived/", client: Any = None) -> None:
-        from botocore.config import Config
-
-        from worker import aws
-
         self.bucket = bucket
         self.derived_prefix = derived_prefix
         config = Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 4})
         self.client = client or aws.client("s3", config=config)
 
     def _error(self, display: str, exc: Exception) -> IntakeError:
-        from botocore.exceptions import ClientError
-
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in _MISSING_CODES:

@@ -43,10 +43,11 @@ from worker.match.comparators import (
     compare_residence,
     compare_street,
 )
+from worker.match.corrections import proposed_updates
 from worker.match.features import ScannedPerson, ScannedSubmission, scan_submission
 from worker.match.model import Model, active_model_path
 from worker.store.registry import Lookup, OwnerRow, ParcelRow, RegistryRepository
-from worker.vntext import commune_name_key, fold, name_key, street_part
+from worker.vntext import commune_name_key, name_key, street_part
 
 log = logging.getLogger(__name__)
 
@@ -539,87 +540,13 @@ class Matcher:
         return rows
 
     def _updates(self, sub: ScannedSubmission, s: Scored) -> list[ProposedUpdate]:
-        """Registry values the scans correct. Only confident readings propose anything: an OCR slip must
-        not be offered as a correction."""
-        out: list[ProposedUpdate] = []
-        p = s.parcel
-
-        def propose(fld: str, record: Any, scanned: Any, reason: str, owner_index: int | None = None) -> None:
-            out.append(
-                ProposedUpdate(
-                    field=fld, record_value=record, scanned_value=scanned, owner_index=owner_index, reason=reason
-                )
-            )
-
-        for person, pm in zip(sub.persons, s.persons, strict=False):
-            owner = pm.owner
-            if owner is None:
-                continue
-            index = owner.owner_index
-            name_level = pm.levels["name"]
-            if (
-                person.name
-                and owner.name
-                and name_level not in (None, "exact", "differs", "given_only", "middle_differs")
-            ):
-                record_plain = fold(owner.name) == owner.name
-                reason = None
-                if owner.repaired and any(enc in owner.repaired for enc in ("tcvn3", "vni", "utf8_double")):
-                    reason = f"registry name was in a legacy encoding ({owner.repaired})"
-                elif record_plain and person.name != fold(person.name):
-                    reason = "registry name has no diacritics"
-                elif name_level in ("tones_differ", "ocr_close") and person.name_confidence >= 0.9:
-                    reason = "registry name differs from the (verified) scanned name"
-                if reason and person.name_confidence >= 0.5:
-                    propose("owner_name", owner.name, person.name, reason, index)
-            scanned_id = person.id_number if person.id_number and len(person.id_number) == 12 else None
-            if scanned_id and person.id_confidence >= 0.8:
-                if not owner.id_number:
-                    propose("owner_id_number", None, scanned_id, "registry has no personal number", index)
-                elif (
-                    len(owner.id_number) == 9
-                    and pm.levels["id_number"] in ("exact", "not_comparable")
-                    and pm.levels["name"] in ("exact", "tones_differ", "no_diacritics", "ocr_close")
-                ):
-                    propose(
-                        "owner_id_number",
-                        owner.id_number,
-                        scanned_id,
-                        "old 9-digit CMND → 12-digit personal number",
-                        index,
-                    )
-                elif (
-                    len(owner.id_number) == 12
-                    and pm.levels["id_number"] == "ocr_close"
-                    and person.id_confidence >= 0.95
-                ):
-                    propose(
-                        "owner_id_number",
-                        owner.id_number,
-                        scanned_id,
-                        "registry number differs by one digit from the verified card",
-                        index,
-                    )
-            elif (
-                person.id_number and len(person.id_number) == 9 and not owner.id_number and person.id_confidence >= 0.8
-            ):
-                propose("owner_id_number", None, person.id_number, "registry has no personal number", index)
-            if person.birth_year is not None and person.birth_year_confidence >= 0.8:
-                if owner.birth_year is None:
-                    propose("owner_birth_year", None, person.birth_year, "registry has no birth year", index)
-                elif pm.levels["birth_year"] == "off_by_one" and pm.levels["name"] not in (
-                    None,
-                    "differs",
-                    "given_only",
-                ):
-                    propose(
-                        "owner_birth_year", owner.birth_year, person.birth_year, "registry birth year off by one", index
-                    )
-        if sub.certificate_serial and not p.certificate_serial and sub.serial_confidence >= 0.8:
-            propose("certificate_serial", None, sub.certificate_serial, "registry has no certificate serial")
-        if sub.registry_number and not p.registry_number:
-            propose("registry_number", None, sub.registry_number, "registry has no registry number")
-        return out
+        """Registry values the scans correct (worker.match.corrections), for the people matched to an owner."""
+        people = [
+            (person, pm.owner, pm.levels)
+            for person, pm in zip(sub.persons, s.persons, strict=False)
+            if pm.owner is not None
+        ]
+        return proposed_updates(sub, people, s.parcel)
 
 
 ProposeFn = Callable[[list[Document]], list[Proposal]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.review.commands import export_command, review_group, users_group
 from worker.store.review import DecidedPair, ReviewThresholds, decided_pairs, get_thresholds
 
 __all__ = [
@@ -26,13 +27,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # imported on first use: the CLI and the matcher must not pay for FastAPI and Jinja at start-up
     if name == "create_app":
+        # imported on first use: the CLI and the matcher must not pay for FastAPI and Jinja at start-up
         from worker.review.app import create_app
 
         return create_app
-    if name in ("review_group", "users_group", "export_command"):
-        from worker.review import commands
-
-        return getattr(commands, name)
     raise AttributeError(name)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from models.settings import Settings, get_settings
+from worker import aws
 from worker.review import api, api_work, pages, pages_admin, pages_work
 from worker.review.auth import CsrfFailed, Forbidden, NotAuthenticated, session_secret
 from worker.review.errors import ReviewError
@@ -106,8 +107,6 @@ def create_app(
     if s3_client is None:
 
         def s3_client() -> Any:
-            from worker import aws
-
             return aws.client("s3")
 
     app.state.s3_client = s3_client
@@ -201,6 +200,7 @@ def _matcher_assess(engine: Engine, settings: Settings) -> Callable[[list[Any], 
 
     def assess(documents: list[Any], parcel_ids: list[str]) -> list[Any]:
         if "matcher" not in holder:
+            # here, not at the top: the matcher brings the OCR pipeline and its models into the app's start-up
             from worker.match import Matcher
 
             holder["matcher"] = Matcher(engine, settings)

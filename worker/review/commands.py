@@ -35,6 +35,7 @@ def review_group() -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
+    # here, not at the top: every `intake` command loads this module, and only `serve` needs uvicorn and FastAPI
     import uvicorn
 
     from worker.review.app import create_app
@@ -70,7 +71,7 @@ def bootstrap_admin(engine: Engine, settings: Settings) -> str | None:
         raise CommandFailure(
             "set both INTAKE_BOOTSTRAP_ADMIN_NAME and INTAKE_BOOTSTRAP_ADMIN_PASSWORD (or neither)", EXIT_USAGE
         )
-    from worker.review.auth import create_user
+    from worker.review.auth import create_user  # here: it brings FastAPI, argon2 and zxcvbn (see `serve`)
 
     try:
         with session_scope(engine) as session:
@@ -118,8 +119,7 @@ def export_command(
     """Write the changes for VBDLIS that have not been sent yet (reviewers' accepts and new records, and
     auto-accepted matches no person needs to see), one row per parcel-owner change, and mark them as sent so
     the next export starts after them."""
-    from worker.review import export, worklist
-    from worker.store.review import append_audit
+    from worker.review import export, worklist  # here: they bring FastAPI (see `serve`)
 
     try:
         since_at = export.parse_since(since)
@@ -177,7 +177,7 @@ def _read_password() -> str:
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="clerk: upload; reviewer: decide; admin: manage.")
 def add_user(name: str, role: str) -> None:
-    from worker.review.auth import create_user
+    from worker.review.auth import create_user  # here: it brings FastAPI, argon2 and zxcvbn (see `serve`)
 
     password = _read_password()
     settings = get_settings()

@@ -321,7 +321,7 @@ def to_json(rows: Sequence[dict[str, Any]]) -> bytes:
 def write_xlsx(rows: Sequence[dict[str, Any]], target: str | Path | BinaryIO) -> None:
     """One sheet, a frozen and filterable header; every cell written as text, so ID numbers keep their leading
     zeros and serials are not read as numbers (XlsxWriter streams rows: constant memory for a file)."""
-    import xlsxwriter
+    import xlsxwriter  # here, not at the top: only XLSX exports need it
 
     options = {"constant_memory": True} if isinstance(target, str | Path) else {"in_memory": True}
     workbook = xlsxwriter.Workbook(str(target) if isinstance(target, Path) else target, options)

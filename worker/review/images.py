@@ -40,6 +40,7 @@ def _read_local(settings: Settings, key: str, base: Path) -> bytes | None:
 def _read_derived(settings: Settings, s3_client: Callable[[], Any], image_key: str) -> bytes | None:
     """Through the intake stage's reader when it is installed (it knows where the worker put them)."""
     try:
+        # here, not at the top: the intake stage brings the OCR pipeline into the app, needed only for images
         from worker import intake
     except ImportError:
         intake = None  # type: ignore[assignment]
@@ -69,7 +70,9 @@ def _as_browser_image(data: bytes, source: str, page: int, settings: Settings) -
     suffix = Path(source).suffix.lower()
     if suffix in BROWSER_TYPES:
         return data, BROWSER_TYPES[suffix]
-    from worker import imaging  # public API of the image stage: renders PDF/TIFF pages the way the worker did
+    # the image stage's public API renders PDF/TIFF pages the way the worker did; imported here, as it brings
+    # Tesseract and sets OpenCV's threads for the whole process
+    from worker import imaging
 
     pages = imaging.load_pages(data, source, settings=settings)
     chosen = next((p for p in pages if p.page == page), pages[0] if pages else None)

@@ -21,6 +21,7 @@ from models.proposal import Proposal
 from worker.review.diff import Segment, char_diff, value_kind, values_equal
 from worker.review.errors import get_submission
 from worker.review.labels import display_name
+from worker.store.registry import RegistryRepository
 from worker.store.results import DocumentRow, ErrorRow, ProposalRow, SubmissionRow
 from worker.store.review import (
     AuditRow,
@@ -289,8 +290,6 @@ def proposals(session: Session, submission_id: str) -> list[ProposalRow]:
 
 def registry_records(session: Session, parcel_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The candidates' current registry records (empty when no registry is loaded yet)."""
-    from worker.store.registry import RegistryRepository
-
     if not parcel_ids:
         return {}
     try:

@@ -5,6 +5,7 @@ exercised (and its screenshots looked at) before, and independently of, the real
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -144,8 +145,6 @@ def toy_proposals(
 
 
 def read_registry_csv(path: Any) -> list[dict[str, Any]]:
-    import csv
-
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     for row in rows:

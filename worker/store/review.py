@@ -34,10 +34,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.settings import Settings
+from worker.store import migrate
 from worker.store.db import Base, session_scope
 from worker.store.results import SubmissionRow, utcnow
 from worker.store.worklist import WORKLIST_TABLES
@@ -221,15 +224,8 @@ def create_review_tables(engine: Engine) -> None:
 
 def ensure_schema(engine: Engine) -> None:
     """Bring the schema up to date the way every process does (Alembic under a lock, see worker.store.migrate),
-    then make sure the review tables exist; without the migration module, create everything directly."""
-    try:
-        from worker.store import migrate
-    except ImportError:
-        migrate = None  # type: ignore[assignment]
-    if migrate is not None:
-        migrate.upgrade(engine)
-    else:
-        Base.metadata.create_all(engine)
+    then make sure the review tables exist."""
+    migrate.upgrade(engine)
     create_review_tables(engine)  # no-op when present; installs the audit triggers on a fresh table
 
 
@@ -346,12 +342,8 @@ def sync_queue(session: Session, sample_rate: float) -> int:
     # one statement, and a concurrent request enqueueing the same submissions is not an error
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
         stmt: Any = pg_insert(ReviewQueueRow).on_conflict_do_nothing(index_elements=["submission_id"])
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
         stmt = sqlite_insert(ReviewQueueRow).on_conflict_do_nothing(index_elements=["submission_id"])
     else:
         added = 0

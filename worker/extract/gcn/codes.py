@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from models import fields as F
-from models.elements import union
+from models.elements import Box, union
 from worker.extract.gcn.evidence import Evidence
 from worker.extract.gcn.form import SERIAL_FORMATS
 from worker.extract.gcn.images import PageImages, red_text_box
@@ -17,12 +17,47 @@ from worker.extract.gcn.patterns import CODE_RE, SERIAL_GAP_RE, SERIAL_RE
 from worker.extract.gcn.text import PageText
 from worker.extract.scan import PageScan
 
+# a serial's digits as a photocopy's grey print reads them (O, I, l, S, B for 0, 1, 1, 5, 8)
+_PHOTOCOPIED_SERIAL_RE = re.compile(r"[0-9OIlSB]{6}(?:[0-9OIlSB]{2})?")
+# a reading of the red number alone, its letters lost
+_DIGITS_ONLY_RE = re.compile(r"\s*\d{6}(?:\d{2})?\s*")
+
 
 def read_serial(
     t: PageText, pg: PageImages, form: str | None, h: int, warnings: list[str] | None = None
 ) -> Evidence | None:
     """The certificate serial, printed in red at the bottom right of page 1. Red print found there but no
     serial read off it is a warning (the registry's key is then missing, not guessed)."""
+    ev = _layout_serial(t, pg, form, h)
+    region = ev.box if ev else red_text_box(pg, h)
+    if ev is None and region is None:
+        region = _grey_serial_region(pg, h)
+    if region is None:
+        return ev
+    if ev is not None and len(ev.value.split()[0]) == 1 and form != "gcn_pre2009":
+        # one letter where the form prints two: the first was likely lost at the box's edge, so the
+        # readings below look a letter further left
+        x, y, w, hh = region
+        region = (max(0, x - int(1.5 * hh)), y, w + int(1.5 * hh), hh)
+    # the serial is the registry's key: three more readings (the vie model, and the eng model at two
+    # text sizes, which is surer of Latin capitals and digits) vote with the layout pass
+    votes: list[tuple[str, float, str]] = []
+    if ev is not None:
+        votes.append((ev.value, ev.ocr_conf, "ocr"))
+    rereads, digits_only = _reread_serial(pg, region)
+    votes += rereads
+    if not votes:
+        if digits_only and warnings is not None:
+            warnings.append(
+                "certificate_serial_incomplete: the red number at the page's foot was read without its letters"
+            )
+        return ev
+    return _vote_serial(ev, votes, region, form)
+
+
+def _layout_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Evidence | None:
+    """The likeliest serial in the layout pass's text: low on the page, to the right, in the form's format,
+    read with confidence."""
     best: tuple[float, Evidence] | None = None
     for m in SERIAL_RE.finditer(t.raw):
         letters, digits = m.group(1), m.group(2).translate(DIGIT_FIX)
@@ -46,53 +81,43 @@ def read_serial(
         )
         if best is None or score > best[0]:
             best = (score, cand)
-    ev: Evidence | None = best[1] if best else None
-    region = ev.box if ev else red_text_box(pg, h)
-    if ev is None and region is None:
-        # a photocopy turns the red serial grey: find it in the bottom-right band as sparse text
-        W = pg.grey.shape[1]
-        y0 = int(h * 0.75)
-        band = pg.reader.read(pg.grey[y0 : int(h * 0.98), int(W * 0.5) :], psm=11)
-        for line in band.lines:
-            # the words of the serial only: the line box also holds whatever specks sit beside it
-            for k, word in enumerate(line.words):
-                if (
-                    re.fullmatch(r"[0-9OIlSB]{6}(?:[0-9OIlSB]{2})?", word.text)
-                    and sum(c.isdigit() for c in word.text) >= 4
-                ):
-                    parts = [word.box] + ([line.words[k - 1].box] if k and line.words[k - 1].text.isalpha() else [])
-                    x, y, w, _ = union(parts)
-                    hh = min(p[3] for p in parts)  # a speck under a digit stretches its box
-                    region = (x + int(W * 0.5), y + y0, w, hh)
-                    break
-            if region is not None:
-                break
-    if region is None:
-        return ev
-    if ev is not None and len(ev.value.split()[0]) == 1 and form != "gcn_pre2009":
-        # one letter where the form prints two: the first was likely lost at the box's edge, so the
-        # readings below look a letter further left
-        x, y, w, hh = region
-        region = (max(0, x - int(1.5 * hh)), y, w + int(1.5 * hh), hh)
-    # the serial is the registry's key: three more readings (the vie model, and the eng model at two
-    # text sizes, which is surer of Latin capitals and digits) vote with the layout pass
+    return best[1] if best else None
+
+
+def _grey_serial_region(pg: PageImages, h: int) -> Box | None:
+    """A photocopy turns the red serial grey: find it in the bottom-right band as sparse text."""
+    W = pg.grey.shape[1]
+    y0 = int(h * 0.75)
+    band = pg.reader.read(pg.grey[y0 : int(h * 0.98), int(W * 0.5) :], psm=11)
+    for line in band.lines:
+        # the words of the serial only: the line box also holds whatever specks sit beside it
+        for k, word in enumerate(line.words):
+            if _PHOTOCOPIED_SERIAL_RE.fullmatch(word.text) and sum(c.isdigit() for c in word.text) >= 4:
+                parts = [word.box] + ([line.words[k - 1].box] if k and line.words[k - 1].text.isalpha() else [])
+                x, y, w, _ = union(parts)
+                hh = min(p[3] for p in parts)  # a speck under a digit stretches its box
+                return (x + int(W * 0.5), y + y0, w, hh)
+    return None
+
+
+def _reread_serial(pg: PageImages, region: Box) -> tuple[list[tuple[str, float, str]], bool]:
+    """The serial read again in `region`: with the vie model, and the eng model at two text sizes. Also
+    whether any reading found the digits without letters."""
     votes: list[tuple[str, float, str]] = []
-    if ev is not None:
-        votes.append((ev.value, ev.ocr_conf, "ocr"))
     digits_only = False
     for lang, zoom in ((None, 1.0), ("eng", 1.0), ("eng", 1.6)):
         text, conf, _ = pg.read(region, whitelist=SERIAL_CHARS, ink="red", lang=lang, zoom=zoom)
-        digits_only = digits_only or bool(re.fullmatch(r"\s*\d{6}(?:\d{2})?\s*", text))
+        digits_only = digits_only or bool(_DIGITS_ONLY_RE.fullmatch(text))
         # the eng model sometimes reads the gap after the letters as `L`/`I` (`AIL575839`)
         sm = SERIAL_RE.search(re.sub(r"\s+", " ", text.upper())) or SERIAL_GAP_RE.search(text.upper())
         if sm and sm.group(2).translate(DIGIT_FIX).isdigit():
             votes.append((f"{sm.group(1)} {sm.group(2).translate(DIGIT_FIX)}", conf, "reread"))
-    if not votes:
-        if digits_only and warnings is not None:
-            warnings.append(
-                "certificate_serial_incomplete: the red number at the page's foot was read without its letters"
-            )
-        return ev
+    return votes, digits_only
+
+
+def _vote_serial(ev: Evidence | None, votes: list[tuple[str, float, str]], region: Box, form: str | None) -> Evidence:
+    """The value most readings agree on (then the one in the form's format, then the layout pass's), with
+    the count of readings for and against it."""
     fmt = SERIAL_FORMATS.get(form or "")
     if form != "gcn_pre2009":
         # `E 652680` beside `CE 652680`: the same serial with its first letter dropped (only the 1993 form
@@ -116,9 +141,9 @@ def read_serial(
     ev.sources = sorted({src for _, src in backers})
     ev.agree = len(backers) - 1
     ev.disagree = len(votes) - len(backers)
-    if ev is not None and form in SERIAL_FORMATS:
+    if form in SERIAL_FORMATS:
         ev.valid = bool(SERIAL_FORMATS[form].fullmatch(ev.value))
-    elif ev is not None and len(ev.value.split()[0]) == 1:
+    elif len(ev.value.split()[0]) == 1:
         ev.valid = False  # one letter: the 1993 form's, or a first letter lost; the form does not say which
     return ev
 

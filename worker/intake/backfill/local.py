@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -166,7 +166,22 @@ def run_local(
             for outcome in process_submission(objects, stop):
                 on_outcome(outcome)
         return stop.is_set()
+    return _run_pool(pending, workers, init, stop, on_outcome, max_pool_restarts)
 
+
+InFlight = dict[Future[list[ObjectOutcome]], list[SourceObject]]
+
+
+def _run_pool(
+    pending: list[list[SourceObject]],
+    workers: int,
+    init: Callable[..., None],
+    stop: threading.Event,
+    on_outcome: Callable[[ObjectOutcome], None],
+    max_pool_restarts: int,
+) -> bool:
+    """run_local with a pool of `workers` spawned processes, started again (up to `max_pool_restarts`
+    times) when one of them dies."""
     # spawn, not fork: the parent holds a database pool and rich's threads, neither survives a fork
     mp = multiprocessing.get_context("spawn")
     shared_stop = mp.Event()
@@ -174,7 +189,7 @@ def run_local(
     restarts = 0
     queue = iter(pending)
     pool = make_pool()
-    in_flight: dict[Future[list[ObjectOutcome]], list[SourceObject]] = {}
+    in_flight: InFlight = {}
     try:
         exhausted = False
         while True:
@@ -183,30 +198,11 @@ def run_local(
                 for fut in list(in_flight):
                     if fut.cancel():
                         in_flight.pop(fut)
-            # a window of one queued submission per worker: enough to keep them busy, little to cancel,
-            # and a million submissions are never all pickled into the pool at once
-            while not stop.is_set() and not exhausted and len(in_flight) < workers * 2:
-                objects = next(queue, [])
-                if not objects:
-                    exhausted = True
-                    break
-                in_flight[pool.submit(_pool_task, objects)] = objects
+            if not exhausted:
+                exhausted = _submit(pool, queue, in_flight, workers * 2, stop)
             if not in_flight:
                 break
-            finished, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED)
-            broken = False
-            for fut in finished:
-                objects = in_flight.pop(fut)
-                try:
-                    outcomes = fut.result()
-                except BrokenProcessPool:
-                    broken = True
-                    outcomes = [_died(o, "a worker process died (out of memory or killed)") for o in objects]
-                except Exception as exc:  # pickling trouble or a bug outside the Processor's own handling
-                    outcomes = [_died(o, f"{type(exc).__name__}: {exc}") for o in objects]
-                for outcome in outcomes:
-                    on_outcome(outcome)
-            if broken:
+            if _collect(in_flight, on_outcome):  # a worker process died: the pool is broken
                 for fut, objects in list(in_flight.items()):
                     for o in objects:
                         on_outcome(_died(o, "lost with a dead worker process"))
@@ -225,6 +221,42 @@ def run_local(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submit(
+    pool: ProcessPoolExecutor,
+    queue: Iterator[list[SourceObject]],
+    in_flight: InFlight,
+    window: int,
+    stop: threading.Event,
+) -> bool:
+    """Queue submissions until `window` are in flight; returns True once `queue` has run out. A window of one
+    queued submission per worker keeps them busy, leaves little to cancel, and a million submissions are
+    never all pickled into the pool at once."""
+    while not stop.is_set() and len(in_flight) < window:
+        objects = next(queue, [])
+        if not objects:
+            return True
+        in_flight[pool.submit(_pool_task, objects)] = objects
+    return False
+
+
+def _collect(in_flight: InFlight, on_outcome: Callable[[ObjectOutcome], None]) -> bool:
+    """Report the submissions finished within 0.2 s; returns True if a worker process died."""
+    finished, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED)
+    broken = False
+    for fut in finished:
+        objects = in_flight.pop(fut)
+        try:
+            outcomes = fut.result()
+        except BrokenProcessPool:
+            broken = True
+            outcomes = [_died(o, "a worker process died (out of memory or killed)") for o in objects]
+        except Exception as exc:  # pickling trouble or a bug outside the Processor's own handling
+            outcomes = [_died(o, f"{type(exc).__name__}: {exc}") for o in objects]
+        for outcome in outcomes:
+            on_outcome(outcome)
+    return broken
 
 
 def _died(obj: SourceObject, message: str) -> ObjectOutcome:
