@@ -18,17 +18,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+
+from models.document import Document, FieldValue
+from models.proposal import Evidence, Proposal, ProposedUpdate
+from models.settings import Settings
+from worker.review import auth
+from worker.review.app import create_app
+from worker.review.auth import create_user
+from worker.review.seed import seed_submission
+from worker.store.db import session_scope
+from worker.store.results import utcnow
+
 PASSWORD = "bench password 123"
 
 
 def _seed(engine: Any, n: int, reviewers: int) -> None:
-    from models.document import Document, FieldValue
-    from models.proposal import Evidence, Proposal, ProposedUpdate
-    from worker.review.auth import create_user
-    from worker.review.seed import seed_submission
-    from worker.store.db import session_scope
-    from worker.store.results import utcnow
-
     now = utcnow()
     with session_scope(engine) as s:
         for i in range(reviewers):
@@ -93,8 +100,6 @@ def _seed(engine: Any, n: int, reviewers: int) -> None:
 
 
 def _client(app: Any, name: str) -> Any:
-    from fastapi.testclient import TestClient
-
     c = TestClient(app, follow_redirects=False)
     token = c.get("/api/session").json()["csrf_token"]
     r = c.post("/api/session", json={"name": name, "password": PASSWORD}, headers={"X-CSRF-Token": token})
@@ -130,12 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from argon2 import PasswordHasher
-
-    from models.settings import Settings
-    from worker.review import auth
-    from worker.review.app import create_app
-
     # the benchmark measures the app, not password hashing (argon2 stays at its defaults in production)
     auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     tmp = Path(tempfile.mkdtemp(prefix="bench-review-"))
@@ -143,8 +142,6 @@ def main(argv: list[str] | None = None) -> int:
     if url == "sqlite":
         url = f"sqlite:///{tmp / 'review.db'}"
     elif url == "postgres":
-        import psycopg
-
         name = f"bench_review_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
@@ -234,8 +231,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if distinct else 1
     finally:
         if drop:
-            import psycopg
-
             with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
 
