@@ -27,18 +27,34 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import random
+import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+import psycopg
+from PIL import Image, ImageDraw
+from sqlalchemy import create_engine, text
+
+from fixtures.fonts import font
+from models.messages import QueueMessage
+from models.settings import Settings
+from worker.intake.queues import SqsQueue, make_queue
+from worker.store.migrate import open_database
 
 POISON_KINDS = ("empty", "corrupt_pdf", "bomb", "not_an_image", "bad_message")
 
@@ -52,10 +68,6 @@ class Plan:
 
 
 def _scan(i: int, rng: random.Random) -> bytes:
-    from PIL import Image, ImageDraw
-
-    from fixtures.fonts import font
-
     img = Image.new("RGB", (900, 300), (250, 250, 246))
     draw = ImageDraw.Draw(img)
     draw.text((40, 40), "GIẤY CHỨNG NHẬN QUYỀN SỬ DỤNG ĐẤT", font=font("serif_bold", 30), fill=(20, 20, 20))
@@ -68,9 +80,6 @@ def _scan(i: int, rng: random.Random) -> bytes:
 
 
 def _bomb() -> bytes:
-    import struct
-    import zlib
-
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -128,14 +137,9 @@ class Embedded:
         self.database_url = f"sqlite:///{(workdir / 'data' / 'intake.db').as_posix()}"
 
     def settings(self) -> Any:
-        from models.settings import Settings
-
         return Settings(_env_file=None, data_dir=self.workdir / "data")  # type: ignore[call-arg]
 
     def submit(self, plan: Plan) -> None:
-        from models.messages import QueueMessage
-        from worker.intake.queues import make_queue
-
         archive = self.workdir / "data" / "archive"
         queue = make_queue(self.settings())
         bodies = []
@@ -151,8 +155,6 @@ class Embedded:
             queue.send(body)
 
     def dead_letters(self) -> list[Any]:
-        from worker.intake.queues import make_queue
-
         return make_queue(self.settings()).list_dead(100_000)
 
     def close(self) -> None:
@@ -163,10 +165,7 @@ class S3Backend:
     name = "s3 (moto S3 notifications → SQS + DLQ, PostgreSQL results)"
 
     def __init__(self, workdir: Path, visibility: int, database_url: str | None) -> None:
-        import logging
-
-        import boto3
-        from moto.server import ThreadedMotoServer
+        from moto.server import ThreadedMotoServer  # the dev extra; only this backend needs it
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         os.environ.update(
@@ -210,8 +209,6 @@ class S3Backend:
 
     def _throwaway_database(self) -> str | None:
         try:
-            import psycopg
-
             name = f"intake_load_{uuid.uuid4().hex[:10]}"
             with psycopg.connect(
                 host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True, connect_timeout=3
@@ -237,15 +234,11 @@ class S3Backend:
             self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=f"garbage message {i} {{")
 
     def dead_letters(self) -> list[Any]:
-        from worker.intake.queues import SqsQueue
-
         return SqsQueue(self.queue_url, dead_letter_url=self.dlq_url).list_dead(100_000)
 
     def close(self) -> None:
         self.server.stop()
         if self.dropdb:
-            import psycopg
-
             with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
                 c.execute(f'DROP DATABASE IF EXISTS "{self.dropdb}" WITH (FORCE)')
 
@@ -254,8 +247,6 @@ class S3Backend:
 
 
 def _count_done(database_url: str) -> int:
-    from sqlalchemy import create_engine, text
-
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -271,8 +262,6 @@ def _count_done(database_url: str) -> int:
 
 
 def reconcile(plan: Plan, database_url: str, dead: list[Any], *, s3_bucket: str | None) -> dict[str, Any]:
-    from sqlalchemy import create_engine, text
-
     engine = create_engine(database_url)
     with engine.connect() as conn:
         objects = conn.execute(text("select bucket, key, version_id, status, error_code, id from source_objects")).all()
@@ -322,8 +311,6 @@ def reconcile(plan: Plan, database_url: str, dead: list[Any], *, s3_bucket: str 
         if "key" in body:
             dead_keys.add(body["key"])
         for record in body.get("Records", []):
-            from urllib.parse import unquote_plus
-
             dead_keys.add(unquote_plus(record["s3"]["object"]["key"]))
     status: Counter[str] = Counter()
     lost = 0
@@ -393,8 +380,6 @@ def main(argv: list[str] | None = None) -> int:
         else S3Backend(workdir, args.visibility, args.database_url)
     )
     try:
-        from worker.store.migrate import open_database
-
         open_database(backend.database_url).dispose()  # schema first: workers starting together must not race it
         backend.submit(plan)
         started = time.perf_counter()
@@ -451,8 +436,6 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
     if not args.keep:
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if report["lost"] == 0 and report["duplicated"] == 0 else 1
 
