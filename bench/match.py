@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -31,7 +32,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from rapidfuzz import fuzz, process
+
+from fixtures.gcn import owner_truth
+from fixtures.mrz import person_mrz
+from fixtures.registry import allocate_parcel_ids, write_registry
+from fixtures.samples import generate, parcel_key, plan_submission
 from models.settings import Settings
+from worker.keys import id_digits, serial_key
+from worker.match import Matcher
+from worker.match.features import scan_submission
+from worker.match.model import MODEL_PATH, expected_calibration_error
+from worker.match.simulate import Simulator
+from worker.match.train import load_truth, train
+from worker.pipeline import collect_submissions, process_submission, read_inputs
+from worker.store.db import make_engine
+from worker.store.migrate import upgrade
+from worker.store.registry import import_csv
+from worker.vntext import name_key
 
 # --- sample sets without images ---------------------------------------------------------------------------
 
@@ -51,8 +70,6 @@ def _card_docs(person: Any, with_back: bool) -> list[dict[str, Any]]:
     if with_back and gen in ("cccd_chip_2021", "cancuoc_2024"):
         back: dict[str, Any] = {"id_number": person.id_number, "date_of_birth": person.date_of_birth.isoformat()}
         if person.id_number and len(person.id_number) == 12:
-            from fixtures.mrz import person_mrz
-
             # the zone the number and birth date were read from; its third line names the holder (no diacritics)
             back["mrz"] = person_mrz(person)
         docs.append(
@@ -62,8 +79,6 @@ def _card_docs(person: Any, with_back: bool) -> list[dict[str, Any]]:
 
 
 def _certificate_docs(parcel: Any) -> list[dict[str, Any]]:
-    from fixtures.gcn import owner_truth
-
     owners = [owner_truth(o, parcel) for o in parcel.owners]
     parcel_fields = {
         "parcel_number": parcel.parcel_number,
@@ -111,9 +126,6 @@ def make_samples(
 ) -> dict[str, Any]:
     """A sample set without images: parcels.csv (with optional status/superseded_by/derived_from columns when
     some parcels were split after their certificate was issued) and truth.jsonl in the fixtures format."""
-    from fixtures.registry import allocate_parcel_ids, write_registry
-    from fixtures.samples import parcel_key, plan_submission
-
     outdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     used: set[tuple[str, int, int]] = set()
@@ -268,8 +280,6 @@ class Outcome:
 
 
 def _metrics(outcomes: list[Outcome]) -> dict[str, float]:
-    from worker.match.model import expected_calibration_error
-
     present = [o for o in outcomes if o.truth_parcel]
     absent = [o for o in outcomes if not o.truth_parcel]
     auto = [o for o in outcomes if o.band == "auto_accept"]
@@ -301,9 +311,6 @@ def _metrics(outcomes: list[Outcome]) -> dict[str, float]:
 
 
 def run_matcher(engine: Any, subs: list[tuple[dict[str, Any], list[Any]]], settings: Settings) -> list[Outcome]:
-    from worker.match import Matcher
-    from worker.match.features import scan_submission
-
     matcher = Matcher(engine, settings)
     outcomes = []
     with engine.connect() as conn:
@@ -338,8 +345,6 @@ def run_matcher(engine: Any, subs: list[tuple[dict[str, Any], list[Any]]], setti
 
 
 def _registry_strings(csv_path: Path) -> tuple[list[str], list[str]]:
-    from worker.vntext import name_key
-
     texts: dict[str, list[str]] = {}
     with csv_path.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
@@ -358,9 +363,6 @@ def _registry_strings(csv_path: Path) -> tuple[list[str], list[str]]:
 
 
 def _submission_string(docs: list[Any]) -> str:
-    from worker.match.features import scan_submission
-    from worker.vntext import name_key
-
     sub = scan_submission(docs)
     parts = [
         sub.certificate_serial or "",
@@ -375,8 +377,6 @@ def _submission_string(docs: list[Any]) -> str:
 def run_rapidfuzz(csv_path: Path, subs: list[tuple[dict[str, Any], list[Any]]], threshold: float) -> list[Outcome]:
     """The plain baseline: one text per registry parcel, the best token_set_ratio wins, score/100 is the
     'confidence'. No blocking (rapidfuzz scans every parcel in C)."""
-    from rapidfuzz import fuzz, process
-
     ids, texts = _registry_strings(csv_path)
     outcomes = []
     for truth, docs in subs:
@@ -399,15 +399,11 @@ def run_splink(
     """Splink 4 (DuckDB) linking the submissions to the registry's owner rows: comparisons on name (Jaro-
     Winkler levels), birth year, personal number, serial, sheet/parcel and address; u by random sampling,
     m by EM on two blocking rules, best match per submission."""
-    try:
+    try:  # the optional `bench` extra
         import splink.comparison_library as cl
         from splink import DuckDBAPI, Linker, SettingsCreator, block_on  # type: ignore[attr-defined,unused-ignore]
     except ImportError as exc:
         return [], f"splink not installed ({exc}); pip install 'land-intake[bench]'"
-    from worker.keys import id_digits, serial_key
-    from worker.match.features import scan_submission
-    from worker.vntext import name_key
-
     reg_rows = []
     with csv_path.open(newline="", encoding="utf-8") as fh:
         for i, row in enumerate(csv.DictReader(fh)):
@@ -511,12 +507,6 @@ class ImportCost:
 
 
 def _import(csv_path: Path, url: str) -> tuple[Any, ImportCost, Any]:
-    import resource
-
-    from worker.store.db import make_engine
-    from worker.store.migrate import upgrade
-    from worker.store.registry import import_csv
-
     upgrade(url)
     engine = make_engine(url)
     started, cpu = time.perf_counter(), time.process_time()
@@ -532,8 +522,6 @@ def _import(csv_path: Path, url: str) -> tuple[Any, ImportCost, Any]:
 
 
 def _pg_database(name: str) -> str:
-    import psycopg
-
     host = os.environ.get("INTAKE_TEST_PG_HOST", "127.0.0.1")
     with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -596,10 +584,6 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: render N submissions, read them with the real pipeline (Tesseract) and match those reads",
     )
     args = ap.parse_args(argv)
-
-    from worker.match.model import MODEL_PATH
-    from worker.match.simulate import Simulator
-    from worker.match.train import load_truth, train
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-match-") if args.workdir is None else None
     work = Path(tmp.name) if tmp else args.workdir
@@ -692,10 +676,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _real(work: Path, n: int, seed: int, settings: Settings) -> int:
     """The check on real reads: rendered and degraded scans through load → OCR → extract, then matching."""
-    from fixtures.samples import generate
-    from worker.match.train import load_truth
-    from worker.pipeline import collect_submissions, process_submission, read_inputs
-
     out = work / f"real-{n}-{seed}"
     if not (out / "truth.jsonl").exists():
         generate(out, n, seed)
@@ -720,8 +700,6 @@ def _real(work: Path, n: int, seed: int, settings: Settings) -> int:
 
 
 def _reimport(csv_path: Path, engine: Any) -> str:
-    from worker.store.registry import import_csv
-
     r = import_csv(csv_path, engine)
     return f"{r.parcels_inserted} new, {r.parcels_updated} updated, {r.parcels_unchanged} unchanged parcels"
 
