@@ -22,24 +22,38 @@ cost (it is paid once per process, not per page).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import io
 import multiprocessing
 import os
 import pstats
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from worker.memory import peak_rss_mb
+import cv2
+import pytesseract
+from PIL import Image
+from pypdf import PdfReader
+from sqlalchemy import text
+
+from bench.throughput_worker import cpu_seconds, init_worker, noop, task
+from fixtures.samples import generate
+from models.settings import Settings
+from worker.intake import backfill as bf
+from worker.ocr import TesseractReader, backend
+from worker.pipeline import PIPELINE_VERSION
+from worker.store.migrate import open_database
+from worker.store.registry import import_csv
+from worker.wiring import backfill_processor, make_proposer
 
 RASTER = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 READABLE = RASTER | {".pdf"}
@@ -47,13 +61,6 @@ TARGETS = {"core_ratio_max": 1.0, "speedup_min": 1.8, "rss_mb_max": 400.0, "matc
 
 
 # ---------------------------------------------------------------------------------------- accounting
-
-
-def cpu_seconds() -> float:
-    """User+sys CPU of this process and every descendant already waited for."""
-    s = resource.getrusage(resource.RUSAGE_SELF)
-    c = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
 @dataclass
@@ -91,11 +98,7 @@ class RunStats:
 
 def page_count(path: Path) -> int:
     if path.suffix.lower() == ".pdf":
-        from pypdf import PdfReader
-
         return len(PdfReader(path).pages)
-    from PIL import Image
-
     with Image.open(path) as img:
         return int(getattr(img, "n_frames", 1))
 
@@ -109,8 +112,6 @@ def prepare_pages(args: argparse.Namespace, workdir: Path) -> tuple[list[tuple[s
         parcels = root / "parcels.csv" if (root / "parcels.csv").is_file() else None
         subs_root = root / "submissions" if (root / "submissions").is_dir() else root
     else:
-        from fixtures.samples import generate
-
         root = workdir / "samples"
         print(f"generating {args.submissions} submissions (seed {args.seed}) ...", file=sys.stderr)
         generate(root, args.submissions, args.seed, decoy_parcels=args.registry_size or None)
@@ -131,8 +132,6 @@ def prepare_pages(args: argparse.Namespace, workdir: Path) -> tuple[list[tuple[s
 def warm_up_files(workdir: Path, seed: int) -> tuple[str, ...]:
     """Two generated submissions with another seed (cards, certificate pages, a PDF): what every pipeline
     process reads once at start-up, so the measured pages carry only their own cost."""
-    from fixtures.samples import generate
-
     root = workdir / "warm-up"
     generate(root, 2, seed + 1000, decoy_parcels=0)
     files = sorted(p for p in (root / "submissions").rglob("*") if p.is_file() and p.suffix.lower() in READABLE)
@@ -205,85 +204,7 @@ def run_naive(files: list[Path], *, single_thread: bool, lang: str, pdf_dpi: int
 
 # -------------------------------------------------------------------------------------- (b)/(c) pipeline
 
-_worker: dict[str, Any] = {}
 _WARM_FILES: tuple[str, ...] = ()  # the warm-up submission every pipeline process reads at start-up
-
-
-def _init_worker(database_url: str | None, match: bool, warm_files: tuple[str, ...] = ()) -> None:
-    """Per-process start-up: everything expensive happens once here, never per page. `warm_files` (a
-    warm-up submission generated with another seed) go through the whole pipeline once, so that what a
-    long-running worker pays only on its first documents (lazy imports, the second OCR model, lexicons,
-    the extractors' tables) is start-up too, not charged to the few measured pages."""
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    from models.settings import Settings
-    from worker import pipeline
-
-    settings = Settings(database_url=database_url) if database_url else Settings()
-    _worker["settings"] = settings
-    _worker["pipeline"] = pipeline
-    _worker["propose"] = None
-    if match:
-        _worker["propose"] = _make_proposer(settings)
-    # warm the OCR models on a blank card so model loading is start-up, not page cost
-    import numpy as np
-
-    from worker.ocr import TesseractReader
-
-    TesseractReader(settings.tesseract_lang).read(np.full((64, 256), 255, np.uint8))
-    documents: list[Any] = []
-    for f in warm_files:
-        documents += pipeline.read_file(Path(f).read_bytes(), f, settings=settings).documents
-    if documents:
-        pipeline.match_documents(documents, _worker["propose"])
-    # the peak so far is the warm-up's: report it apart, and measure the pages' own peak from here on
-    _worker["warm_rss_mb"] = peak_rss_mb() if warm_files else 0.0
-    if warm_files:
-        with contextlib.suppress(OSError):
-            Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM := current RSS
-    _worker["startup_cpu"] = _own_cpu()
-
-
-def _make_proposer(settings: Any) -> Any:
-    from worker.store.db import make_engine
-    from worker.wiring import make_proposer
-
-    return make_proposer(settings, make_engine(settings.resolved_database_url))
-
-
-def _own_cpu() -> float:
-    return cpu_seconds()
-
-
-def _task(submission_id: str, files: list[str]) -> dict[str, Any]:
-    pipeline = _worker["pipeline"]
-    settings = _worker["settings"]
-    documents: list[Any] = []
-    errors = 0
-    pages = 0
-    match_cpu = 0.0
-    for f in files:
-        result = pipeline.read_file(Path(f).read_bytes(), f, settings=settings)
-        documents.extend(result.documents)
-        errors += len(result.errors)
-        pages += len({d.page for d in result.documents}) or 1
-        # as the queue worker and backfill do: the whole submission is matched again after each file, on
-        # documents fresh from the store (the copy stands for that load and is not timed)
-        fresh = [d.model_copy(deep=True) for d in documents]
-        t0 = time.process_time()
-        pipeline.match_documents(fresh, _worker["propose"])
-        match_cpu += time.process_time() - t0
-    return {
-        "pid": os.getpid(),
-        "pages": pages,
-        "documents": len(documents),
-        "errors": errors,
-        "match_cpu_s": match_cpu,
-        "files": len(files),
-        "cpu": cpu_seconds(),
-        "startup_cpu": _worker["startup_cpu"],
-        "rss_mb": peak_rss_mb(),
-        "warm_rss_mb": _worker["warm_rss_mb"],
-    }
 
 
 def run_pipeline(
@@ -294,15 +215,15 @@ def run_pipeline(
     ctx = multiprocessing.get_context("spawn")
     per_worker: dict[int, dict[str, Any]] = {}
     pool = ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(database_url, match, _WARM_FILES)
+        workers, mp_context=ctx, initializer=init_worker, initargs=(database_url, match, _WARM_FILES)
     )
     # start-up happens before the clock: run one trivial task per worker so each has initialised
-    list(pool.map(_noop, range(workers * 4)))
+    list(pool.map(noop, range(workers * 4)))
     started = time.perf_counter()
     # largest submissions first (with 6 submissions, one big one handed out last would leave the other
     # worker idle at the end: a tail a million-page backfill does not have)
     order = sorted(submissions, key=lambda sub: -sum(page_count(f) for f in sub[1])) if workers > 1 else submissions
-    futures = [pool.submit(_task, sub_id, [str(f) for f in files]) for sub_id, files in order]
+    futures = [pool.submit(task, sub_id, [str(f) for f in files]) for sub_id, files in order]
     for fut in futures:
         r = fut.result()
         stats.documents += r["documents"]
@@ -339,8 +260,8 @@ def run_interleaved(
     naive = NaiveRunner(single_thread=True, lang=lang, pdf_dpi=pdf_dpi, workdir=workdir)
     one = RunStats("(b) pipeline, 1 worker")
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(database_url, match, _WARM_FILES))
-    list(pool.map(_noop, range(2)))
+    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=init_worker, initargs=(database_url, match, _WARM_FILES))
+    list(pool.map(noop, range(2)))
     last: dict[str, Any] | None = None
     naive_pages = {sub_id: naive.pages_of(files) for sub_id, files in submissions}
     for sub_id, files in submissions:
@@ -349,7 +270,7 @@ def run_interleaved(
             naive.run_page(page)
         naive.stats.wall_s += time.perf_counter() - started
         started = time.perf_counter()
-        r = pool.submit(_task, sub_id, [str(f) for f in files]).result()
+        r = pool.submit(task, sub_id, [str(f) for f in files]).result()
         one.wall_s += time.perf_counter() - started
         one.documents += r["documents"]
         one.errors += r["errors"]
@@ -369,23 +290,9 @@ def run_interleaved(
     return naive.stats, one
 
 
-def _noop(_: int) -> int:
-    time.sleep(0.05)  # long enough that the pool spreads the warm-up over every worker
-    return os.getpid()
-
-
 def run_backfill(samples: Path, *, workers: int, database_url: str, data_dir: Path) -> RunStats:
     """(d) the production path, `intake backfill DIR --workers N`: the pipeline plus storing documents,
     derived review images and the per-file re-match. CPU here includes worker start-up."""
-    import threading
-    from functools import partial
-
-    from models.settings import Settings
-    from worker.intake import backfill as bf
-    from worker.pipeline import PIPELINE_VERSION
-    from worker.store.migrate import open_database
-    from worker.wiring import backfill_processor
-
     settings = Settings(database_url=database_url, data_dir=data_dir)
     source = bf.parse_source(str(samples))
     objects = list(bf.list_objects(source))
@@ -453,12 +360,12 @@ def profile_pipeline(submissions: list[tuple[str, list[Path]]], *, database_url:
     """cProfile one process over the pages (after start-up). tesserocr is a Cython extension without
     profiling hooks, so time inside the engine shows up as the self time of the wrappers in
     worker/ocr/tesseract.py that call it; pytesseract's is the wait on its subprocess."""
-    _init_worker(database_url, match, _WARM_FILES)
+    init_worker(database_url, match, _WARM_FILES)
     prof = cProfile.Profile(time.process_time)  # CPU, not wall: a shared machine's waits are not ours
     started = time.process_time()
     prof.enable()
     for sub_id, files in submissions:
-        _task(sub_id, [str(f) for f in files])
+        task(sub_id, [str(f) for f in files])
     prof.disable()
     total = time.process_time() - started
     st = pstats.Stats(prof, stream=io.StringIO())
@@ -485,11 +392,6 @@ def profile_pipeline(submissions: list[tuple[str, list[Path]]], *, database_url:
 
 def engine_per_call(pages: list[Path], *, lang: str, crops: int) -> list[tuple[str, int, float, float]]:
     """Core-seconds per call of the two bindings on the same card-sized and line-sized crops."""
-    import cv2
-    import pytesseract
-
-    from worker.ocr import TesseractReader, backend
-
     cards: list[Any] = []
     lines: list[Any] = []
     for page in pages:
@@ -534,11 +436,6 @@ def engine_per_call(pages: list[Path], *, lang: str, crops: int) -> list[tuple[s
 def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
     """Load the samples' registry export (its size is set by --registry-size at generation) unless the
     database already holds a registry; returns the number of parcels (0 when matching is not possible)."""
-    from sqlalchemy import text
-
-    from worker.store.migrate import open_database
-    from worker.store.registry import import_csv
-
     engine = open_database(database_url)
     with engine.connect() as conn:
         size = int(conn.execute(text("SELECT count(*) FROM registry_parcels")).scalar_one())
@@ -549,9 +446,6 @@ def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
         with engine.connect() as conn:
             size = int(conn.execute(text("SELECT count(*) FROM registry_parcels")).scalar_one())
     engine.dispose()
-    from models.settings import Settings
-    from worker.wiring import make_proposer
-
     probe = make_proposer(Settings(database_url=database_url), open_database(database_url))
     if probe is None:
         print(f"matching skipped: no matcher (worker.match.Matcher) for the {size}-parcel registry", file=sys.stderr)
@@ -729,8 +623,6 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         submissions, parcels_csv, n_pages = prepare_pages(args, workdir)
         pages = [p for _, files in submissions for p in files]
-        from models.settings import Settings
-
         pdf_dpi = Settings().pdf_dpi
         if not pages:
             print("no pages to measure", file=sys.stderr)
