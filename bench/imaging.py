@@ -11,6 +11,7 @@ benchmark and the imaging tests need nothing but fonts; it draws no real person'
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -21,9 +22,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytesseract
 from PIL import Image, ImageDraw
 
 from fixtures.fonts import font
+from models.pages import LoadedPage
+from models.settings import Settings
+from worker.imaging import load_pages, normalise_page
 
 CARD_W, CARD_H = 1012, 638  # ID-1 at 300 dpi
 PAGE_W, PAGE_H = 1654, 2339  # A4 at 200 dpi
@@ -520,11 +525,7 @@ def _summary(errors: list[float], oks: list[bool], ms: list[float]) -> list[str]
 
 def _fixture_rows(root: Path, settings: object, *, osd: bool, notes: list[str]) -> list[list[str]]:
     """Score the stage on a committed fixtures sample set (fixtures/degrade.py conventions match ours)."""
-    import json
-
-    from deskew import determine_skew
-
-    from worker.imaging import load_pages, normalise_page
+    from deskew import determine_skew  # the dev extra: a comparison baseline, not the product
 
     truth_docs: dict[str, list[dict]] = {}
     for line in (root / "truth.jsonl").read_text(encoding="utf-8").splitlines():
@@ -547,8 +548,6 @@ def _fixture_rows(root: Path, settings: object, *, osd: bool, notes: list[str]) 
             angle = determine_skew(grey)
             ms_dk.append((_cpu() - t0) * 1000)
             if osd:
-                import pytesseract
-
                 t0 = _cpu()
                 try:
                     osd_ori = (
@@ -632,11 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from deskew import determine_skew
-
-    from models.pages import LoadedPage
-    from models.settings import Settings
-    from worker.imaging import normalise_page
+    from deskew import determine_skew  # the dev extra: a comparison baseline, not the product
 
     # "ms per page on one core": OpenCV and Tesseract single-threaded, CPU time of this process and its
     # Tesseract children (the machine may be shared, so wall time would measure the neighbours).
@@ -698,8 +693,6 @@ def main(argv: list[str] | None = None) -> int:
                 dk_ms.append((_cpu() - t0) * 1000)
                 dk_e.append(angle_error(-float(angle or 0.0), s.skew_deg))
             if not args.no_osd:
-                import pytesseract
-
                 t0 = _cpu()
                 try:
                     osd = pytesseract.image_to_osd(s.image[:, :, ::-1], output_type=pytesseract.Output.DICT)
