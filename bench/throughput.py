@@ -470,6 +470,24 @@ def print_report(
     registry_size: int,
     cores: list[int],
 ) -> dict[str, Any]:
+    _print_runs(runs)
+    core_ratio, speedup, rss_max, match_share = _print_targets(naive, one, two, registry_size)
+    if engines:
+        _print_engines(engines)
+    if prof:
+        _print_profile(prof)
+    projection = _print_projection(naive, one, two, speedup, cores)
+    return {
+        "core_ratio": core_ratio,
+        "speedup": speedup,
+        "rss_max_mb": rss_max,
+        "match_share": match_share if registry_size else None,
+        "projection_hours": projection,
+    }
+
+
+def _print_runs(runs: list[RunStats]) -> None:
+    """The machine, then per run: pages, core-seconds per page, speed, CPU got, peak RSS and start-up."""
     print()
     load = os.getloadavg()
     print(
@@ -493,6 +511,12 @@ def print_report(
         if any(r.warm_rss_mb):
             warm = ", ".join(f"{v:.0f}" for v in r.warm_rss_mb)
             print(f"    peak RSS while reading the warm-up submission: {warm} MB (not in the table's figure)")
+
+
+def _print_targets(
+    naive: RunStats, one: RunStats, two: RunStats | None, registry_size: int
+) -> tuple[float, float, float, float]:
+    """The ratios against TARGETS; returns the core ratio, the speed-up, the largest RSS and the matching share."""
     core_ratio = one.core_per_page / naive.core_per_page
     speedup = two.pages_per_s / one.pages_per_s if two else float("nan")
     rss_max = max([*one.peak_rss_mb, *(two.peak_rss_mb if two else [])])
@@ -530,27 +554,38 @@ def print_report(
         )
     else:
         print("  matching share                            not measured (no matcher / registry available)")
-    if engines:
-        print()
-        print(
-            f"{'Tesseract per call':<22} {'crops':>6} {'pytesseract core-s':>19} {'tesserocr core-s':>17} {'saving':>8}"
-        )
-        for label, n, a, b in engines:
-            print(f"{label:<22} {n:>6} {a:>19.3f} {_fmt(b):>17} {_fmt(a / b, '.1f') + 'x' if b == b else '-':>8}")
-    if prof:
-        print()
-        print(
-            f"profile: one process, {prof.total_s:.1f} CPU-s; inside Tesseract ~{prof.tesseract_s / prof.total_s:.0%}"
-        )
-        print(f"  {'self time by area':<44} {'s':>7} {'share':>6}")
-        for label, t in prof.by_stage:
-            print(f"  {label:<44} {t:>7.2f} {t / prof.total_s:>6.1%}")
-        print(f"  {'top functions of ours by cumulative time':<70} {'calls':>7} {'self s':>7} {'cum s':>7}")
-        for fn, calls, tt, ct in prof.top:
-            print(f"  {fn[:70]:<70} {calls:>7} {tt:>7.2f} {ct:>7.2f}")
-        print(f"  {'top functions of any code by self time':<70} {'calls':>7} {'self s':>7} {'cum s':>7}")
-        for fn, calls, tt, ct in prof.by_self:
-            print(f"  {fn[-70:]:<70} {calls:>7} {tt:>7.2f} {ct:>7.2f}")
+    return core_ratio, speedup, rss_max, match_share
+
+
+def _print_engines(engines: list[tuple[str, int, float, float]]) -> None:
+    print()
+    print(
+        f"{'Tesseract per call':<22} {'crops':>6} {'pytesseract core-s':>19} {'tesserocr core-s':>17} {'saving':>8}"
+    )
+    for label, n, a, b in engines:
+        print(f"{label:<22} {n:>6} {a:>19.3f} {_fmt(b):>17} {_fmt(a / b, '.1f') + 'x' if b == b else '-':>8}")
+
+
+def _print_profile(prof: Profile) -> None:
+    print()
+    print(
+        f"profile: one process, {prof.total_s:.1f} CPU-s; inside Tesseract ~{prof.tesseract_s / prof.total_s:.0%}"
+    )
+    print(f"  {'self time by area':<44} {'s':>7} {'share':>6}")
+    for label, t in prof.by_stage:
+        print(f"  {label:<44} {t:>7.2f} {t / prof.total_s:>6.1%}")
+    print(f"  {'top functions of ours by cumulative time':<70} {'calls':>7} {'self s':>7} {'cum s':>7}")
+    for fn, calls, tt, ct in prof.top:
+        print(f"  {fn[:70]:<70} {calls:>7} {tt:>7.2f} {ct:>7.2f}")
+    print(f"  {'top functions of any code by self time':<70} {'calls':>7} {'self s':>7} {'cum s':>7}")
+    for fn, calls, tt, ct in prof.by_self:
+        print(f"  {fn[-70:]:<70} {calls:>7} {tt:>7.2f} {ct:>7.2f}")
+
+
+def _print_projection(
+    naive: RunStats, one: RunStats, two: RunStats | None, speedup: float, cores: list[int]
+) -> dict[int, float]:
+    """Hours for a million pages on `cores` cores, from the measured and the CPU-bound parallel efficiency."""
     efficiency = min(1.0, speedup / 2) if two else 1.0
     # on a shared machine the measured speed-up says more about the neighbours than about us: also project
     # with the CPU-bound estimate (per-page core-seconds with 2 workers against 1)
@@ -568,21 +603,24 @@ def print_report(
         naive_hours = 1e6 * naive.core_per_page / n / 3600
         projection[n] = hours
         print(f"  {n:>6} {hours:>15.1f} {est:>17.1f} {naive_hours:>16.1f}")
-    return {
-        "core_ratio": core_ratio,
-        "speedup": speedup,
-        "rss_max_mb": rss_max,
-        "match_share": match_share if registry_size else None,
-        "projection_hours": projection,
-    }
+    return projection
 
 
 def main(argv: list[str] | None = None) -> int:
     return 0 if measure(argv) else 1
 
 
-def measure(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark, print the tables; returns the headline numbers ({} when there was nothing to do)."""
+def _first_files(submissions: list[tuple[str, list[Path]]], n: int) -> list[tuple[str, list[Path]]]:
+    """The first submissions, up to the one that brings their files to `n` (or more)."""
+    subset: list[tuple[str, list[Path]]] = []
+    for sub in submissions:
+        if sum(len(f) for _, f in subset) >= n:
+            break
+        subset.append(sub)
+    return subset
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench throughput", description=__doc__.split("\n\n")[0])
     parser.add_argument("--submissions", type=int, default=6, help="generated submissions (default 6)")
     parser.add_argument("--seed", type=int, default=11)
@@ -612,6 +650,12 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="do not read a warm-up submission at worker start-up (first-document costs then count as page cost)",
     )
+    return parser
+
+
+def measure(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print the tables; returns the headline numbers ({} when there was nothing to do)."""
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.pages_dir and args.registry_size:
         parser.error(
@@ -674,12 +718,7 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
         engines = engine_per_call(raster, lang=args.lang, crops=args.engine_crops) if args.engine_crops else []
         prof = None
         if args.profile_pages:
-            subset: list[tuple[str, list[Path]]] = []
-            for sub in submissions:
-                if sum(len(f) for _, f in subset) >= args.profile_pages:
-                    break
-                subset.append(sub)
-            prof = profile_pipeline(subset, database_url=database_url, match=match)
+            prof = profile_pipeline(_first_files(submissions, args.profile_pages), database_url=database_url, match=match)
         cores = [int(c) for c in args.cores.split(",") if c.strip()]
         summary = print_report(runs, naive, one, two, prof, engines, registry_size, cores)
         summary["runs"] = {
