@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import tempfile
@@ -40,9 +39,17 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench import real
 from bench.realset import HIGH, ManifestRow, digest, read_manifest
-
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+from models.settings import get_settings
+from worker.extract.idcard.card import PRINTED
+from worker.extract.idcard.numbers import date_in
+from worker.extract.idcard.regions import TO_DIGIT
+from worker.ocr import ReadOptions, TesseractReader
+from worker.ocr.reader import prepare
+from worker.ocr.tesseract import tessdata_dir
+from worker.pipeline import check_and_match, read_file
+from worker.vntext import name_key
 
 CARD_TYPES = ("cccd_front", "cccd_back", "cmnd_front")
 FIELDS = ("id_number", "date_of_birth", "date_of_expiry")
@@ -96,8 +103,6 @@ def _field_being_read() -> str | None:
 
 
 def _recording_reader(lang: str) -> Any:
-    from worker.ocr import ReadOptions, TesseractReader
-
     class RecordingReader(TesseractReader):
         """Tesseract as the pipeline uses it, keeping the first alphabet-restricted crop of each field (a
         crop of another size later is a second layout pass's box, which replaces it)."""
@@ -123,9 +128,6 @@ def _recording_reader(lang: str) -> Any:
 
 def parse(name: str, text: str, length: int) -> str | None:
     """A reading in the field's format, or None (a wrong length or no date is no value)."""
-    from worker.extract.idcard.numbers import date_in
-    from worker.extract.idcard.regions import TO_DIGIT
-
     if name == "id_number":
         runs = re.findall(r"\d+", re.sub(r"\s", "", text.translate(TO_DIGIT)))
         found = [r for r in runs if len(r) == length]
@@ -142,9 +144,6 @@ def _length(row: ManifestRow) -> int:
 
 
 def run_pipeline(row: ManifestRow, data: bytes, run: CardRun) -> None:
-    from models.settings import get_settings
-    from worker.pipeline import check_and_match, read_file
-
     settings = get_settings()
     reader = _recording_reader(settings.tesseract_lang)
     started = time.process_time()
@@ -164,8 +163,6 @@ def run_pipeline(row: ManifestRow, data: bytes, run: CardRun) -> None:
 
 def printed_fields(doc: Any) -> frozenset[str]:
     """Which of the numeric fields the card the pipeline recognised prints (all three when it saw no card)."""
-    from worker.extract.idcard.card import PRINTED
-
     generation = doc.fields.get("card_generation") if doc is not None else None
     if generation is None or "_" not in str(doc.doc_type):
         return frozenset(FIELDS)
@@ -178,9 +175,7 @@ class TessPatterns:
     shared per thread and must not keep it)."""
 
     def __init__(self, lang: str) -> None:
-        import tesserocr
-
-        from worker.ocr.tesseract import tessdata_dir
+        import tesserocr  # optional at install time (no wheel everywhere): the worker falls back to pytesseract
 
         self.patterns = Path(tempfile.mkdtemp(prefix="bench-engines-")) / "fields.patterns"
         self.patterns.write_text(PATTERNS)
@@ -190,8 +185,6 @@ class TessPatterns:
         self.api.SetVariable("tessedit_do_invert", "0")
 
     def read(self, crop: Crop, whitelist: str) -> str:
-        from worker.ocr.reader import prepare
-
         img = np.ascontiguousarray(prepare(crop.image, scale=crop.scale))
         self.api.SetVariable("tessedit_char_whitelist", whitelist)
         self.api.SetImageBytes(img.tobytes(), img.shape[1], img.shape[0], 1, img.shape[1])
@@ -200,9 +193,6 @@ class TessPatterns:
 
 
 def run_tesseract_crops(run: CardRun, patterns: TessPatterns | None) -> None:
-    from models.settings import get_settings
-    from worker.ocr import TesseractReader
-
     reader = TesseractReader(get_settings().tesseract_lang)
     for name in FIELDS:
         crop = run.crops.get(name)
@@ -224,7 +214,7 @@ def run_tesseract_crops(run: CardRun, patterns: TessPatterns | None) -> None:
 def rapidocr_engine(max_side: int = 2000) -> Any | None:
     """rapidocr with its packaged models, one thread (as Tesseract runs here), or None when not installed;
     `max_side` caps the longer side of a whole image before detection (its default 2000)."""
-    try:
+    try:  # the optional `engines` extra
         from rapidocr import RapidOCR
     except ImportError:
         return None
@@ -252,8 +242,6 @@ def run_rapidocr(run: CardRun, engine: Any, colour: np.ndarray) -> None:
 def card_fields(texts: list[str], length: int) -> dict[str, str | None]:
     """The number and the dates from a whole card's text boxes in reading order: the number is any run of
     the right length; a date belongs to the label in its box or in one of the two boxes before it."""
-    from worker.vntext import name_key
-
     out: dict[str, str | None] = dict.fromkeys(FIELDS)
     labels = {"date_of_birth": ("SINH", "BIRTH"), "date_of_expiry": ("GIA TRI", "EXPIRY", "DEN")}
     for i, text in enumerate(texts):
@@ -385,8 +373,6 @@ def print_summary(s: dict[str, Any]) -> None:
 def measure(
     rows: list[ManifestRow], images: Path, *, with_rapidocr: bool = True, card_side: int = 2000
 ) -> list[CardRun]:
-    from models.settings import get_settings
-
     lang = get_settings().tesseract_lang
     engine = rapidocr_engine(card_side) if with_rapidocr else None
     if with_rapidocr and engine is None:
@@ -423,8 +409,6 @@ def measure(
 
 def synthetic_rows(outdir: Path, n: int, seed: int) -> list[ManifestRow]:
     """n synthetic card fronts (chip card and 9-digit CMND in turn) rendered by fixtures/ with hashed truth."""
-    from bench import real
-
     cases = [c for c in real._synthetic_cases(n * 3, seed) if c["kind"] == "card" and c["side"] == "front"][:n]
     rows = []
     for case in cases:

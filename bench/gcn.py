@@ -26,7 +26,6 @@ import argparse
 import io
 import json
 import math
-import os
 import random
 import time
 from collections import Counter, defaultdict
@@ -38,7 +37,19 @@ from typing import Any
 import cv2
 import numpy as np
 
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+from fixtures.capture import capture, encode_jpeg
+from fixtures.certs import facing_page, make_world_cert, render_world_gcn_page, world_pages
+from fixtures.degrade import degrade
+from fixtures.gcn import PAGES, make_parcel, render_gcn_page
+from fixtures.samples import DEGRADE_WEIGHTS
+from fixtures.scoring import values_equal
+from fixtures.textures import LETTERED
+from models.pages import NormalisedPage
+from models.settings import Settings
+from worker import imaging
+from worker.extract.confidence import fit_logistic
+from worker.extract.gcn import extract_gcn_detailed, family_of
+from worker.extract.gcn.evidence import DEFAULT_WEIGHTS, FEATURE_NAMES, MODEL
 
 FORMS = ("gcn_pre2009", "gcn_2009", "gcn_2024_qr")
 TARGETS = {
@@ -56,9 +67,6 @@ WORLD_PROFILES = ("clean", "colour_scan", "phone", "booklet", "photocopy")
 
 def _cases(n: int, seed: int, forms: Sequence[str], profiles: Sequence[str] | None) -> list[dict[str, Any]]:
     """One case per page of n certificates (forms round-robin, so every form gets n/len(forms))."""
-    from fixtures.gcn import PAGES
-    from fixtures.samples import DEGRADE_WEIGHTS
-
     rng = random.Random(seed)
     weights = DEGRADE_WEIGHTS["page"]
     cases = []
@@ -77,8 +85,6 @@ def _cases(n: int, seed: int, forms: Sequence[str], profiles: Sequence[str] | No
 def _world_cases(n: int, seed: int, forms: Sequence[str], profiles: Sequence[str] | None) -> list[dict[str, Any]]:
     """One case per page of n world certificates: pages 1 and 2 always, the sketch/changes page, page 4,
     a supplement page and a cadastral extract some of the time."""
-    from fixtures.certs import make_world_cert, world_pages
-
     rng = random.Random(seed)
     cases = []
     for i in range(n):
@@ -96,9 +102,6 @@ def _world_cases(n: int, seed: int, forms: Sequence[str], profiles: Sequence[str
 
 
 def _render_world(case: dict[str, Any]) -> tuple[bytes, dict[str, Any], dict[str, Any]]:
-    from fixtures.capture import capture, encode_jpeg
-    from fixtures.certs import facing_page, make_world_cert, render_world_gcn_page
-
     cert = make_world_cert(random.Random(case["seed"]), f"TD{case['cert']:07d}", form=case["form"])
     page_rng = random.Random(case["seed"] * 7 + case["page_index"])
     img, truth = render_world_gcn_page(cert, case["page"], page_rng, dpi=200)
@@ -112,8 +115,6 @@ def _render_world(case: dict[str, Any]) -> tuple[bytes, dict[str, Any], dict[str
 
 def page_phenomena(truth: dict[str, Any], deg: dict[str, Any]) -> list[str]:
     """What made a world page hard: capture profile, layout, the page's own features, what the capture did."""
-    from fixtures.textures import LETTERED
-
     tags = [f"profile:{deg.get('profile')}", f"layout:{truth.get('layout')}"]
     tags += [f"page:{f}" for f in truth.get("features", [])]
     for key in ("seal_box", "glare", "hand_shadow", "booklet", "motion_blur"):
@@ -125,9 +126,6 @@ def page_phenomena(truth: dict[str, Any], deg: dict[str, Any]) -> list[str]:
 
 
 def _render(case: dict[str, Any]) -> tuple[bytes, dict[str, Any], dict[str, Any]]:
-    from fixtures.degrade import degrade
-    from fixtures.gcn import make_parcel, render_gcn_page
-
     if case.get("design") == "world":
         return _render_world(case)
     rng = random.Random(case["seed"])
@@ -141,8 +139,6 @@ def _render(case: dict[str, Any]) -> tuple[bytes, dict[str, Any], dict[str, Any]
 
 
 def _oracle_pages(data: bytes, deg: dict[str, Any]) -> list[Any]:
-    from models.pages import NormalisedPage
-
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     w, h = 1654, 2339
     src = np.float32(deg["corners"])
@@ -153,11 +149,6 @@ def _oracle_pages(data: bytes, deg: dict[str, Any]) -> list[Any]:
 
 
 def _run_case(case: dict[str, Any], oracle: bool) -> dict[str, Any]:
-    from fixtures.scoring import values_equal
-    from models.settings import Settings
-    from worker import imaging
-    from worker.extract.gcn import extract_gcn_detailed, family_of
-
     data, truth, deg = _render(case)
     settings = Settings()
     started = time.perf_counter()
@@ -380,9 +371,6 @@ def fit_weights(results: list[dict[str, Any]], l2: float = 2.0) -> dict[str, lis
     a Gaussian prior centred on worker.extract.gcn.evidence.DEFAULT_WEIGHTS): where the generated data shows a
     feature at work the data decides, where it never does (a cross-check that never failed) the prior
     stays. Signs that must hold (agreement raises, contradiction lowers) are enforced afterwards."""
-    from worker.extract.confidence import fit_logistic
-    from worker.extract.gcn.evidence import DEFAULT_WEIGHTS, FEATURE_NAMES
-
     by_fam: dict[str, list[tuple[list[float], bool]]] = defaultdict(list)
     for r in results:
         for row in r["rows"]:
@@ -442,8 +430,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit:
         if args.fit_seed == args.seed:
             ap.error("--fit-seed must differ from --seed (fit and evaluate on different certificates)")
-        from worker.extract.gcn.evidence import MODEL
-
         if args.fit_from:
             fit_results = json.loads(Path(args.fit_from).read_text(encoding="utf-8"))
         else:
@@ -456,8 +442,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {MODEL.path}")
     started = time.perf_counter()
     if args.from_file:
-        from worker.extract.gcn.evidence import MODEL
-
         results = json.loads(Path(args.from_file).read_text(encoding="utf-8"))
         MODEL.reload()
         rescore(results, {fam: list(w) for fam, w in MODEL.weights.items()})

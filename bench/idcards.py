@@ -19,7 +19,6 @@ the world set on the same seed and prints them side by side per field.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import time
 from collections import defaultdict
@@ -29,8 +28,24 @@ from typing import Any
 
 import cv2
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+from fixtures.capture import capture, encode_jpeg
+from fixtures.cards import render_world_card, world_person
+from fixtures.degrade import degrade
+from fixtures.idcards import render_card
+from fixtures.people import CARD_GENERATIONS, make_person
+from fixtures.scoring import values_equal
+from fixtures.textures import LETTERED
+from models.pages import NormalisedPage
+from worker import imaging
+from worker.extract import idcard, lexicon, places
+from worker.extract.confidence import expected_calibration_error, reliability_table
+from worker.extract.document import read_document_detailed
+from worker.extract.idcard import vote
+from worker.extract.idcard.evidence import Features
+from worker.extract.idcard.evidence import fit as fit_model
+from worker.vntext import clean
 
 SCORED = (
     "doc_type",
@@ -64,8 +79,6 @@ WORLD_PROFILES = ("clean", "phone", "glare", "worn", "crop", "stretched", "sidew
 
 
 def _cases(n: int, seed: int, profiles: Sequence[str], design: str = "classic") -> list[dict[str, Any]]:
-    from fixtures.people import CARD_GENERATIONS
-
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -84,12 +97,6 @@ def _cases(n: int, seed: int, profiles: Sequence[str], design: str = "classic") 
 
 def render_case(case: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """One case's generated card after its degradation profile: (PIL image, degradation, truth)."""
-    from fixtures.capture import capture
-    from fixtures.cards import render_world_card, world_person
-    from fixtures.degrade import degrade
-    from fixtures.idcards import render_card
-    from fixtures.people import make_person
-
     rng = random.Random(case["seed"])
     if case.get("design") == "world":
         person = world_person(rng, case["generation"])
@@ -110,8 +117,6 @@ def phenomena(truth: dict[str, Any], params: dict[str, Any]) -> list[str]:
     """What made a world card hard: its capture profile, the card's own features (two-line values, red
     number, handwriting, no expiry) and what the capture did (glare, lamination, a thumb, a lettered
     surface such as a notebook next to the card, wear)."""
-    from fixtures.textures import LETTERED
-
     tags = [f"profile:{params.get('profile')}"] + [f"card:{f}" for f in truth.get("features", [])]
     for key in ("glare", "laminated", "thumb_edge", "hand_shadow", "motion_blur", "exif_orientation"):
         if key in params:
@@ -125,11 +130,6 @@ def phenomena(truth: dict[str, Any], params: dict[str, Any]) -> list[str]:
 
 
 def _run_case(case: dict[str, Any], oracle_crop: bool, ablate: tuple[str, ...]) -> dict[str, Any]:
-    from fixtures.capture import encode_jpeg
-    from models.pages import NormalisedPage
-    from worker import imaging
-    from worker.extract.document import read_document_detailed
-
     _apply_ablation(ablate)
     degraded, params, truth = render_case(case)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -192,9 +192,6 @@ def _run_case(case: dict[str, Any], oracle_crop: bool, ablate: tuple[str, ...]) 
 
 def _apply_ablation(ablate: tuple[str, ...]) -> None:
     """Switch pipeline steps off inside a worker process (benchmark only: measures what each step is worth)."""
-    from worker.extract import idcard, lexicon, places
-    from worker.extract.idcard import vote
-
     def keep_reading(words: list[str], choices: object = None) -> tuple[str, list[float], int]:
         return " ".join(words), [0.0] * len(words), 0
 
@@ -212,16 +209,10 @@ def _apply_ablation(ablate: tuple[str, ...]) -> None:
 
 
 def _equal(name: str, got: Any, expected: Any) -> bool:
-    from fixtures.scoring import values_equal
-
     return values_equal(got, expected)
 
 
 def _char_accuracy(got: Any, expected: Any) -> float:
-    from rapidfuzz.distance import Levenshtein
-
-    from worker.vntext import clean
-
     a, b = clean(str(got or "")), clean(str(expected or ""))
     if not b:
         return 1.0 if not a else 0.0
@@ -240,8 +231,6 @@ def run(
 
 
 def report(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    from worker.extract.confidence import expected_calibration_error, reliability_table
-
     per_field: dict[str, list[tuple[bool, float]]] = defaultdict(list)
     by_profile: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     by_gen: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
@@ -354,9 +343,6 @@ def compare(classic: dict[str, dict[str, float]], world: dict[str, dict[str, flo
 
 
 def fit(n: int, seed: int, workers: int, profiles: Sequence[str], oracle_crop: bool) -> None:
-    from worker.extract.idcard.evidence import Features
-    from worker.extract.idcard.evidence import fit as fit_model
-
     results = run(n, seed, workers, profiles, oracle_crop, ())
     samples = []
     for r in results:

@@ -27,18 +27,34 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import random
+import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+import psycopg
+from PIL import Image, ImageDraw
+from sqlalchemy import create_engine, text
+
+from fixtures.fonts import font
+from models.messages import QueueMessage
+from models.settings import Settings
+from worker.intake.queues import SqsQueue, make_queue
+from worker.store.migrate import open_database
 
 POISON_KINDS = ("empty", "corrupt_pdf", "bomb", "not_an_image", "bad_message")
 
@@ -52,10 +68,6 @@ class Plan:
 
 
 def _scan(i: int, rng: random.Random) -> bytes:
-    from PIL import Image, ImageDraw
-
-    from fixtures.fonts import font
-
     img = Image.new("RGB", (900, 300), (250, 250, 246))
     draw = ImageDraw.Draw(img)
     draw.text((40, 40), "GIẤY CHỨNG NHẬN QUYỀN SỬ DỤNG ĐẤT", font=font("serif_bold", 30), fill=(20, 20, 20))
@@ -68,9 +80,6 @@ def _scan(i: int, rng: random.Random) -> bytes:
 
 
 def _bomb() -> bytes:
-    import struct
-    import zlib
-
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -128,14 +137,9 @@ class Embedded:
         self.database_url = f"sqlite:///{(workdir / 'data' / 'intake.db').as_posix()}"
 
     def settings(self) -> Any:
-        from models.settings import Settings
-
         return Settings(_env_file=None, data_dir=self.workdir / "data")  # type: ignore[call-arg]
 
     def submit(self, plan: Plan) -> None:
-        from models.messages import QueueMessage
-        from worker.intake.queues import make_queue
-
         archive = self.workdir / "data" / "archive"
         queue = make_queue(self.settings())
         bodies = []
@@ -151,8 +155,6 @@ class Embedded:
             queue.send(body)
 
     def dead_letters(self) -> list[Any]:
-        from worker.intake.queues import make_queue
-
         return make_queue(self.settings()).list_dead(100_000)
 
     def close(self) -> None:
@@ -163,10 +165,7 @@ class S3Backend:
     name = "s3 (moto S3 notifications → SQS + DLQ, PostgreSQL results)"
 
     def __init__(self, workdir: Path, visibility: int, database_url: str | None) -> None:
-        import logging
-
-        import boto3
-        from moto.server import ThreadedMotoServer
+        from moto.server import ThreadedMotoServer  # the dev extra; only this backend needs it
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         os.environ.update(
@@ -210,8 +209,6 @@ class S3Backend:
 
     def _throwaway_database(self) -> str | None:
         try:
-            import psycopg
-
             name = f"intake_load_{uuid.uuid4().hex[:10]}"
             with psycopg.connect(
                 host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True, connect_timeout=3
@@ -237,15 +234,11 @@ class S3Backend:
             self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=f"garbage message {i} {{")
 
     def dead_letters(self) -> list[Any]:
-        from worker.intake.queues import SqsQueue
-
         return SqsQueue(self.queue_url, dead_letter_url=self.dlq_url).list_dead(100_000)
 
     def close(self) -> None:
         self.server.stop()
         if self.dropdb:
-            import psycopg
-
             with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
                 c.execute(f'DROP DATABASE IF EXISTS "{self.dropdb}" WITH (FORCE)')
 
@@ -254,8 +247,6 @@ class S3Backend:
 
 
 def _count_done(database_url: str) -> int:
-    from sqlalchemy import create_engine, text
-
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -271,8 +262,49 @@ def _count_done(database_url: str) -> int:
 
 
 def reconcile(plan: Plan, database_url: str, dead: list[Any], *, s3_bucket: str | None) -> dict[str, Any]:
-    from sqlalchemy import create_engine, text
+    objects, docs_per_object, attempts, codes, store_dupes = _store_counts(database_url)
+    by_key: dict[str, list[Any]] = {}
+    for row in objects:
+        by_key.setdefault(row.key, []).append(row)
+    dead_keys, dead_bad = _dead_keys(dead)
+    status: Counter[str] = Counter()
+    lost = 0
+    extra_docs = 0
+    wrong = 0
+    for key, kind in plan.expected.items():
+        rows = by_key.get(key, [])
+        final = [r for r in rows if r.status in ("processed", "duplicate", "failed")]
+        if not final:
+            if key in dead_keys:
+                status["dead_lettered"] += 1
+            else:
+                lost += 1
+            continue
+        status[final[0].status] += 1
+        # a scan and its copy: whichever is read first is processed, the other linked to it
+        expected_states = ("processed", "duplicate") if kind in ("document", "duplicate") else ("failed",)
+        wrong += final[0].status not in expected_states
+        if final[0].status == "processed":
+            extra_docs += max(0, docs_per_object.get(final[0].id, 0) - 1)  # every scan here has one page
+    lost += max(0, plan.bad_messages - dead_bad)
+    return {
+        "objects": len(plan.expected),
+        "bad_messages": plan.bad_messages,
+        "processed": status["processed"],
+        "duplicate_linked": status["duplicate"],
+        "failed_permanent": status["failed"],
+        "failed_by_code": dict(codes),
+        "dead_lettered": status["dead_lettered"] + dead_bad,
+        "lost": lost,
+        "wrong_outcome": wrong,
+        "duplicated": store_dupes + extra_docs,
+        "attempts": dict(sorted(attempts.items())),
+    }
 
+
+def _store_counts(database_url: str) -> tuple[list[Any], dict[int, int], Counter[int], Counter[str], int]:
+    """What the store holds: source objects, documents per object, the job attempts and failure codes
+    histograms, and the rows stored twice (documents, source objects, proposals)."""
     engine = create_engine(database_url)
     with engine.connect() as conn:
         objects = conn.execute(text("select bucket, key, version_id, status, error_code, id from source_objects")).all()
@@ -308,10 +340,12 @@ def reconcile(plan: Plan, database_url: str, dead: list[Any], *, s3_bucket: str 
             )
         )
     engine.dispose()
-    by_key: dict[str, list[Any]] = {}
-    for row in objects:
-        by_key.setdefault(row.key, []).append(row)
-    dead_keys = set()
+    return list(objects), docs_per_object, attempts, codes, int(doc_dupes) + int(object_dupes) + int(proposal_dupes)
+
+
+def _dead_keys(dead: list[Any]) -> tuple[set[str], int]:
+    """The object keys the dead-letter queue holds, and its messages that were not JSON."""
+    dead_keys: set[str] = set()
     dead_bad = 0
     for d in dead:
         try:
@@ -322,42 +356,8 @@ def reconcile(plan: Plan, database_url: str, dead: list[Any], *, s3_bucket: str 
         if "key" in body:
             dead_keys.add(body["key"])
         for record in body.get("Records", []):
-            from urllib.parse import unquote_plus
-
             dead_keys.add(unquote_plus(record["s3"]["object"]["key"]))
-    status: Counter[str] = Counter()
-    lost = 0
-    extra_docs = 0
-    wrong = 0
-    for key, kind in plan.expected.items():
-        rows = by_key.get(key, [])
-        final = [r for r in rows if r.status in ("processed", "duplicate", "failed")]
-        if not final:
-            if key in dead_keys:
-                status["dead_lettered"] += 1
-            else:
-                lost += 1
-            continue
-        status[final[0].status] += 1
-        # a scan and its copy: whichever is read first is processed, the other linked to it
-        expected_states = ("processed", "duplicate") if kind in ("document", "duplicate") else ("failed",)
-        wrong += final[0].status not in expected_states
-        if final[0].status == "processed":
-            extra_docs += max(0, docs_per_object.get(final[0].id, 0) - 1)  # every scan here has one page
-    lost += max(0, plan.bad_messages - dead_bad)
-    return {
-        "objects": len(plan.expected),
-        "bad_messages": plan.bad_messages,
-        "processed": status["processed"],
-        "duplicate_linked": status["duplicate"],
-        "failed_permanent": status["failed"],
-        "failed_by_code": dict(codes),
-        "dead_lettered": status["dead_lettered"] + dead_bad,
-        "lost": lost,
-        "wrong_outcome": wrong,
-        "duplicated": int(doc_dupes) + int(object_dupes) + int(proposal_dupes) + extra_docs,
-        "attempts": dict(sorted(attempts.items())),
-    }
+    return dead_keys, dead_bad
 
 
 def _start_worker(backend: Any, workdir: Path, index: int) -> subprocess.Popen[bytes]:
@@ -367,7 +367,7 @@ def _start_worker(backend: Any, workdir: Path, index: int) -> subprocess.Popen[b
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--poison", type=float, default=0.10, help="fraction of bad inputs")
@@ -382,7 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, database)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="intake-load-"))
     print(f"work directory: {workdir}", file=sys.stderr)
@@ -393,34 +397,47 @@ def main(argv: list[str] | None = None) -> int:
         else S3Backend(workdir, args.visibility, args.database_url)
     )
     try:
-        from worker.store.migrate import open_database
-
         open_database(backend.database_url).dispose()  # schema first: workers starting together must not race it
         backend.submit(plan)
         started = time.perf_counter()
-        procs = [_start_worker(backend, workdir, i) for i in range(args.workers)]
-        killed_at: float | None = None
-        kill_target = int(len(plan.expected) * args.kill_at) if args.kill_at > 0 else None
-        while any(p.poll() is None for p in procs):
-            if time.perf_counter() - started > args.timeout:
-                print("timeout: stopping workers", file=sys.stderr)
-                for p in procs:
-                    p.send_signal(signal.SIGTERM)
-                break
-            if kill_target is not None and killed_at is None and _count_done(backend.database_url) >= kill_target:
-                procs[0].send_signal(signal.SIGKILL)
-                killed_at = time.perf_counter() - started
-                print(f"SIGKILLed worker 0 (pid {procs[0].pid}) at {killed_at:.1f} s", file=sys.stderr)
-            time.sleep(0.5)
-        for p in procs:
-            p.wait(timeout=120)
+        killed_at = _run_workers(backend, workdir, plan, args, started)
         elapsed = time.perf_counter() - started
         report = reconcile(
             plan, backend.database_url, backend.dead_letters(), s3_bucket=getattr(backend, "bucket", None)
         )
     finally:
         backend.close()
+    _print_report(args, backend, plan, report, killed_at, elapsed)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if report["lost"] == 0 and report["duplicated"] == 0 else 1
 
+
+def _run_workers(backend: Any, workdir: Path, plan: Plan, args: argparse.Namespace, started: float) -> float | None:
+    """Worker processes until the queue is drained (or the timeout), one SIGKILLed part-way if asked; returns
+    when it was killed (seconds after `started`), or None."""
+    procs = [_start_worker(backend, workdir, i) for i in range(args.workers)]
+    killed_at: float | None = None
+    kill_target = int(len(plan.expected) * args.kill_at) if args.kill_at > 0 else None
+    while any(p.poll() is None for p in procs):
+        if time.perf_counter() - started > args.timeout:
+            print("timeout: stopping workers", file=sys.stderr)
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            break
+        if kill_target is not None and killed_at is None and _count_done(backend.database_url) >= kill_target:
+            procs[0].send_signal(signal.SIGKILL)
+            killed_at = time.perf_counter() - started
+            print(f"SIGKILLed worker 0 (pid {procs[0].pid}) at {killed_at:.1f} s", file=sys.stderr)
+        time.sleep(0.5)
+    for p in procs:
+        p.wait(timeout=120)
+    return killed_at
+
+
+def _print_report(
+    args: argparse.Namespace, backend: Any, plan: Plan, report: dict[str, Any], killed_at: float | None, elapsed: float
+) -> None:
     rows = [
         ("backend", backend.name),
         ("messages sent", f"{len(plan.files) + len(plan.redeliveries) + plan.bad_messages}"),
@@ -450,11 +467,6 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if report["lost"] == 0 and report["duplicated"] == 0 else 1
 
 
 if __name__ == "__main__":

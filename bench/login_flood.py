@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,12 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 PASSWORD = "bench password 123"
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -62,8 +63,6 @@ def _start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    import httpx
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -85,8 +84,6 @@ def _probe_once(health: Any, out: list[float]) -> None:
 
 def _quiet(url: str, seconds: float) -> list[float]:
     """/healthz latencies (ms) before the flood: what the machine itself costs right now."""
-    import httpx
-
     out: list[float] = []
     end = time.monotonic() + seconds
     with httpx.Client(base_url=url, timeout=30) as health:
@@ -97,8 +94,6 @@ def _quiet(url: str, seconds: float) -> list[float]:
 
 def _attackers(url: str, n: int, one_address: bool, ready: Any, go: Any, results: Any) -> None:
     """N threads, each one failed login, all released at once."""
-    import httpx
-
     with httpx.Client(base_url=url) as c:
         token = c.get("/api/session").json()["csrf_token"]
         cookies = dict(c.cookies)
@@ -128,8 +123,6 @@ def _attackers(url: str, n: int, one_address: bool, ready: Any, go: Any, results
 
 
 def _flood(url: str, n: int, one_address: bool) -> tuple[list[float], Counter[str], float]:
-    import httpx
-
     ctx = multiprocessing.get_context("spawn")
     ready, go, results = ctx.Event(), ctx.Event(), ctx.Queue()
     attackers = ctx.Process(target=_attackers, args=(url, n, one_address, ready, go, results))

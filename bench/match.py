@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -31,7 +32,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from rapidfuzz import fuzz, process
+
+from fixtures.gcn import owner_truth
+from fixtures.mrz import person_mrz
+from fixtures.registry import allocate_parcel_ids, write_registry
+from fixtures.samples import generate, parcel_key, plan_submission
 from models.settings import Settings
+from worker.keys import id_digits, serial_key
+from worker.match import Matcher
+from worker.match.features import scan_submission
+from worker.match.model import MODEL_PATH, expected_calibration_error
+from worker.match.simulate import Simulator
+from worker.match.train import load_truth, train
+from worker.pipeline import collect_submissions, process_submission, read_inputs
+from worker.store.db import make_engine
+from worker.store.migrate import upgrade
+from worker.store.registry import import_csv
+from worker.vntext import name_key
 
 # --- sample sets without images ---------------------------------------------------------------------------
 
@@ -51,8 +70,6 @@ def _card_docs(person: Any, with_back: bool) -> list[dict[str, Any]]:
     if with_back and gen in ("cccd_chip_2021", "cancuoc_2024"):
         back: dict[str, Any] = {"id_number": person.id_number, "date_of_birth": person.date_of_birth.isoformat()}
         if person.id_number and len(person.id_number) == 12:
-            from fixtures.mrz import person_mrz
-
             # the zone the number and birth date were read from; its third line names the holder (no diacritics)
             back["mrz"] = person_mrz(person)
         docs.append(
@@ -62,8 +79,6 @@ def _card_docs(person: Any, with_back: bool) -> list[dict[str, Any]]:
 
 
 def _certificate_docs(parcel: Any) -> list[dict[str, Any]]:
-    from fixtures.gcn import owner_truth
-
     owners = [owner_truth(o, parcel) for o in parcel.owners]
     parcel_fields = {
         "parcel_number": parcel.parcel_number,
@@ -111,9 +126,6 @@ def make_samples(
 ) -> dict[str, Any]:
     """A sample set without images: parcels.csv (with optional status/superseded_by/derived_from columns when
     some parcels were split after their certificate was issued) and truth.jsonl in the fixtures format."""
-    from fixtures.registry import allocate_parcel_ids, write_registry
-    from fixtures.samples import parcel_key, plan_submission
-
     outdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     used: set[tuple[str, int, int]] = set()
@@ -129,22 +141,7 @@ def make_samples(
     for pl in plans:
         pl.parcel = by_sub[pl.submission_id]
     absent = {pl.parcel.parcel_id for pl in plans if not pl.in_registry}
-    force: dict[str, Any] = {}
-    for pl in plans:
-        r = rng.random()
-        force[pl.parcel.parcel_id] = (
-            ["old_cmnd"]
-            if r < 0.25
-            else ["missing_id"]
-            if r < 0.32
-            else ["tcvn3"]
-            if r < 0.38
-            else ["typo"]
-            if r < 0.44
-            else ["birth_year_off"]
-            if r < 0.5
-            else []
-        )
+    force = _forced_dirt(plans, rng)
     in_reg = [p for _role, _sid, p in explicit if p.parcel_id not in absent]
     csv_path = outdir / "parcels.csv"
     reg = write_registry(
@@ -164,31 +161,7 @@ def make_samples(
         _add_splits(csv_path, split, rng, total)
     lines = []
     for k, pl in enumerate(plans, start=1):
-        docs: list[dict[str, Any]] = []
-        if pl.kind != "cert_only":
-            docs += _card_docs(pl.parcel.owners[pl.card_owner or 0], pl.with_back)
-        if pl.kind != "id_only":
-            docs += _certificate_docs(pl.parcel)
-        owner_index = None
-        if pl.in_registry:
-            pi = pl.card_owner if pl.card_owner is not None else 0
-            owner_index = next(r["owner_index"] for r in rows_by_pid[pl.parcel.parcel_id] if r["person_index"] == pi)
-        lines.append(
-            json.dumps(
-                {
-                    "submission_id": pl.submission_id,
-                    "kind": pl.kind,
-                    "parcel_id": pl.parcel.parcel_id if pl.in_registry else None,
-                    "owner_index": owner_index,
-                    "in_registry": pl.in_registry,
-                    "superseded": pl.parcel.parcel_id in split,
-                    "decoys": [role for role, _ in pl.decoys],
-                    "expected_updates": [],
-                    "documents": docs,
-                },
-                ensure_ascii=False,
-            )
-        )
+        lines.append(_truth_line(pl, rows_by_pid, split))
         if progress and k % 500 == 0:
             progress(k, submissions)
     (outdir / "truth.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -199,6 +172,54 @@ def make_samples(
         "absent": len(absent),
         "split": len(split),
     }
+
+
+def _forced_dirt(plans: list[Any], rng: random.Random) -> dict[str, Any]:
+    """Dirt each submission's parcel must carry in the registry (one draw per submission)."""
+    force: dict[str, Any] = {}
+    for pl in plans:
+        r = rng.random()
+        force[pl.parcel.parcel_id] = (
+            ["old_cmnd"]
+            if r < 0.25
+            else ["missing_id"]
+            if r < 0.32
+            else ["tcvn3"]
+            if r < 0.38
+            else ["typo"]
+            if r < 0.44
+            else ["birth_year_off"]
+            if r < 0.5
+            else []
+        )
+    return force
+
+
+def _truth_line(pl: Any, rows_by_pid: dict[str, list[dict[str, Any]]], split: set[str]) -> str:
+    """A submission's truth.jsonl line, with the documents a reader would have produced from it."""
+    docs: list[dict[str, Any]] = []
+    if pl.kind != "cert_only":
+        docs += _card_docs(pl.parcel.owners[pl.card_owner or 0], pl.with_back)
+    if pl.kind != "id_only":
+        docs += _certificate_docs(pl.parcel)
+    owner_index = None
+    if pl.in_registry:
+        pi = pl.card_owner if pl.card_owner is not None else 0
+        owner_index = next(r["owner_index"] for r in rows_by_pid[pl.parcel.parcel_id] if r["person_index"] == pi)
+    return json.dumps(
+        {
+            "submission_id": pl.submission_id,
+            "kind": pl.kind,
+            "parcel_id": pl.parcel.parcel_id if pl.in_registry else None,
+            "owner_index": owner_index,
+            "in_registry": pl.in_registry,
+            "superseded": pl.parcel.parcel_id in split,
+            "decoys": [role for role, _ in pl.decoys],
+            "expected_updates": [],
+            "documents": docs,
+        },
+        ensure_ascii=False,
+    )
 
 
 def _add_splits(csv_path: Path, split: set[str], rng: random.Random, total: int) -> None:
@@ -268,8 +289,6 @@ class Outcome:
 
 
 def _metrics(outcomes: list[Outcome]) -> dict[str, float]:
-    from worker.match.model import expected_calibration_error
-
     present = [o for o in outcomes if o.truth_parcel]
     absent = [o for o in outcomes if not o.truth_parcel]
     auto = [o for o in outcomes if o.band == "auto_accept"]
@@ -301,9 +320,6 @@ def _metrics(outcomes: list[Outcome]) -> dict[str, float]:
 
 
 def run_matcher(engine: Any, subs: list[tuple[dict[str, Any], list[Any]]], settings: Settings) -> list[Outcome]:
-    from worker.match import Matcher
-    from worker.match.features import scan_submission
-
     matcher = Matcher(engine, settings)
     outcomes = []
     with engine.connect() as conn:
@@ -338,8 +354,6 @@ def run_matcher(engine: Any, subs: list[tuple[dict[str, Any], list[Any]]], setti
 
 
 def _registry_strings(csv_path: Path) -> tuple[list[str], list[str]]:
-    from worker.vntext import name_key
-
     texts: dict[str, list[str]] = {}
     with csv_path.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
@@ -358,9 +372,6 @@ def _registry_strings(csv_path: Path) -> tuple[list[str], list[str]]:
 
 
 def _submission_string(docs: list[Any]) -> str:
-    from worker.match.features import scan_submission
-    from worker.vntext import name_key
-
     sub = scan_submission(docs)
     parts = [
         sub.certificate_serial or "",
@@ -375,8 +386,6 @@ def _submission_string(docs: list[Any]) -> str:
 def run_rapidfuzz(csv_path: Path, subs: list[tuple[dict[str, Any], list[Any]]], threshold: float) -> list[Outcome]:
     """The plain baseline: one text per registry parcel, the best token_set_ratio wins, score/100 is the
     'confidence'. No blocking (rapidfuzz scans every parcel in C)."""
-    from rapidfuzz import fuzz, process
-
     ids, texts = _registry_strings(csv_path)
     outcomes = []
     for truth, docs in subs:
@@ -393,21 +402,8 @@ def run_rapidfuzz(csv_path: Path, subs: list[tuple[dict[str, Any], list[Any]]], 
     return outcomes
 
 
-def run_splink(
-    csv_path: Path, subs: list[tuple[dict[str, Any], list[Any]]], threshold: float, seed: int
-) -> tuple[list[Outcome], str]:
-    """Splink 4 (DuckDB) linking the submissions to the registry's owner rows: comparisons on name (Jaro-
-    Winkler levels), birth year, personal number, serial, sheet/parcel and address; u by random sampling,
-    m by EM on two blocking rules, best match per submission."""
-    try:
-        import splink.comparison_library as cl
-        from splink import DuckDBAPI, Linker, SettingsCreator, block_on  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        return [], f"splink not installed ({exc}); pip install 'land-intake[bench]'"
-    from worker.keys import id_digits, serial_key
-    from worker.match.features import scan_submission
-    from worker.vntext import name_key
-
+def _splink_registry_rows(csv_path: Path) -> list[dict[str, Any]]:
+    """The registry's owner rows as Splink records (the keys our matcher compares, from worker/)."""
     reg_rows = []
     with csv_path.open(newline="", encoding="utf-8") as fh:
         for i, row in enumerate(csv.DictReader(fh)):
@@ -423,6 +419,11 @@ def run_splink(
                     "street": name_key(row["address"]).split(",")[0] or None,
                 }
             )
+    return reg_rows
+
+
+def _splink_scan_rows(subs: list[tuple[dict[str, Any], list[Any]]]) -> list[dict[str, Any]]:
+    """Each submission's scanned primary owner and parcel as one Splink record."""
     sub_rows = []
     for truth, docs in subs:
         s = scan_submission(docs)
@@ -439,6 +440,22 @@ def run_splink(
                 "street": name_key(s.parcel_address or "").split(",")[0] or None,
             }
         )
+    return sub_rows
+
+
+def run_splink(
+    csv_path: Path, subs: list[tuple[dict[str, Any], list[Any]]], threshold: float, seed: int
+) -> tuple[list[Outcome], str]:
+    """Splink 4 (DuckDB) linking the submissions to the registry's owner rows: comparisons on name (Jaro-
+    Winkler levels), birth year, personal number, serial, sheet/parcel and address; u by random sampling,
+    m by EM on two blocking rules, best match per submission."""
+    try:  # the optional `bench` extra
+        import splink.comparison_library as cl
+        from splink import DuckDBAPI, Linker, SettingsCreator, block_on  # type: ignore[attr-defined,unused-ignore]
+    except ImportError as exc:
+        return [], f"splink not installed ({exc}); pip install 'land-intake[bench]'"
+    reg_rows = _splink_registry_rows(csv_path)
+    sub_rows = _splink_scan_rows(subs)
     settings = SettingsCreator(
         link_type="link_only",
         comparisons=[
@@ -511,12 +528,6 @@ class ImportCost:
 
 
 def _import(csv_path: Path, url: str) -> tuple[Any, ImportCost, Any]:
-    import resource
-
-    from worker.store.db import make_engine
-    from worker.store.migrate import upgrade
-    from worker.store.registry import import_csv
-
     upgrade(url)
     engine = make_engine(url)
     started, cpu = time.perf_counter(), time.process_time()
@@ -532,8 +543,6 @@ def _import(csv_path: Path, url: str) -> tuple[Any, ImportCost, Any]:
 
 
 def _pg_database(name: str) -> str:
-    import psycopg
-
     host = os.environ.get("INTAKE_TEST_PG_HOST", "127.0.0.1")
     with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -566,7 +575,7 @@ def _print_table(rows: list[tuple[str, dict[str, float]]]) -> None:
         print(label.ljust(width) + "".join(cells))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m bench match", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -595,11 +604,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="instead: render N submissions, read them with the real pipeline (Tesseract) and match those reads",
     )
-    args = ap.parse_args(argv)
+    return ap
 
-    from worker.match.model import MODEL_PATH
-    from worker.match.simulate import Simulator
-    from worker.match.train import load_truth, train
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-match-") if args.workdir is None else None
     work = Path(tmp.name) if tmp else args.workdir
@@ -609,65 +618,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.real:
             return _real(work, args.real, args.seed, settings)
         if args.train:
-            tdir = work / "train"
-            t0 = time.perf_counter()
-            info = make_samples(
-                tdir, args.train_submissions, args.seed + 1000, parcels=args.train_parcels, absent_fraction=args.absent
-            )
-            print(f"training set: {info} ({time.perf_counter() - t0:.1f} s)")
-            t0 = time.perf_counter()
-            stats = train(tdir, args.model_out or MODEL_PATH, seed=args.seed + 1000, noise=args.noise)
-            print(f"trained {stats['version']} in {time.perf_counter() - t0:.1f} s: {json.dumps(stats, default=str)}")
+            _train(args, work)
         data = work / f"test-{args.parcels}-{args.submissions}-{args.seed}"
         if not (data / "truth.jsonl").exists():
             t0 = time.perf_counter()
             info = make_samples(data, args.submissions, args.seed, parcels=args.parcels, absent_fraction=args.absent)
             print(f"test set: {info} ({time.perf_counter() - t0:.1f} s)")
         csv_path = data / "parcels.csv"
-        rows = sum(1 for _ in csv_path.open(encoding="utf-8")) - 1
-        engines: list[tuple[str, Any]] = []
-        print(f"\nregistry import ({rows} rows, {csv_path.stat().st_size / 1e6:.0f} MB):")
-        if not args.no_sqlite:
-            db = work / f"bench-{args.parcels}.db"
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
-            engine, cost, report = _import(csv_path, f"sqlite:///{db}")
-            print(f"  SQLite     {cost}  ({rows / cost.wall:.0f} rows/s wall; {report.summary().splitlines()[-1]})")
-            if not args.no_reimport:
-                t0, c0 = time.perf_counter(), time.process_time()
-                again = _reimport(csv_path, engine)
-                print(
-                    f"  SQLite re-import (idempotent) wall {time.perf_counter() - t0:.1f} s, "
-                    f"CPU {time.process_time() - c0:.1f} s + workers: {again}"
-                )
-            engines.append(("SQLite", engine))
-        if args.postgres:
-            url = _pg_database("intake_bench_match")
-            engine, cost, report = _import(csv_path, url)
-            print(f"  PostgreSQL {cost}  ({rows / cost.wall:.0f} rows/s wall; server CPU not counted)")
-            engines.append(("PostgreSQL", engine))
+        engines = _import_registries(args, work, csv_path)
         if args.import_only:
             return 0
         truth = load_truth(data / "truth.jsonl")
         sim = Simulator(args.seed, args.noise)
         subs = [(t, sim.documents(t)) for t in truth]
-        results: list[tuple[str, dict[str, float]]] = []
-        for label, engine in engines:
-            outcomes = run_matcher(engine, subs, settings)
-            results.append((f"ours/{label}", _metrics(outcomes)))
-            split = [o for o in outcomes if o.superseded]
-            if split:
-                handled = sum(o.top == o.truth_parcel and o.band != "auto_accept" for o in split)
-                print(
-                    f"  superseded (split) parcels: {handled}/{len(split)} proposed with the old record and sent to review ({label})"
-                )
-            kinds = Counter(o.kind for o in outcomes)
-            for kind in sorted(kinds):
-                part = [o for o in outcomes if o.kind == kind]
-                m = _metrics(part)
-                print(
-                    f"  {label} {kind:9} n={len(part):5}  top-1 {m['top1_accuracy']:.4f}  auto {m['auto_accept_rate']:.3f}  auto precision {m['auto_accept_precision']:.4f}"
-                )
+        results = _match_ours(engines, subs, settings)
         base = subs[: args.baseline_submissions]
         names = [b for b in args.baselines.split(",") if b and b != "none"]
         if "rapidfuzz" in names:
@@ -690,12 +654,72 @@ def main(argv: list[str] | None = None) -> int:
             tmp.cleanup()
 
 
+def _train(args: argparse.Namespace, work: Path) -> None:
+    """--train: a training set on another seed, and the model fitted on it."""
+    tdir = work / "train"
+    t0 = time.perf_counter()
+    info = make_samples(
+        tdir, args.train_submissions, args.seed + 1000, parcels=args.train_parcels, absent_fraction=args.absent
+    )
+    print(f"training set: {info} ({time.perf_counter() - t0:.1f} s)")
+    t0 = time.perf_counter()
+    stats = train(tdir, args.model_out or MODEL_PATH, seed=args.seed + 1000, noise=args.noise)
+    print(f"trained {stats['version']} in {time.perf_counter() - t0:.1f} s: {json.dumps(stats, default=str)}")
+
+
+def _import_registries(args: argparse.Namespace, work: Path, csv_path: Path) -> list[tuple[str, Any]]:
+    """The registry imported into SQLite (and its idempotent re-import) and PostgreSQL, as asked, timed."""
+    rows = sum(1 for _ in csv_path.open(encoding="utf-8")) - 1
+    engines: list[tuple[str, Any]] = []
+    print(f"\nregistry import ({rows} rows, {csv_path.stat().st_size / 1e6:.0f} MB):")
+    if not args.no_sqlite:
+        db = work / f"bench-{args.parcels}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        engine, cost, report = _import(csv_path, f"sqlite:///{db}")
+        print(f"  SQLite     {cost}  ({rows / cost.wall:.0f} rows/s wall; {report.summary().splitlines()[-1]})")
+        if not args.no_reimport:
+            t0, c0 = time.perf_counter(), time.process_time()
+            again = _reimport(csv_path, engine)
+            print(
+                f"  SQLite re-import (idempotent) wall {time.perf_counter() - t0:.1f} s, "
+                f"CPU {time.process_time() - c0:.1f} s + workers: {again}"
+            )
+        engines.append(("SQLite", engine))
+    if args.postgres:
+        url = _pg_database("intake_bench_match")
+        engine, cost, report = _import(csv_path, url)
+        print(f"  PostgreSQL {cost}  ({rows / cost.wall:.0f} rows/s wall; server CPU not counted)")
+        engines.append(("PostgreSQL", engine))
+    return engines
+
+
+def _match_ours(
+    engines: list[tuple[str, Any]], subs: list[tuple[dict[str, Any], list[Any]]], settings: Settings
+) -> list[tuple[str, dict[str, float]]]:
+    """Our matcher on every registry copy: the metrics, with superseded parcels and each kind printed."""
+    results: list[tuple[str, dict[str, float]]] = []
+    for label, engine in engines:
+        outcomes = run_matcher(engine, subs, settings)
+        results.append((f"ours/{label}", _metrics(outcomes)))
+        split = [o for o in outcomes if o.superseded]
+        if split:
+            handled = sum(o.top == o.truth_parcel and o.band != "auto_accept" for o in split)
+            print(
+                f"  superseded (split) parcels: {handled}/{len(split)} proposed with the old record and sent to review ({label})"
+            )
+        kinds = Counter(o.kind for o in outcomes)
+        for kind in sorted(kinds):
+            part = [o for o in outcomes if o.kind == kind]
+            m = _metrics(part)
+            print(
+                f"  {label} {kind:9} n={len(part):5}  top-1 {m['top1_accuracy']:.4f}  auto {m['auto_accept_rate']:.3f}  auto precision {m['auto_accept_precision']:.4f}"
+            )
+    return results
+
+
 def _real(work: Path, n: int, seed: int, settings: Settings) -> int:
     """The check on real reads: rendered and degraded scans through load → OCR → extract, then matching."""
-    from fixtures.samples import generate
-    from worker.match.train import load_truth
-    from worker.pipeline import collect_submissions, process_submission, read_inputs
-
     out = work / f"real-{n}-{seed}"
     if not (out / "truth.jsonl").exists():
         generate(out, n, seed)
@@ -720,8 +744,6 @@ def _real(work: Path, n: int, seed: int, settings: Settings) -> int:
 
 
 def _reimport(csv_path: Path, engine: Any) -> str:
-    from worker.store.registry import import_csv
-
     r = import_csv(csv_path, engine)
     return f"{r.parcels_inserted} new, {r.parcels_updated} updated, {r.parcels_unchanged} unchanged parcels"
 

@@ -33,6 +33,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.gcn import _render
+from bench.idcards import render_case
 from bench.realset import (
     ManifestRow,
     Tally,
@@ -43,8 +45,8 @@ from bench.realset import (
     summarise,
     write_manifest,
 )
-
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+from fixtures.samples import DEGRADE_WEIGHTS
+from worker.pipeline import process_submission
 
 # the fields the real dev set labels, per document type; a synthetic set is scored on the same ones
 SCORED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -80,14 +82,11 @@ CAPTURES = {"photo": "phone_photo"}  # the generator's profile names where the r
 
 def _warm_up() -> None:
     """Pay lazy imports and model loads before the clock starts (a long-running worker pays them once)."""
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     data, _ = _render_synthetic(_synthetic_cases(1, 99991)[0])
     _read(data, "warm-up.jpg", "warm-up")
 
 
 def _read(data: bytes, name: str, submission_id: str) -> dict[str, Any]:
-    from worker.pipeline import process_submission
-
     before = os.times()
     result = process_submission(submission_id, [(name, data)])
     after = os.times()
@@ -137,8 +136,6 @@ def run_real(rows: list[ManifestRow], images: Path, workers: int, label: str = "
 
 
 def _synthetic_cases(n: int, seed: int) -> list[dict[str, Any]]:
-    from fixtures.samples import DEGRADE_WEIGHTS
-
     rng = random.Random(seed)
     cases = []
     for i in range(n):
@@ -158,14 +155,10 @@ def _synthetic_cases(n: int, seed: int) -> list[dict[str, Any]]:
 def _render_synthetic(case: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     """One synthetic image (JPEG bytes, as a scanner or phone writes it) and its generator truth."""
     if case["kind"] == "card":
-        from bench.idcards import render_case
-
         image, _, truth = render_case(case)
         buf = io.BytesIO()
         image.convert("RGB").save(buf, format="JPEG", quality=90)
         return buf.getvalue(), truth
-    from bench.gcn import _render
-
     data, truth, _ = _render(case)
     return data, truth
 

@@ -18,17 +18,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+
+from models.document import Document, FieldValue
+from models.proposal import Evidence, Proposal, ProposedUpdate
+from models.settings import Settings
+from worker.review import auth
+from worker.review.app import create_app
+from worker.review.auth import create_user
+from worker.review.seed import seed_submission
+from worker.store.db import session_scope
+from worker.store.results import utcnow
+
 PASSWORD = "bench password 123"
 
 
 def _seed(engine: Any, n: int, reviewers: int) -> None:
-    from models.document import Document, FieldValue
-    from models.proposal import Evidence, Proposal, ProposedUpdate
-    from worker.review.auth import create_user
-    from worker.review.seed import seed_submission
-    from worker.store.db import session_scope
-    from worker.store.results import utcnow
-
     now = utcnow()
     with session_scope(engine) as s:
         for i in range(reviewers):
@@ -93,8 +100,6 @@ def _seed(engine: Any, n: int, reviewers: int) -> None:
 
 
 def _client(app: Any, name: str) -> Any:
-    from fastapi.testclient import TestClient
-
     c = TestClient(app, follow_redirects=False)
     token = c.get("/api/session").json()["csrf_token"]
     r = c.post("/api/session", json={"name": name, "password": PASSWORD}, headers={"X-CSRF-Token": token})
@@ -118,7 +123,7 @@ def _row(name: str, samples: list[float]) -> tuple[str, int, float, float, float
     return name, len(samples), statistics.median(ordered), p95, ordered[-1]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench review", description=__doc__)
     parser.add_argument("--submissions", type=int, default=2000, help="waiting submissions in the queue")
     parser.add_argument("--decisions", type=int, default=100, help="take/render/decide cycles to time")
@@ -128,13 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         default="sqlite",
         help="'sqlite' (temporary file), 'postgres' (throwaway database on 127.0.0.1:5432) or an SQLAlchemy URL",
     )
-    args = parser.parse_args(argv)
+    return parser
 
-    from argon2 import PasswordHasher
 
-    from models.settings import Settings
-    from worker.review import auth
-    from worker.review.app import create_app
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     # the benchmark measures the app, not password hashing (argon2 stays at its defaults in production)
     auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -143,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     if url == "sqlite":
         url = f"sqlite:///{tmp / 'review.db'}"
     elif url == "postgres":
-        import psycopg
-
         name = f"bench_review_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
@@ -155,69 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         _seed(app.state.engine, args.submissions, args.reviewers)
         seed_s = time.perf_counter() - t0
-        rev = _client(app, "rev0")
-        token = rev.headers["X-CSRF-Token"]
-        rows = [
-            _row("GET /queue (page, 100 rows)", _time(lambda: rev.get("/queue"), 20)),
-            _row("GET /api/queue", _time(lambda: rev.get("/api/queue"), 20)),
-        ]
-        take, render, decide = [], [], []
-        location = rev.post("/queue/next", data={"csrf_token": token}).headers["location"]
-        for _ in range(args.decisions):
-            t0 = time.perf_counter()
-            page = rev.get(location)
-            render.append((time.perf_counter() - t0) * 1000)
-            assert page.status_code == 200
-            sid = location.rsplit("/", 1)[-1]
-            t0 = time.perf_counter()
-            r = rev.post(f"/items/{sid}/decide", data={"csrf_token": token, "action": "accept", "rank": "1"})
-            decide.append((time.perf_counter() - t0) * 1000)
-            location = r.headers["location"]
-        rows.append(_row("GET /items/{id} (item page)", render))
-        rows.append(_row("POST decide (+ take next)", decide))
-        undo = []
-        for _ in range(10):
-            sid = location.rsplit("/", 1)[-1]
-            # "none of these" closes the item (a reject judges one candidate and leaves the item open)
-            location = rev.post(f"/items/{sid}/decide", data={"csrf_token": token, "action": "none"}).headers[
-                "location"
-            ]
-            t0 = time.perf_counter()
-            assert rev.post("/api/undo").status_code == 200
-            undo.append((time.perf_counter() - t0) * 1000)
-            rev.post(f"/items/{sid}/decide", data={"csrf_token": token, "action": "none"})
-        rows.append(_row("POST /api/undo", undo))
-        for _ in range(5):
-            take.extend(_time(lambda: rev.post("/api/queue/next", json={}), 1))
-        rows.append(_row("POST /api/queue/next", take))
-        boss = _client(app, "boss")
-        rows.append(
-            _row(
-                f"POST /api/export csv ({args.decisions} accepts)",
-                _time(lambda: boss.post("/api/export", params={"format": "csv"}), 5),
-            )
-        )
-
-        clients = [_client(app, f"rev{i}") for i in range(args.reviewers)]
-        got: list[list[str]] = [[] for _ in clients]
-        barrier = threading.Barrier(len(clients))
+        rows = _one_reviewer(app, args.decisions)
         per_reviewer = 10
-
-        def work(i: int) -> None:
-            barrier.wait()
-            for _ in range(per_reviewer):
-                sid = clients[i].post("/api/queue/next", json={}).json()["submission_id"]
-                got[i].append(sid)
-                clients[i].post(f"/api/items/{sid}/decisions", json={"action": "accept"})
-
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(clients))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-        taken = [sid for g in got for sid in g]
+        taken, wall = _concurrent_takes(app, args.reviewers, per_reviewer)
         distinct = len(set(taken)) == len(taken) and None not in taken
 
         print(
@@ -234,10 +175,79 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if distinct else 1
     finally:
         if drop:
-            import psycopg
-
             with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
+
+
+def _one_reviewer(app: Any, decisions: int) -> list[tuple[str, int, float, float, float]]:
+    """One reviewer's operations timed: queue pages, `decisions` take/render/decide cycles, undo, take-next and
+    a supervisor's export."""
+    rev = _client(app, "rev0")
+    token = rev.headers["X-CSRF-Token"]
+    rows = [
+        _row("GET /queue (page, 100 rows)", _time(lambda: rev.get("/queue"), 20)),
+        _row("GET /api/queue", _time(lambda: rev.get("/api/queue"), 20)),
+    ]
+    take, render, decide = [], [], []
+    location = rev.post("/queue/next", data={"csrf_token": token}).headers["location"]
+    for _ in range(decisions):
+        t0 = time.perf_counter()
+        page = rev.get(location)
+        render.append((time.perf_counter() - t0) * 1000)
+        assert page.status_code == 200
+        sid = location.rsplit("/", 1)[-1]
+        t0 = time.perf_counter()
+        r = rev.post(f"/items/{sid}/decide", data={"csrf_token": token, "action": "accept", "rank": "1"})
+        decide.append((time.perf_counter() - t0) * 1000)
+        location = r.headers["location"]
+    rows.append(_row("GET /items/{id} (item page)", render))
+    rows.append(_row("POST decide (+ take next)", decide))
+    undo = []
+    for _ in range(10):
+        sid = location.rsplit("/", 1)[-1]
+        # "none of these" closes the item (a reject judges one candidate and leaves the item open)
+        location = rev.post(f"/items/{sid}/decide", data={"csrf_token": token, "action": "none"}).headers[
+            "location"
+        ]
+        t0 = time.perf_counter()
+        assert rev.post("/api/undo").status_code == 200
+        undo.append((time.perf_counter() - t0) * 1000)
+        rev.post(f"/items/{sid}/decide", data={"csrf_token": token, "action": "none"})
+    rows.append(_row("POST /api/undo", undo))
+    for _ in range(5):
+        take.extend(_time(lambda: rev.post("/api/queue/next", json={}), 1))
+    rows.append(_row("POST /api/queue/next", take))
+    boss = _client(app, "boss")
+    rows.append(
+        _row(
+            f"POST /api/export csv ({decisions} accepts)",
+            _time(lambda: boss.post("/api/export", params={"format": "csv"}), 5),
+        )
+    )
+    return rows
+
+
+def _concurrent_takes(app: Any, reviewers: int, per_reviewer: int) -> tuple[list[str], float]:
+    """`reviewers` clients taking and accepting `per_reviewer` items each at once: the items taken, the wall time."""
+    clients = [_client(app, f"rev{i}") for i in range(reviewers)]
+    got: list[list[str]] = [[] for _ in clients]
+    barrier = threading.Barrier(len(clients))
+
+    def work(i: int) -> None:
+        barrier.wait()
+        for _ in range(per_reviewer):
+            sid = clients[i].post("/api/queue/next", json={}).json()["submission_id"]
+            got[i].append(sid)
+            clients[i].post(f"/api/items/{sid}/decisions", json={"action": "accept"})
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return [sid for g in got for sid in g], wall
 
 
 if __name__ == "__main__":

@@ -22,68 +22,41 @@ cost (it is paid once per process, not per page).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import io
 import multiprocessing
 import os
 import pstats
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from worker.memory import peak_rss_mb
+import cv2
+import pytesseract
+from PIL import Image
+from pypdf import PdfReader
+from sqlalchemy import text
+
+from bench.throughput_report import Profile, RunStats, print_report
+from bench.throughput_worker import cpu_seconds, init_worker, noop, task
+from fixtures.samples import generate
+from models.settings import Settings
+from worker.intake import backfill as bf
+from worker.ocr import TesseractReader, backend
+from worker.pipeline import PIPELINE_VERSION
+from worker.store.migrate import open_database
+from worker.store.registry import import_csv
+from worker.wiring import backfill_processor, make_proposer
 
 RASTER = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 READABLE = RASTER | {".pdf"}
-TARGETS = {"core_ratio_max": 1.0, "speedup_min": 1.8, "rss_mb_max": 400.0, "match_share_max": 0.05}
-
-
-# ---------------------------------------------------------------------------------------- accounting
-
-
-def cpu_seconds() -> float:
-    """User+sys CPU of this process and every descendant already waited for."""
-    s = resource.getrusage(resource.RUSAGE_SELF)
-    c = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
-
-
-@dataclass
-class RunStats:
-    name: str
-    pages: int = 0
-    wall_s: float = 0.0
-    core_s: float = 0.0  # per-page work only (worker start-up excluded)
-    startup_core_s: float = 0.0
-    peak_rss_mb: list[float] = field(default_factory=list)  # per worker process
-    warm_rss_mb: list[float] = field(default_factory=list)  # per worker, while reading the warm-up submission
-    match_cpu_s: float = 0.0
-    match_calls: int = 0
-    files: int = 0
-    workers: int = 1
-    documents: int = 0
-    errors: int = 0
-
-    @property
-    def core_per_page(self) -> float:
-        return self.core_s / self.pages if self.pages else float("nan")
-
-    @property
-    def utilisation(self) -> float:
-        """Share of its cores a run actually got: well under 1 means other work was competing for them."""
-        return self.core_s / (self.wall_s * self.workers) if self.wall_s else float("nan")
-
-    @property
-    def pages_per_s(self) -> float:
-        return self.pages / self.wall_s if self.wall_s else float("nan")
 
 
 # ------------------------------------------------------------------------------------------- pages
@@ -91,11 +64,7 @@ class RunStats:
 
 def page_count(path: Path) -> int:
     if path.suffix.lower() == ".pdf":
-        from pypdf import PdfReader
-
         return len(PdfReader(path).pages)
-    from PIL import Image
-
     with Image.open(path) as img:
         return int(getattr(img, "n_frames", 1))
 
@@ -109,8 +78,6 @@ def prepare_pages(args: argparse.Namespace, workdir: Path) -> tuple[list[tuple[s
         parcels = root / "parcels.csv" if (root / "parcels.csv").is_file() else None
         subs_root = root / "submissions" if (root / "submissions").is_dir() else root
     else:
-        from fixtures.samples import generate
-
         root = workdir / "samples"
         print(f"generating {args.submissions} submissions (seed {args.seed}) ...", file=sys.stderr)
         generate(root, args.submissions, args.seed, decoy_parcels=args.registry_size or None)
@@ -137,8 +104,6 @@ def prepare_pages(args: argparse.Namespace, workdir: Path) -> tuple[list[tuple[s
 def warm_up_files(workdir: Path, seed: int) -> tuple[str, ...]:
     """Two generated submissions with another seed (cards, certificate pages, a PDF): what every pipeline
     process reads once at start-up, so the measured pages carry only their own cost."""
-    from fixtures.samples import generate
-
     root = workdir / "warm-up"
     generate(root, 2, seed + 1000, decoy_parcels=0)
     files = sorted(p for p in (root / "submissions").rglob("*") if p.is_file() and p.suffix.lower() in READABLE)
@@ -211,85 +176,7 @@ def run_naive(files: list[Path], *, single_thread: bool, lang: str, pdf_dpi: int
 
 # -------------------------------------------------------------------------------------- (b)/(c) pipeline
 
-_worker: dict[str, Any] = {}
 _WARM_FILES: tuple[str, ...] = ()  # the warm-up submission every pipeline process reads at start-up
-
-
-def _init_worker(database_url: str | None, match: bool, warm_files: tuple[str, ...] = ()) -> None:
-    """Per-process start-up: everything expensive happens once here, never per page. `warm_files` (a
-    warm-up submission generated with another seed) go through the whole pipeline once, so that what a
-    long-running worker pays only on its first documents (lazy imports, the second OCR model, lexicons,
-    the extractors' tables) is start-up too, not charged to the few measured pages."""
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    from models.settings import Settings
-    from worker import pipeline
-
-    settings = Settings(database_url=database_url) if database_url else Settings()
-    _worker["settings"] = settings
-    _worker["pipeline"] = pipeline
-    _worker["propose"] = None
-    if match:
-        _worker["propose"] = _make_proposer(settings)
-    # warm the OCR models on a blank card so model loading is start-up, not page cost
-    import numpy as np
-
-    from worker.ocr import TesseractReader
-
-    TesseractReader(settings.tesseract_lang).read(np.full((64, 256), 255, np.uint8))
-    documents: list[Any] = []
-    for f in warm_files:
-        documents += pipeline.read_file(Path(f).read_bytes(), f, settings=settings).documents
-    if documents:
-        pipeline.match_documents(documents, _worker["propose"])
-    # the peak so far is the warm-up's: report it apart, and measure the pages' own peak from here on
-    _worker["warm_rss_mb"] = peak_rss_mb() if warm_files else 0.0
-    if warm_files:
-        with contextlib.suppress(OSError):
-            Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM := current RSS
-    _worker["startup_cpu"] = _own_cpu()
-
-
-def _make_proposer(settings: Any) -> Any:
-    from worker.store.db import make_engine
-    from worker.wiring import make_proposer
-
-    return make_proposer(settings, make_engine(settings.resolved_database_url))
-
-
-def _own_cpu() -> float:
-    return cpu_seconds()
-
-
-def _task(submission_id: str, files: list[str]) -> dict[str, Any]:
-    pipeline = _worker["pipeline"]
-    settings = _worker["settings"]
-    documents: list[Any] = []
-    errors = 0
-    pages = 0
-    match_cpu = 0.0
-    for f in files:
-        result = pipeline.read_file(Path(f).read_bytes(), f, settings=settings)
-        documents.extend(result.documents)
-        errors += len(result.errors)
-        pages += len({d.page for d in result.documents}) or 1
-        # as the queue worker and backfill do: the whole submission is matched again after each file, on
-        # documents fresh from the store (the copy stands for that load and is not timed)
-        fresh = [d.model_copy(deep=True) for d in documents]
-        t0 = time.process_time()
-        pipeline.match_documents(fresh, _worker["propose"])
-        match_cpu += time.process_time() - t0
-    return {
-        "pid": os.getpid(),
-        "pages": pages,
-        "documents": len(documents),
-        "errors": errors,
-        "match_cpu_s": match_cpu,
-        "files": len(files),
-        "cpu": cpu_seconds(),
-        "startup_cpu": _worker["startup_cpu"],
-        "rss_mb": peak_rss_mb(),
-        "warm_rss_mb": _worker["warm_rss_mb"],
-    }
 
 
 def run_pipeline(
@@ -300,15 +187,15 @@ def run_pipeline(
     ctx = multiprocessing.get_context("spawn")
     per_worker: dict[int, dict[str, Any]] = {}
     pool = ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(database_url, match, _WARM_FILES)
+        workers, mp_context=ctx, initializer=init_worker, initargs=(database_url, match, _WARM_FILES)
     )
     # start-up happens before the clock: run one trivial task per worker so each has initialised
-    list(pool.map(_noop, range(workers * 4)))
+    list(pool.map(noop, range(workers * 4)))
     started = time.perf_counter()
     # largest submissions first (with 6 submissions, one big one handed out last would leave the other
     # worker idle at the end: a tail a million-page backfill does not have)
     order = sorted(submissions, key=lambda sub: -sum(page_count(f) for f in sub[1])) if workers > 1 else submissions
-    futures = [pool.submit(_task, sub_id, [str(f) for f in files]) for sub_id, files in order]
+    futures = [pool.submit(task, sub_id, [str(f) for f in files]) for sub_id, files in order]
     for fut in futures:
         r = fut.result()
         stats.documents += r["documents"]
@@ -345,8 +232,8 @@ def run_interleaved(
     naive = NaiveRunner(single_thread=True, lang=lang, pdf_dpi=pdf_dpi, workdir=workdir)
     one = RunStats("(b) pipeline, 1 worker")
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(database_url, match, _WARM_FILES))
-    list(pool.map(_noop, range(2)))
+    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=init_worker, initargs=(database_url, match, _WARM_FILES))
+    list(pool.map(noop, range(2)))
     last: dict[str, Any] | None = None
     naive_pages = {sub_id: naive.pages_of(files) for sub_id, files in submissions}
     for sub_id, files in submissions:
@@ -355,7 +242,7 @@ def run_interleaved(
             naive.run_page(page)
         naive.stats.wall_s += time.perf_counter() - started
         started = time.perf_counter()
-        r = pool.submit(_task, sub_id, [str(f) for f in files]).result()
+        r = pool.submit(task, sub_id, [str(f) for f in files]).result()
         one.wall_s += time.perf_counter() - started
         one.documents += r["documents"]
         one.errors += r["errors"]
@@ -375,23 +262,9 @@ def run_interleaved(
     return naive.stats, one
 
 
-def _noop(_: int) -> int:
-    time.sleep(0.05)  # long enough that the pool spreads the warm-up over every worker
-    return os.getpid()
-
-
 def run_backfill(samples: Path, *, workers: int, database_url: str, data_dir: Path) -> RunStats:
     """(d) the production path, `intake backfill DIR --workers N`: the pipeline plus storing documents,
     derived review images and the per-file re-match. CPU here includes worker start-up."""
-    import threading
-    from functools import partial
-
-    from models.settings import Settings
-    from worker.intake import backfill as bf
-    from worker.pipeline import PIPELINE_VERSION
-    from worker.store.migrate import open_database
-    from worker.wiring import backfill_processor
-
     settings = Settings(database_url=database_url, data_dir=data_dir)
     source = bf.parse_source(str(samples))
     objects = list(bf.list_objects(source))
@@ -446,25 +319,16 @@ _STAGES = (
 _REPO = str(Path(__file__).resolve().parents[1]) + "/"
 
 
-@dataclass
-class Profile:
-    total_s: float
-    tesseract_s: float
-    by_stage: list[tuple[str, float]]
-    top: list[tuple[str, int, float, float]]  # (function, calls, tottime, cumtime)
-    by_self: list[tuple[str, int, float, float]]  # any code, by self time
-
-
 def profile_pipeline(submissions: list[tuple[str, list[Path]]], *, database_url: str | None, match: bool) -> Profile:
     """cProfile one process over the pages (after start-up). tesserocr is a Cython extension without
     profiling hooks, so time inside the engine shows up as the self time of the wrappers in
     worker/ocr/tesseract.py that call it; pytesseract's is the wait on its subprocess."""
-    _init_worker(database_url, match, _WARM_FILES)
+    init_worker(database_url, match, _WARM_FILES)
     prof = cProfile.Profile(time.process_time)  # CPU, not wall: a shared machine's waits are not ours
     started = time.process_time()
     prof.enable()
     for sub_id, files in submissions:
-        _task(sub_id, [str(f) for f in files])
+        task(sub_id, [str(f) for f in files])
     prof.disable()
     total = time.process_time() - started
     st = pstats.Stats(prof, stream=io.StringIO())
@@ -491,11 +355,6 @@ def profile_pipeline(submissions: list[tuple[str, list[Path]]], *, database_url:
 
 def engine_per_call(pages: list[Path], *, lang: str, crops: int) -> list[tuple[str, int, float, float]]:
     """Core-seconds per call of the two bindings on the same card-sized and line-sized crops."""
-    import cv2
-    import pytesseract
-
-    from worker.ocr import TesseractReader, backend
-
     cards: list[Any] = []
     lines: list[Any] = []
     for page in pages:
@@ -540,11 +399,6 @@ def engine_per_call(pages: list[Path], *, lang: str, crops: int) -> list[tuple[s
 def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
     """Load the samples' registry export (its size is set by --registry-size at generation) unless the
     database already holds a registry; returns the number of parcels (0 when matching is not possible)."""
-    from sqlalchemy import text
-
-    from worker.store.migrate import open_database
-    from worker.store.registry import import_csv
-
     engine = open_database(database_url)
     with engine.connect() as conn:
         size = int(conn.execute(text("SELECT count(*) FROM registry_parcels")).scalar_one())
@@ -555,9 +409,6 @@ def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
         with engine.connect() as conn:
             size = int(conn.execute(text("SELECT count(*) FROM registry_parcels")).scalar_one())
     engine.dispose()
-    from models.settings import Settings
-    from worker.wiring import make_proposer
-
     probe = make_proposer(Settings(database_url=database_url), open_database(database_url))
     if probe is None:
         print(f"matching skipped: no matcher (worker.match.Matcher) for the {size}-parcel registry", file=sys.stderr)
@@ -565,136 +416,21 @@ def ensure_registry(database_url: str, parcels_csv: Path | None) -> int:
     return size
 
 
-# ---------------------------------------------------------------------------------------------- output
-
-
-def _fmt(v: float, spec: str = ".3f") -> str:
-    return "-" if v != v else format(v, spec)
-
-
-def print_report(
-    runs: list[RunStats],
-    naive: RunStats,
-    one: RunStats,
-    two: RunStats | None,
-    prof: Profile | None,
-    engines: list[tuple[str, int, float, float]],
-    registry_size: int,
-    cores: list[int],
-) -> dict[str, Any]:
-    print()
-    load = os.getloadavg()
-    print(
-        f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (other work skews wall-clock ratios)"
-    )
-    print(
-        f"{'run':<40} {'pages':>6} {'core-s/page':>12} {'pages/s':>8} {'wall s':>8} {'CPU got':>8} "
-        f"{'peak RSS/worker MB':>20}"
-    )
-    for r in runs:
-        rss = ", ".join(f"{v:.0f}" for v in r.peak_rss_mb) or "-"
-        print(
-            f"{r.name:<40} {r.pages:>6} {_fmt(r.core_per_page):>12} {_fmt(r.pages_per_s):>8} {r.wall_s:>8.1f} "
-            f"{r.utilisation:>8.0%} {rss:>20}"
-        )
-    print("  CPU got = core-seconds / (wall seconds x processes): below ~95% the machine was shared")
-    startup = [r for r in runs if r.startup_core_s]
-    for r in startup:
-        per = r.startup_core_s / max(1, len(r.peak_rss_mb))
-        print(f"  {r.name}: start-up {per:.2f} core-s per worker (imports, models, matcher; paid once)")
-        if any(r.warm_rss_mb):
-            warm = ", ".join(f"{v:.0f}" for v in r.warm_rss_mb)
-            print(f"    peak RSS while reading the warm-up submission: {warm} MB (not in the table's figure)")
-    core_ratio = one.core_per_page / naive.core_per_page
-    speedup = two.pages_per_s / one.pages_per_s if two else float("nan")
-    rss_max = max([*one.peak_rss_mb, *(two.peak_rss_mb if two else [])])
-    # CPU of the re-matches (one after every file) against all CPU spent on the same pages
-    match_share = one.match_cpu_s / one.core_s if one.core_s else float("nan")
-    print()
-    print("ratios against the targets")
-    print(
-        f"  core-s/page pipeline / naive (1 thread)    {core_ratio:6.2f}   target <= {TARGETS['core_ratio_max']:.2f}  "
-        f"{'OK' if core_ratio <= TARGETS['core_ratio_max'] else 'MISSED'}"
-    )
-    if two:
-        print(
-            f"  pages/s 2 workers / 1 worker              {speedup:6.2f}   target >= {TARGETS['speedup_min']:.2f}  "
-            f"{'OK' if speedup >= TARGETS['speedup_min'] else 'MISSED'}"
-        )
-        cost_ratio = two.core_per_page / one.core_per_page
-        print(
-            f"  core-s/page 2 workers / 1 worker          {cost_ratio:6.2f}   (CPU-bound estimate for an idle machine: "
-            f"{2 / cost_ratio:.2f}x, less any load imbalance; the measured figure is only as good as 'CPU got')"
-        )
-    print(
-        f"  peak RSS per worker (MB)                  {rss_max:6.0f}   target <= {TARGETS['rss_mb_max']:.0f}   "
-        f"{'OK' if rss_max <= TARGETS['rss_mb_max'] else 'MISSED'}"
-    )
-    if registry_size:
-        print(
-            f"  matching share of per-page time ({registry_size} parcels) {match_share:6.1%}  "
-            f"target <= {TARGETS['match_share_max']:.0%}  {'OK' if match_share <= TARGETS['match_share_max'] else 'MISSED'}"
-        )
-        print(
-            f"    {one.match_cpu_s / max(1, one.files) * 1000:.1f} ms CPU per match, "
-            f"{one.match_cpu_s / max(1, one.match_calls) * 1000:.1f} ms per submission: re-matched after each of its "
-            f"{one.files / max(1, one.match_calls):.1f} files, as the queue worker and backfill do"
-        )
-    else:
-        print("  matching share                            not measured (no matcher / registry available)")
-    if engines:
-        print()
-        print(
-            f"{'Tesseract per call':<22} {'crops':>6} {'pytesseract core-s':>19} {'tesserocr core-s':>17} {'saving':>8}"
-        )
-        for label, n, a, b in engines:
-            print(f"{label:<22} {n:>6} {a:>19.3f} {_fmt(b):>17} {_fmt(a / b, '.1f') + 'x' if b == b else '-':>8}")
-    if prof:
-        print()
-        print(
-            f"profile: one process, {prof.total_s:.1f} CPU-s; inside Tesseract ~{prof.tesseract_s / prof.total_s:.0%}"
-        )
-        print(f"  {'self time by area':<44} {'s':>7} {'share':>6}")
-        for label, t in prof.by_stage:
-            print(f"  {label:<44} {t:>7.2f} {t / prof.total_s:>6.1%}")
-        print(f"  {'top functions of ours by cumulative time':<70} {'calls':>7} {'self s':>7} {'cum s':>7}")
-        for fn, calls, tt, ct in prof.top:
-            print(f"  {fn[:70]:<70} {calls:>7} {tt:>7.2f} {ct:>7.2f}")
-        print(f"  {'top functions of any code by self time':<70} {'calls':>7} {'self s':>7} {'cum s':>7}")
-        for fn, calls, tt, ct in prof.by_self:
-            print(f"  {fn[-70:]:<70} {calls:>7} {tt:>7.2f} {ct:>7.2f}")
-    efficiency = min(1.0, speedup / 2) if two else 1.0
-    # on a shared machine the measured speed-up says more about the neighbours than about us: also project
-    # with the CPU-bound estimate (per-page core-seconds with 2 workers against 1)
-    cpu_efficiency = min(1.0, one.core_per_page / two.core_per_page) if two else 1.0
-    print()
-    print(
-        f"projection for 1,000,000 pages (parallel efficiency {efficiency:.2f} measured with 2 workers, "
-        f"{cpu_efficiency:.2f} CPU-bound estimate)"
-    )
-    print(f"  {'cores':>6} {'pipeline hours':>15} {'(CPU-bound est.)':>17} {'naive CLI hours':>16}")
-    projection = {}
-    for n in cores:
-        hours = 1e6 * one.core_per_page / (n * efficiency) / 3600
-        est = 1e6 * one.core_per_page / (n * cpu_efficiency) / 3600
-        naive_hours = 1e6 * naive.core_per_page / n / 3600
-        projection[n] = hours
-        print(f"  {n:>6} {hours:>15.1f} {est:>17.1f} {naive_hours:>16.1f}")
-    return {
-        "core_ratio": core_ratio,
-        "speedup": speedup,
-        "rss_max_mb": rss_max,
-        "match_share": match_share if registry_size else None,
-        "projection_hours": projection,
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     return 0 if measure(argv) else 1
 
 
-def measure(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark, print the tables; returns the headline numbers ({} when there was nothing to do)."""
+def _first_files(submissions: list[tuple[str, list[Path]]], n: int) -> list[tuple[str, list[Path]]]:
+    """The first submissions, up to the one that brings their files to `n` (or more)."""
+    subset: list[tuple[str, list[Path]]] = []
+    for sub in submissions:
+        if sum(len(f) for _, f in subset) >= n:
+            break
+        subset.append(sub)
+    return subset
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench throughput", description=__doc__.split("\n\n")[0])
     parser.add_argument("--submissions", type=int, default=6, help="generated submissions (default 6)")
     parser.add_argument("--seed", type=int, default=11)
@@ -727,6 +463,12 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="do not read a warm-up submission at worker start-up (first-document costs then count as page cost)",
     )
+    return parser
+
+
+def measure(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print the tables; returns the headline numbers ({} when there was nothing to do)."""
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.pages_dir and args.registry_size:
         parser.error(
@@ -738,8 +480,6 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         submissions, parcels_csv, n_pages = prepare_pages(args, workdir)
         pages = [p for _, files in submissions for p in files]
-        from models.settings import Settings
-
         pdf_dpi = Settings().pdf_dpi
         if not pages:
             print("no pages to measure", file=sys.stderr)
@@ -791,12 +531,7 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
         engines = engine_per_call(raster, lang=args.lang, crops=args.engine_crops) if args.engine_crops else []
         prof = None
         if args.profile_pages:
-            subset: list[tuple[str, list[Path]]] = []
-            for sub in submissions:
-                if sum(len(f) for _, f in subset) >= args.profile_pages:
-                    break
-                subset.append(sub)
-            prof = profile_pipeline(subset, database_url=database_url, match=match)
+            prof = profile_pipeline(_first_files(submissions, args.profile_pages), database_url=database_url, match=match)
         cores = [int(c) for c in args.cores.split(",") if c.strip()]
         summary = print_report(runs, naive, one, two, prof, engines, registry_size, cores)
         summary["runs"] = {

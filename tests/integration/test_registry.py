@@ -255,7 +255,7 @@ def test_vbdlis_xml_exchange_imports_like_the_csv(backend: str, request, tmp_pat
     import subprocess
     import sys
 
-    from fixtures.registry import write_registry_xml
+    from fixtures.registry_xml import write_registry_xml
 
     url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
     xml_path = tmp_path / "vbdlis.xml"
