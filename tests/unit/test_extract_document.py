@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from bench.imaging import render_page
+from bench.imaging_cases import render_page
 from models.pages import LoadedPage, NormalisedPage
 from worker.extract import read_document, read_page
 from worker.extract.classify import Classification, classify

@@ -11,15 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.imaging import (
-    angle_error,
-    corner_error,
-    make_sample,
-    orient,
-    render_card,
-    render_page,
-    rotate_keep,
-)
+from bench.imaging import angle_error, corner_error
+from bench.imaging_cases import make_sample, orient, render_card, render_page, rotate_keep
 from models.pages import LoadedPage, NormalisedPage
 from models.settings import Settings
 from worker.imaging import normalise_page
