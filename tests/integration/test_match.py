@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.match import make_samples
+from bench.match_samples import make_samples
 from models.document import Document, FieldValue
 from models.registry import REGISTRY_CSV_COLUMNS
 from models.settings import Settings, get_settings
