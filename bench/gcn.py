@@ -5,7 +5,7 @@ and degradation, plus accuracy by form and by degradation profile.
                         [--profiles clean,scan,...] [--oracle-warp] [--fit] [--fit-n 120] [--fit-seed 1023]
                         [--errors 20] [--world] [--compare]
 
-Each certificate page is rendered by fixtures/gcn.py, degraded by fixtures/degrade.py (the generator's page
+Each certificate page is rendered by fixtures/gcn_pages.py, degraded by fixtures/degrade.py (the generator's page
 profile weights unless --profiles is given), JPEG-encoded, then read through the real path: worker.imaging
 (load + normalise) and worker.extract.gcn.extract_gcn with its own layout OCR. `--oracle-warp` instead warps
 the page upright with the generator's recorded corners, to measure this stage apart from page
@@ -40,7 +40,8 @@ import numpy as np
 from fixtures.capture import capture, encode_jpeg
 from fixtures.certs import facing_page, make_world_cert, render_world_gcn_page, world_pages
 from fixtures.degrade import degrade
-from fixtures.gcn import PAGES, make_parcel, render_gcn_page
+from fixtures.gcn import make_parcel
+from fixtures.gcn_pages import PAGES, render_gcn_page
 from fixtures.samples import DEGRADE_WEIGHTS
 from fixtures.scoring import values_equal
 from fixtures.textures import LETTERED

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import fixtures.gcn as fgcn
+import fixtures.gcn_pages as fgcn_pages
 from fixtures import geo
 from models.elements import Line, TextPage, Word
 from models.pages import NormalisedPage
@@ -91,7 +92,7 @@ def test_a_purpose_snaps_only_to_the_land_type_with_the_same_words() -> None:
 def test_a_rendered_origin_is_never_snapped_to_another_meaning(origin: str, wrong: str) -> None:
     parcel = fgcn.make_parcel(random.Random(5), form="gcn_2009")
     parcel = replace(parcel, land_use_origin=origin)
-    img, _ = fgcn.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
+    img, _ = fgcn_pages.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
     doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
     got = doc.fields["land_use_origin"]
     assert wrong not in got.value
@@ -124,7 +125,7 @@ def test_an_address_whose_street_no_official_list_spells_is_not_certain() -> Non
     assert not address_spelled_known("Thôn Liêu Cốc, xã Hương Toàn, thị xã Hương Trà")
     assert not address_spelled_known("12 Võ Văn Kiệt, phường Phu Hôi, thành phố Huế")
     parcel = fgcn.make_parcel(random.Random(9), form="gcn_2009")
-    img, truth = fgcn.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
+    img, truth = fgcn_pages.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
     doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
     if not address_spelled_known(truth["fields"]["parcel_address"]):
         assert doc.fields["parcel_address"].confidence < 0.9
@@ -141,7 +142,7 @@ def test_the_house_sections_first_item_ends_the_origin_before_it() -> None:
 def test_a_parcel_numbered_by_its_building_is_read_as_printed() -> None:
     """An apartment's certificate numbers the parcel by its block (letters and digits), not a dropped value."""
     parcel = replace(fgcn.make_parcel(random.Random(12), form="gcn_2009"), parcel_number="CT8")  # type: ignore[arg-type]
-    img, _ = fgcn.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
+    img, _ = fgcn_pages.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
     doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
     assert doc.value("parcel_number") == "CT8"
 
@@ -149,7 +150,7 @@ def test_a_parcel_numbered_by_its_building_is_read_as_printed() -> None:
 def test_an_implausible_sheet_number_is_not_reported_as_certain() -> None:
     """Digits run together (a sheet `12` and a speck read `1247`): more sheets than a commune's map has."""
     parcel = replace(fgcn.make_parcel(random.Random(14), form="gcn_2009"), map_sheet_number=4712)
-    img, _ = fgcn.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
+    img, _ = fgcn_pages.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
     doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
     assert doc.value("map_sheet_number") == 4712
     assert doc.fields["map_sheet_number"].confidence < 0.9

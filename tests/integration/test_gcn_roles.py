@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 import fixtures.gcn as fgcn
+import fixtures.gcn_pages as fgcn_pages
 from fixtures.capture import capture, encode_jpeg
 from fixtures.certs import make_world_cert, render_world_gcn_page
 from fixtures.certs.model import Change, WorldCert
@@ -94,7 +95,7 @@ def test_a_stamp_over_the_issuing_body_never_becomes_its_value() -> None:
     """The body's two lines under the date covered by another stamp's text (a company's, a signer's): what
     matches no issuing body is never reported as one."""
     parcel = fgcn.make_parcel(random.Random(21), form="gcn_2009")
-    img, _ = fgcn.render_gcn_page(parcel, "gcn_2009", 2, random.Random(0), dpi=200)
+    img, _ = fgcn_pages.render_gcn_page(parcel, "gcn_2009", 2, random.Random(0), dpi=200)
     canvas = ImageDraw.Draw(img)
     canvas.rectangle((900, 1225, 1380, 1300), fill=(250, 248, 244))
     canvas.text((930, 1228), "CÔNG TY TNHH BẢO AN", font=font("serif_bold", 30), fill=(20, 20, 20))
@@ -158,7 +159,7 @@ def test_a_supplement_page_with_its_title_misread_is_still_gcn_other() -> None:
 def test_a_serial_whose_letters_are_lost_is_missing_with_a_warning_never_guessed() -> None:
     """Only the digits of the red serial survive (letters rubbed off, cut at the edge): no value is made up."""
     parcel = replace(fgcn.make_parcel(random.Random(31), form="gcn_2009"), certificate_serial="652680")
-    img, _ = fgcn.render_gcn_page(parcel, "gcn_2009", 1, random.Random(0), dpi=200)
+    img, _ = fgcn_pages.render_gcn_page(parcel, "gcn_2009", 1, random.Random(0), dpi=200)
     doc = extract_gcn(_plain(img), reader=TesseractReader("vie"))
     serial = doc.fields.get("certificate_serial")
     assert serial is None or serial.confidence < 0.9

@@ -1,4 +1,4 @@
-"""Certificate cross-checks and hard cases, on pages rendered by the committed generator (fixtures/gcn.py):
+"""Certificate cross-checks and hard cases, on pages rendered by the committed generator (fixtures/gcn_pages.py):
 area digits vs words, owner ID vs birth year, serial format and issue date per form, seals over text,
 changes recorded on page 3, a handwritten entry, and the A3 sheet holding two pages side by side. What
 Tesseract read on the pages is replayed by the recorded reader (tests/plugins/ocr.py)."""
@@ -16,6 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 import fixtures.gcn as fgcn
+import fixtures.gcn_pages as fgcn_pages
 from fixtures import draw as dr
 from fixtures.fonts import font
 from fixtures.vnnum import area_to_words
@@ -41,7 +42,7 @@ def _parcel(seed: int, form: str, **kw: object) -> fgcn.Parcel:
 
 
 def _render(parcel: fgcn.Parcel, page: int, seed: int = 0) -> tuple[Image.Image, dict]:
-    return fgcn.render_gcn_page(parcel, parcel.certificate_form, page, random.Random(seed), dpi=200)
+    return fgcn_pages.render_gcn_page(parcel, parcel.certificate_form, page, random.Random(seed), dpi=200)
 
 
 def test_area_words_disagreeing_with_digits_is_flagged(monkeypatch: pytest.MonkeyPatch, recorded_reader: Reader) -> None:

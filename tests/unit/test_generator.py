@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from fixtures.degrade import degrade, photocopy_sheet
-from fixtures.gcn import CERTIFICATE_FORMS, PAGES, make_parcel, render_gcn_page
+from fixtures.gcn import CERTIFICATE_FORMS, make_parcel
+from fixtures.gcn_pages import PAGES, render_gcn_page
 from fixtures.idcards import card_size, qr_payload, render_card
 from fixtures.legacy import decode_tcvn3, decode_vni, encode_tcvn3, encode_vni
 from fixtures.mrz import check_digit, person_mrz, td1, validate_td1

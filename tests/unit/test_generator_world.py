@@ -19,7 +19,7 @@ from fixtures.capture import CARD_PROFILES, PAGE_PROFILES, capture, encode_jpeg
 from fixtures.cards import render_world_card, world_person
 from fixtures.certs import facing_page, make_world_cert, render_world_gcn_page, world_pages
 from fixtures.degrade import degrade
-from fixtures.gcn import page_size, parcel_truth
+from fixtures.gcn_pages import page_size, parcel_truth
 from fixtures.handwriting import hand_mask
 from fixtures.idcards import card_size, qr_payload, render_card
 from fixtures.mrz import validate_td1
