@@ -93,8 +93,8 @@ def _respell_tail(part: str, table: dict[str, str], *, whole: bool) -> tuple[str
 
 def respell(address: str) -> str:
     """The address with its province, district and commune spelled as the catalogue spells them, as far
-    down as each step finds its unit. A province read with a letter off, or one followed by stray words
-    (`Đà Nẵng Thạch Tha`, cut), counts only when the district before it is one of its own."""
+    down as each step finds its unit. A province read with a letter off, or one followed by a speck
+    (`Bắc Kạn tử`, cut), counts only when the district before it is one of its own."""
     parts = address.split(",")
     if len(parts) < 2:
         return address
@@ -123,15 +123,17 @@ def respell(address: str) -> str:
 
 
 def _before_stray_words(part: str, provinces: dict[str, str]) -> tuple[str, str | None]:
-    """The part up to a province's name that one to three stray words follow (the next line's, or
-    specks), and that province's key; (part, None) when none does."""
+    """The part up to a province's name that one speck of a word follows (`Bắc Kạn tử`: at most three
+    letters), and that province's key; (part, None) otherwise. More words after the province may be the
+    value's own (a first line the layout pass put last), so they stay."""
     words = list(_WORD.finditer(part))
-    for end in range(len(words) - 1, max(0, len(words) - 4) - 1, -1):
-        for k in range(min(4, end), 0, -1):
-            span = words[end - k : end]
-            key = name_key(" ".join(w.group(0) for w in span))
-            if provinces.get(key):
-                return part[: span[-1].end()], key
+    if len(words) < 2 or len(words[-1].group(0)) > 3:
+        return part, None
+    for k in range(min(4, len(words) - 1), 0, -1):
+        span = words[len(words) - 1 - k : len(words) - 1]
+        key = name_key(" ".join(w.group(0) for w in span))
+        if provinces.get(key):
+            return part[: span[-1].end()], key
     return part, None
 
 

@@ -238,7 +238,12 @@ def _choose_name(rs: list[Reading], mrz_names: list[Reading], warnings: list[str
         return by["qr"]
     chosen = by.get("lexicon") or by.get("ocr") or by.get("layout") or rs[0]
     layout = by.get("layout")
-    if layout is not None and name_evidence(str(chosen.value)).junk and not name_evidence(str(layout.value)).junk:
+    if (
+        layout is not None
+        and len(str(layout.value).split()) < len(str(chosen.value).split())
+        and name_evidence(str(chosen.value)).junk
+        and not name_evidence(str(layout.value)).junk
+    ):
         # the re-read split a word or took in a speck (`ĐÌ INH ... TH`) where the layout pass read clean words
         chosen = layout
     if mrz_names and mrz_names[0].valid:
