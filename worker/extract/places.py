@@ -15,6 +15,7 @@ from functools import cache
 from rapidfuzz.distance import Levenshtein
 
 from worker import lexicons
+from worker.extract import gazetteer
 from worker.extract.data import word_list
 from worker.extract.validate import PROVINCE_CODES
 from worker.vntext import clean, name_key
@@ -122,9 +123,15 @@ def correct(address: str) -> str:
         if key not in _admin_keys() and _VILLAGE_WORD.search(name_key(address[: span[0].start()])):
             return None  # a village's name (`Thôn Thủy Phú`) is in no official list: kept as read
         canonical = table.get(key)
-        if canonical is not None and key in _admin_keys() and re.search(r"[^\s,]\s*$", address[: span[0].start()]):
-            # an administrative word only where one begins a part (`Xã Phú Dương`), never inside a
-            # name (`Thôn Văn Xá` must not become `Văn Xã`)
+        if (
+            canonical is not None
+            and key in _admin_keys()
+            and " " not in key
+            and re.search(r"[^\s,]\s*$", address[: span[0].start()])
+        ):
+            # a one-word administrative word only where one begins a part (`Xã Phú Dương`), never inside a
+            # name (`Thôn Văn Xá` must not become `Văn Xã`); a two-word one (`Thị trấn`) is no name's words,
+            # and begins a part wherever it stands (a wrapped line's comma is often lost: `Khóm 4 Thị trấn`)
             canonical = None
         if canonical is None and len(key) >= 10 and not all(w in _known_words() for w in key.split()):
             # a garbled word (`Thiêền` for `Thiên`) inside a long name: at most two edits, same word
@@ -139,4 +146,4 @@ def correct(address: str) -> str:
         lower = not span[0].group(0)[0].isupper() and not part_start
         return canonical[0].lower() + canonical[1:] if lower else canonical
 
-    return respell_runs(address, place, max_words=max(k.count(" ") + 1 for k in table))
+    return gazetteer.respell(respell_runs(address, place, max_words=max(k.count(" ") + 1 for k in table)))

@@ -34,6 +34,7 @@ from worker.extract.idcard.numbers import (
     read_issue_date_words,
 )
 from worker.extract.idcard.plausible import address_evidence, junk_words, name_evidence, repair_mrz_name_line
+from worker.extract.idcard.qrprint import print_shaped
 from worker.extract.idcard.text import (
     clean_name,
     clean_value,
@@ -44,6 +45,7 @@ from worker.extract.idcard.text import (
 )
 from worker.extract.idcard.vote import add_consensus, add_reading, cross_check_years, decide, vote
 from worker.ocr import CccdQr, MrzResult, Reader
+from worker.vntext import name_key
 
 # which fields each generation prints on each side (what is searched for; the rest comes from QR/MRZ)
 PRINTED: dict[tuple[str, str], tuple[str, ...]] = {
@@ -206,7 +208,7 @@ _ADDRESSES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
 def _text_evidence(name: str, value: str, f: Features) -> None:
     if name in _ADDRESSES:
         e = address_evidence(value)
-        f.places, f.junk = e.places, e.junk
+        f.places, f.junk, f.unchecked = e.places, e.junk, e.unchecked
     elif name == F.FULL_NAME:
         f.junk = name_evidence(value).junk
     elif name in (F.NATIONALITY, F.ETHNICITY):
@@ -261,9 +263,22 @@ def _add_qr(readings: dict[str, list[Reading]], qr: CccdQr) -> None:
         add_reading(readings, F.DATE_OF_BIRTH, Reading(qr.date_of_birth.isoformat(), "qr", 1.0, 1.0))
     if qr.sex:
         add_reading(readings, F.SEX, Reading(qr.sex, "qr", 1.0, 1.0))
-    add_reading(readings, F.PLACE_OF_RESIDENCE, Reading(qr.place_of_residence, "qr", 1.0, 1.0))
+    add_reading(readings, F.PLACE_OF_RESIDENCE, _qr_residence(qr.place_of_residence, readings))
     if qr.issue_date:
         add_reading(readings, F.ISSUE_DATE, Reading(qr.issue_date.isoformat(), "qr", 1.0, 1.0))
+
+
+def _qr_residence(value: str, readings: dict[str, list[Reading]]) -> Reading:
+    """The QR's residence, worded as a reading of the print words it (qrprint.py); a value that drops words
+    of the QR on one reading's word counts as repaired (it cannot be surer than that reading)."""
+    printed = [r for r in readings.get(F.PLACE_OF_RESIDENCE, []) if r.source in ("ocr", "layout") and r.value]
+    for r in sorted(printed, key=lambda r: r.source != "ocr"):
+        shaped = print_shaped(value, str(r.value))
+        if shaped and name_key(shaped) != name_key(value):
+            return Reading(shaped, "qr", 1.0, 1.0, extra={"reworded": 1.0})
+        if shaped:
+            break
+    return Reading(value, "qr", 1.0, 1.0)
 
 
 # which fields a repair note of the zone (worker/ocr/mrz.py) concerns: a check digit repaired one of them, or a

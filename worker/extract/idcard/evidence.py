@@ -83,6 +83,7 @@ class Features:
     # no syllable, house number or abbreviation can be (plausible.py)
     places: int | None = None
     junk: int = 0
+    unchecked: int = 0
     # readings of the print that gave another valid value (the vote outweighed them)
     dissent: int = 0
     # a name's readings of the print that spell it exactly as chosen, diacritics included (None: not a name)
@@ -163,6 +164,9 @@ UNSPELLED_NAME_CAP = 0.75
 _INDEPENDENT = frozenset({"layout", "ocr", "ocr_alt", "id_number"})
 NO_PLACE_CAP = 0.25
 PART_PLACE_CAP = 0.75
+# a typed card's address with a part the catalogue cannot check (the hamlet): the typewriter's diacritics
+# are misread with high recogniser confidence, and both readings repeat the misread (`Triểu` for `Triều`)
+TYPED_UNCHECKED_CAP = 0.8
 
 
 def score(f: Features) -> float:
@@ -186,6 +190,8 @@ def score(f: Features) -> float:
         p = min(p, SINGLE_READ_CAP.get(f.family, SINGLE_READ_CAP_OTHER))
     if f.places is not None:
         p = min(p, NO_PLACE_CAP if f.places == 0 else PART_PLACE_CAP if f.places < 3 else 1.0)
+        if f.typewriter and f.unchecked:
+            p = min(p, TYPED_UNCHECKED_CAP)
     return p
 
 

@@ -135,6 +135,7 @@ def strip_tail(words: list[Word], own: tuple[str, ...] = ()) -> list[Word]:
     whole label again when the layout pass put it on the value's line."""
     keys = [word_key(w.text) for w in words]
     i = 0
+    last = ""
     for _ in range(4):
         while i < len(words) and len(keys[i]) <= 1 and not keys[i].isdigit():
             i += 1
@@ -145,10 +146,14 @@ def strip_tail(words: list[Word], own: tuple[str, ...] = ()) -> list[Word]:
             joined = " ".join(keys[i + skip : i + skip + n])
             if joined and fuzz.ratio(joined, label) >= (100 if len(label) <= 3 else 80):
                 i += skip + n
+                last = label.split()[-1]
                 break
         else:
             break
-    return words[i:]
+    # the value's first word fused with the label's last (`residence:Thuận`) keeps its own part
+    i = min(i, len(words))  # a label's match may count words past the line's end
+    fused = _split_fused(words[i - 1], last) if i and len(last) >= 5 else None
+    return [fused, *words[i:]] if fused is not None else words[i:]
 
 
 # the words of a field's own label that OCR leaves before its value when it garbles the rest (`Í (¿ull nam`)
@@ -234,6 +239,15 @@ def lines_below(
         if lx + lw < x0 or (lx > x0 + x_tol * h * 4 and not under_value):
             continue
         kind = label_kind(line, own)
+        if kind == "other" and lx < x0 - 2 * h and _expiry_row(line):
+            # the left column's label (`Có giá trị đến`, `Date of expiry`) joined with the value's row: the
+            # value goes on in the words from the label's column on, if the row holds any
+            column = [w for w in line.words if w.box[0] >= x0 - h]
+            if not column or label_kind(Line.of(column), own) is None:
+                if _column_words(column) < 2:
+                    bottom = max(bottom, ly + lh)  # a row of the card all the same: the gap runs from it
+                    continue
+                kind = None
         if kind == "other":
             break
         if kind == "own":
@@ -244,6 +258,22 @@ def lines_below(
         if len(out) >= max_lines:
             break
     return out
+
+
+def _expiry_row(line: Line) -> bool:
+    """Whether a line opens with the expiry's label, the one label printed left of the value column (under
+    the photo), on a row of its own values."""
+    keys = [k for k in (word_key(w.text) for w in line.words[:5]) if len(k) > 1]
+    head = " ".join(keys[:4])
+    return any(fuzz.partial_ratio(label, head) >= 85 for label in ("CO GIA TRI DEN", "DATE OF EXPIRY"))
+
+
+def _column_words(words: list[Word]) -> int:
+    """Words of two letters or digits or more, none of them a label's."""
+    keys = [word_key(w.text) for w in words]
+    if any(k in ("DATE", "EXPIRY", "OFEXPIRY") for k in keys):
+        return 0
+    return sum(len(k) >= 2 for k in keys)
 
 
 def label_kind(line: Line, own: tuple[str, ...] = ()) -> str | None:
@@ -281,3 +311,58 @@ def right_of(words: list[Word], label_box: tuple[int, int, int, int]) -> list[Wo
             break
         start -= 1
     return ws[start:]
+
+
+# bilingual place labels: the Vietnamese half, and where the English half (`/ Place of origin:`) ends, in widths
+# of the Vietnamese half from the label's start (measured on real chip cards: origin 2.54-2.62, residence
+# 2.13-2.29); the English word a value's first word may be fused with (`residence:Thuận`)
+_ENGLISH_HALF: dict[str, tuple[str, float, str]] = {
+    F.PLACE_OF_ORIGIN: ("QUE QUAN", 2.5, "ORIGIN"),
+    F.PLACE_OF_RESIDENCE: ("NOI THUONG TRU", 2.15, "RESIDENCE"),
+}
+
+
+def drop_english_half(hit: LabelHit, words: list[Word], name: str) -> list[Word]:
+    """The value's words on a bilingual label's line without the label's English half, however garbled
+    (`Poce of 0261`, `%aco cv r%eforve`): on these cards the half ends where the Vietnamese half's width
+    says, and a word fused with its last word (`residencs'Thôn`) keeps only its own part."""
+    spec = _ENGLISH_HALF.get(name)
+    if spec is None or not words:
+        return words
+    vietnamese, ratio, last = spec
+    n = vietnamese.count(" ") + 1
+    line = sorted((w for w in hit.line.words if w.box[0] >= hit.label_box[0]), key=lambda w: w.box[0])
+    head = [w for w in line if len(word_key(w.text)) > 1][: n + 1]
+    if len(head) <= n or fuzz.ratio(" ".join(word_key(w.text) for w in head[:n]), vietnamese) < 75:
+        return words
+    after = line[line.index(head[n - 1]) + 1 :]
+    # a Vietnamese-only label (`Quê quán:`) is followed by its value; a bilingual one by its slash
+    slash = after and (len(word_key(after[0].text)) <= 1 or fuzz.ratio(word_key(after[0].text), "PLACE") >= 60)
+    if not slash:
+        return words
+    x0 = hit.label_box[0]
+    cut = x0 + ratio * (head[n - 1].box[0] + head[n - 1].box[2] - x0)
+    out: list[Word] = []
+    for w in words:
+        split = _split_fused(w, last)
+        if split is not None:
+            out.append(split)
+        elif w.box[0] + w.box[2] / 2 >= cut:
+            out.append(w)
+    return out
+
+
+def _split_fused(w: Word, last: str) -> Word | None:
+    """The value's part of a word the layout pass fused with the label's last English word, or None."""
+    key = word_key(w.text)
+    if len(key) < len(last) + 2 or fuzz.ratio(key[: len(last)], last) < 75:
+        return None
+    m = re.search(r"[^\w\s]+(\w[^\W\d_]*)$", w.text)
+    rest = m.group(1) if m else w.text[len(last) :]
+    if sum(ch.isalpha() for ch in rest) < 2:
+        return None
+    x, y, bw, bh = w.box
+    # the value starts where its share of the characters does, less a letter's width the read may have lost
+    start = int(bw * (len(w.text) - len(rest)) / len(w.text) - 0.6 * bh)
+    start = max(0, start)
+    return Word(text=rest, confidence=w.confidence, box=(x + start, y, bw - start, bh))

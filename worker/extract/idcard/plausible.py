@@ -27,13 +27,14 @@ _KINDS = (
 # onset, vowels, final of a Vietnamese syllable, diacritics folded (`NGHIÊNG` → NGH + IE + NG)
 _SYLLABLE = re.compile(r"(NGH|NG|NH|CH|GH|GI|KH|PH|QU|TH|TR|[BCDGHKLMNPQRSTVX])?[AEIOUY]{1,3}(NG|NH|CH|[CMNPT])?")
 _HOUSE_NUMBER = re.compile(r"\d+[A-Za-z]?(?:[/-]\d+[A-Za-z]?)*")
-_ABBREVIATION = re.compile(r"(?:TP|Tp|TX|Tx|TT|TDP|P|Q|H|X|K|Đ)\.?")
+_ABBREVIATION = re.compile(r"(?:TP|Tp|TX|Tx|TT|TDP|KV|KP|P|Q|H|X|K|Đ)\.?")
 
 
 @dataclass(frozen=True)
 class TextEvidence:
     places: int  # units confirmed by the lexicon from the end of an address (0-3; 0 for a name)
     junk: int  # words that cannot be a Vietnamese syllable, a house number or an abbreviation
+    unchecked: int = 0  # parts of an address before the ones confirmed (hamlet, street: in no catalogue)
 
 
 def _fold(text: str) -> str:
@@ -135,7 +136,9 @@ def repair_mrz_name_line(line: str) -> tuple[str, int]:
 
 
 def address_evidence(address: str) -> TextEvidence:
-    return TextEvidence(places_confirmed(address), junk_words(address))
+    places = places_confirmed(address)
+    parts = sum(1 for p in address.split(",") if p.strip())
+    return TextEvidence(places, junk_words(address), max(0, parts - places) if places else 0)
 
 
 # phrases of a card's titles that no name holds (`CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM` taken for the name)

@@ -13,11 +13,13 @@ from rapidfuzz import fuzz
 from models import fields as F
 from models.elements import Line, TextPage, Word, union
 from worker.extract import lexicon, places
+from worker.extract.gazetteer import has_kind
 from worker.extract.idcard.evidence import Reading
 from worker.extract.idcard.labels import (
     LABELS,
     cut_at_label,
     cut_text_at_label,
+    drop_english_half,
     drop_label_residue,
     find_label,
     label_kind,
@@ -26,6 +28,7 @@ from worker.extract.idcard.labels import (
     strip_tail,
     word_key,
 )
+from worker.extract.idcard.plausible import places_confirmed
 from worker.extract.idcard.regions import line_stats, read_region
 from worker.ocr import Reader
 from worker.vntext import clean, name_key, strip_diacritics
@@ -41,7 +44,8 @@ def read_text_field(
             return _read_value_lines(reader, img, [(line.words, line)], choices=choices)
         return [], []
     value_lines: list[tuple[list[Word], Line]] = []
-    first = cut_at_label(drop_label_residue(strip_tail(hit.value_words, LABELS[name]), name), LABELS[name])
+    first = drop_english_half(hit, strip_tail(hit.value_words, LABELS[name]), name)
+    first = cut_at_label(drop_label_residue(first, name), LABELS[name])
     if name == F.FULL_NAME and not _capitals(first):
         first = []  # names are printed in capitals: lower case after the label is the label's garbled rest
     # a speck after the label (`Họ và tên: À`) is not the value: the value is on the next line
@@ -56,7 +60,7 @@ def read_text_field(
         own=LABELS[name],
         value_span=span,
     ):
-        if len(value_lines) >= max_lines:
+        if len(value_lines) >= max_lines or (name in _PLACES and _complete(value_lines)):
             break
         # drop words left of the label column (the photo, the expiry date under it)
         ordered = [w for row in _rows(right_of(line.words, hit.label_box)) for w in row]
@@ -68,6 +72,20 @@ def read_text_field(
     if not value_lines:
         return [], []
     return _read_value_lines(reader, img, value_lines, choices=choices)
+
+
+_PLACES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
+
+
+def _complete(value_lines: list[tuple[list[Word], Line]]) -> bool:
+    """An address read so far that ends with a province after a comma is whole: the line under it is the next
+    field's value (its label lost by the layout pass). A city named as such (`TP. Huế`) may be a district's
+    name too, its province on the next line."""
+    text = clean(" ".join(w.text for ws, _ in value_lines for w in ws)).rstrip(" ,.;")
+    if "," not in text:
+        return False
+    found = places_confirmed(text)
+    return found >= 2 or (found == 1 and not has_kind(text.split(",")[-1]))
 
 
 def _capitals(words: list[Word]) -> bool:
@@ -193,8 +211,10 @@ def one_vowel(word: str) -> str:
     for ch in word:
         if out and ch in _VOWELS and out[-1] in _VOWELS and not (ch.isascii() and out[-1].isascii()):
             prev = out[-1]
-            # the same letter (Ă and Ằ, Â and Ầ), not merely the same base: Ư and U are two letters (HỮU)
-            if _untoned(prev) == _untoned(ch) and strip_diacritics(ch) != "O":
+            # the same letter (Ă and Ằ, Â and Ầ), not merely the same base: Ư and U are two letters (HỮU);
+            # a doubled O is a word (XOONG) unless both carry a tone, which no syllable does (VÕÒ)
+            double_tone = _untoned(prev) != prev and _untoned(ch) != ch
+            if _untoned(prev) == _untoned(ch) and (strip_diacritics(ch) != "O" or double_tone):
                 if len(unicodedata.normalize("NFD", ch)) > len(unicodedata.normalize("NFD", prev)):
                     out[-1] = ch
                 continue
@@ -268,8 +288,20 @@ def nationality_without_label(layout: TextPage) -> list[Reading]:
     return []
 
 
+_DOTTED = frozenset({"TP", "Tp", "TX", "Tx", "TT", "TDP", "KV"})
+
+
 def fix_address(text: str) -> str:
     """OCR punctuation noise in addresses: `;` for `,`, stray `:`, `TP:` for `TP.`, space before commas."""
+    text = re.sub(r"(?:(?<=\s)|^)[\u02b0-\u02ff]+(?=\s|$)", "", text)  # modifier-letter specks (`ˆ`)
+    # a typed card's dot leaders end a line, and so a part (`Bình Minh........ ....Khoái Châu`); a dot
+    # between words is a space (`Duy.Nghĩa`), after an abbreviation its dot (`TP.Hồ Chí Minh`)
+    text = re.sub(r"\s*(?:\.{3,}|…+)[\s.…]*", ", ", text)
+    text = re.sub(r"(?:(?<=\s)|^)\.+(?=[^\W\d_])", "", text)
+    text = re.sub(
+        r"\b([^\W\d_]{2,})\.(?=[^\W\d_])", lambda m: m.group(1) + (". " if m.group(1) in _DOTTED else " "), text
+    )
+    text = re.sub(r"\s*(?:,\s*)+", ", ", text).strip(" ,")
     text = re.sub(r"\b(TP|Tp|TX|Tx|TT|P|Q|H|X)\s*[:;]", r"\1.", text)
     text = re.sub(r"\b(TP|TX|TT),(?=\s*[A-ZĐÀ-Ỹ])", r"\1.", text)  # `TP, Huế`: these never stand alone
     text = text.replace(";", ",").replace(":", "")

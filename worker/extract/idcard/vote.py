@@ -16,7 +16,10 @@ from models.document import FieldValue
 from worker.extract import validate as v
 from worker.extract.idcard.evidence import MRZ_NAME, Features, Reading
 from worker.extract.idcard.numbers import id_reading
+from worker.extract.idcard.plausible import address_evidence, name_evidence
 from worker.vntext import clean, expand_address, name_key
+
+_ADDRESSES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
 
 # which source wins a disagreement, strongest first
 PRIORITY = ("qr", "mrz", "lexicon", "ocr", "ocr_alt", "layout", "vote", "id_number", "rule")
@@ -57,15 +60,24 @@ def _addr_cmp(s: str) -> str:
 
 
 def vote(rs: list[Reading], name: str) -> Reading:
-    support: list[tuple[float, int, Reading]] = []
+    support: list[tuple[float, int, int, Reading]] = []
     for r in rs:
         weight = sum(
             VOTE[o.source] * (1.0 if o.valid else 0.5) * o.extra.get("weight", 1.0)
             for o in rs
             if agree(o.value, r.value, name) or o is r
         )
-        support.append((weight, -PRIORITY.index(r.source), r))
-    return max(support, key=lambda t: (t[0], t[1]))[2]
+        support.append((weight, _plausible(r, name), -PRIORITY.index(r.source), r))
+    return max(support, key=lambda t: (t[0], t[1], t[2]))[3]
+
+
+def _plausible(r: Reading, name: str) -> int:
+    """Between address readings the vote leaves tied, the one the catalogue confirms further and that holds
+    fewer words no syllable can be (`Chương Dương` over `€Nờng Dương`); 0 for every other field."""
+    if name not in _ADDRESSES or not r.value:
+        return 0
+    e = address_evidence(str(r.value))
+    return e.places - e.junk
 
 
 def _digit_string(name: str, value: object) -> str | None:
@@ -193,6 +205,8 @@ def decide(
                 and not agree(r.value, chosen.value, name)
             ),
         )
+        # the QR's words cut to the print's: some dropped on one reading's word
+        feats.repaired = bool(chosen.extra.get("reworded"))
         zone = next((r for r in rs if r.source == "mrz"), None)
         if zone is not None and "mrz" in agreeing:
             feats.mrz_repairs = int(zone.extra.get("repairs", 0.0))
@@ -223,6 +237,15 @@ def _choose_name(rs: list[Reading], mrz_names: list[Reading], warnings: list[str
     if "qr" in by:
         return by["qr"]
     chosen = by.get("lexicon") or by.get("ocr") or by.get("layout") or rs[0]
+    layout = by.get("layout")
+    if (
+        layout is not None
+        and len(str(layout.value).split()) < len(str(chosen.value).split())
+        and name_evidence(str(chosen.value)).junk
+        and not name_evidence(str(layout.value)).junk
+    ):
+        # the re-read split a word or took in a speck (`ĐÌ INH ... TH`) where the layout pass read clean words
+        chosen = layout
     if mrz_names and mrz_names[0].valid:
         mrz_name = str(mrz_names[0].value)
         if name_key(str(chosen.value)) != name_key(mrz_name):
