@@ -358,3 +358,17 @@ def test_the_layout_pass_outweighs_two_rereads_that_slipped_the_same_way() -> No
     doc = _read(p, "front", _RereadsSlip(p.id_number))
     assert doc.value("id_number") == p.id_number
     assert doc.fields["id_number"].confidence < HIGH  # the re-reads still dissent
+
+
+def test_a_red_printed_number_read_from_the_print_alone_is_never_confident(reader: Reader) -> None:
+    """Real 2016 cards: every reading of the red number over the guilloche repeated one misread digit
+    (`…57749` for `…57769`) at 0.996, a digit the number's structure does not check."""
+    p = _person("cccd_barcode_2016", "red-number")
+    doc = _read(p, "front", reader)
+    number = doc.fields["id_number"]
+    assert number.value == p.id_number and not {"qr", "mrz"} & set(number.sources)
+    assert number.confidence < HIGH
+    # a chip card's number, which its QR code confirms, is not held back
+    chip = _person("cccd_chip_2021", "red-number")
+    confirmed = _read(chip, "front", reader).fields["id_number"]
+    assert confirmed.value == chip.id_number and "qr" in confirmed.sources and confirmed.confidence >= HIGH

@@ -208,13 +208,9 @@ def _card_pages(
         warped = cardmod.warp_card(image, corners)
         grey = to_grey(warped)
         ev, g = line_evidence(grey, 0.0)
-        print_px = g.height
-        if len(g) >= 40 and g.height < _CARD_PRINT_MIN_PX:
-            under = _print_under_specks(grey, g)
-            if under is None:
-                # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
-                return []
-            print_px = under
+        if len(g) >= 40 and g.height < _CARD_PRINT_MIN_PX and not _print_under_specks(grey, g):
+            # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
+            return []
         score = updown_score(ev)
         warnings: list[str] = []
         conf = confidence(score)
@@ -256,7 +252,7 @@ def _card_pages(
                 part=index if len(quads) > 1 else None,
                 kind="card",
                 image=warped,
-                ocr_image=clean_for_ocr(warped, max(print_px, 12.0)),
+                ocr_image=clean_for_ocr(warped, max(g.height, 12.0)),
                 orientation_deg=orientation,
                 orientation_confidence=round(conf, 3),
                 skew_deg=round(skew, 3),
@@ -268,17 +264,14 @@ def _card_pages(
     return out
 
 
-def _print_under_specks(grey: np.ndarray, g: Glyphs) -> float | None:
-    """The height of a card's print under a warped card's specks (its median glyph is a speck, see
-    _SPECKS_BELOW_PX), or None when what lies under them is not a card's print."""
+def _print_under_specks(grey: np.ndarray, g: Glyphs) -> bool:
+    """A warped card whose median glyph is a speck (see _SPECKS_BELOW_PX) with a card's print under it."""
     if g.height >= _SPECKS_BELOW_PX:
-        return None
+        return False
     print_ = glyphs(ink_mask(grey), min_px=_PRINT_MIN_PX)
-    if print_.height >= _PRINT_OF_A_CARD_PX or (
+    return print_.height >= _PRINT_OF_A_CARD_PX or (
         print_.height >= _CARD_PRINT_MIN_PX and len(print_) >= _PRINT_GLYPHS_OF_A_CARD
-    ):
-        return print_.height
-    return None
+    )
 
 
 def _turned(corners: np.ndarray, deg: float) -> np.ndarray:

@@ -191,6 +191,7 @@ def extract_card(
     validate_card(fields, features, warnings, generation)
     for name, f in features.items():
         f.typewriter = generation == "cmnd_9"
+        f.red_print = generation == "cccd_barcode_2016" and name == F.ID_NUMBER
         value = fields[name].value if name in fields else None
         if isinstance(value, str) and value:
             _text_evidence(name, value, f)

@@ -77,6 +77,8 @@ class Features:
     issue_warnings: int = 0
     # the 9-digit CMND is typed on a dotted form: its digits are misread with high recogniser confidence
     typewriter: bool = False
+    # the 2016 card prints its number in red over the guilloche (a value of the print, not of a code)
+    red_print: bool = False
     # a rule or cross-check warning names this field (the value conflicts with another one): never >= 0.9
     warned: bool = False
     # text values: units of an address the official lexicons confirm (None: not an address), and words
@@ -167,6 +169,10 @@ PART_PLACE_CAP = 0.75
 # a typed card's address with a part the catalogue cannot check (the hamlet): the typewriter's diacritics
 # are misread with high recogniser confidence, and both readings repeat the misread (`Triểu` for `Triều`)
 TYPED_UNCHECKED_CAP = 0.8
+# a number printed in red over the guilloche and read from the print alone: on real captures the recogniser
+# misread a digit of it on 3 of 5 cards, and every reading of the same pixels repeated the misread, so their
+# agreement does not confirm it; the number's structure checks only its first six digits
+RED_PRINT_CAP = 0.85
 
 
 def score(f: Features) -> float:
@@ -192,6 +198,8 @@ def score(f: Features) -> float:
         p = min(p, NO_PLACE_CAP if f.places == 0 else PART_PLACE_CAP if f.places < 3 else 1.0)
         if f.typewriter and f.unchecked:
             p = min(p, TYPED_UNCHECKED_CAP)
+    if f.red_print and not {"qr", "mrz"} & set(f.sources):
+        p = min(p, RED_PRINT_CAP)
     return p
 
 
