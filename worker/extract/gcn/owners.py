@@ -216,12 +216,17 @@ def _owner_name(t: PageText, pg: PageImages, m: re.Match[str], block_end: int) -
         _, conf, reading = pg.read(box, choices=True)
         again = _reread_name(reading)
         if again is not None and len(again[0].split()) == len(lay.split()):
-            posterior = _weigh_name_reread(ev, name, (lay, lay_post, lay_unknown), again, conf, posterior)
-    ev.check = 1 if posterior > 0.9 else (0 if posterior > 0.5 else -1)
+            posterior = weigh_name_reread(ev, name, (lay, lay_post, lay_unknown), again, conf, posterior)
+    settle_name(ev, posterior)
     return ev
 
 
-def _weigh_name_reread(
+def settle_name(ev: Evidence, posterior: float) -> None:
+    """The lexicon's posterior of the kept spelling as a check: sure, a close call, or against it."""
+    ev.check = 1 if posterior > 0.9 else (0 if posterior > 0.5 else -1)
+
+
+def weigh_name_reread(
     ev: Evidence,
     name: str,
     layout: tuple[str, float, int],
@@ -233,11 +238,17 @@ def _weigh_name_reread(
     lexicon posterior of the value kept."""
     lay, lay_post, lay_unknown = layout
     rer, rer_post, rer_unknown, rer_raw = again
-    if rer == lay or (rer_raw == name and lay == name):
-        # the same reading twice, the lexicon content with it: a close call between two known
-        # spellings (Hòa/Hoa) must not overrule two readings that agree on the tone marks
+    if rer == lay:
         ev.agree += 1
         ev.sources.append("reread")
+    elif rer_raw == name and lay == name:
+        # the same reading twice: a close call between two known spellings (Hòa/Hoa) must not overrule
+        # two readings that agree on the tone marks, but the letters' alternatives favouring another
+        # spelling leave the kept one no surer than the alternatives allow
+        ev.agree += 1
+        ev.disagree += 1
+        ev.sources.append("reread")
+        posterior = min(posterior, 1.0 - rer_post)
     elif name_key(rer) == name_key(lay):
         # same letters, other tone marks: the reading with the letter alternatives decides
         if rer_post >= lay_post:
