@@ -77,6 +77,7 @@ def read_serial(
     # the serial is the registry's key: three more readings (the vie model, and the eng model at two
     # text sizes, which is surer of Latin capitals and digits) vote with the layout pass
     votes: list[tuple[str, float, str]] = []
+    partials: list[str] = []  # readings with a digit lost or added: no vote, but they may contradict one
     if ev is not None:
         votes.append((ev.value, ev.ocr_conf, "ocr"))
     digits_only = False
@@ -87,6 +88,8 @@ def read_serial(
         sm = SERIAL_RE.search(re.sub(r"\s+", " ", text.upper())) or SERIAL_GAP_RE.search(text.upper())
         if sm and sm.group(2).translate(DIGIT_FIX).isdigit():
             votes.append((f"{sm.group(1)} {sm.group(2).translate(DIGIT_FIX)}", conf, "reread"))
+        elif pm := _PARTIAL_SERIAL.search(text.upper()):
+            partials.append(pm.group(1).translate(DIGIT_FIX))
     if not votes:
         if digits_only and warnings is not None:
             warnings.append(
@@ -116,11 +119,22 @@ def read_serial(
     ev.sources = sorted({src for _, src in backers})
     ev.agree = len(backers) - 1
     ev.disagree = len(votes) - len(backers)
+    digits = ev.value.split()[-1]
+    conflicts = [p for p in partials if p not in digits and digits not in p]
+    if conflicts:
+        # `DL 07192` beside `DL 071995`: a reading that lost a digit still saw another one, so the
+        # readings that agree may share one misread (the eng model at two sizes is one opinion)
+        ev.disagree += len(conflicts)
+        ev.check = -1
     if ev is not None and form in SERIAL_FORMATS:
         ev.valid = bool(SERIAL_FORMATS[form].fullmatch(ev.value))
     elif ev is not None and len(ev.value.split()[0]) == 1:
         ev.valid = False  # one letter: the 1993 form's, or a first letter lost; the form does not say which
     return ev
+
+
+# letters, then digits: a serial reading with a digit lost or run on (`DL 07192`, `DL 0719255`)
+_PARTIAL_SERIAL = re.compile(r"(?<![A-Z0-9])[A-Z]{1,2}\s?([0-9][0-9OIlSB]{3,8})(?![0-9])")
 
 
 def _parse_qr(payload: str) -> dict[str, Any]:
