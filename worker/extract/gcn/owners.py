@@ -10,7 +10,7 @@ import numpy as np
 from models import fields as F
 from models.elements import Line, TextPage
 from worker.extract import lexicon
-from worker.extract.gcn.address import address_spelled_known, canonical_address
+from worker.extract.gcn.address import address_spelled_known, canonical_address, check_house_number
 from worker.extract.gcn.evidence import OWNER, Evidence
 from worker.extract.gcn.images import PageImages, ocr_band
 from worker.extract.gcn.numbers import DIGIT_FIX, DIGITS, to_int, year_ok
@@ -176,7 +176,7 @@ def _read_owner(
         out[F.OWNER_ID_NUMBER] = number
     # the 2024 form prints name and ID only: an `Địa chỉ` there is the parcel's
     am = ADDRESS_LABEL.search(f, m.end(), block_end) if form != "gcn_2024_qr" else None
-    if am and (address := _owner_address(t, am, block_end)) is not None:
+    if am and (address := _owner_address(t, pg, am, block_end)) is not None:
         out[F.OWNER_ADDRESS] = address
     return out
 
@@ -341,7 +341,7 @@ def _owner_id_number(t: PageText, pg: PageImages, idm: re.Match[str]) -> Evidenc
     return ev
 
 
-def _owner_address(t: PageText, am: re.Match[str], block_end: int) -> Evidence | None:
+def _owner_address(t: PageText, pg: PageImages, am: re.Match[str], block_end: int) -> Evidence | None:
     f = t.fold
     s, e = am.end(), block_end
     # `Địa chỉ thường trú:` with its second half misread (`thường ưu:`): the label ends at its colon
@@ -373,10 +373,12 @@ def _owner_address(t: PageText, am: re.Match[str], block_end: int) -> Evidence |
         return None
     mean, low = t.stats(s, s + trail)
     value = canonical_address(text)
-    return Evidence(
+    ev = Evidence(
         OWNER + F.OWNER_ADDRESS, value, t.box(s, s + trail), ["ocr"], mean, low, repaired=run_on,
         valid=address_spelled_known(value),
     )  # fmt: skip
+    check_house_number(ev, t, pg, s, s + trail)
+    return ev
 
 
 def _check_id(ev: Evidence, birth_year: int | None, sex: str | None, warnings: list[str], index: int) -> None:
