@@ -59,3 +59,18 @@ def test_a_short_reading_that_agrees_or_says_nothing_leaves_the_vote_alone(short
     ev = _serial("DL 071995", [short, "DL 071995", "DL 071995"])
     assert ev is not None and ev.value == "DL 071995"
     assert ev.check == 0 and confidence_of(ev) >= 0.9
+
+
+def test_a_serial_whose_letters_ran_into_its_digits_is_read_again_where_it_was_seen() -> None:
+    """A photocopy's grey serial read `CTI457159` by the layout pass (a speck as a third letter, the gap
+    lost): no value of its own, but its place, where the three readings find `CI 457159`."""
+    ev = _serial("CTI457159", ["CI 457159", "CI 457159", "CI 457159"])
+    assert ev is not None and ev.value == "CI 457159"
+    assert ev.agree == 2 and confidence_of(ev) >= 0.9
+
+
+def test_a_run_together_number_higher_up_is_no_serial() -> None:
+    words = [Word(text="CTI457159", confidence=0.99, box=(1000, 300, 250, 50))]
+    t = PageText.of(TextPage.of_lines([Line.of(words)]))
+    pg = PageImages(None, np.full((H, W), 255, np.uint8), 1.0, 1.0, ScriptedReader(["CI 457159"] * 3))
+    assert read_serial(t, pg, "gcn_2009", H, []) is None

@@ -47,7 +47,7 @@ def read_serial(
         if best is None or score > best[0]:
             best = (score, cand)
     ev: Evidence | None = best[1] if best else None
-    region = ev.box if ev else red_text_box(pg, h)
+    region = ev.box if ev else (_glued_serial_box(t, h) or red_text_box(pg, h))
     if ev is None and region is None:
         # a photocopy turns the red serial grey: find it in the bottom-right band as sparse text
         W = pg.grey.shape[1]
@@ -131,6 +131,19 @@ def read_serial(
     elif ev is not None and len(ev.value.split()[0]) == 1:
         ev.valid = False  # one letter: the 1993 form's, or a first letter lost; the form does not say which
     return ev
+
+
+# the serial with its letters run into its digits and a speck read as a third letter (`CTI457159`): no
+# value, but the place to read it again
+_GLUED_SERIAL = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2,3}[0-9][0-9OIlSB]{5}(?:[0-9OIlSB]{2})?(?![0-9A-Za-z])")
+
+
+def _glued_serial_box(t: PageText, h: int) -> tuple[int, int, int, int] | None:
+    for m in _GLUED_SERIAL.finditer(t.raw):
+        box = t.box(m.start(), m.end())
+        if box is not None and (box[1] + box[3] / 2) / max(1, h) >= 0.6:
+            return box
+    return None
 
 
 # letters, then digits: a serial reading with a digit lost or run on (`DL 07192`, `DL 0719255`)
