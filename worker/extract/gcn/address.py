@@ -6,6 +6,7 @@ exists, so village names stay as read)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 
 from worker import lexicons
@@ -160,30 +161,37 @@ def plausible_house_number(number: str) -> bool:
     return all(len(re.sub(r"\D", "", part)) <= 4 for part in number.split("/"))
 
 
-def weigh_house_number(ev: Evidence, number: str, again: str) -> str:
+def weigh_house_number(ev: Evidence, number: str, again: str, third: Callable[[], str] | None = None) -> str:
     """The house number read again from its own region (digits and slash only) against the address's
     reading: agreement backs the address; the same digits with a slash the first reading lost take the
-    slash; any other answer contradicts the number, so the address is not certain. Returns the number kept."""
+    slash. Another answer is settled by a third reading (the eng model): the layout's number backed by it
+    stands, contradicted by both the address is not certain. Returns the number kept."""
+    digits = re.sub(r"[^\d/]", "", number)
     again = re.sub(r"[^\d/]", "", again)
     if not again:
         return number
-    if again == re.sub(r"[^\d/]", "", number):
+    if again == digits:
         ev.agree += 1
         ev.sources.append("reread")
         return number
     ev.disagree += 1
-    lost_slash = again.replace("/", "") == number.replace("/", "") and again.count("/") > number.count("/")
+    lost_slash = again.replace("/", "") == digits.replace("/", "") and again.count("/") > digits.count("/")
     if lost_slash and plausible_house_number(again) and isinstance(ev.value, str) and number in ev.value:
         ev.value = ev.value.replace(number, again, 1)
         ev.repaired = True
         ev.sources.append("reread")
         return again
-    ev.check = -1
+    last = re.sub(r"[^\d/]", "", third()) if third is not None else ""
+    if last == digits:
+        ev.agree += 1
+        ev.sources.append("reread")
+    elif last == again:
+        ev.check = -1
     return number
 
 
 def check_house_number(ev: Evidence, t: PageText, pg: PageImages, start: int, end: int) -> None:
-    """The house number opening an address read at t.raw[start:end]: its shape, and a reading of its own."""
+    """The house number opening an address read at t.raw[start:end]: its shape, and readings of its own."""
     span = house_number_span(t.raw[start:end])
     if span is None:
         return
@@ -192,5 +200,7 @@ def check_house_number(ev: Evidence, t: PageText, pg: PageImages, start: int, en
     box = t.tight_box(s, e)
     if box is not None:
         text, _, _ = pg.read(box, whitelist="0123456789/")
-        number = weigh_house_number(ev, number, text)
+        number = weigh_house_number(
+            ev, number, text, lambda: pg.read(box, whitelist="0123456789/", lang="eng", zoom=1.3)[0]
+        )
     ev.valid = ev.valid and plausible_house_number(number)
