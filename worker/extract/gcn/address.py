@@ -6,10 +6,14 @@ exists, so village names stay as read)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 
 from worker import lexicons
 from worker.extract import places
+from worker.extract.gcn.evidence import Evidence
+from worker.extract.gcn.images import PageImages
+from worker.extract.gcn.text import PageText
 from worker.vntext import clean, name_key
 
 # addresses: the words and names certificates print, respelled when OCR loses or swaps their tone marks.
@@ -139,3 +143,64 @@ def address_spelled_known(text: str) -> bool:
         if name and name not in _official_names():
             return False
     return True
+
+
+# the house number opening an address (`269/51`, `12A`, `Kiệt 5`'s number): digits, slashes and a letter
+_HOUSE_NUMBER = re.compile(r"^\s*(?:(?:số|kiệt|hẻm|ngõ)\s*)?(\d[\d/]*[A-Z]?)(?![\w/])", re.IGNORECASE)
+
+
+def house_number_span(raw: str) -> tuple[int, int] | None:
+    """Where the house number opening an address's text is, if it opens with one."""
+    m = _HOUSE_NUMBER.match(raw)
+    return m.span(1) if m else None
+
+
+def plausible_house_number(number: str) -> bool:
+    """House numbers print each part in at most four digits (`269/51`, `1264/78/114`): a longer run is
+    parts whose slash was lost."""
+    return all(len(re.sub(r"\D", "", part)) <= 4 for part in number.split("/"))
+
+
+def weigh_house_number(ev: Evidence, number: str, again: str, third: Callable[[], str] | None = None) -> str:
+    """The house number read again from its own region (digits and slash only) against the address's
+    reading: agreement backs the address; the same digits with a slash the first reading lost take the
+    slash. Another answer is settled by a third reading (the eng model): the layout's number backed by it
+    stands, contradicted by both the address is not certain. Returns the number kept."""
+    digits = re.sub(r"[^\d/]", "", number)
+    again = re.sub(r"[^\d/]", "", again)
+    if not again:
+        return number
+    if again == digits:
+        ev.agree += 1
+        ev.sources.append("reread")
+        return number
+    ev.disagree += 1
+    lost_slash = again.replace("/", "") == digits.replace("/", "") and again.count("/") > digits.count("/")
+    if lost_slash and plausible_house_number(again) and isinstance(ev.value, str) and number in ev.value:
+        ev.value = ev.value.replace(number, again, 1)
+        ev.repaired = True
+        ev.sources.append("reread")
+        return again
+    last = re.sub(r"[^\d/]", "", third()) if third is not None else ""
+    if last == digits:
+        ev.agree += 1
+        ev.sources.append("reread")
+    elif last == again:
+        ev.check = -1
+    return number
+
+
+def check_house_number(ev: Evidence, t: PageText, pg: PageImages, start: int, end: int) -> None:
+    """The house number opening an address read at t.raw[start:end]: its shape, and readings of its own."""
+    span = house_number_span(t.raw[start:end])
+    if span is None:
+        return
+    s, e = start + span[0], start + span[1]
+    number = t.raw[s:e]
+    box = t.tight_box(s, e)
+    if box is not None:
+        text, _, _ = pg.read(box, whitelist="0123456789/")
+        number = weigh_house_number(
+            ev, number, text, lambda: pg.read(box, whitelist="0123456789/", lang="eng", zoom=1.3)[0]
+        )
+    ev.valid = ev.valid and plausible_house_number(number)

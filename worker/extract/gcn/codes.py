@@ -29,7 +29,7 @@ def read_serial(
     """The certificate serial, printed in red at the bottom right of page 1. Red print found there but no
     serial read off it is a warning (the registry's key is then missing, not guessed)."""
     ev = _layout_serial(t, pg, form, h)
-    region = ev.box if ev else red_text_box(pg, h)
+    region = ev.box if ev else (_glued_serial_box(t, h) or red_text_box(pg, h))
     if ev is None and region is None:
         region = _grey_serial_region(pg, h)
     if region is None:
@@ -44,7 +44,7 @@ def read_serial(
     votes: list[tuple[str, float, str]] = []
     if ev is not None:
         votes.append((ev.value, ev.ocr_conf, "ocr"))
-    rereads, digits_only = _reread_serial(pg, region)
+    rereads, partials, digits_only = _reread_serial(pg, region)
     votes += rereads
     if not votes:
         if digits_only and warnings is not None:
@@ -52,7 +52,7 @@ def read_serial(
                 "certificate_serial_incomplete: the red number at the page's foot was read without its letters"
             )
         return ev
-    return _vote_serial(ev, votes, region, form)
+    return _vote_serial(ev, votes, partials, region, form)
 
 
 def _layout_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Evidence | None:
@@ -100,10 +100,12 @@ def _grey_serial_region(pg: PageImages, h: int) -> Box | None:
     return None
 
 
-def _reread_serial(pg: PageImages, region: Box) -> tuple[list[tuple[str, float, str]], bool]:
-    """The serial read again in `region`: with the vie model, and the eng model at two text sizes. Also
-    whether any reading found the digits without letters."""
+def _reread_serial(pg: PageImages, region: Box) -> tuple[list[tuple[str, float, str]], list[str], bool]:
+    """The serial read again in `region`: with the vie model, and the eng model at two text sizes. Also the
+    readings with a digit lost or added (no vote, but they may contradict one), and whether any reading
+    found the digits without letters."""
     votes: list[tuple[str, float, str]] = []
+    partials: list[str] = []
     digits_only = False
     for lang, zoom in ((None, 1.0), ("eng", 1.0), ("eng", 1.6)):
         text, conf, _ = pg.read(region, whitelist=SERIAL_CHARS, ink="red", lang=lang, zoom=zoom)
@@ -112,12 +114,16 @@ def _reread_serial(pg: PageImages, region: Box) -> tuple[list[tuple[str, float, 
         sm = SERIAL_RE.search(re.sub(r"\s+", " ", text.upper())) or SERIAL_GAP_RE.search(text.upper())
         if sm and sm.group(2).translate(DIGIT_FIX).isdigit():
             votes.append((f"{sm.group(1)} {sm.group(2).translate(DIGIT_FIX)}", conf, "reread"))
-    return votes, digits_only
+        elif pm := _PARTIAL_SERIAL.search(text.upper()):
+            partials.append(pm.group(1).translate(DIGIT_FIX))
+    return votes, partials, digits_only
 
 
-def _vote_serial(ev: Evidence | None, votes: list[tuple[str, float, str]], region: Box, form: str | None) -> Evidence:
+def _vote_serial(
+    ev: Evidence | None, votes: list[tuple[str, float, str]], partials: list[str], region: Box, form: str | None
+) -> Evidence:
     """The value most readings agree on (then the one in the form's format, then the layout pass's), with
-    the count of readings for and against it."""
+    the count of readings for and against it (a partial reading that saw another digit counts against)."""
     fmt = SERIAL_FORMATS.get(form or "")
     if form != "gcn_pre2009":
         # `E 652680` beside `CE 652680`: the same serial with its first letter dropped (only the 1993 form
@@ -141,11 +147,35 @@ def _vote_serial(ev: Evidence | None, votes: list[tuple[str, float, str]], regio
     ev.sources = sorted({src for _, src in backers})
     ev.agree = len(backers) - 1
     ev.disagree = len(votes) - len(backers)
+    digits = ev.value.split()[-1]
+    conflicts = [p for p in partials if p not in digits and digits not in p]
+    if conflicts:
+        # `DL 07192` beside `DL 071995`: a reading that lost a digit still saw another one, so the
+        # readings that agree may share one misread (the eng model at two sizes is one opinion)
+        ev.disagree += len(conflicts)
+        ev.check = -1
     if form in SERIAL_FORMATS:
         ev.valid = bool(SERIAL_FORMATS[form].fullmatch(ev.value))
     elif len(ev.value.split()[0]) == 1:
         ev.valid = False  # one letter: the 1993 form's, or a first letter lost; the form does not say which
     return ev
+
+
+# the serial with its letters run into its digits and a speck read as a third letter (`CTI457159`): no
+# value, but the place to read it again
+_GLUED_SERIAL = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2,3}[0-9][0-9OIlSB]{5}(?:[0-9OIlSB]{2})?(?![0-9A-Za-z])")
+
+
+def _glued_serial_box(t: PageText, h: int) -> Box | None:
+    for m in _GLUED_SERIAL.finditer(t.raw):
+        box = t.box(m.start(), m.end())
+        if box is not None and (box[1] + box[3] / 2) / max(1, h) >= 0.6:
+            return box
+    return None
+
+
+# letters, then digits: a serial reading with a digit lost or run on (`DL 07192`, `DL 0719255`)
+_PARTIAL_SERIAL = re.compile(r"(?<![A-Z0-9])[A-Z]{1,2}\s?([0-9][0-9OIlSB]{3,8})(?![0-9])")
 
 
 def _parse_qr(payload: str) -> dict[str, Any]:

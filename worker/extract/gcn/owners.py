@@ -10,7 +10,7 @@ import numpy as np
 from models import fields as F
 from models.elements import Line, TextPage
 from worker.extract import lexicon
-from worker.extract.gcn.address import address_spelled_known, canonical_address
+from worker.extract.gcn.address import address_spelled_known, canonical_address, check_house_number
 from worker.extract.gcn.evidence import OWNER, Evidence
 from worker.extract.gcn.images import PageImages, ocr_band
 from worker.extract.gcn.numbers import DIGIT_FIX, DIGITS, to_int, year_ok
@@ -176,7 +176,7 @@ def _read_owner(
         out[F.OWNER_ID_NUMBER] = number
     # the 2024 form prints name and ID only: an `Địa chỉ` there is the parcel's
     am = ADDRESS_LABEL.search(f, m.end(), block_end) if form != "gcn_2024_qr" else None
-    if am and (address := _owner_address(t, am, block_end)) is not None:
+    if am and (address := _owner_address(t, pg, am, block_end)) is not None:
         out[F.OWNER_ADDRESS] = address
     return out
 
@@ -216,12 +216,17 @@ def _owner_name(t: PageText, pg: PageImages, m: re.Match[str], block_end: int) -
         _, conf, reading = pg.read(box, choices=True)
         again = _reread_name(reading)
         if again is not None and len(again[0].split()) == len(lay.split()):
-            posterior = _weigh_name_reread(ev, name, (lay, lay_post, lay_unknown), again, conf, posterior)
-    ev.check = 1 if posterior > 0.9 else (0 if posterior > 0.5 else -1)
+            posterior = weigh_name_reread(ev, name, (lay, lay_post, lay_unknown), again, conf, posterior)
+    settle_name(ev, posterior)
     return ev
 
 
-def _weigh_name_reread(
+def settle_name(ev: Evidence, posterior: float) -> None:
+    """The lexicon's posterior of the kept spelling as a check: sure, a close call, or against it."""
+    ev.check = 1 if posterior > 0.9 else (0 if posterior > 0.5 else -1)
+
+
+def weigh_name_reread(
     ev: Evidence,
     name: str,
     layout: tuple[str, float, int],
@@ -233,11 +238,17 @@ def _weigh_name_reread(
     lexicon posterior of the value kept."""
     lay, lay_post, lay_unknown = layout
     rer, rer_post, rer_unknown, rer_raw = again
-    if rer == lay or (rer_raw == name and lay == name):
-        # the same reading twice, the lexicon content with it: a close call between two known
-        # spellings (Hòa/Hoa) must not overrule two readings that agree on the tone marks
+    if rer == lay:
         ev.agree += 1
         ev.sources.append("reread")
+    elif rer_raw == name and lay == name:
+        # the same reading twice: a close call between two known spellings (Hòa/Hoa) must not overrule
+        # two readings that agree on the tone marks, but the letters' alternatives favouring another
+        # spelling leave the kept one no surer than the alternatives allow
+        ev.agree += 1
+        ev.disagree += 1
+        ev.sources.append("reread")
+        posterior = min(posterior, 1.0 - rer_post)
     elif name_key(rer) == name_key(lay):
         # same letters, other tone marks: the reading with the letter alternatives decides
         if rer_post >= lay_post:
@@ -330,7 +341,7 @@ def _owner_id_number(t: PageText, pg: PageImages, idm: re.Match[str]) -> Evidenc
     return ev
 
 
-def _owner_address(t: PageText, am: re.Match[str], block_end: int) -> Evidence | None:
+def _owner_address(t: PageText, pg: PageImages, am: re.Match[str], block_end: int) -> Evidence | None:
     f = t.fold
     s, e = am.end(), block_end
     # `Địa chỉ thường trú:` with its second half misread (`thường ưu:`): the label ends at its colon
@@ -362,10 +373,12 @@ def _owner_address(t: PageText, am: re.Match[str], block_end: int) -> Evidence |
         return None
     mean, low = t.stats(s, s + trail)
     value = canonical_address(text)
-    return Evidence(
+    ev = Evidence(
         OWNER + F.OWNER_ADDRESS, value, t.box(s, s + trail), ["ocr"], mean, low, repaired=run_on,
         valid=address_spelled_known(value),
     )  # fmt: skip
+    check_house_number(ev, t, pg, s, s + trail)
+    return ev
 
 
 def _check_id(ev: Evidence, birth_year: int | None, sex: str | None, warnings: list[str], index: int) -> None:

@@ -57,7 +57,7 @@ DATE_LINE = re.compile(r"ngay\s*(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\d{4})")
 
 
 # the same line when italics and a seal garbled it (`Tiue, ngay Ở thang 3 nam ZUU.Š`)
-DATE_LOOSE = re.compile(r"\bng[a-z]{1,3}\s*(\S{1,3})\s*th[a-z]{2,4}\s*(\S{1,3})\s*n[a-z]{1,3}\s*(\S{3,6})")
+DATE_LOOSE = re.compile(r"\bng[a-z]{1,3}\s*(\S{1,8})\s*th[a-z]{2,4}\s*(\S{1,8})\s*n[a-z]{1,3}\s*(\S{3,6})")
 
 
 REGISTRY = re.compile(
