@@ -15,6 +15,7 @@ from fixtures.capture import capture, encode_jpeg
 from fixtures.certs import make_world_cert, render_world_gcn_page
 from fixtures.certs.model import WorldCert
 from fixtures.degrade import degrade
+from fixtures.gcn_pages import render_gcn_page
 from models.document import Document
 from models.settings import get_settings
 from worker import imaging
@@ -56,7 +57,7 @@ def test_an_owner_photographed_with_a_lost_slash_and_a_doubted_tone_mark_is_neve
     seed = 23 * 100003 + 55
     parcel = fgcn.make_parcel(random.Random(seed), "TD0000055", form="gcn_2009")
     rng = random.Random(seed * 7 + 1)
-    img, truth = fgcn.render_gcn_page(parcel, "gcn_2009", 1, rng, dpi=200)
+    img, truth = render_gcn_page(parcel, "gcn_2009", 1, rng, dpi=200)
     shot, _ = degrade(img, rng, "photo", kind="page", dpi=200)
     buf = io.BytesIO()
     shot.save(buf, "JPEG", quality=90)
