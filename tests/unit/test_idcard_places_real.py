@@ -11,7 +11,6 @@ import pytest
 from models import fields as F
 from models.elements import EMPTY_LINE, Line, TextPage, Word
 from worker.extract.gazetteer import respell
-from worker.extract.idcard.card import _qr_residence
 from worker.extract.idcard.evidence import Features, Reading, score
 from worker.extract.idcard.labels import LABELS, drop_english_half, find_label, lines_below, strip_tail
 from worker.extract.idcard.plausible import address_evidence
@@ -251,8 +250,7 @@ def test_a_typed_cards_unchecked_hamlet_is_never_confident() -> None:
 
 
 def test_the_qr_residence_worded_as_printed_keeps_an_address_spacing() -> None:
-    """A photocopied print reads `TP.Huế`; the QR's value worded as the print keeps the print's words, not the
-    run-together dot (it had become a junk word and the value was held at 0.15)."""
+    """A photocopied print of `TP. Huế`: the QR's value worded as the print keeps the QR's spacing after the
+    abbreviation's dot (it had come out `TP.Huế`, a junk word, and the value was held at 0.15)."""
     qr = "156 Chu Văn An, Phường Xuân Phú, TP. Huế, Thừa Thiên Huế"
-    readings = {F.PLACE_OF_RESIDENCE: [Reading("156 Chu Văn An, Phường Xuân Phú, TP.Huế, Thừa Thiên Huế", "ocr", 0.9)]}
-    assert _qr_residence(qr, readings).value == qr
+    assert print_shaped(qr, "e otresdeace 156 Chu Văn An, Phường Xuân Phú, TP. Huế, Thừa Thiên Huế") == qr

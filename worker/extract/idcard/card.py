@@ -39,7 +39,6 @@ from worker.extract.idcard.text import (
     clean_name,
     clean_value,
     correct_name_reading,
-    fix_address,
     nationality_without_label,
     read_sex,
     read_text_field,
@@ -275,9 +274,7 @@ def _qr_residence(value: str, readings: dict[str, list[Reading]]) -> Reading:
     of the QR on one reading's word counts as repaired (it cannot be surer than that reading)."""
     printed = [r for r in readings.get(F.PLACE_OF_RESIDENCE, []) if r.source in ("ocr", "layout") and r.value]
     for r in sorted(printed, key=lambda r: r.source != "ocr"):
-        # the print's wording, in the spacing an address is written with (`TP.Huế` is `TP. Huế`)
         shaped = print_shaped(value, str(r.value))
-        shaped = fix_address(shaped) if shaped else shaped
         if shaped and name_key(shaped) != name_key(value):
             return Reading(shaped, "qr", 1.0, 1.0, extra={"reworded": 1.0})
         if shaped:

@@ -114,7 +114,8 @@ def _misread(qr_keys: list[str], printed: list[re.Match[str]]) -> bool:
 
 
 def _sep(text: str, tokens: list[re.Match[str]], j: int) -> str:
-    """What follows token j in the QR's text (`, `, `/` of a house number), else a space."""
+    """What follows token j in the QR's text, spaced as there (`, `, `/` of a house number, `. ` of `TP. Huế`),
+    else a space."""
     end = tokens[j + 1].start() if j + 1 < len(tokens) else len(text)
     between = text[tokens[j].end() : end]
-    return ", " if "," in between else between.strip() or " "
+    return ", " if "," in between else re.sub(r"\s+", " ", between) or " "
