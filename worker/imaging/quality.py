@@ -26,14 +26,13 @@ _SCREEN_WIDTHS = frozenset(
 
 @dataclass
 class _Findings:
-    """What the checks measured, the defects they named and each defect's share of the score taken off."""
+    """What the checks measured and the defects they named, each with its share of the score taken off (in
+    the order named)."""
 
     metrics: dict[str, float] = field(default_factory=dict)
-    defects: list[str] = field(default_factory=list)
     penalty: dict[str, float] = field(default_factory=dict)
 
     def flag(self, defect: str, penalty: float) -> None:
-        self.defects.append(defect)
         self.penalty[defect] = penalty
 
 
@@ -173,7 +172,7 @@ def _screenshot(source_shape: tuple[int, int], noise: float, found: _Findings) -
 
 def _report(found: _Findings, glyph_info: Glyphs | None) -> QualityReport:
     """The score is the product of what each defect leaves; a page without text keeps a third of it."""
-    defects = found.defects
+    defects = list(found.penalty)
     score = 1.0
     for p in found.penalty.values():
         score *= 1.0 - p
