@@ -21,6 +21,7 @@ from fixtures.people import CARD_GENERATIONS, cccd_expiry, decode_id_number, mak
 from fixtures.registry import abbreviate_address, allocate_parcel_ids, make_typo, write_registry
 from fixtures.samples import generate, load_truth
 from fixtures.vnnum import area_to_words, decimal_to_words, format_area, int_to_words
+from models.document import DOC_TYPES
 from models.registry import REGISTRY_CSV_COLUMNS
 from worker.extract.numwords import parse_number_words  # words -> number is the extractor's, not the generator's
 
@@ -399,15 +400,7 @@ def _check_sample_set(root: Path) -> list[dict]:
         assert t["documents"]
         for d in t["documents"]:
             assert (root / d["file"]).is_file(), d["file"]
-            assert d["doc_type"] in (
-                "cccd_front",
-                "cccd_back",
-                "cmnd_front",
-                "cmnd_back",
-                "gcn_page1",
-                "gcn_page2",
-                "gcn_other",
-            )
+            assert d["doc_type"] in set(DOC_TYPES) - {"unknown"}
             assert d["orientation_deg"] in (0, 90, 180, 270)
             assert isinstance(d["skew_deg"], float | int)
             assert d["degradation"]["profile"]
