@@ -372,3 +372,19 @@ def test_a_red_printed_number_read_from_the_print_alone_is_never_confident(reade
     chip = _person("cccd_chip_2021", "red-number")
     confirmed = _read(chip, "front", reader).fields["id_number"]
     assert confirmed.value == chip.id_number and "qr" in confirmed.sources and confirmed.confidence >= HIGH
+
+
+@pytest.mark.parametrize("generation", ["cccd_chip_2021", "cccd_barcode_2016"])
+def test_a_citizens_card_whose_nationality_line_was_lost_still_states_it(generation: str, reader: Reader) -> None:
+    """Real fronts: the faint nationality row (label and value) lost to glare on 7 of 31 cards; a citizen's
+    card can only say Việt Nam, so the law gives the value the print lost."""
+    p = _person(generation, "lost-nationality")
+    img, _ = render_card(p, generation, "front", random.Random(7))
+    grey = np.asarray(img.convert("L")).copy()
+    row = next(line for line in reader.read(grey).lines if "Quốc tịch" in line.text)
+    x, y, _, h = row.box
+    grey[max(0, y - 4) : y + h + 4, x:] = 255
+    doc = read_document(_page(Image.fromarray(grey)), reader=reader)
+    nationality = doc.fields["nationality"]
+    assert nationality.value == "Việt Nam" and nationality.sources == ["rule"]
+    assert nationality.confidence >= HIGH

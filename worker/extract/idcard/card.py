@@ -187,11 +187,14 @@ def extract_card(
         _add_mrz(readings, mrz, warnings)
     if F.ISSUER in printed and not readings.get(F.ISSUER):
         add_issuer_rule(readings, generation)
+    if F.NATIONALITY in printed:
+        _nationality_by_law(readings)
     fields, features = decide(readings, warnings)
     validate_card(fields, features, warnings, generation)
     for name, f in features.items():
         f.typewriter = generation == "cmnd_9"
         f.red_print = generation == "cccd_barcode_2016" and name == F.ID_NUMBER
+        f.by_law = name == F.NATIONALITY and "rule" in f.sources
         value = fields[name].value if name in fields else None
         if isinstance(value, str) and value:
             _text_evidence(name, value, f)
@@ -201,6 +204,18 @@ def extract_card(
         fields[F.PLACE_OF_RESIDENCE_NORMALISED].confidence = fields[F.PLACE_OF_RESIDENCE].confidence
     fields[F.CARD_GENERATION] = FieldValue(value=generation, confidence=1.0, sources=["classify"])
     return CardResult(fields, warnings, features)
+
+
+# the one nationality a citizen's card can carry: CCCD and Căn cước are issued to Vietnamese citizens only
+# (Law on Citizen Identification 2014, art. 19; Law on Identification 2023, art. 19)
+CITIZENS_NATIONALITY = "Việt Nam"
+
+
+def _nationality_by_law(readings: dict[str, list[Reading]]) -> None:
+    """Any other reading of the nationality line is a misread (or another line taken for it), and a card
+    whose line was lost still states it."""
+    kept = [r for r in readings.get(F.NATIONALITY, []) if r.value == CITIZENS_NATIONALITY]
+    readings[F.NATIONALITY] = [*kept, Reading(CITIZENS_NATIONALITY, "rule", 0.0, 0.0, valid=True)]
 
 
 _ADDRESSES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
