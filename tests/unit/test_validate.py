@@ -13,6 +13,7 @@ from worker.extract.validate import (
     check_id12,
     decode_id12,
     expected_expiry,
+    expiry_by_rule,
     make_date,
     parse_date,
 )
@@ -102,6 +103,21 @@ def test_make_date() -> None:
 )
 def test_expected_expiry(dob: date, issued: date, want: date | None) -> None:
     assert expected_expiry(dob, issued) == want
+
+
+@pytest.mark.parametrize(
+    ("dob", "want"),
+    [
+        (date(1990, 3, 15), date(2030, 3, 15)),  # 30-34 while chip cards were issued: to 40 whenever issued
+        (date(2003, 3, 14), date(2028, 3, 14)),  # 17-21: to 25
+        (date(1981, 3, 14), date(2041, 3, 14)),  # 39-43: to 60
+        (date(1998, 6, 1), None),  # 22 or 23 depending on the day of issue: to 25 or to 40
+        (date(1964, 6, 1), None),  # 56 or 58 and over: to 60 or no expiry
+        (date(1960, 6, 1), None),  # no expiry: not a date to give
+    ],
+)
+def test_the_expiry_a_birth_date_allows_over_a_generations_issuing_years(dob: date, want: date | None) -> None:
+    assert expiry_by_rule(dob, date(2021, 1, 1), date(2024, 6, 30)) == want
 
 
 def test_expiry_rule_with_issue_date() -> None:

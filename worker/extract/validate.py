@@ -216,6 +216,20 @@ def expected_expiry(dob: date, issue_date: date) -> date | None:
     return None
 
 
+def expiry_by_rule(dob: date, issued_from: date, issued_to: date) -> date | None:
+    """The one expiry the age rule gives a card issued at any day of a generation's issuing years, or None
+    when the day of issue would change it (a milestone birthday near those years, no expiry from 58)."""
+    if issued_to < dob:
+        return None
+    first = max(issued_from, dob)
+    # the rule changes only at birthdays: the window's ends and the birthdays inside it are every case
+    days = [first, issued_to] + [
+        b for age in range(age_on(dob, first), age_on(dob, issued_to) + 1) if first <= (b := _birthday(dob, age)) <= issued_to
+    ]
+    found = {expected_expiry(dob, d) for d in days}
+    return found.pop() if len(found) == 1 else None
+
+
 def check_expiry(
     dob: date | None, expiry: date | None, *, issue_date: date | None = None, no_expiry: bool = False
 ) -> list[Issue]:

@@ -546,6 +546,7 @@ MESSAGES: dict[str, str] = {
     "warn_expiry_rule": "Ngày hết hạn không đúng quy định theo tuổi",
     "warn_id_number_province_repaired": "Mã tỉnh trong số định danh đã sửa theo tỉnh ghi trong địa chỉ trên thẻ",
     "warn_date_of_expiry_repaired": "Ngày hết hạn đã sửa theo quy định về tuổi",
+    "warn_date_of_expiry_by_rule": "Không đọc được ngày hết hạn: suy ra từ ngày sinh theo quy định về tuổi (kiểm tra trên thẻ)",
     "warn_mrz_name_repaired": "Tên trong MRZ: ký tự đệm bị đọc thành chữ đã được sửa",
     "warn_full_name_repaired_from_mrz": "Các chữ cái của họ và tên đã sửa theo MRZ mặt sau",
     "warn_field_invalid": "{field}: giá trị không hợp lệ, đã bỏ",

@@ -17,6 +17,7 @@ How a field is read:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from models.document import FieldValue
 from models.elements import TextPage
 from worker.extract import validate as v
 from worker.extract.idcard.checks import validate_card
-from worker.extract.idcard.evidence import MRZ_NAME, Features, Reading, score
+from worker.extract.idcard.evidence import MRZ_NAME, REPAIRED_CAP, Features, Reading, score
 from worker.extract.idcard.issuer import add_issuer_rule, read_issuer
 from worker.extract.idcard.numbers import (
     read_date_field,
@@ -43,7 +44,7 @@ from worker.extract.idcard.text import (
     read_sex,
     read_text_field,
 )
-from worker.extract.idcard.vote import add_consensus, add_reading, cross_check_years, decide, vote
+from worker.extract.idcard.vote import add_consensus, add_reading, cross_check_years, decide, iso_date, vote
 from worker.ocr import CccdQr, MrzResult, Reader
 from worker.vntext import name_key
 
@@ -91,8 +92,9 @@ def machine_readable_fields(qr: CccdQr | None, mrz: MrzResult | None) -> set[str
 
 
 # fields worth a second layout pass when the first found none of them
+# (not the nationality: the law gives a citizen's card's, a second pass to read it would only confirm it)
 _SECOND_PASS = frozenset(
-    {F.ID_NUMBER, F.FULL_NAME, F.DATE_OF_BIRTH, F.SEX, F.NATIONALITY, F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE,
+    {F.ID_NUMBER, F.FULL_NAME, F.DATE_OF_BIRTH, F.SEX, F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE,
      F.PLACE_OF_BIRTH, F.DATE_OF_EXPIRY, F.ISSUE_DATE}
 )  # fmt: skip
 
@@ -200,6 +202,8 @@ def extract_card(
             _text_evidence(name, value, f)
         if name in fields:
             fields[name].confidence = score(f)
+    if F.DATE_OF_EXPIRY in printed and F.DATE_OF_EXPIRY not in fields:
+        _expiry_by_rule(fields, generation, warnings)
     if F.PLACE_OF_RESIDENCE in fields and F.PLACE_OF_RESIDENCE_NORMALISED in fields:
         fields[F.PLACE_OF_RESIDENCE_NORMALISED].confidence = fields[F.PLACE_OF_RESIDENCE].confidence
     fields[F.CARD_GENERATION] = FieldValue(value=generation, confidence=1.0, sources=["classify"])
@@ -216,6 +220,38 @@ def _nationality_by_law(readings: dict[str, list[Reading]]) -> None:
     whose line was lost still states it."""
     kept = [r for r in readings.get(F.NATIONALITY, []) if r.value == CITIZENS_NATIONALITY]
     readings[F.NATIONALITY] = [*kept, Reading(CITIZENS_NATIONALITY, "rule", 0.0, 0.0, valid=True)]
+
+
+# the years each generation was issued in (domain.md, widened to the circulars' first and last days): the
+# age rule gives one expiry for a birth date whatever the day of issue, unless a milestone falls near them
+ISSUED = {
+    "cccd_barcode_2016": (date(2016, 1, 1), date(2021, 6, 30)),
+    "cccd_chip_2021": (date(2021, 1, 1), date(2024, 6, 30)),
+}
+# an expiry no reading saw, given by the rule from the birth date: right whenever that date and the card's
+# generation are, and never surer than a value a rule repaired
+EXPIRY_BY_RULE_CAP = REPAIRED_CAP
+
+
+def _expiry_by_rule(fields: dict[str, FieldValue], generation: str, warnings: list[str]) -> None:
+    """The expiry line lost (glare under the photo, a cut-off corner): the age rule's one date for the
+    holder's birth date and the generation's issuing years."""
+    dob = fields.get(F.DATE_OF_BIRTH)
+    born = iso_date(dob.value) if dob is not None else None
+    if dob is None or born is None or generation not in ISSUED:
+        return
+    expiry = v.expiry_by_rule(born, *ISSUED[generation])
+    if expiry is None:
+        return
+    fields[F.DATE_OF_EXPIRY] = FieldValue(
+        value=expiry.isoformat(),
+        confidence=round(min(EXPIRY_BY_RULE_CAP, dob.confidence), 4),
+        sources=["rule"],
+    )
+    warnings.append(
+        f"date_of_expiry_by_rule: not read; the age rule gives {expiry.isoformat()} for the birth date on a card "
+        f"issued {ISSUED[generation][0].year}-{ISSUED[generation][1].year}"
+    )
 
 
 _ADDRESSES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
