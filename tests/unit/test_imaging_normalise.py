@@ -18,6 +18,7 @@ from models.settings import Settings
 from worker.imaging import normalise_page
 from worker.imaging.deskew import line_evidence
 from worker.imaging.normalise import _print_under_specks
+from worker.imaging.orientation import half_turn
 
 SETTINGS = Settings()
 
@@ -390,3 +391,21 @@ def test_a_bare_cmnd_with_small_print_under_grain_is_a_card_and_a_squeezed_page_
     assert _print_under_specks(card, specks)
     squeezed = _grained_card(60)
     assert not _print_under_specks(squeezed, line_evidence(squeezed, 0.0)[1])
+
+
+@pytest.mark.parametrize(
+    ("score", "level", "turn", "ask_osd"),
+    [
+        (-1.0, True, False, False),  # level as captured, weak cues against it: kept, the reading decides
+        (-0.1, True, False, False),  # and OSD (wrong on 2 of 4 real captures) is not asked
+        (-2.0, True, True, False),  # strong cues turn it
+        (-1.0, False, True, False),  # a sideways capture has no preferred half
+        (-0.1, False, True, True),  # weak cues on a sideways capture: OSD is asked
+        (0.1, True, False, False),
+    ],
+)
+def test_a_capture_whose_text_lies_level_is_turned_half_round_only_on_strong_cues(
+    score: float, level: bool, turn: bool, ask_osd: bool
+) -> None:
+    got_turn, conf, got_osd = half_turn(score, level)
+    assert (got_turn, got_osd) == (turn, ask_osd) and 0.5 <= conf <= 1.0

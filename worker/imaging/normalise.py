@@ -27,7 +27,7 @@ from worker.imaging import cards as cardmod
 from worker.imaging import frames
 from worker.imaging.cleanup import clean_for_ocr
 from worker.imaging.deskew import LineEvidence, coarse_angle, line_evidence, refine_angle
-from worker.imaging.orientation import OSD_BELOW, confidence, osd_flip, updown_score
+from worker.imaging.orientation import OSD_BELOW, half_turn, osd_flip, updown_score
 from worker.imaging.quality import assess
 from worker.imaging.text import Glyphs, glyphs, ink_mask, resize_long, to_grey
 from worker.ocr.reader import Reader, TesseractReader
@@ -39,6 +39,8 @@ _GLYPH_TARGET_PX = 21.0  # median glyph height of body text at 200 dpi; used whe
 # not be enlarged past that, or one photo costs a worker 200 MB and Tesseract twice the time
 _MAX_PAGE_PIXELS = 8.5e6
 _MIN_GLYPHS = 15
+# text lines within this of horizontal lie level as captured (orientation.half_turn prefers them as they are)
+_LEVEL_DEG = 45.0
 # an open certificate (two pages side by side) is an A3 sheet, 16.5 in wide; where the file gives its size
 # (a PDF page), a narrower scan is one document, however its print falls into two columns
 _SPREAD_MIN_WIDTH_IN = 10.0
@@ -211,11 +213,9 @@ def _card_pages(
         if len(g) >= 40 and g.height < _CARD_PRINT_MIN_PX and not _print_under_specks(grey, g):
             # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
             return []
-        score = updown_score(ev)
         warnings: list[str] = []
-        conf = confidence(score)
-        flip = score < 0
-        if conf < OSD_BELOW:
+        flip, conf, ask_osd = half_turn(updown_score(ev), abs(cardmod.rotation_of(corners)) < _LEVEL_DEG)
+        if ask_osd:
             osd = osd_flip(grey if not flip else np.ascontiguousarray(grey[::-1, ::-1]), reader)
             if osd is not None and osd[1] > conf:
                 flip = flip ^ osd[0]
@@ -393,10 +393,8 @@ def _page_rotation(
         warnings.append("orientation:no_text")
         return _Rotation(0.0, g0, 0.0, warnings)
     angle, ev, g_up = _line_angle(small, scale, g0)
-    score = updown_score(ev)
-    conf = confidence(score)
-    flip = score < 0
-    if conf < OSD_BELOW:
+    flip, conf, ask_osd = half_turn(updown_score(ev), abs(angle) < _LEVEL_DEG)
+    if ask_osd:
         probe = _render(grey_full, angle + (180.0 if flip else 0.0), probe_scale)
         osd = osd_flip(probe, reader)
         if osd is not None and osd[1] > conf:
