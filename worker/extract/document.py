@@ -87,6 +87,11 @@ def _classify(scan: PageScan) -> Classification:
     has_mrz = mrz_filler_seen(scan.layout.text)
     evidence = text_evidence(scan.layout.text)
     c = decide(evidence, has_mrz=has_mrz, is_card=outline)
+    if c.doc_type == "unknown" and not is_card:
+        # a blurred or glared photo of a page: the layout pass lost even the title, which a read with
+        # every ink dark (red print included) at a smaller size often finds
+        evidence = evidence.combined(text_evidence(scan.ink_layout().text))
+        c = decide(evidence, has_mrz=has_mrz, is_card=outline)
     if not _settled_certificate(c, is_card):
         c = decide(evidence, has_mrz=has_mrz, is_card=outline, **_code_flags(scan.codes()))
     if c.doc_type in ("cccd_back", "cmnd_back") and not has_issuer_trigger(scan.layout.text):

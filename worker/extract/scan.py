@@ -15,6 +15,7 @@ import numpy as np
 from models.document import Document
 from models.elements import Line, TextPage
 from models.pages import NormalisedPage
+from worker.imaging.cleanup import all_ink_for_ocr
 from worker.ocr import DecodedCode, Reader, ReadOptions, decode_codes
 
 
@@ -80,6 +81,7 @@ class PageScan:
     _codes: list[DecodedCode] | None = field(default=None, repr=False)
     _qr_regions: dict[tuple[float, float], list[DecodedCode]] = field(default_factory=dict, repr=False)
     _searched_harder: bool = field(default=False, repr=False)
+    _ink_layout: TextPage | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.reader, OnceReader):
@@ -95,6 +97,14 @@ class PageScan:
     def colour(self) -> np.ndarray:
         """The colour image codes are decoded from (and colour-dependent readers read)."""
         return self.page.image
+
+    def ink_layout(self) -> TextPage:
+        """The page read again with every ink dark and at a reduced size (imaging.cleanup.all_ink_for_ocr), made
+        once, on request: the second look of a page whose layout pass found no document's words. Its boxes
+        are in that reduced image's coordinates: it names the page, fields are read from the layout pass."""
+        if self._ink_layout is None:
+            self._ink_layout = self.reader.read(all_ink_for_ocr(self.page.image), psm=3)
+        return self._ink_layout
 
     @property
     def codes_decoded(self) -> bool:

@@ -66,3 +66,21 @@ def clean_for_ocr(colour: np.ndarray, glyph_h: float, *, suppress_seals: bool = 
     dark = min(dark, 0.55)
     lut = np.clip((np.arange(256, dtype=np.float32) / 255.0 - dark) / max(0.80 - dark, 1e-3) * 255.0, 0, 255)
     return cv2.LUT(norm, lut.astype(np.uint8))
+
+
+def all_ink_for_ocr(colour: np.ndarray, long_side: int = 1400) -> np.ndarray:
+    """Greyscale in which every ink is dark, coloured print included, at a reduced size: a second look at a
+    page whose layout pass found no document's words. The OCR image fades red print with the paper's tint
+    (a blurred photo of a pink certificate loses its red title), while the darkest channel keeps red, blue
+    and black ink alike; the reduced size shrinks a photo's blur along with the glyphs, and reading it
+    costs half a layout pass."""
+    darkest = colour.min(axis=2) if colour.ndim == 3 else colour
+    h, w = darkest.shape[:2]
+    f = min(1.0, long_side / max(h, w, 1))
+    if f < 1.0:
+        darkest = cv2.resize(darkest, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
+    # a paper-relative level: the window spans a few lines of body text at this size
+    norm = cv2.divide(darkest, np.maximum(background(darkest, max(31, darkest.shape[0] // 40)), 1), scale=255.0)
+    dark = min(percentile_u8(norm[::5, ::5], 1.0) / 255.0, 0.55) if norm.size else 0.0
+    lut = np.clip((np.arange(256, dtype=np.float32) / 255.0 - dark) / max(0.85 - dark, 1e-3) * 255.0, 0, 255)
+    return cv2.LUT(norm, lut.astype(np.uint8))

@@ -22,8 +22,10 @@ How a page is read (one module per part): red seals are found by colour and the 
 with the red dropped (images.py); the layout reading is regrouped into visual lines and searched with label
 patterns on a diacritic-folded copy (text.py, patterns.py); values are sliced between a label and the next
 one. When the layout pass loses a page's labels the page is read once more, contrast-stretched; when it
-loses lines of one section, that section is read again as a block (page.py). The fields the registry keys
-on are read again from their own region (digits whitelist, upscaled; red ink on the green channel); a
+loses lines of one section, that section is read again as a block (page.py); a page neither pass could name
+(a blurred or glared photo) is named from a read with every ink dark at a reduced size, where its red title
+survives, and its values are held below 0.9 unless a QR or barcode vouches for them (`page_poorly_read`).
+The fields the registry keys on are read again from their own region (digits whitelist, upscaled; red ink on the green channel); a
 disagreement is settled by a third reading from the `eng` model, and the serial is voted on by four
 readings (numbers.py, codes.py). Names go through the stage's name lexicon (owners.py), addresses through
 the official unit and street lists (address.py; an address whose street or village no official list spells

@@ -51,6 +51,8 @@ def read_serial(
             warnings.append(
                 "certificate_serial_incomplete: the red number at the page's foot was read without its letters"
             )
+        elif warnings is not None:
+            warnings.append("certificate_serial_unread: print where the serial stands, but no serial read off it")
         return ev
     return _vote_serial(ev, votes, partials, region, form)
 
@@ -100,6 +102,11 @@ def _grey_serial_region(pg: PageImages, h: int) -> Box | None:
     return None
 
 
+_ENG = "eng"
+# the eng model's readings, told apart from the vie model's in the vote (reported as `reread` like them)
+_ENG_REREAD = "reread_eng"
+
+
 def _reread_serial(pg: PageImages, region: Box) -> tuple[list[tuple[str, float, str]], list[str], bool]:
     """The serial read again in `region`: with the vie model, and the eng model at two text sizes. Also the
     readings with a digit lost or added (no vote, but they may contradict one), and whether any reading
@@ -107,13 +114,13 @@ def _reread_serial(pg: PageImages, region: Box) -> tuple[list[tuple[str, float, 
     votes: list[tuple[str, float, str]] = []
     partials: list[str] = []
     digits_only = False
-    for lang, zoom in ((None, 1.0), ("eng", 1.0), ("eng", 1.6)):
+    for lang, zoom in ((None, 1.0), (_ENG, 1.0), (_ENG, 1.6)):
         text, conf, _ = pg.read(region, whitelist=SERIAL_CHARS, ink="red", lang=lang, zoom=zoom)
         digits_only = digits_only or bool(_DIGITS_ONLY_RE.fullmatch(text))
         # the eng model sometimes reads the gap after the letters as `L`/`I` (`AIL575839`)
         sm = SERIAL_RE.search(re.sub(r"\s+", " ", text.upper())) or SERIAL_GAP_RE.search(text.upper())
         if sm and sm.group(2).translate(DIGIT_FIX).isdigit():
-            votes.append((f"{sm.group(1)} {sm.group(2).translate(DIGIT_FIX)}", conf, "reread"))
+            votes.append((f"{sm.group(1)} {sm.group(2).translate(DIGIT_FIX)}", conf, _ENG_REREAD if lang else "reread"))
         elif pm := _PARTIAL_SERIAL.search(text.upper()):
             partials.append(pm.group(1).translate(DIGIT_FIX))
     return votes, partials, digits_only
@@ -144,9 +151,13 @@ def _vote_serial(
         ev = Evidence(F.CERTIFICATE_SERIAL, best_value, region, [], max(confs), min(confs))
     elif ev.value != best_value:
         ev.value, ev.ocr_conf, ev.min_conf, ev.repaired = best_value, max(confs), min(confs), False
-    ev.sources = sorted({src for _, src in backers})
+    ev.sources = sorted({"reread" if src == _ENG_REREAD else src for _, src in backers})
     ev.agree = len(backers) - 1
     ev.disagree = len(votes) - len(backers)
+    if ev.disagree and {src for _, src in backers} == {_ENG_REREAD}:
+        # the eng model at two text sizes is one opinion: against another reading's complete serial (a
+        # blurred photo: `H 610412` twice by eng, `H 810412` by vie) it settles nothing
+        ev.check = -1
     digits = ev.value.split()[-1]
     conflicts = [p for p in partials if p not in digits and digits not in p]
     if conflicts:

@@ -28,6 +28,7 @@ class Evidence:
     check: int = 0  # +1 a cross-check confirmed the value, -1 one contradicted it
     repaired: bool = False  # characters were mapped (O→0, ...) or a lexicon changed the reading
     handwritten: bool = False  # written in by hand (pen ink): flagged for review, never trusted
+    doubtful: bool = False  # read off a page whose text lost its headings (a blurred photo): held for review
 
     def vector(self) -> list[float]:
         return [
@@ -106,7 +107,7 @@ def confidence_of(ev: Evidence, name: str | None = None) -> float:
     p = MODEL.probability(family_of(name or ev.name), ev.vector())
     if ev.handwritten:
         return min(p, HANDWRITTEN_CAP)
-    return min(p, FAILED_CHECK_CAP) if ev.check < 0 or not ev.valid else p
+    return min(p, FAILED_CHECK_CAP) if ev.check < 0 or not ev.valid or ev.doubtful else p
 
 
 def field_value(ev: Evidence, name: str | None = None) -> FieldValue:

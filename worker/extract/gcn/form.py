@@ -94,6 +94,14 @@ _OTHER_MARKERS = (
 )
 
 
+# the title on a line of its own (not `Vào sổ cấp giấy chứng nhận QSDĐ`, `Trang bổ sung Giấy chứng nhận`), the
+# right it grants on one of the next lines (specks and rules read as lines of their own between them)
+_TITLE = re.compile(
+    r"(?m)^[^a-z\n]{0,4}giay\s*chung\s*nhan[^a-z\n]{0,4}$(?:\n[^a-z\n]{0,6}$){0,3}\n[^a-z\n]{0,4}"
+    r"quyen\s*su\s*dung\s*dat"
+)
+
+
 def page_role(t: PageText, hint: str | None) -> tuple[str, float]:
     f = t.fold
     p1 = 0.0
@@ -103,7 +111,9 @@ def page_role(t: PageText, hint: str | None) -> tuple[str, float]:
         p1 += 3.0
     if OWNER_START.search(f):
         p1 += 1.0
-    if re.search(r"giay\s*chung\s*nhan\s*\n?\s*quyen\s*su\s*dung\s*dat", f):
+    if _TITLE.search(f):
+        p1 += 2.0
+    elif re.search(r"giay\s*chung\s*nhan\s*\n?\s*quyen\s*su\s*dung\s*dat", f):
         p1 += 1.0
     if P2_PATTERNS[F.PARCEL_NUMBER].search(f) or P2_PATTERNS[F.MAP_SHEET_NUMBER].search(f):
         p2 += 2.0
@@ -126,6 +136,8 @@ def page_role(t: PageText, hint: str | None) -> tuple[str, float]:
         return "gcn_other", min(0.95, 0.5 + 0.1 * other)
     if other > 0:
         return "gcn_other", 0.4 + 0.1 * other
+    if p1 >= 2.0:
+        return "gcn_page1", 0.5  # the title alone: no other page prints it
     if hint in ("gcn_page1", "gcn_page2", "gcn_other"):
         return hint, 0.3
     if p2 > 0:

@@ -239,10 +239,16 @@ def red_text_box(pg: PageImages, h: int) -> tuple[int, int, int, int] | None:
     band = img[y0:, int(W * 0.45) :].astype(np.int16)
     b, g, r = band[:, :, 0], band[:, :, 1], band[:, :, 2]
     mask = ((r - g > 60) & (r - b > 50) & (r > 120)).astype(np.uint8)
+    mask |= _shaded_red(b, g, r)
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 25), np.uint8))
-    _, _, stats, _ = components(closed)
-    # a line of text: wider than tall, not a rule of the printed frame (long, thin, solid)
-    comps = [s for s in stats[1:] if 4 * s[3] < s[2] < 0.4 * W and H * 0.008 < s[3] < H * 0.05]
+    _, labels, stats, _ = components(closed)
+    # a line of text: wider than tall, not a rule of the printed frame (long, thin, solid; a tilted frame
+    # left in an uncropped photo closes into a box of text's shape, but it is one stroke, a serial is many)
+    comps = [
+        s
+        for k, s in enumerate(stats[1:], 1)
+        if 4 * s[3] < s[2] < 0.4 * W and H * 0.008 < s[3] < H * 0.05 and _strokes(mask, labels, k, s) >= 3
+    ]
     if not comps:
         return None
     # the lowest line of red print (a red title or stamp text sits higher)
@@ -256,3 +262,17 @@ def red_text_box(pg: PageImages, h: int) -> tuple[int, int, int, int] | None:
     gx = (x + int(W * 0.45)) / pg.fx
     gy = (y + y0) / pg.fy
     return (int(gx), int(gy), int(w / pg.fx), int(hh / pg.fy))
+
+
+def _shaded_red(b: np.ndarray, g: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Red print in shade or under a dim light (int16 channels): red by its share of the pixel's brightness
+    rather than a fixed level, green and blue alike (an orange or yellow surface is red well above blue)."""
+    excess = r - np.maximum(g, b)
+    return ((excess > np.maximum(40, 0.4 * r)) & (np.abs(g - b) < 0.5 * excess)).astype(np.uint8)
+
+
+def _strokes(mask: np.ndarray, labels: np.ndarray, k: int, stat: np.ndarray) -> int:
+    """How many separate strokes of `mask` make up the closed component `k` (characters, not one rule)."""
+    x, y, w, h = (int(v) for v in stat[:4])
+    inside = mask[y : y + h, x : x + w] & (labels[y : y + h, x : x + w] == k)
+    return components(inside.astype(np.uint8))[0] - 1

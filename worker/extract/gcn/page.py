@@ -12,6 +12,7 @@ from models.document import Document, FieldValue
 from models.elements import TextPage
 from models.pages import NormalisedPage
 from models.settings import Settings, get_settings
+from worker.extract.classify import classify
 from worker.extract.gcn.checks import check_form, flag_handwriting
 from worker.extract.gcn.codes import apply_qr, read_barcode, read_codes, read_serial
 from worker.extract.gcn.evidence import OWNER, Evidence, field_value
@@ -94,6 +95,9 @@ def read_certificate(scan: PageScan, doc_type: str | None) -> CertificatePage:
     """Every section the page carries, by its role (page 1, page 2, sketch and changes) and form."""
     pg = PageImages.of(scan.page, scan.reader)
     ocr, t, role, role_conf = _layout(scan, pg, doc_type)
+    # the page's own text did not show which page it is (its role came from the classifier or from the read
+    # with every ink dark): a blurred or glared photo, whose values are read off a text that lost lines
+    unnamed = role != "unknown" and page_role(t, None)[0] == "unknown"
     form, form_conf = detect_form(t.raw)
     if form == "gcn_2024_qr" and role == "gcn_page2":
         role = "gcn_page1"  # the 2024 form prints the parcel on page 1 (its page 2 is sketch and changes)
@@ -111,7 +115,28 @@ def read_certificate(scan: PageScan, doc_type: str | None) -> CertificatePage:
         out.fields[F.CERTIFICATE_FORM] = Evidence(F.CERTIFICATE_FORM, form, None, ["layout"], form_conf, form_conf)
         check_form(out.fields, form, out.warnings)
     flag_handwriting(pg, out.fields, out.owners, out.warnings, [ln.box for ln in t.lines])
+    if unnamed:
+        _doubt_unnamed_page(out)
     return out
+
+
+# sources whose own error detection vouches for a value whatever the print looked like
+_CODE_SOURCES = frozenset({"qr", "barcode"})
+
+
+def _doubt_unnamed_page(out: CertificatePage) -> None:
+    """A page whose text did not name it: an owner line lost shifts the owners after it, a digit blurred
+    into another reads with confidence (a photographed 2024 page gave a co-owner's ID a wrong digit at
+    0.95). Its values go to a person unless a code vouches for them."""
+    doubted = 0
+    for ev in [*out.fields.values(), *(ev for owner in out.owners for ev in owner.values())]:
+        if ev.value is not None and not _CODE_SOURCES & set(ev.sources):
+            ev.doubtful = True
+            doubted += 1
+    if doubted:
+        out.warnings.append(
+            "page_poorly_read: the page's text did not show its section headings; values held for review"
+        )
 
 
 def _layout(scan: PageScan, pg: PageImages, doc_type: str | None) -> tuple[TextPage, PageText, str, float]:
@@ -130,7 +155,21 @@ def _layout(scan: PageScan, pg: PageImages, doc_type: str | None) -> tuple[TextP
         role2, conf2 = page_role(t2, doc_type)
         if layout_score(t2, role2) > layout_score(t, role):
             ocr, t, role, role_conf = better, t2, role2, conf2
+    if role == "unknown" and scan.page.image.ndim == 3:
+        role, role_conf = _role_by_ink(scan, doc_type)
     return ocr, t, role, role_conf
+
+
+def _role_by_ink(scan: PageScan, doc_type: str | None) -> tuple[str, float]:
+    """The role of a page both layout passes lost (a blurred or glared photo), from its read with every ink
+    dark (PageScan.ink_layout): the red title and headings such a photo keeps. Without the classifier's
+    guess, that read's own keyword evidence stands in for it."""
+    ink = scan.ink_layout()
+    hint = doc_type
+    if hint is None:
+        guess = classify(ink.text).doc_type
+        hint = guess if guess.startswith("gcn") else None
+    return page_role(PageText.of(ink), hint)
 
 
 def _read_page1(
