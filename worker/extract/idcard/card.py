@@ -35,6 +35,7 @@ from worker.extract.idcard.numbers import (
 )
 from worker.extract.idcard.plausible import address_evidence, junk_words, name_evidence, repair_mrz_name_line
 from worker.extract.idcard.qrprint import print_shaped
+from worker.extract.idcard.rows import read_rows
 from worker.extract.idcard.text import (
     clean_name,
     clean_value,
@@ -176,6 +177,8 @@ def extract_card(
     printed = PRINTED.get((generation, side), PRINTED[("cccd_chip_2021", side)])
     warnings: list[str] = []
     readings = _read_print(reader, img, layout, generation, printed, colour, issuer_text, qr, mrz)
+    if (generation, side) == ("cmnd_9", "front") and colour is not None and colour.ndim == 3:
+        _read_form_rows(reader, layout, colour, printed, readings)
     cross_check_years(readings)
     for name in (F.ID_NUMBER, F.DATE_OF_BIRTH, F.DATE_OF_EXPIRY, F.ISSUE_DATE):
         add_consensus(readings, name)
@@ -244,6 +247,19 @@ def _read_print(
             if _has_value(again):
                 readings[name] = again
     return readings
+
+
+def _read_form_rows(
+    reader: Reader, layout: TextPage, colour: np.ndarray, printed: tuple[str, ...], readings: dict[str, list[Reading]]
+) -> None:
+    """The CMND front's fields again from its text rows found in the ink (rows.py): the layout pass drops
+    rows of this form, and a row read alone off the colourless image is read better than in the layout
+    pass where both saw it, so its readings replace the layout pass's wherever it finds a value."""
+    rows = read_rows(reader, colour, layout)
+    for name in printed:
+        found = _read_printed(reader, name, rows.image, rows.page, "cmnd_9", colour, None)
+        if _has_value(found):
+            readings[name] = found
 
 
 def _add_sex_from_number(readings: dict[str, list[Reading]]) -> None:
