@@ -118,15 +118,32 @@ def find_rows(colour: np.ndarray, region: tuple[float, float, float, float]) -> 
     x0, y0, x1, y1 = (int(region[0] * W), int(region[1] * H), int(region[2] * W), int(region[3] * H))
     profile = keep[labels[y0:y1, x0:x1]].sum(axis=1).astype(np.float64)
     profile = np.convolve(profile, np.ones(5) / 5, mode="same")
-    on = profile > max(4.0, 0.12 * float(profile.max(initial=0.0)))
-    rows: list[Row] = []
+    rows = [Row(y0 + a, y0 + b) for a, b in _bands(profile, glyph_h)]
+    return FormRows(ratio, labels, stats, centres, glyph_h, x0, x1, rows)
+
+
+def _bands(profile: np.ndarray, glyph_h: float) -> list[tuple[int, int]]:
+    """Runs of the profile above a low floor (a row holding one short word counts), each holding ink of a
+    glyph or two at least, split at their thinnest point while taller than two rows can be apart."""
+    on = profile > max(3.0, 0.04 * float(profile.max(initial=0.0)))
+    out: list[tuple[int, int]] = []
     start: int | None = None
     for y, o in enumerate([*on.tolist(), False]):
         if o and start is None:
             start = y
         elif not o and start is not None:
-            # a band thinner than half a glyph is a rule or a row of dots, not text
-            if y - start >= 0.4 * glyph_h:
-                rows.append(Row(y0 + start, y0 + y))
+            out.extend(_split(profile, start, y, glyph_h))
             start = None
-    return FormRows(ratio, labels, stats, centres, glyph_h, x0, x1, rows)
+    # a band thinner than half a glyph is a rule or a row of dots, not text; one with less ink than a
+    # glyph or two is a speck of the background
+    return [(a, b) for a, b in out if b - a >= 0.4 * glyph_h and profile[a:b].sum() >= 0.5 * glyph_h**2]
+
+
+def _split(profile: np.ndarray, a: int, b: int, glyph_h: float) -> list[tuple[int, int]]:
+    """A band taller than 2.6 glyphs holds two rows touching (a descender on the next row's accents): cut
+    it where the profile is lowest, away from its edges."""
+    if b - a <= 2.6 * glyph_h:
+        return [(a, b)]
+    lo, hi = a + int(0.6 * glyph_h), b - int(0.6 * glyph_h)
+    cut = lo + int(np.argmin(profile[lo:hi]))
+    return [*_split(profile, a, cut, glyph_h), *_split(profile, cut, b, glyph_h)]

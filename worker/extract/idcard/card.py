@@ -127,7 +127,7 @@ def _read_printed(
     if name == F.ISSUER:
         return read_issuer(reader, img, layout, colour, issuer_text)
     if name == F.FULL_NAME:
-        rs, name_reads = read_text_field(reader, img, layout, name, max_lines=1, choices=True)
+        rs, name_reads = read_text_field(reader, img, layout, name, max_lines=2, choices=True)
         for r in rs:
             r.value = clean_name(str(r.value))
         if name_reads:
@@ -253,13 +253,19 @@ def _read_form_rows(
     reader: Reader, layout: TextPage, colour: np.ndarray, printed: tuple[str, ...], readings: dict[str, list[Reading]]
 ) -> None:
     """The CMND front's fields again from its text rows found in the ink (rows.py): the layout pass drops
-    rows of this form, and a row read alone off the colourless image is read better than in the layout
-    pass where both saw it, so its readings replace the layout pass's wherever it finds a value."""
+    rows of this form. The rows' readings join the layout pass's in the vote, after them (a tie goes to the
+    layout pass, which reads a clean card's print as well), and replace a name's (the lexicon's reading
+    is taken by its source, so two passes' readings would not vote)."""
     rows = read_rows(reader, colour, layout)
     for name in printed:
         found = _read_printed(reader, name, rows.image, rows.page, "cmnd_9", colour, None)
-        if _has_value(found):
+        if not _has_value(found):
+            continue
+        # the name's readings decide among themselves (the lexicon's by source); elsewhere both passes vote
+        if name == F.FULL_NAME or not _has_value(readings.get(name, [])):
             readings[name] = found
+        else:
+            readings[name] = readings[name] + found
 
 
 def _add_sex_from_number(readings: dict[str, list[Reading]]) -> None:

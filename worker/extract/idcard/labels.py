@@ -120,6 +120,8 @@ def find_label(lines: list[Line], variants: tuple[str, ...], *, min_score: float
                     score = fuzz.ratio(joined, variant) + bonus
                     if score >= min_score and (best is None or score > best.score):
                         ws = [w for w, key in zip(line.words[j:k], keys[j:k], strict=True) if len(key) > 1]
+                        if _in_capitals(ws) and not variant.startswith("DAU VET"):
+                            continue
                         x0 = ws[0].box[0]
                         x1 = max(w.box[0] + w.box[2] for w in ws)
                         # median, not union: one word fused with a speck of the photo would make the
@@ -128,6 +130,13 @@ def find_label(lines: list[Line], variants: tuple[str, ...], *, min_score: float
                         h = int(np.median([w.box[3] for w in ws]))
                         best = LabelHit(line, k, score, (x0, y0, x1 - x0, h))
     return best
+
+
+def _in_capitals(words: list[Word]) -> bool:
+    """Two words or more all in capitals: a value (`NGUYỄN XUÂN` spells `Nguyên quán` but for its case), not a
+    label, which every card prints in sentence case but the CMND back's `DẤU VẾT RIÊNG`."""
+    caps = [w.text for w in words if sum(ch.isalpha() for ch in w.text) >= 2]
+    return len(caps) >= 2 and all(w.isupper() for w in caps)
 
 
 def strip_tail(words: list[Word], own: tuple[str, ...] = ()) -> list[Word]:

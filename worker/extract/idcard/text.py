@@ -65,6 +65,8 @@ def read_text_field(
         # drop words left of the label column (the photo, the expiry date under it)
         ordered = [w for row in _rows(right_of(line.words, hit.label_box)) for w in row]
         words = cut_at_label(strip_tail(ordered, LABELS[name]), LABELS[name])
+        if name == F.FULL_NAME and value_lines and not _capitals(words):
+            break  # a long name wraps onto a line of capitals; anything else under it is not the name
         if words:
             value_lines.append((words, line))
     if not value_lines and name == F.FULL_NAME and (line := _name_line(layout, img.shape[0])) is not None:
