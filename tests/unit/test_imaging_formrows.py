@@ -50,6 +50,11 @@ def test_leader_dots_are_whitened_and_a_dot_under_a_vowel_is_not() -> None:
     dots = leader_dots(stats, centres, glyph_h=20.0)
     assert dots[labels[30, 10]] and dots[labels[30, 64]]
     assert not dots[labels[30, 170]] and not dots[labels[10, 151]]
+    # a dot under a letter's foot on the leader's level (`Thụy` typed onto the dotted line) stays
+    mask[10:28, 60:68] = 255
+    _n, labels, stats, centres = components(mask)
+    dots = leader_dots(stats, centres, glyph_h=20.0)
+    assert not dots[labels[30, 64]] and dots[labels[30, 10]]
     form = find_rows(_cmnd_front(), FRONT_REGION)
     grey = form.ocr_image()
     # the name's leader runs to x=960 on y=274 (reference px): nothing of it is left
