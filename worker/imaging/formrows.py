@@ -60,7 +60,7 @@ class FormRows:
     def ocr_image(self) -> np.ndarray:
         """The whole image as OCR grey, colours gone and leader dots whitened (for re-reading a region)."""
         grey = _soft(self.ratio)
-        grey[self._dots()[self.labels]] = 255
+        grey[self._dot_mask()] = 255
         return grey
 
     def row_image(self, row: Row) -> tuple[np.ndarray, tuple[int, int]]:
@@ -72,13 +72,18 @@ class FormRows:
         cy = self.centres[:, 1]
         other = (cy < row.y0 - 0.3 * h) | (cy > row.y1 + 0.2 * h)
         other[0] = False
-        crop[(other | self._dots())[self.labels[ya:yb, self.x0 : self.x1]]] = 255
+        crop[other[self.labels[ya:yb, self.x0 : self.x1]] | self._dot_mask()[ya:yb, self.x0 : self.x1]] = 255
         return crop, (self.x0, ya)
 
-    def _dots(self) -> np.ndarray:
-        """Leader dots: specks in a horizontal run of five or more (a dot under a vowel stands alone)."""
+    def _dot_mask(self) -> np.ndarray:
+        """Where leader dots are: each one's box and a pixel around it (the ink mask holds a blurred dot's
+        core only, and its lighter rim would still read as a ring)."""
         if self._dot_cache is None:
-            self._dot_cache = leader_dots(self.stats, self.centres, self.glyph_h)
+            mask = np.zeros(self.ratio.shape[:2], bool)
+            for i in np.flatnonzero(leader_dots(self.stats, self.centres, self.glyph_h)):
+                x, y, w, h = (int(v) for v in self.stats[i, :4])
+                mask[max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2] = True
+            self._dot_cache = mask
         return self._dot_cache
 
 
