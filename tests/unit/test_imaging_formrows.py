@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 
 from fixtures.cards import render_world_card, world_person
-from worker.extract.idcard.rows import FRONT_REGION
+from models.elements import Line, TextPage, Word
+from worker.extract.idcard.rows import FRONT_REGION, front_region
 from worker.imaging.formrows import colourless, find_rows, leader_dots
 from worker.raster import components
 
@@ -59,3 +60,18 @@ def test_leader_dots_are_whitened_and_a_dot_under_a_vowel_is_not() -> None:
     grey = form.ocr_image()
     # the name's leader runs to x=960 on y=274 (reference px): nothing of it is left
     assert grey[268:280, 900:955].min() > 200
+
+
+def test_the_rows_region_follows_the_motto_on_a_card_smaller_than_its_photo() -> None:
+    def motto(x: int, y: int, w: int) -> TextPage:
+        words = [Word(text="CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", confidence=0.9, box=(x, y, w, 20))]
+        return TextPage.of_lines([Line.of(words)])
+
+    # a tight crop (the motto in the top 8%) keeps the crop's region
+    assert front_region(motto(340, 38, 600), (638, 1012)) == FRONT_REGION
+    assert front_region(TextPage(), (638, 1012)) == FRONT_REGION
+    # a card photographed on a table, two thirds of the photo's width, lower down: the region moves onto it
+    left, top, right, bottom = front_region(motto(500, 200, 400), (1000, 1500))
+    card_w = 400 / 0.59
+    assert abs(left * 1500 - (500 - 0.34 * card_w + 0.285 * card_w)) < 2
+    assert top * 1000 > 200 and right < 1.0 and bottom <= 1.0
