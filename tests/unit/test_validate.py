@@ -64,6 +64,9 @@ def test_century_digit_out_of_range() -> None:
 def test_cmnd9() -> None:
     assert check_cmnd9("191234567") == []
     assert codes(check_cmnd9("19123456")) == {"id_number_format"}
+    # a prefix no province's police issued under (a misread first digit) warns; 01-38 do not
+    assert codes(check_cmnd9("791234567")) == {"id_number_province"}
+    assert check_cmnd9("012345678") == [] and check_cmnd9("381234567") == []
 
 
 @pytest.mark.parametrize(

@@ -187,11 +187,19 @@ def repair_province(number: str, addresses: list[str]) -> tuple[str, Issue] | No
     return fixed + number[3:], issue
 
 
+# the 9-digit CMND's first two digits: the issuing province's police, 01 (Hà Nội) to 38 (Cà Mau, Bạc Liêu)
+# in the 1999 numbering (19 Quảng Bình to Thừa Thiên Huế); another prefix is a misread digit or a number
+# this list does not know, so only a warning
+CMND9_PREFIXES = frozenset(f"{k:02d}" for k in range(1, 39))
+
+
 def check_cmnd9(number: str | None) -> list[Issue]:
     if not number:
         return []
     if not re.fullmatch(r"\d{9}", number):
         return [Issue("id_number_format", f"{number!r} is not 9 digits", "error", (F.ID_NUMBER,))]
+    if number[:2] not in CMND9_PREFIXES:
+        return [Issue("id_number_province", f"prefix {number[:2]} is no province's", "warning", (F.ID_NUMBER,))]
     return []
 
 

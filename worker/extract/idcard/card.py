@@ -36,6 +36,7 @@ from worker.extract.idcard.numbers import (
 )
 from worker.extract.idcard.plausible import address_evidence, junk_words, name_evidence, repair_mrz_name_line
 from worker.extract.idcard.qrprint import print_shaped
+from worker.extract.idcard.rows import read_rows
 from worker.extract.idcard.text import (
     clean_name,
     clean_value,
@@ -128,7 +129,7 @@ def _read_printed(
     if name == F.ISSUER:
         return read_issuer(reader, img, layout, colour, issuer_text)
     if name == F.FULL_NAME:
-        rs, name_reads = read_text_field(reader, img, layout, name, max_lines=1, choices=True)
+        rs, name_reads = read_text_field(reader, img, layout, name, max_lines=2, choices=True)
         for r in rs:
             r.value = clean_name(str(r.value))
         if name_reads:
@@ -178,6 +179,8 @@ def extract_card(
     printed = PRINTED.get((generation, side), PRINTED[("cccd_chip_2021", side)])
     warnings: list[str] = []
     readings = _read_print(reader, img, layout, generation, printed, colour, issuer_text, qr, mrz)
+    if (generation, side) == ("cmnd_9", "front") and colour is not None and colour.ndim == 3:
+        _read_form_rows(reader, layout, colour, printed, readings)
     cross_check_years(readings)
     for name in (F.ID_NUMBER, F.DATE_OF_BIRTH, F.DATE_OF_EXPIRY, F.ISSUE_DATE):
         add_consensus(readings, name)
@@ -295,6 +298,25 @@ def _read_print(
             if _has_value(again):
                 readings[name] = again
     return readings
+
+
+def _read_form_rows(
+    reader: Reader, layout: TextPage, colour: np.ndarray, printed: tuple[str, ...], readings: dict[str, list[Reading]]
+) -> None:
+    """The CMND front's fields again from its text rows found in the ink (rows.py): the layout pass drops
+    rows of this form. The rows' readings join the layout pass's in the vote, after them (a tie goes to the
+    layout pass, which reads a clean card's print as well), and replace a name's (the lexicon's reading
+    is taken by its source, so two passes' readings would not vote)."""
+    rows = read_rows(reader, colour, layout)
+    for name in printed:
+        found = _read_printed(reader, name, rows.image, rows.page, "cmnd_9", colour, None)
+        if not _has_value(found):
+            continue
+        # the name's readings decide among themselves (the lexicon's by source); elsewhere both passes vote
+        if name == F.FULL_NAME or not _has_value(readings.get(name, [])):
+            readings[name] = found
+        else:
+            readings[name] = readings[name] + found
 
 
 def _add_sex_from_number(readings: dict[str, list[Reading]]) -> None:

@@ -171,6 +171,11 @@ PART_PLACE_CAP = 0.75
 # a typed card's address with a part the catalogue cannot check (the hamlet): the typewriter's diacritics
 # are misread with high recogniser confidence, and both readings repeat the misread (`Triểu` for `Triều`)
 TYPED_UNCHECKED_CAP = 0.8
+# a typed card's name with nothing machine-readable behind it: the typewriter's tone marks on capitals are
+# misread with high recogniser confidence and every reading of the same pixels repeats the misread (real
+# 9-digit cards: 3 of 8 names read from the print were a tone mark off, one of them at 0.98 in a variant of
+# the row reading)
+TYPED_NAME_CAP = 0.8
 # a number printed in red over the guilloche and read from the print alone: on real captures the recogniser
 # misread a digit of it on 3 of 5 cards, and every reading of the same pixels repeated the misread, so their
 # agreement does not confirm it; the number's structure checks only its first six digits
@@ -207,6 +212,8 @@ def score(f: Features) -> float:
         p = min(p, NO_PLACE_CAP if f.places == 0 else PART_PLACE_CAP if f.places < 3 else 1.0)
         if f.typewriter and f.unchecked:
             p = min(p, TYPED_UNCHECKED_CAP)
+    if f.typewriter and f.field == F.FULL_NAME and not {"qr", "mrz"} & set(f.sources):
+        p = min(p, TYPED_NAME_CAP)
     if f.red_print and not {"qr", "mrz"} & set(f.sources):
         p = min(p, RED_PRINT_CAP)
     return p

@@ -120,6 +120,8 @@ def find_label(lines: list[Line], variants: tuple[str, ...], *, min_score: float
                     score = fuzz.ratio(joined, variant) + bonus
                     if score >= min_score and (best is None or score > best.score):
                         ws = [w for w, key in zip(line.words[j:k], keys[j:k], strict=True) if len(key) > 1]
+                        if _in_capitals(ws) and not variant.startswith("DAU VET"):
+                            continue
                         x0 = ws[0].box[0]
                         x1 = max(w.box[0] + w.box[2] for w in ws)
                         # median, not union: one word fused with a speck of the photo would make the
@@ -128,6 +130,13 @@ def find_label(lines: list[Line], variants: tuple[str, ...], *, min_score: float
                         h = int(np.median([w.box[3] for w in ws]))
                         best = LabelHit(line, k, score, (x0, y0, x1 - x0, h))
     return best
+
+
+def _in_capitals(words: list[Word]) -> bool:
+    """Two words or more all in capitals: a value (`NGUYỄN XUÂN` spells `Nguyên quán` but for its case), not a
+    label, which every card prints in sentence case but the CMND back's `DẤU VẾT RIÊNG`."""
+    caps = [w.text for w in words if sum(ch.isalpha() for ch in w.text) >= 2]
+    return len(caps) >= 2 and all(w.isupper() for w in caps)
 
 
 def strip_tail(words: list[Word], own: tuple[str, ...] = ()) -> list[Word]:
@@ -182,8 +191,10 @@ def drop_label_residue(words: list[Word], name: str) -> list[Word]:
 # other fields' labels a value may run into when the layout pass merges two lines (`..., Vĩnh Long Nơi
 # thường trú / Place of residence ...`): long enough that no address or name spells one by chance (a short
 # one such as `Giới tính` is two letters from the district `Gio Linh`)
-_INNER_LABELS = ("NOI THUONG TRU", "PLACE OF RESIDENCE", "PLACE OF ORIGIN", "CO GIA TRI DEN", "DATE OF EXPIRY",
-                 "NOI DANG KY KHAI SINH", "PLACE OF BIRTH", "DATE OF BIRTH")  # fmt: skip
+# (`thường trú`, permanent residence, is no place's name: the CMND's `Nơi ĐKHK thường trú` is found by it however
+# garbled its `ĐKHK`)
+_INNER_LABELS = ("NOI THUONG TRU", "THUONG TRU", "PLACE OF RESIDENCE", "PLACE OF ORIGIN", "CO GIA TRI DEN",
+                 "DATE OF EXPIRY", "NOI DANG KY KHAI SINH", "PLACE OF BIRTH", "DATE OF BIRTH")  # fmt: skip
 
 
 def label_inside(keys: list[str], own: tuple[str, ...]) -> int | None:
@@ -194,8 +205,16 @@ def label_inside(keys: list[str], own: tuple[str, ...]) -> int | None:
                 continue
             joined = " ".join(k for k in keys[j : j + label.count(" ") + 1] if k)
             if len(joined) >= 0.8 * len(label) and fuzz.ratio(joined, label) >= 85:
-                return j
+                return _label_head(keys, j) if label == "THUONG TRU" else j
     return None
+
+
+def _label_head(keys: list[str], j: int) -> int:
+    """Where `Nơi ĐKHK thường trú` starts, found by its `thường trú`: back over its first words as read."""
+    for _ in range(2):
+        if j > 1 and (fuzz.ratio(keys[j - 1], "DKHK") >= 50 or fuzz.ratio(keys[j - 1], "NOI") >= 65):
+            j -= 1
+    return j
 
 
 def cut_at_label(words: list[Word], own: tuple[str, ...]) -> list[Word]:

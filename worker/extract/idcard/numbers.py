@@ -105,7 +105,8 @@ def read_id_number(
 
 def id_reading(digits: str, source: str, mean: float, mn: float, length: int, box: tuple[int, ...]) -> Reading:
     """A number reading with what its structure says: a 12-digit number whose century/sex digit is above 5
-    cannot be right; one whose province code is unknown can (2025 mergers), but is less likely a good read."""
+    cannot be right; one whose province code is unknown can (2025 mergers; a 9-digit prefix beyond the
+    list), but is less likely a good read."""
     valid = len(digits) == length
     extra: dict[str, float] = {}
     if valid and length == 12:
@@ -113,6 +114,8 @@ def id_reading(digits: str, source: str, mean: float, mn: float, length: int, bo
             valid = False
         elif digits[:3] not in v.PROVINCE_CODES:
             extra["weight"] = 0.5
+    elif valid and digits[:2] not in v.CMND9_PREFIXES:
+        extra["weight"] = 0.5
     return Reading(digits, source, mean, mn, valid, list(box), extra)
 
 

@@ -41,7 +41,7 @@ def read_text_field(
     hit = find_label(layout.lines, LABELS[name])
     if hit is None:
         if name == F.FULL_NAME and (line := _name_line(layout, img.shape[0])) is not None:
-            return _read_value_lines(reader, img, [(line.words, line)], choices=choices)
+            return _read_value_lines(reader, img, _with_wrapped(layout, line, max_lines), choices=choices)
         return [], []
     value_lines: list[tuple[list[Word], Line]] = []
     first = drop_english_half(hit, strip_tail(hit.value_words, LABELS[name]), name)
@@ -65,10 +65,12 @@ def read_text_field(
         # drop words left of the label column (the photo, the expiry date under it)
         ordered = [w for row in _rows(right_of(line.words, hit.label_box)) for w in row]
         words = cut_at_label(strip_tail(ordered, LABELS[name]), LABELS[name])
+        if name == F.FULL_NAME and value_lines and not _capitals(words):
+            break  # a long name wraps onto a line of capitals; anything else under it is not the name
         if words:
             value_lines.append((words, line))
     if not value_lines and name == F.FULL_NAME and (line := _name_line(layout, img.shape[0])) is not None:
-        value_lines = [(line.words, line)]
+        value_lines = _with_wrapped(layout, line, max_lines)
     if not value_lines:
         return [], []
     return _read_value_lines(reader, img, value_lines, choices=choices)
@@ -172,6 +174,16 @@ _TITLE_KEYS = (
     "HANH PHUC",
     "NHAN DAN",
 )
+
+
+def _with_wrapped(layout: TextPage, line: Line, max_lines: int) -> list[tuple[list[Word], Line]]:
+    """A name found without its label, and the line of capitals under it a long name wraps onto."""
+    out = [(line.words, line)]
+    if max_lines > 1:
+        for below in lines_below(layout.lines, line.box, max_lines=1, exclude=line):
+            if _capitals(below.words) and label_kind(below) is None:
+                out.append((below.words, below))
+    return out
 
 
 def _name_line(layout: TextPage, height: int) -> Line | None:
