@@ -27,6 +27,7 @@ from worker.extract import validate as v
 from worker.extract.idcard.checks import validate_card
 from worker.extract.idcard.evidence import MRZ_NAME, Features, Reading, score
 from worker.extract.idcard.issuer import add_issuer_rule, read_issuer
+from worker.extract.idcard.labels import split_colons
 from worker.extract.idcard.numbers import (
     read_date_field,
     read_id_number,
@@ -62,6 +63,8 @@ PRINTED: dict[tuple[str, str], tuple[str, ...]] = {
 }  # fmt: skip
 
 
+# the fronts whose place values are found under their labels by geometry (band.py)
+_BANDED = frozenset({"cccd_chip_2021", "cccd_barcode_2016"})
 MULTILINE = {F.PLACE_OF_ORIGIN: 2, F.PLACE_OF_RESIDENCE: 3, F.PLACE_OF_BIRTH: 2, F.PERSONAL_IDENTIFICATION: 2}
 
 
@@ -144,7 +147,8 @@ def _read_printed(
                     )
                 )
         return rs
-    rs, _ = read_text_field(reader, img, layout, name, max_lines=MULTILINE.get(name, 1))
+    band = generation in _BANDED
+    rs, _ = read_text_field(reader, img, layout, name, max_lines=MULTILINE.get(name, 1), band=band)
     for r in rs:
         r.value = clean_value(name, str(r.value))
     if name == F.NATIONALITY and not _has_value(rs):
@@ -175,6 +179,8 @@ def extract_card(
     """Fields of one card side (img: the greyscale OCR image the layout pass was run on; colour: BGR)."""
     printed = PRINTED.get((generation, side), PRINTED[("cccd_chip_2021", side)])
     warnings: list[str] = []
+    if generation in _BANDED:
+        layout = split_colons(layout)
     readings = _read_print(reader, img, layout, generation, printed, colour, issuer_text, qr, mrz)
     cross_check_years(readings)
     for name in (F.ID_NUMBER, F.DATE_OF_BIRTH, F.DATE_OF_EXPIRY, F.ISSUE_DATE):

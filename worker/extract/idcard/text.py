@@ -11,12 +11,24 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from models import fields as F
+from models.elements import EMPTY_LINE as EMPTY
 from models.elements import Line, TextPage, Word, union
 from worker.extract import lexicon, places
 from worker.extract.gazetteer import has_kind
+from worker.extract.idcard.band import (
+    BandRow,
+    adds_place,
+    beside_label,
+    column_right,
+    read_row,
+    row_box,
+    rows_below,
+    unseen_row,
+)
 from worker.extract.idcard.evidence import Reading
 from worker.extract.idcard.labels import (
     LABELS,
+    LabelHit,
     cut_at_label,
     cut_text_at_label,
     drop_english_half,
@@ -35,9 +47,17 @@ from worker.vntext import clean, name_key, strip_diacritics
 
 
 def read_text_field(
-    reader: Reader, img: np.ndarray, layout: TextPage, name: str, *, max_lines: int = 1, choices: bool = False
+    reader: Reader,
+    img: np.ndarray,
+    layout: TextPage,
+    name: str,
+    *,
+    max_lines: int = 1,
+    choices: bool = False,
+    band: bool = False,
 ) -> tuple[list[Reading], list[Line]]:
-    """Text after the label (same line, or the lines below when the label ends its line)."""
+    """Text after the label (same line, or the lines below when the label ends its line); with `band`, a
+    place's rows found under its label by geometry (band.py) instead of by the layout pass's lines."""
     hit = find_label(layout.lines, LABELS[name])
     if hit is None:
         if name == F.FULL_NAME and (line := _name_line(layout, img.shape[0])) is not None:
@@ -51,6 +71,8 @@ def read_text_field(
     # a speck after the label (`Họ và tên: À`) is not the value: the value is on the next line
     if first and sum(ch.isalnum() for w in first for ch in w.text) >= 3:
         value_lines.append((first, hit.line))
+    if band and name in _PLACES:
+        return _read_band(reader, img, layout, hit, name, value_lines[0][0] if value_lines else [], max_lines)
     span = (first[0].box[0], max(w.box[0] + w.box[2] for w in first)) if value_lines else None
     for line in lines_below(
         layout.lines,
@@ -75,6 +97,64 @@ def read_text_field(
 
 
 _PLACES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
+
+
+def _read_band(
+    reader: Reader, img: np.ndarray, layout: TextPage, hit: LabelHit, name: str, first: list[Word], max_lines: int
+) -> tuple[list[Reading], list[Line]]:
+    """A place's rows under its label by geometry, each read again across the whole value column; a row the
+    layout pass never saw is read where it would stand when it takes the address towards its province."""
+    x0, y0, _, h = hit.label_box
+    right = column_right(layout, hit, img.shape[1])
+    beside = beside_label(layout, hit)
+    first = sorted([*first, *beside], key=lambda w: w.box[0])
+    rows = [BandRow(first, row_box(first, first[0].box[0], right))] if first else []
+    floor = rows[0].box[1] + rows[0].box[3] if rows else 0
+    below = rows_below(
+        layout,
+        hit,
+        LABELS[name],
+        max_rows=max_lines - len(rows),
+        right=right,
+        top=int(y0 + 1.1 * h),
+        skip=beside,
+        floor=floor,
+    )
+    for row in below:
+        if _complete_value(name, [w for r in rows for w in r.words]):
+            break
+        rows.append(row)
+    if not rows:
+        return [], []
+    words = [w for r in rows for w in r.words]
+    box = list(union(r.box for r in rows))
+    layout_reading = Reading(
+        " ".join(w.text for w in words), "layout", float(np.mean([w.confidence for w in words])), box=box
+    )
+    reads = []
+    for r in rows:
+        line = read_row(reader, img, r.box)
+        if _word_count(line.text) < _word_count(" ".join(w.text for w in r.words)):
+            line = read_region(reader, img, r.box, psm=7, pad_y=0.2)  # a tight crop cuts a capital's marks
+        reads.append(line)
+    text = " ".join(r.text for r in reads if r.text)
+    extra = unseen_row(rows[-1].box, int(x0 - 0.3 * h), right, img.shape[0], int(1.2 * h))
+    if len(rows) < max_lines and extra is not None and not _complete_value(name, words):
+        line = read_row(reader, img, extra)
+        if adds_place(text, line.text, lambda t: clean_value(name, t)):
+            reads.append(line)
+            text = f"{text} {line.text}"
+            box = list(union([tuple(box), extra]))  # type: ignore[list-item]
+    syms = [s.confidence for r in reads for s in r.symbols]
+    ocr = Reading(
+        text, "ocr", float(np.mean(syms)) if syms else 0.0, float(min(syms)) if syms else 0.0, bool(text), box
+    )
+    return [layout_reading, ocr], reads
+
+
+def _complete_value(name: str, words: list[Word]) -> bool:
+    """As _complete, on the words cleaned as the field's value (a speck after the province, `Trị Ji`)."""
+    return _complete([([Word(text=clean_value(name, " ".join(w.text for w in words)), confidence=0.0)], EMPTY)])
 
 
 def _complete(value_lines: list[tuple[list[Word], Line]]) -> bool:
