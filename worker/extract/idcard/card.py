@@ -133,7 +133,8 @@ def _read_printed(
         for r in rs:
             r.value = clean_name(str(r.value))
         if name_reads:
-            corrected, post, changes = correct_name_reading(name_reads)
+            agreed = [str(r.value) for r in rs if r.source in ("layout", "ocr")]
+            corrected, post, changes = correct_name_reading(name_reads, agreed)
             if corrected:
                 rs.append(
                     Reading(

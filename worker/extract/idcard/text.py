@@ -313,10 +313,29 @@ def _untoned(ch: str) -> str:
 _VOWELS = frozenset("AĂÂEÊIOÔƠUƯY" + "ÀẰẦÈỀÌÒỒỜÙỪỲÁẮẤÉẾÍÓỐỚÚỨÝẢẲẨẺỂỈỎỔỞỦỬỶÃẴẪẼỄĨÕỖỠŨỮỸẠẶẬẸỆỊỌỘỢỤỰỴ")
 
 
-def correct_name_reading(reads: list[Line]) -> tuple[str, float, int]:
-    """OCR'd name through the lexicon: (name, min word posterior, changes)."""
+def correct_name_reading(reads: list[Line], agreed: list[str] | None = None) -> tuple[str, float, int]:
+    """OCR'd name through the lexicon: (name, min word posterior, changes). A word that every one of the
+    `agreed` readings (two or more, independent) spells alike with a tone mark keeps that spelling: the
+    lexicon may put back a tone the recogniser lost (`NGUYÊN`), not replace one both readings saw (`HUẾ`)."""
     corrected = lexicon.correct_reading((w for r in reads for w in r.words), clean_name)
-    return (corrected.text, corrected.posterior, corrected.changes) if corrected else ("", 0.0, 0)
+    if not corrected:
+        return "", 0.0, 0
+    words = corrected.text.split()
+    spelled = [a.split() for a in agreed or [] if len(a.split()) == len(words)]
+    changes = corrected.changes
+    for i, word in enumerate(words):
+        seen = {sp[i] for sp in spelled}
+        if len(spelled) < 2 or len(seen) != 1:
+            continue
+        read = seen.pop()
+        if read != word and name_key(read) == name_key(word) and _toned(read):
+            words[i] = read
+            changes -= 1
+    return " ".join(words), corrected.posterior, max(0, changes)
+
+
+def _toned(word: str) -> bool:
+    return any(c in _TONE_MARKS for c in unicodedata.normalize("NFD", word))
 
 
 def _sex_from(text: str) -> str | None:
