@@ -106,6 +106,9 @@ def test_the_next_fields_label_still_ends_the_value() -> None:
         ("Tổ 7, Hương Sơ, Huế, Thừa Thiên Huế", "KV Hương Sơ cm ì Thành phố Huế, Thừa Thiên Huế", "KV Hương Sơ, Thành phố Huế, Thừa Thiên Huế"),
         # the same number of words in the same place: the QR's, misread
         ("Tổ 7, Hương Sơ, Huế, Thừa Thiên Huế", "Tể 7 Hương Sơ, Huế, Thừa Thiên Huế", "Tổ 7, Hương Sơ, Huế, Thừa Thiên Huế"),
+        # a word garbled past being a syllable, where the QR has one word: the QR's, misread
+        ("Tổ 7, Phường Phú Hội, Thành phố Huế, Thừa Thiên Huế", "Jc 7 Phú Hội, Thành phố Huế, Thừa Thiên Huế",
+         "Tổ 7, Phú Hội, Thành phố Huế, Thừa Thiên Huế"),
     ],
 )  # fmt: skip
 def test_the_qr_residence_is_worded_as_printed(qr: str, printed: str, want: str) -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
 from models.elements import Line, TextPage, Word, union
-from worker.extract.idcard.labels import LabelHit, label_kind, strip_tail, word_key
+from worker.extract.idcard.labels import LabelHit, cut_at_label, label_kind, strip_tail, word_key
 from worker.extract.idcard.plausible import is_syllable, places_confirmed
 from worker.extract.idcard.regions import read_region
 from worker.ocr import Reader
@@ -46,6 +47,25 @@ def column_right(layout: TextPage, hit: LabelHit, width: int) -> int:
     return int(min(width, max(ends, default=width) + h))
 
 
+def printed_rows(words: list[Word]) -> list[list[Word]]:
+    """The words of one layout line split into the printed rows they stand on: a tilted card makes the
+    layout pass join a value with the line under it, and one crop over two rows reads as neither. Rows are
+    told apart by a gap in height of most of a line, each holding two words or more (a slanted line
+    drifts without a gap; a speck above a line is no row)."""
+    if len(words) < 4:
+        return [words] if words else []
+    h = float(np.median([w.box[3] for w in words]))
+    ordered = sorted(words, key=lambda w: w.box[1] + w.box[3] / 2)
+    rows: list[list[Word]] = [[ordered[0]]]
+    for prev, w in pairwise(ordered):
+        if (w.box[1] + w.box[3] / 2) - (prev.box[1] + prev.box[3] / 2) > 0.7 * h:
+            rows.append([])
+        rows[-1].append(w)
+    if len(rows) < 2 or any(len(r) < 2 for r in rows):
+        return [words]
+    return [sorted(r, key=lambda w: w.box[0]) for r in rows]
+
+
 def _fragments(layout: TextPage, hit: LabelHit, top: float, skip: list[Word]) -> list[list[Word]]:
     """The layout lines under the label (their words' middle below `top`), each cut to its words right of
     the label's left edge (the expiry date and its label under the photo stay out): a line's words stay
@@ -54,8 +74,8 @@ def _fragments(layout: TextPage, hit: LabelHit, top: float, skip: list[Word]) ->
     out = []
     for ln in layout.lines:
         ws = [w for w in ln.words if w.box[0] + w.box[2] / 2 >= x0 - 0.5 * h and w not in skip]
-        if ln is not hit.line and ws and _centre(ws) > top:
-            out.append(sorted(ws, key=lambda w: w.box[0]))
+        if ln is not hit.line:
+            out += [row for row in printed_rows(ws) if _centre(row) > top]
     return out
 
 
@@ -119,7 +139,7 @@ def rows_below(
         if kind == "own":
             bottom = ry0 + rh
             continue
-        kept = strip_tail(row, own)
+        kept = cut_at_label(strip_tail(row, own), own)  # the next label, merged into the row's line
         if _words(kept) < 2:
             continue  # a speck, a mark of the artwork, the photo's edge
         box = row_box(kept, x0 - 0.3 * h, right, floor)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from itertools import pairwise
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -20,6 +19,7 @@ from worker.extract.idcard.band import (
     adds_place,
     beside_label,
     column_right,
+    printed_rows,
     read_row,
     row_box,
     rows_below,
@@ -85,7 +85,7 @@ def read_text_field(
         if len(value_lines) >= max_lines or (name in _PLACES and _complete(value_lines)):
             break
         # drop words left of the label column (the photo, the expiry date under it)
-        ordered = [w for row in _rows(right_of(line.words, hit.label_box)) for w in row]
+        ordered = [w for row in printed_rows(right_of(line.words, hit.label_box)) for w in row]
         words = cut_at_label(strip_tail(ordered, LABELS[name]), LABELS[name])
         if words:
             value_lines.append((words, line))
@@ -173,25 +173,6 @@ def _capitals(words: list[Word]) -> bool:
     return bool(letters) and sum(ch.isupper() for ch in letters) >= 0.7 * len(letters)
 
 
-def _rows(words: list[Word]) -> list[list[Word]]:
-    """The words of one layout line split into the printed rows they stand on: a tilted card makes the
-    layout pass join a value with the line under it, and one crop over two rows reads as neither. Rows are
-    told apart by a gap in height of most of a line, each holding two words or more (a slanted line
-    drifts without a gap; a speck above a line is no row)."""
-    if len(words) < 4:
-        return [words] if words else []
-    h = float(np.median([w.box[3] for w in words]))
-    ordered = sorted(words, key=lambda w: w.box[1] + w.box[3] / 2)
-    rows: list[list[Word]] = [[ordered[0]]]
-    for prev, w in pairwise(ordered):
-        if (w.box[1] + w.box[3] / 2) - (prev.box[1] + prev.box[3] / 2) > 0.7 * h:
-            rows.append([])
-        rows[-1].append(w)
-    if len(rows) < 2 or any(len(r) < 2 for r in rows):
-        return [words]
-    return [sorted(r, key=lambda w: w.box[0]) for r in rows]
-
-
 def _read_value_lines(
     reader: Reader, img: np.ndarray, value_lines: list[tuple[list[Word], Line]], *, choices: bool
 ) -> tuple[list[Reading], list[Line]]:
@@ -205,7 +186,7 @@ def _read_value_lines(
         )
     ]
     reads: list[Line] = []
-    for ws in (row for words, _ in value_lines for row in _rows(words)):
+    for ws in (row for words, _ in value_lines for row in printed_rows(words)):
         box = union(w.box for w in ws)
         r = read_region(reader, img, box, psm=7, choices=choices)
         seen = _word_count(" ".join(w.text for w in ws))
