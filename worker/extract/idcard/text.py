@@ -390,6 +390,7 @@ def fix_address(text: str) -> str:
     text = re.sub(r"(?<=[^\W\d_]{2})0\b", "o", text)
     text = re.sub(r"(?<=[^\W\d_])-(?=[^\W\d_])", " ", text)  # `Huyền-Trân`: no hyphens inside names
     text = re.sub(r"(?:(?<=\s)|^)[.'`’\"]+(?=\s|$)", "", text)  # stray dots and quotes between words
+    text = re.sub(r"(?:(?<=\s)|^)[„“”‘’\"`]+(?=[^\W\d_])", "", text)  # quote marks glued to a word's start (`„„Thạch`)
     # a dot after a word that is no abbreviation (`Thôn.`) is noise
     text = re.sub(r"\b(?!(?:TP|Tp|TX|Tx|TT|P|Q|H|X|Đ|K)\.)([^\W\d_]{2,})\.(?=\s)", r"\1", text)
     text = text.replace("⁄", "/").replace("∕", "/")  # fraction and division slashes for house numbers
