@@ -368,17 +368,18 @@ def _split_fused(w: Word, last: str) -> Word | None:
     return Word(text=rest, confidence=w.confidence, box=(x + start, y, bw - start, bh))
 
 
-# a label's last word and its value's first read as one word (`trú:Khu`, `quán:Đông`): letters, a colon, letters
+# a label's last word and its value's first read as one word (`trú:Khu`, `trú:24/8`): letters, a colon, the value
 _FUSED_COLON = re.compile(r"^([^\W\d_]{2,}:)(\w.*)$")
 
 
 def split_colons(layout: TextPage) -> TextPage:
-    """The layout with every word fused across a label's colon split in two, each part with its share of
-    the word's box: the label is found whole and the value keeps its first word."""
+    """The layout with every word fused across a place label's colon split in two, each part with its share
+    of the word's box: the label is found whole and the value keeps its first word."""
 
     def split(w: Word) -> list[Word]:
         m = _FUSED_COLON.match(w.text)
-        if m is None or sum(ch.isalnum() for ch in m.group(2)) < 2:
+        # only a place label's (`Quê quán`, `Nơi thường trú`): a date's fused with its label reads as it is
+        if m is None or word_key(m.group(1)) not in ("QUAN", "TRU") or sum(ch.isalnum() for ch in m.group(2)) < 2:
             return [w]
         x, y, bw, bh = w.box
         cut = int(bw * len(m.group(1)) / len(w.text))
