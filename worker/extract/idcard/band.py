@@ -66,6 +66,23 @@ def printed_rows(words: list[Word]) -> list[list[Word]]:
     return [sorted(r, key=lambda w: w.box[0]) for r in rows]
 
 
+def _column(words: list[Word], x0: int, h: int) -> list[Word]:
+    """A line's words from the label's left edge on, and the words before them that run on with a word space
+    (the label's first letters lost, its edge is further right than the value's), but never a date or a
+    number (the expiry date under the photo stands as close)."""
+    keep = [i for i, w in enumerate(words) if w.box[0] + w.box[2] / 2 >= x0 - 0.5 * h]
+    if not keep:
+        return []
+    start = keep[0]
+    while start > 0:
+        prev, cur = words[start - 1], words[start]
+        gap = cur.box[0] - (prev.box[0] + prev.box[2])
+        if gap > 1.2 * max(prev.box[3], cur.box[3]) or prev.box[0] < x0 - 6 * h or re.search(r"[\d/]", prev.text):
+            break
+        start -= 1
+    return words[start:]
+
+
 def _fragments(layout: TextPage, hit: LabelHit, top: float, skip: list[Word]) -> list[list[Word]]:
     """The layout lines under the label (their words' middle below `top`), each cut to its words right of
     the label's left edge (the expiry date and its label under the photo stay out): a line's words stay
@@ -73,7 +90,7 @@ def _fragments(layout: TextPage, hit: LabelHit, top: float, skip: list[Word]) ->
     x0, h = hit.label_box[0], hit.label_box[3]
     out = []
     for ln in layout.lines:
-        ws = [w for w in ln.words if w.box[0] + w.box[2] / 2 >= x0 - 0.5 * h and w not in skip]
+        ws = _column(sorted((w for w in ln.words if w not in skip), key=lambda w: w.box[0]), x0, h)
         if ln is not hit.line:
             out += [row for row in printed_rows(ws) if _centre(row) > top]
     return out
@@ -140,7 +157,7 @@ def rows_below(
             bottom = ry0 + rh
             continue
         kept = cut_at_label(strip_tail(row, own), own)  # the next label, merged into the row's line
-        if _words(kept) < 2:
+        if not words_of(kept):
             continue  # a speck, a mark of the artwork, the photo's edge
         box = row_box(kept, x0 - 0.3 * h, right, floor)
         out.append(BandRow(kept, box))
@@ -154,7 +171,7 @@ def rows_below(
 _NUMBER = re.compile(r"\d+[A-Za-z]?(?:/\d+[A-Za-z]?)*")
 
 
-def _words(words: list[Word]) -> int:
+def words_of(words: list[Word]) -> int:
     """Words of a row that an address holds: syllables of two letters or more, and numbers."""
     tokens = [w.text.strip(".,;:-'\"") for w in words]
     return sum(1 for t in tokens if (len(t) >= 2 and is_syllable(t)) or _NUMBER.fullmatch(t))

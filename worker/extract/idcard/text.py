@@ -24,6 +24,7 @@ from worker.extract.idcard.band import (
     row_box,
     rows_below,
     unseen_row,
+    words_of,
 )
 from worker.extract.idcard.evidence import Reading
 from worker.extract.idcard.labels import (
@@ -121,8 +122,11 @@ def _read_band(
         floor=floor,
     )
     for row in below:
-        if _complete_value(name, [w for r in rows for w in r.words]):
+        so_far = [w for r in rows for w in r.words]
+        if _complete_value(name, so_far):
             break
+        if words_of(row.words) < 2 and not _furthers(name, so_far, row.words):
+            continue  # one word alone (a mark of the artwork) unless it is the province the value wrapped to
         rows.append(row)
     if not rows:
         return [], []
@@ -150,6 +154,13 @@ def _read_band(
         text, "ocr", float(np.mean(syms)) if syms else 0.0, float(min(syms)) if syms else 0.0, bool(text), box
     )
     return [layout_reading, ocr], reads
+
+
+def _furthers(name: str, so_far: list[Word], row: list[Word]) -> bool:
+    """Whether a row takes the value's address towards its province (`Thừa Thiên` / `Huế`)."""
+    before = clean_value(name, " ".join(w.text for w in so_far))
+    after = clean_value(name, " ".join(w.text for w in [*so_far, *row]))
+    return places_confirmed(after) > places_confirmed(before)
 
 
 def _complete_value(name: str, words: list[Word]) -> bool:
