@@ -157,3 +157,30 @@ def test_a_tone_both_readings_saw_is_not_replaced_by_the_lexicons(reader: Reader
     grey = _grey(p)
     result = extract_card(reader, grey, reader.read(grey, psm=3), "cccd_chip_2021", "front")
     assert result.fields["full_name"].value == p.full_name
+
+
+def test_a_province_wrapped_alone_onto_the_next_row_is_kept(reader: Reader) -> None:
+    """2016 front: the origin's last word (`Huế` of `Thừa Thiên Huế`) wrapped alone onto the next row, which
+    the band took for a mark of the artwork (one word) and dropped."""
+    p = replace(_person("cccd_barcode_2016"), place_of_origin="Xã Lộc Điền, Huyện Phú Lộc, Thừa Thiên Huế")
+    grey = _grey(p)
+    layout = reader.read(grey, psm=3)
+    assert any(name_key(ln.text) == "HUE" for ln in layout.lines), "the province wraps alone"
+    result = extract_card(reader, grey, layout, "cccd_barcode_2016", "front")
+    assert _same_place(result.fields["place_of_origin"].value, p.place_of_origin)
+
+
+def test_a_value_starting_left_of_a_label_read_without_its_first_word_is_read_whole(reader: Reader) -> None:
+    """A faint chip front: the origin's label was read from its second word on (`quán / Place of origin`),
+    so its edge stood right of the value's first word (`Xã`), which was dropped."""
+    p = _person("cccd_chip_2021")
+    grey = _grey(p)
+    layout = reader.read(grey, psm=3)
+    label = next(ln for ln in layout.lines if "QUE QUAN" in name_key(ln.text))
+    assert name_key(label.words[0].text) == "QUE"
+    cut = Line.of(label.words[1:])
+    origin = p.place_of_origin.split()[0]
+    assert len(origin) <= 3, "a short first word, as `Xã`"
+    result = extract_card(reader, grey, TextPage.of_lines([cut if ln is label else ln for ln in layout.lines]),
+                          "cccd_chip_2021", "front")  # fmt: skip
+    assert _same_place(result.fields["place_of_origin"].value, p.place_of_origin)
