@@ -171,10 +171,16 @@ def rows_below(
 _NUMBER = re.compile(r"\d+[A-Za-z]?(?:/\d+[A-Za-z]?)*")
 
 
+# unit abbreviations a hamlet's row may open with (tổ dân phố, khu vực, khu phố)
+_UNIT_ABBREVIATIONS = frozenset({"TDP", "KV", "KP", "TP", "TX", "TT"})
+
+
 def words_of(words: list[Word]) -> int:
-    """Words of a row that an address holds: syllables of two letters or more, and numbers."""
+    """Words of a row that an address holds: syllables of two letters or more, numbers, unit abbreviations."""
     tokens = [w.text.strip(".,;:-'\"") for w in words]
-    return sum(1 for t in tokens if (len(t) >= 2 and is_syllable(t)) or _NUMBER.fullmatch(t))
+    return sum(
+        1 for t in tokens if (len(t) >= 2 and is_syllable(t)) or _NUMBER.fullmatch(t) or t in _UNIT_ABBREVIATIONS
+    )
 
 
 def row_box(words: list[Word], left: float, right: int, floor: int = 0) -> Box:

@@ -125,8 +125,10 @@ def _read_band(
         so_far = [w for r in rows for w in r.words]
         if _complete_value(name, so_far):
             break
-        if words_of(row.words) < 2 and not _furthers(name, so_far, row.words):
-            continue  # one word alone (a mark of the artwork) unless it is the province the value wrapped to
+        if so_far and words_of(row.words) < 2 and not _furthers(name, so_far, row.words):
+            # one word alone between rows is a mark of the artwork, unless it is the province the value
+            # wrapped to; the value's first row is never dropped (`TDP Hán Ứ`: its hamlet, garbled)
+            continue
         rows.append(row)
     if not rows:
         return [], []
