@@ -184,3 +184,23 @@ def test_a_value_starting_left_of_a_label_read_without_its_first_word_is_read_wh
     result = extract_card(reader, grey, TextPage.of_lines([cut if ln is label else ln for ln in layout.lines]),
                           "cccd_chip_2021", "front")  # fmt: skip
     assert _same_place(result.fields["place_of_origin"].value, p.place_of_origin)
+
+
+def test_a_first_row_of_an_abbreviation_and_a_garbled_word_is_kept(reader: Reader) -> None:
+    """A photographed chip front turned on its side: the residence's first row (`TDP` and the hamlet's name
+    garbled to one letter) stood a little under the label, on a line of its own; the band dropped it as a
+    mark of the artwork, and the rest alone, read alike twice, was held at 0.98."""
+    p = _person("cccd_chip_2021")
+    grey = _grey(p)
+    layout = reader.read(grey, psm=3)
+    label, _ = _residence_rows(layout)
+    end = next(i for i, w in enumerate(label.words) if "RESIDENCE" in name_key(w.text))
+    head, value = label.words[: end + 1], label.words[end + 1 :]
+    h = head[-1].box[3]
+    moved = [Word(text="TDP", confidence=0.9, box=value[0].box), Word(text="Ứ.,", confidence=0.5, box=value[1].box)]
+    moved = [w.model_copy(update={"box": (w.box[0], w.box[1] + h, w.box[2], w.box[3])}) for w in moved]
+    page = TextPage.of_lines([Line.of(head) if ln is label else ln for ln in layout.lines] + [Line.of(moved)])
+    result = extract_card(reader, grey, page, "cccd_chip_2021", "front")
+    residence = result.fields["place_of_residence"]
+    assert str(residence.value).startswith("TDP")
+    assert residence.confidence < HIGH
