@@ -133,6 +133,8 @@ def test_a_value_merged_with_the_next_label_stops_at_that_label(reader: Reader) 
         ("ia£E 0Í Quảng Phú, Quảng Điền, Thừa Thiên Huế", 2, 2),
         ("Place of residence: Quảng Điền, Thừa Thiên Huế", 1, 3),
         ("Xã Quảng Phú, Huyện Quảng Điền Thừa Thiên Huế", 3, 0),  # a line break stood for the comma
+        ("Thôn Quảng Phú, Huyện Quảng Điền, Thừa Thiên Huế", 2, 1),  # the hamlet's number lost: its word bare
+        ("Xã Quảng PHú, Huyện Quảng Điền, Thừa Thiên Huế", 3, 1),  # a capital after a small letter's: garbled
     ],
 )
 def test_what_an_address_looks_like_is_evidence(address: str, places: int, junk: int) -> None:

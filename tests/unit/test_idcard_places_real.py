@@ -12,7 +12,7 @@ from models import fields as F
 from models.elements import EMPTY_LINE, Line, TextPage, Word
 from worker.extract.gazetteer import respell
 from worker.extract.idcard.evidence import Features, Reading, score
-from worker.extract.idcard.labels import LABELS, drop_english_half, find_label, lines_below, strip_tail
+from worker.extract.idcard.labels import LABELS, drop_english_half, find_label, lines_below, split_colons, strip_tail
 from worker.extract.idcard.plausible import address_evidence
 from worker.extract.idcard.qrprint import print_shaped
 from worker.extract.idcard.text import clean_name, read_text_field
@@ -106,6 +106,9 @@ def test_the_next_fields_label_still_ends_the_value() -> None:
         ("Tổ 7, Hương Sơ, Huế, Thừa Thiên Huế", "KV Hương Sơ cm ì Thành phố Huế, Thừa Thiên Huế", "KV Hương Sơ, Thành phố Huế, Thừa Thiên Huế"),
         # the same number of words in the same place: the QR's, misread
         ("Tổ 7, Hương Sơ, Huế, Thừa Thiên Huế", "Tể 7 Hương Sơ, Huế, Thừa Thiên Huế", "Tổ 7, Hương Sơ, Huế, Thừa Thiên Huế"),
+        # a word garbled past being a syllable, where the QR has one word: the QR's, misread
+        ("Tổ 7, Phường Phú Hội, Thành phố Huế, Thừa Thiên Huế", "Jc 7 Phú Hội, Thành phố Huế, Thừa Thiên Huế",
+         "Tổ 7, Phú Hội, Thành phố Huế, Thừa Thiên Huế"),
     ],
 )  # fmt: skip
 def test_the_qr_residence_is_worded_as_printed(qr: str, printed: str, want: str) -> None:
@@ -264,3 +267,13 @@ def test_the_qr_residence_worded_as_printed_keeps_an_address_spacing() -> None:
     abbreviation's dot (it had come out `TP.Huế`, a junk word, and the value was held at 0.15)."""
     qr = "156 Chu Văn An, Phường Xuân Phú, TP. Huế, Thừa Thiên Huế"
     assert print_shaped(qr, "e otresdeace 156 Chu Văn An, Phường Xuân Phú, TP. Huế, Thừa Thiên Huế") == qr
+
+
+def test_only_a_place_labels_colon_fused_with_its_value_is_split() -> None:
+    """`trú:Khu` (the label found whole, the value keeps its first word); a date fused with its label is
+    read as it is (splitting it lost the date's digits on a real 2016 front)."""
+    line = _line(("Nơi", 300), ("thường", 340), ("trú:Khu", 420), ("phố", 520), ("6", 570))
+    dob = _line(("Ngày", 300), ("sinh:12/07/1988", 360))
+    split = split_colons(TextPage.of_lines([line, dob]))
+    assert [w.text for w in split.lines[0].words] == ["Nơi", "thường", "trú:", "Khu", "phố", "6"]
+    assert split.lines[1] is dob

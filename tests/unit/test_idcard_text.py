@@ -216,6 +216,7 @@ def test_separator_read_as_a_digit() -> None:
         ("7 Kiệt 142 Nguyễn Trã1, Phường Đông Ba", "7 Kiệt 142 Nguyễn Trãi, Phường Đông Ba"),
         ("242/15 Lịch Đợi ,Hương An", "242/15 Lịch Đợi, Hương An"),
         ("Phường Phú Nhuận, TP, Huế", "Phường Phú Nhuận, TP. Huế"),
+        ("12 Lê Lợi, „„Vĩnh Ninh, TP. Huế", "12 Lê Lợi, Vĩnh Ninh, TP. Huế"),  # a second row's specks glued on
     ],
 )
 def test_address_punctuation(read: str, want: str) -> None:

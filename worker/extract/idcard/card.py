@@ -28,6 +28,7 @@ from worker.extract import validate as v
 from worker.extract.idcard.checks import validate_card
 from worker.extract.idcard.evidence import MRZ_NAME, REPAIRED_CAP, Features, Reading, score
 from worker.extract.idcard.issuer import add_issuer_rule, read_issuer
+from worker.extract.idcard.labels import split_colons
 from worker.extract.idcard.numbers import (
     read_date_field,
     read_id_number,
@@ -64,6 +65,8 @@ PRINTED: dict[tuple[str, str], tuple[str, ...]] = {
 }  # fmt: skip
 
 
+# the fronts whose place values are found under their labels by geometry (band.py)
+_BANDED = frozenset({"cccd_chip_2021", "cccd_barcode_2016"})
 MULTILINE = {F.PLACE_OF_ORIGIN: 2, F.PLACE_OF_RESIDENCE: 3, F.PLACE_OF_BIRTH: 2, F.PERSONAL_IDENTIFICATION: 2}
 
 
@@ -133,7 +136,8 @@ def _read_printed(
         for r in rs:
             r.value = clean_name(str(r.value))
         if name_reads:
-            corrected, post, changes = correct_name_reading(name_reads)
+            agreed = [str(r.value) for r in rs if r.source in ("layout", "ocr")]
+            corrected, post, changes = correct_name_reading(name_reads, agreed)
             if corrected:
                 rs.append(
                     Reading(
@@ -147,7 +151,8 @@ def _read_printed(
                     )
                 )
         return rs
-    rs, _ = read_text_field(reader, img, layout, name, max_lines=MULTILINE.get(name, 1))
+    band = generation in _BANDED
+    rs, _ = read_text_field(reader, img, layout, name, max_lines=MULTILINE.get(name, 1), band=band)
     for r in rs:
         r.value = clean_value(name, str(r.value))
     if name == F.NATIONALITY and not _has_value(rs):
@@ -178,6 +183,8 @@ def extract_card(
     """Fields of one card side (img: the greyscale OCR image the layout pass was run on; colour: BGR)."""
     printed = PRINTED.get((generation, side), PRINTED[("cccd_chip_2021", side)])
     warnings: list[str] = []
+    if generation in _BANDED:
+        layout = split_colons(layout)
     readings = _read_print(reader, img, layout, generation, printed, colour, issuer_text, qr, mrz)
     if (generation, side) == ("cmnd_9", "front") and colour is not None and colour.ndim == 3:
         _read_form_rows(reader, layout, colour, printed, readings)

@@ -11,7 +11,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from models import fields as F
-from models.elements import Line, Word
+from models.elements import Block, Line, TextPage, Word
 from worker.vntext import name_key
 
 # label variants per field, in name_key form (upper case, no diacritics); punctuation is ignored
@@ -385,3 +385,32 @@ def _split_fused(w: Word, last: str) -> Word | None:
     start = int(bw * (len(w.text) - len(rest)) / len(w.text) - 0.6 * bh)
     start = max(0, start)
     return Word(text=rest, confidence=w.confidence, box=(x + start, y, bw - start, bh))
+
+
+# a label's last word and its value's first read as one word (`trú:Khu`, `trú:24/8`): letters, a colon, the value
+_FUSED_COLON = re.compile(r"^([^\W\d_]{2,}:)(\w.*)$")
+
+
+def split_colons(layout: TextPage) -> TextPage:
+    """The layout with every word fused across a place label's colon split in two, each part with its share
+    of the word's box: the label is found whole and the value keeps its first word."""
+
+    def split(w: Word) -> list[Word]:
+        m = _FUSED_COLON.match(w.text)
+        # only a place label's (`Quê quán`, `Nơi thường trú`): a date's fused with its label reads as it is
+        if m is None or word_key(m.group(1)) not in ("QUAN", "TRU") or sum(ch.isalnum() for ch in m.group(2)) < 2:
+            return [w]
+        x, y, bw, bh = w.box
+        cut = int(bw * len(m.group(1)) / len(w.text))
+        return [
+            Word(text=m.group(1), confidence=w.confidence, box=(x, y, cut, bh)),
+            Word(text=m.group(2), confidence=w.confidence, box=(x + cut, y, bw - cut, bh)),
+        ]
+
+    def line(ln: Line) -> Line:
+        words = [part for w in ln.words for part in split(w)]
+        return ln if len(words) == len(ln.words) else Line.of(words, confidence=ln.confidence)
+
+    return TextPage.model_construct(
+        blocks=[Block.model_construct(lines=[line(ln) for ln in b.lines]) for b in layout.blocks]
+    )

@@ -103,9 +103,20 @@ def junk_words(text: str) -> int:
         word = token.strip(".,;:()")
         if not word or _HOUSE_NUMBER.fullmatch(word) or _ABBREVIATION.fullmatch(token.strip(",;")):
             continue
-        if not all(ch.isalpha() for ch in word) or not _SYLLABLE.fullmatch(name_key(word)):
+        if not all(ch.isalpha() for ch in word) or not _SYLLABLE.fullmatch(name_key(word)) or _mixed_case(word):
             bad += 1
     return bad
+
+
+def _mixed_case(word: str) -> bool:
+    """A capital after a small letter, or a small letter after two capitals (`VINh`, `ĐàNẵng`): no word is
+    printed so, a read fused or garbled one."""
+    ls = [c for c in word if c.isalpha()]
+    return any(
+        (ls[i].isupper() and ls[i - 1].islower())
+        or (i >= 2 and ls[i].islower() and ls[i - 1].isupper() and ls[i - 2].isupper())
+        for i in range(1, len(ls))
+    )
 
 
 def is_syllable(word: str) -> bool:
@@ -138,7 +149,25 @@ def repair_mrz_name_line(line: str) -> tuple[str, int]:
 def address_evidence(address: str) -> TextEvidence:
     places = places_confirmed(address)
     parts = sum(1 for p in address.split(",") if p.strip())
-    return TextEvidence(places, junk_words(address), max(0, parts - places) if places else 0)
+    junk = junk_words(address) + _bare_hamlet(address, places)
+    return TextEvidence(places, junk, max(0, parts - places) if places else 0)
+
+
+# hamlet-level unit words, folded: each is followed by the hamlet's number or name
+_HAMLET_WORDS = frozenset({"xóm", "thôn", "tổ", "ấp", "đội", "khóm", "cụm", "buôn", "bản", "khu", "kv", "tdp"})
+
+
+def _bare_hamlet(address: str, places: int) -> int:
+    """1 when the part before the district is a hamlet's unit word followed by nothing but that district's
+    commune (`Xóm Chương Dương, ...`): the hamlet's number or name was lost by the read (a speck dropped)."""
+    parts = [p for p in address.split(",") if p.strip()]
+    if places != 2 or len(parts) < 3:
+        return 0
+    words = _fold(parts[-3]).split()
+    if len(words) < 2 or words[0] not in _HAMLET_WORDS:
+        return 0
+    _, _, communes = _gazetteer()
+    return int(" ".join(words[1:]) in communes.get((_short(parts[-1]), _short(parts[-2])), ()))
 
 
 # phrases of a card's titles that no name holds (`CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM` taken for the name)

@@ -101,13 +101,15 @@ def print_shaped(qr_value: str, printed: str) -> str | None:
 
 
 def _misread(qr_keys: list[str], printed: list[re.Match[str]]) -> bool:
-    """As many print words as QR words in their place, each a syllable one letter from its QR word: the same
-    words misread (`Tể` for `Tổ`)."""
+    """As many print words as QR words in their place, each a syllable one letter from its QR word, or no
+    syllable at all and about its length: the same words misread (`Tể` for `Tổ`, `Lm` for `Cụm`)."""
     return (
         bool(qr_keys)
         and len(qr_keys) == len(printed)
         and all(
-            is_syllable(t.group(0)) and Levenshtein.distance(name_key(t.group(0)), q) <= 1
+            Levenshtein.distance(name_key(t.group(0)), q) <= 1
+            if is_syllable(t.group(0))
+            else abs(len(t.group(0)) - len(q)) <= 1
             for q, t in zip(qr_keys, printed, strict=True)
         )
     )

@@ -5,18 +5,31 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from itertools import pairwise
 
 import numpy as np
 from rapidfuzz import fuzz
 
 from models import fields as F
+from models.elements import EMPTY_LINE as EMPTY
 from models.elements import Line, TextPage, Word, union
 from worker.extract import lexicon, places
 from worker.extract.gazetteer import has_kind
+from worker.extract.idcard.band import (
+    BandRow,
+    adds_place,
+    beside_label,
+    column_right,
+    printed_rows,
+    read_row,
+    row_box,
+    rows_below,
+    unseen_row,
+    words_of,
+)
 from worker.extract.idcard.evidence import Reading
 from worker.extract.idcard.labels import (
     LABELS,
+    LabelHit,
     cut_at_label,
     cut_text_at_label,
     drop_english_half,
@@ -35,9 +48,17 @@ from worker.vntext import clean, name_key, strip_diacritics
 
 
 def read_text_field(
-    reader: Reader, img: np.ndarray, layout: TextPage, name: str, *, max_lines: int = 1, choices: bool = False
+    reader: Reader,
+    img: np.ndarray,
+    layout: TextPage,
+    name: str,
+    *,
+    max_lines: int = 1,
+    choices: bool = False,
+    band: bool = False,
 ) -> tuple[list[Reading], list[Line]]:
-    """Text after the label (same line, or the lines below when the label ends its line)."""
+    """Text after the label (same line, or the lines below when the label ends its line); with `band`, a
+    place's rows found under its label by geometry (band.py) instead of by the layout pass's lines."""
     hit = find_label(layout.lines, LABELS[name])
     if hit is None:
         if name == F.FULL_NAME and (line := _name_line(layout, img.shape[0])) is not None:
@@ -51,6 +72,8 @@ def read_text_field(
     # a speck after the label (`Họ và tên: À`) is not the value: the value is on the next line
     if first and sum(ch.isalnum() for w in first for ch in w.text) >= 3:
         value_lines.append((first, hit.line))
+    if band and name in _PLACES:
+        return _read_band(reader, img, layout, hit, name, value_lines[0][0] if value_lines else [], max_lines)
     span = (first[0].box[0], max(w.box[0] + w.box[2] for w in first)) if value_lines else None
     for line in lines_below(
         layout.lines,
@@ -63,7 +86,7 @@ def read_text_field(
         if len(value_lines) >= max_lines or (name in _PLACES and _complete(value_lines)):
             break
         # drop words left of the label column (the photo, the expiry date under it)
-        ordered = [w for row in _rows(right_of(line.words, hit.label_box)) for w in row]
+        ordered = [w for row in printed_rows(right_of(line.words, hit.label_box)) for w in row]
         words = cut_at_label(strip_tail(ordered, LABELS[name]), LABELS[name])
         if name == F.FULL_NAME and value_lines and not _capitals(words):
             break  # a long name wraps onto a line of capitals; anything else under it is not the name
@@ -77,6 +100,76 @@ def read_text_field(
 
 
 _PLACES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
+
+
+def _read_band(
+    reader: Reader, img: np.ndarray, layout: TextPage, hit: LabelHit, name: str, first: list[Word], max_lines: int
+) -> tuple[list[Reading], list[Line]]:
+    """A place's rows under its label by geometry, each read again across the whole value column; a row the
+    layout pass never saw is read where it would stand when it takes the address towards its province."""
+    x0, y0, _, h = hit.label_box
+    right = column_right(layout, hit, img.shape[1])
+    beside = beside_label(layout, hit)
+    first = sorted([*first, *beside], key=lambda w: w.box[0])
+    rows = [BandRow(first, row_box(first, first[0].box[0], right))] if first else []
+    floor = rows[0].box[1] + rows[0].box[3] if rows else 0
+    below = rows_below(
+        layout,
+        hit,
+        LABELS[name],
+        max_rows=max_lines - len(rows),
+        right=right,
+        top=int(y0 + 1.1 * h),
+        skip=beside,
+        floor=floor,
+    )
+    for row in below:
+        so_far = [w for r in rows for w in r.words]
+        if _complete_value(name, so_far):
+            break
+        if so_far and words_of(row.words) < 2 and not _furthers(name, so_far, row.words):
+            # one word alone between rows is a mark of the artwork, unless it is the province the value
+            # wrapped to; the value's first row is never dropped (`TDP Hán Ứ`: its hamlet, garbled)
+            continue
+        rows.append(row)
+    if not rows:
+        return [], []
+    words = [w for r in rows for w in r.words]
+    box = list(union(r.box for r in rows))
+    layout_reading = Reading(
+        " ".join(w.text for w in words), "layout", float(np.mean([w.confidence for w in words])), box=box
+    )
+    reads = []
+    for r in rows:
+        line = read_row(reader, img, r.box)
+        if _word_count(line.text) < _word_count(" ".join(w.text for w in r.words)):
+            line = read_region(reader, img, r.box, psm=7, pad_y=0.2)  # a tight crop cuts a capital's marks
+        reads.append(line)
+    text = " ".join(r.text for r in reads if r.text)
+    extra = unseen_row(rows[-1].box, int(x0 - 0.3 * h), right, img.shape[0], int(1.2 * h))
+    if len(rows) < max_lines and extra is not None and not _complete_value(name, words):
+        line = read_row(reader, img, extra)
+        if adds_place(text, line.text, lambda t: clean_value(name, t)):
+            reads.append(line)
+            text = f"{text} {line.text}"
+            box = list(union([tuple(box), extra]))  # type: ignore[list-item]
+    syms = [s.confidence for r in reads for s in r.symbols]
+    ocr = Reading(
+        text, "ocr", float(np.mean(syms)) if syms else 0.0, float(min(syms)) if syms else 0.0, bool(text), box
+    )
+    return [layout_reading, ocr], reads
+
+
+def _furthers(name: str, so_far: list[Word], row: list[Word]) -> bool:
+    """Whether a row takes the value's address towards its province (`Thừa Thiên` / `Huế`)."""
+    before = clean_value(name, " ".join(w.text for w in so_far))
+    after = clean_value(name, " ".join(w.text for w in [*so_far, *row]))
+    return places_confirmed(after) > places_confirmed(before)
+
+
+def _complete_value(name: str, words: list[Word]) -> bool:
+    """As _complete, on the words cleaned as the field's value (a speck after the province, `Trị Ji`)."""
+    return _complete([([Word(text=clean_value(name, " ".join(w.text for w in words)), confidence=0.0)], EMPTY)])
 
 
 def _complete(value_lines: list[tuple[list[Word], Line]]) -> bool:
@@ -95,25 +188,6 @@ def _capitals(words: list[Word]) -> bool:
     return bool(letters) and sum(ch.isupper() for ch in letters) >= 0.7 * len(letters)
 
 
-def _rows(words: list[Word]) -> list[list[Word]]:
-    """The words of one layout line split into the printed rows they stand on: a tilted card makes the
-    layout pass join a value with the line under it, and one crop over two rows reads as neither. Rows are
-    told apart by a gap in height of most of a line, each holding two words or more (a slanted line
-    drifts without a gap; a speck above a line is no row)."""
-    if len(words) < 4:
-        return [words] if words else []
-    h = float(np.median([w.box[3] for w in words]))
-    ordered = sorted(words, key=lambda w: w.box[1] + w.box[3] / 2)
-    rows: list[list[Word]] = [[ordered[0]]]
-    for prev, w in pairwise(ordered):
-        if (w.box[1] + w.box[3] / 2) - (prev.box[1] + prev.box[3] / 2) > 0.7 * h:
-            rows.append([])
-        rows[-1].append(w)
-    if len(rows) < 2 or any(len(r) < 2 for r in rows):
-        return [words]
-    return [sorted(r, key=lambda w: w.box[0]) for r in rows]
-
-
 def _read_value_lines(
     reader: Reader, img: np.ndarray, value_lines: list[tuple[list[Word], Line]], *, choices: bool
 ) -> tuple[list[Reading], list[Line]]:
@@ -127,7 +201,7 @@ def _read_value_lines(
         )
     ]
     reads: list[Line] = []
-    for ws in (row for words, _ in value_lines for row in _rows(words)):
+    for ws in (row for words, _ in value_lines for row in printed_rows(words)):
         box = union(w.box for w in ws)
         r = read_region(reader, img, box, psm=7, choices=choices)
         seen = _word_count(" ".join(w.text for w in ws))
@@ -245,10 +319,29 @@ def _untoned(ch: str) -> str:
 _VOWELS = frozenset("AĂÂEÊIOÔƠUƯY" + "ÀẰẦÈỀÌÒỒỜÙỪỲÁẮẤÉẾÍÓỐỚÚỨÝẢẲẨẺỂỈỎỔỞỦỬỶÃẴẪẼỄĨÕỖỠŨỮỸẠẶẬẸỆỊỌỘỢỤỰỴ")
 
 
-def correct_name_reading(reads: list[Line]) -> tuple[str, float, int]:
-    """OCR'd name through the lexicon: (name, min word posterior, changes)."""
+def correct_name_reading(reads: list[Line], agreed: list[str] | None = None) -> tuple[str, float, int]:
+    """OCR'd name through the lexicon: (name, min word posterior, changes). A word that every one of the
+    `agreed` readings (two or more, independent) spells alike with a tone mark keeps that spelling: the
+    lexicon may put back a tone the recogniser lost (`NGUYÊN`), not replace one both readings saw (`HUẾ`)."""
     corrected = lexicon.correct_reading((w for r in reads for w in r.words), clean_name)
-    return (corrected.text, corrected.posterior, corrected.changes) if corrected else ("", 0.0, 0)
+    if not corrected:
+        return "", 0.0, 0
+    words = corrected.text.split()
+    spelled = [a.split() for a in agreed or [] if len(a.split()) == len(words)]
+    changes = corrected.changes
+    for i, word in enumerate(words):
+        seen = {sp[i] for sp in spelled}
+        if len(spelled) < 2 or len(seen) != 1:
+            continue
+        read = seen.pop()
+        if read != word and name_key(read) == name_key(word) and _toned(read):
+            words[i] = read
+            changes -= 1
+    return " ".join(words), corrected.posterior, max(0, changes)
+
+
+def _toned(word: str) -> bool:
+    return any(c in _TONE_MARKS for c in unicodedata.normalize("NFD", word))
 
 
 def _sex_from(text: str) -> str | None:
@@ -322,6 +415,7 @@ def fix_address(text: str) -> str:
     text = re.sub(r"(?<=[^\W\d_]{2})0\b", "o", text)
     text = re.sub(r"(?<=[^\W\d_])-(?=[^\W\d_])", " ", text)  # `Huyền-Trân`: no hyphens inside names
     text = re.sub(r"(?:(?<=\s)|^)[.'`’\"]+(?=\s|$)", "", text)  # stray dots and quotes between words
+    text = re.sub(r"(?:(?<=\s)|^)[„“”‘’\"`]+(?=[^\W\d_])", "", text)  # quote marks glued to a word's start (`„„Thạch`)
     # a dot after a word that is no abbreviation (`Thôn.`) is noise
     text = re.sub(r"\b(?!(?:TP|Tp|TX|Tx|TT|P|Q|H|X|Đ|K)\.)([^\W\d_]{2,})\.(?=\s)", r"\1", text)
     text = text.replace("⁄", "/").replace("∕", "/")  # fraction and division slashes for house numbers
