@@ -322,7 +322,8 @@ _VOWELS = frozenset("AĂÂEÊIOÔƠUƯY" + "ÀẰẦÈỀÌÒỒỜÙỪỲÁẮ
 def correct_name_reading(reads: list[Line], agreed: list[str] | None = None) -> tuple[str, float, int]:
     """OCR'd name through the lexicon: (name, min word posterior, changes). A word that every one of the
     `agreed` readings (two or more, independent) spells alike with a tone mark keeps that spelling: the
-    lexicon may put back a tone the recogniser lost (`NGUYÊN`), not replace one both readings saw (`HUẾ`)."""
+    lexicon may put back a tone the recogniser lost (`NGUYÊN`), not replace one both readings saw (`HUẾ`),
+    unless the word is a surname the closed list of surnames does not hold."""
     corrected = lexicon.correct_reading((w for r in reads for w in r.words), clean_name)
     if not corrected:
         return "", 0.0, 0
@@ -334,7 +335,9 @@ def correct_name_reading(reads: list[Line], agreed: list[str] | None = None) -> 
         if len(spelled) < 2 or len(seen) != 1:
             continue
         read = seen.pop()
-        if read != word and name_key(read) == name_key(word) and _toned(read):
+        # surnames are a closed list: one both readings toned otherwise (`TỒN` for `TÔN`) is a misread
+        closed = lexicon.position_of(i, len(words)) == "surname" and not lexicon.known(read, "surname")
+        if read != word and name_key(read) == name_key(word) and _toned(read) and not closed:
             words[i] = read
             changes -= 1
     return " ".join(words), corrected.posterior, max(0, changes)
