@@ -105,14 +105,25 @@ def test_bench_calibrate_on_synthetic_renders_prints_no_value(
     assert json.loads((tmp_path / "again.json").read_text())["report"] == report["report"]
 
 
-def test_without_a_stored_calibrator_the_readers_confidences_stand() -> None:
-    """No calibration.json is stored (the cross-validated report did not improve real ECE): the finalising
-    step in document.py is then the identity."""
-    assert not CALIBRATION_PATH.exists()
-    assert stored_calibrator().weights == {}
+def test_the_stored_calibrator_says_how_it_was_fitted_and_never_lifts_a_value_to_auto_accept() -> None:
+    """calibration.json is stored by `bench calibrate --write-model` only when cross-validation on the real
+    set improved ECE: it names its command and figures, is monotone in the confidence, and a value the
+    readers held below 0.9 stays below it (auto-accept trusts only the readers' own high confidence)."""
+    assert CALIBRATION_PATH.is_file()
+    stored = stored_calibrator()
+    assert stored.weights and "bench calibrate" in str(stored.provenance["command"])
+    assert float(stored.provenance["real_ece_leave_one_repo_out"]) < float(stored.provenance["real_ece_given"])
+    grid = [i / 100 for i in range(1, 100)]
+    for family, warned_, backed in itertools.product(stored.weights, (False, True), (False, True)):
+        out = [stored.apply(family, c, warned_, backed) for c in grid]
+        assert out == sorted(out), family
+        assert all(o < HIGH for c, o in zip(grid, out, strict=True) if c < HIGH), family
+
+
+def test_without_a_calibrator_the_readers_confidences_stand() -> None:
     doc = Document(source="s.jpg", sha256="0" * 64, doc_type="cmnd_front",
                    fields={"id_number": FieldValue(value="012345678", confidence=0.93, sources=["ocr"])})  # fmt: skip
-    assert calibrated(doc).model_dump() == doc.model_dump()
+    assert calibrated(doc, Calibrator()).model_dump() == doc.model_dump()
 
 
 def _rep(given: float, loio: float, loro: float, interval: tuple[float, float], wrong: tuple[int, int]) -> dict:
