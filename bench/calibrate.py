@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +30,15 @@ import numpy as np
 
 from bench.real import run_real, write_synthetic_set
 from bench.realset import HIGH, ManifestRow, digest, load_results, read_manifest, reliability
-from worker.extract.calibration import CALIBRATION_PATH, Calibrator, code_backed, family_of, fit, warned
+from worker.extract.calibration import (
+    CALIBRATION_PATH,
+    RAW_CONFIDENCE_ENV,
+    Calibrator,
+    code_backed,
+    family_of,
+    fit,
+    warned,
+)
 from worker.extract.confidence import expected_calibration_error
 
 SOURCES = ("real", "synthetic")
@@ -262,11 +271,31 @@ def _synthetic(args: argparse.Namespace) -> tuple[list[ManifestRow], dict[str, d
     return rows, results
 
 
+def _records(args: argparse.Namespace) -> tuple[list[Record], dict[str, int]]:
+    """Every labelled value given, real and synthetic, with how many images each set had."""
+    records: list[Record] = []
+    counts: dict[str, int] = {}
+    if args.manifest:
+        rows = read_manifest(args.manifest)
+        results = load_results(args.real_results) if args.real_results else run_real(rows, args.images, args.workers)
+        records += records_of(rows, results, "real")
+        counts["real_images"] = len(rows)
+    if args.synthetic or args.synthetic_dir:
+        rows, results = _synthetic(args)
+        records += records_of(rows, results, "synthetic")
+        counts["synthetic_images"] = len(rows)
+    return records, counts
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--manifest", type=Path, help="the real labelled set (truth hashed), e.g. ../shared/real/dev.tsv")
     ap.add_argument("--images", type=Path, help="folder holding the manifest's images")
-    ap.add_argument("--real-results", type=Path, help="saved output of the real set (bench real --save-results)")
+    ap.add_argument(
+        "--real-results",
+        type=Path,
+        help="saved output of the real set (bench real --raw-confidence --save-results: the readers' own confidences)",
+    )
     ap.add_argument("--synthetic", type=int, default=0, metavar="N", help="render and read N synthetic documents")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
@@ -283,17 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.manifest and not (args.synthetic or args.synthetic_dir):
         ap.error("give --manifest, --synthetic N / --synthetic-dir, or both")
 
-    records: list[Record] = []
-    counts: dict[str, int] = {}
-    if args.manifest:
-        rows = read_manifest(args.manifest)
-        results = load_results(args.real_results) if args.real_results else run_real(rows, args.images, args.workers)
-        records += records_of(rows, results, "real")
-        counts["real_images"] = len(rows)
-    if args.synthetic or args.synthetic_dir:
-        rows, results = _synthetic(args)
-        records += records_of(rows, results, "synthetic")
-        counts["synthetic_images"] = len(rows)
+    raw_before = os.environ.get(RAW_CONFIDENCE_ENV)
+    os.environ[RAW_CONFIDENCE_ENV] = "1"  # fit on the readers' confidences, not on the stored calibrator's
+    try:
+        records, counts = _records(args)
+    finally:
+        if raw_before is None:
+            os.environ.pop(RAW_CONFIDENCE_ENV)
+        else:
+            os.environ[RAW_CONFIDENCE_ENV] = raw_before
     rep = report(records)
     print_report(rep)
     ok, why = improves(rep)

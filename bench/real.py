@@ -46,6 +46,7 @@ from bench.realset import (
     write_manifest,
 )
 from fixtures.samples import DEGRADE_WEIGHTS
+from worker.extract.calibration import RAW_CONFIDENCE_ENV
 from worker.pipeline import process_submission
 
 # the fields the real dev set labels, per document type; a synthetic set is scored on the same ones
@@ -274,7 +275,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-synthetic", type=Path, metavar="DIR", help="write the synthetic images and manifest here")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, help="write the report (counts and rates only) as JSON")
+    ap.add_argument(
+        "--raw-confidence",
+        action="store_true",
+        help="the readers' own confidences, without the stored calibrator (what bench calibrate fits on)",
+    )
     args = ap.parse_args(argv)
+    if args.raw_confidence:
+        os.environ[RAW_CONFIDENCE_ENV] = "1"
     if not args.manifest and not args.synthetic:
         ap.error("give --manifest (with --images or --results), --synthetic N, or both")
     if args.manifest and not (args.images or args.results):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -131,9 +132,19 @@ def fit(
     return Calibrator(weights)
 
 
-@lru_cache(maxsize=1)
+# set to 1, the readers' own confidences are given (the benchmark that fits the calibrator reads them so;
+# fitting on calibrated output would stack a second map on the first)
+RAW_CONFIDENCE_ENV = "INTAKE_RAW_CONFIDENCE"
+
+
 def stored_calibrator() -> Calibrator:
-    """The calibrator stored beside this module, or the identity when there is none."""
+    """The calibrator stored beside this module, or the identity when there is none (or raw confidences are
+    asked for)."""
+    return Calibrator() if os.environ.get(RAW_CONFIDENCE_ENV) == "1" else _stored()
+
+
+@lru_cache(maxsize=1)
+def _stored() -> Calibrator:
     if not CALIBRATION_PATH.is_file():
         return Calibrator()
     return Calibrator.from_json(CALIBRATION_PATH.read_text(encoding="utf-8"))
