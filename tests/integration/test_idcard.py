@@ -8,9 +8,9 @@ import random
 from datetime import timedelta
 from functools import cache
 
-import cv2
 import numpy as np
 import pytest
+from plugins.pages import rendered_page
 
 from fixtures.idcards import render_card
 from fixtures.people import CARD_GENERATIONS, make_person
@@ -25,18 +25,6 @@ from worker.vntext import clean
 SEED = 20261
 
 
-def _page(img) -> NormalisedPage:
-    bgr = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2BGR)
-    return NormalisedPage(
-        source="test.png",
-        page=1,
-        sha256="0" * 64,
-        kind="card",
-        image=bgr,
-        ocr_image=cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
-    )
-
-
 @cache
 def _person(generation: str):
     return make_person(random.Random(f"{SEED}-{generation}"), generation=generation)
@@ -45,7 +33,7 @@ def _person(generation: str):
 @cache
 def _read(reader: Reader, generation: str, side: str) -> tuple[Document, dict]:
     img, truth = render_card(_person(generation), generation, side, random.Random(SEED), with_mrz=True)
-    return read_document(_page(img), reader=reader), truth
+    return read_document(rendered_page(img), reader=reader), truth
 
 
 def _same(got, expected) -> bool:
@@ -112,7 +100,7 @@ def test_mrz_disagreeing_with_the_front_warns_and_lowers_confidence(recorded_rea
         p, date_of_birth=p.date_of_birth + timedelta(days=2 if p.date_of_birth.day < 27 else -2)
     )
     img, _ = render_card(other, "cccd_chip_2021", "back", random.Random(SEED))
-    back = read_document(_page(img), reader=recorded_reader)
+    back = read_document(rendered_page(img), reader=recorded_reader)
     assert back.value("date_of_birth") == other.date_of_birth.isoformat()
     before = (front.fields["date_of_birth"].confidence, back.fields["date_of_birth"].confidence)
     docs = [front.model_copy(deep=True), back]
@@ -159,6 +147,6 @@ def test_fields_a_qr_or_a_checked_mrz_gives_need_no_second_layout_pass() -> None
 def test_real_tesseract_reads_a_chip_card_front_as_recorded(recorded_reader: Reader) -> None:
     """The recording stands for Tesseract: the real engine on the same card gives the same document."""
     img, _ = render_card(_person("cccd_chip_2021"), "cccd_chip_2021", "front", random.Random(SEED), with_mrz=True)
-    live = read_document(_page(img), reader=TesseractReader("vie"))
+    live = read_document(rendered_page(img), reader=TesseractReader("vie"))
     assert live.doc_type == "cccd_front" and live.value("id_number") == _person("cccd_chip_2021").id_number
     assert live.model_dump() == _read(recorded_reader, "cccd_chip_2021", "front")[0].model_dump()

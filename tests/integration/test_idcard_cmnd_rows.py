@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import random
 
-import cv2
-import numpy as np
 import pytest
-from PIL import Image
+from plugins.pages import rendered_page
 
 from fixtures.cards import render_world_card, world_person
-from models.pages import NormalisedPage
 from worker.extract import read_document
 from worker.ocr import Reader, TesseractReader
 from worker.vntext import clean
@@ -25,14 +22,6 @@ def reader() -> Reader:
     return TesseractReader("vie")
 
 
-def _page(img: Image.Image) -> NormalisedPage:
-    bgr = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2BGR)
-    return NormalisedPage(
-        source="synthetic.png", page=1, sha256="0" * 64, kind="card", image=bgr,
-        ocr_image=cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
-    )  # fmt: skip
-
-
 # renders whose name and birth-date rows the layout pass alone lost (before the rows were read from the ink)
 @pytest.mark.parametrize("seed", [1, 3])
 def test_the_cmnd_front_rows_lost_by_the_layout_pass_are_read_and_never_confidently_wrong(
@@ -40,7 +29,7 @@ def test_the_cmnd_front_rows_lost_by_the_layout_pass_are_read_and_never_confiden
 ) -> None:
     rng = random.Random(seed)
     img, truth = render_world_card(world_person(rng, "cmnd_9"), "cmnd_9", "front", rng)
-    doc = read_document(_page(img), reader=reader)
+    doc = read_document(rendered_page(img), reader=reader)
     assert doc.doc_type == "cmnd_front"
     want = truth["fields"]
     for key in ("id_number", "full_name", "date_of_birth"):

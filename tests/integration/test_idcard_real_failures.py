@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from plugins.pages import rendered_page
 
 from fixtures.idcards import render_card
 from fixtures.mrz import person_mrz
 from fixtures.people import Person, make_person
 from models.document import Document
 from models.elements import Line, TextPage, Word
-from models.pages import NormalisedPage
 from worker.extract import cross_check, read_document
 from worker.extract.idcard import extract_card
 from worker.extract.idcard.evidence import Features, score
@@ -37,21 +37,13 @@ def reader() -> Reader:
     return TesseractReader("vie")
 
 
-def _page(img: Image.Image) -> NormalisedPage:
-    bgr = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2BGR)
-    return NormalisedPage(
-        source="synthetic.png", page=1, sha256="0" * 64, kind="card", image=bgr,
-        ocr_image=cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
-    )  # fmt: skip
-
-
 def _person(generation: str, seed: str) -> Person:
     return make_person(random.Random(seed), generation=generation)
 
 
 def _read(p: Person, side: str, reader: Reader) -> Document:
     img, _ = render_card(p, p.card_generation, side, random.Random(7))
-    return read_document(_page(img), reader=reader)
+    return read_document(rendered_page(img), reader=reader)
 
 
 def test_an_expiry_one_digit_from_the_age_rule_is_repaired_and_one_far_from_it_is_never_confident(
@@ -200,7 +192,7 @@ def test_a_small_crop_of_the_2024_card_is_a_front_of_that_card(reader: Reader) -
     p = _person("cancuoc_2024", "small-crop")
     img, _ = render_card(p, "cancuoc_2024", "front", random.Random(7), dpi=118)
     small = img.convert("RGB").resize((396, 246), Image.Resampling.BILINEAR)
-    doc = read_document(_page(small.resize((1012, 629), Image.Resampling.BICUBIC)), reader=reader)
+    doc = read_document(rendered_page(small.resize((1012, 629), Image.Resampling.BICUBIC)), reader=reader)
     assert doc.doc_type == "cccd_front"
     assert doc.value("card_generation") == "cancuoc_2024"
 
@@ -264,7 +256,7 @@ def test_the_zone_name_checks_and_repairs_the_printed_names_letters(reader: Read
     lexicon knows for them, flagged and below 0.9; a name it confirms is left as it is."""
     p = replace(_person("cccd_barcode_2016", "zone-name"), surname="Nguyễn", middle="Văn", given="Anh")
     back_img, _ = render_card(p, "cccd_chip_2021", "back", random.Random(7))
-    back = read_document(_page(back_img), reader=reader)
+    back = read_document(rendered_page(back_img), reader=reader)
     front = _read(replace(p, given="An"), "front", reader)
     assert front.value("full_name") == "NGUYỄN VĂN AN"
     cross_check([front, back])
@@ -340,8 +332,8 @@ class _RereadsSlip(Reader):
         self.number = number
         self.wrong = number[:7] + str((int(number[7]) + 5) % 10) + number[8:]
 
-    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
-        return self.inner.read_page(image, options)
+    def readrendered_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        return self.inner.readrendered_page(image, options)
 
     def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
         line = self.inner.read_characters(image, options)
@@ -386,7 +378,7 @@ def test_a_citizens_card_whose_nationality_line_was_lost_still_states_it(generat
     row = next(line for line in reader.read(grey).lines if "Quốc tịch" in line.text)
     x, y, _, h = row.box
     grey[max(0, y - 4) : y + h + 4, x:] = 255
-    doc = read_document(_page(Image.fromarray(grey)), reader=reader)
+    doc = read_document(rendered_page(Image.fromarray(grey)), reader=reader)
     nationality = doc.fields["nationality"]
     assert nationality.value == "Việt Nam" and nationality.sources == ["rule"]
     assert nationality.confidence >= HIGH
@@ -408,7 +400,7 @@ def test_an_expiry_line_lost_to_glare_is_given_by_the_age_rule_below_high_confid
     for line in lines:
         x, y, w, h = line.box
         grey[max(0, y - 4) : y + h + 4, max(0, x - 4) : x + w + 4] = 255
-    doc = read_document(_page(Image.fromarray(grey)), reader=reader)
+    doc = read_document(rendered_page(Image.fromarray(grey)), reader=reader)
     got = doc.fields["date_of_expiry"]
     assert got.value == truth["fields"]["date_of_expiry"] and got.sources == ["rule"]
     assert 0.5 <= got.confidence < HIGH

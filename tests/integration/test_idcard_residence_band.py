@@ -11,13 +11,12 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from plugins.pages import rendered_page
 
 from fixtures.idcards import render_card
 from fixtures.people import Person, make_person
 from models.document import Document
 from models.elements import Block, Line, TextPage, Word, union
-from models.pages import NormalisedPage
 from worker.extract import read_document
 from worker.extract.idcard import extract_card
 from worker.ocr import Reader, TesseractReader
@@ -105,8 +104,8 @@ class _FusedColons(Reader):
         self.inner = TesseractReader("vie")
         self.lang = self.inner.lang
 
-    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
-        page = self.inner.read_page(image, options)
+    def readrendered_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        page = self.inner.readrendered_page(image, options)
         return TextPage.model_construct(
             blocks=[Block.model_construct(lines=[_fuse(ln) for ln in b.lines]) for b in page.blocks]
         )
@@ -128,17 +127,9 @@ def _fuse(line: Line) -> Line:
     return line
 
 
-def _page(img: Image.Image) -> NormalisedPage:
-    bgr = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2BGR)
-    return NormalisedPage(
-        source="synthetic.png", page=1, sha256="0" * 64, kind="card", image=bgr,
-        ocr_image=cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
-    )  # fmt: skip
-
-
 def _read(p: Person, reader: Reader) -> Document:
     img, _ = render_card(p, p.card_generation, "front", random.Random(7))
-    return read_document(_page(img), reader=reader)
+    return read_document(rendered_page(img), reader=reader)
 
 
 def test_a_label_fused_with_its_value_across_the_colon_keeps_the_value_whole() -> None:

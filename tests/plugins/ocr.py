@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models.elements import Line, TextPage
+from models.elements import Line, TextPage, Word
 from worker.ocr.reader import Reader, ReadOptions, TesseractReader
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
@@ -146,3 +146,23 @@ def recorded_reader(request: pytest.FixtureRequest) -> Iterator[RecordingReader 
         if not path.is_file():
             pytest.fail(f"no OCR recording {path.name}: run this module once with `pytest --record-ocr`")
         yield ReplayReader(path)
+
+
+class ScriptedReader(Reader):
+    """A fake engine: each line read answers with the next scripted text, as Tesseract would return it, at
+    0.99; pages read as empty."""
+
+    lang = "vie"
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = list(answers)
+
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
+        text = self.answers.pop(0) if self.answers else ""
+        return Line.of([Word(text=t, confidence=0.99) for t in text.split()], confidence=0.99)
+
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        return TextPage.of_lines([])
+
+    def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
+        return None

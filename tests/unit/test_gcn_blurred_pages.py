@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from plugins.ocr import ScriptedReader
 
 from models.elements import Line, TextPage, Word
 from worker.extract.gcn.codes import read_serial
@@ -16,7 +17,6 @@ from worker.extract.gcn.evidence import confidence_of
 from worker.extract.gcn.form import page_role
 from worker.extract.gcn.images import PageImages, red_text_box
 from worker.extract.gcn.text import PageText
-from worker.ocr.reader import Reader, ReadOptions
 
 
 def _text(*lines: str) -> PageText:
@@ -61,7 +61,7 @@ def _page_with_red(colour: tuple[int, int, int], text: str = "AB 123456") -> np.
 def test_red_print_in_shade_is_found_where_the_serial_stands() -> None:
     """A hand's shadow over the foot of the page: the serial's red at r~105 (a fixed level wanted 120)."""
     page = _page_with_red((35, 35, 105))
-    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, _Scripted([]))
+    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, ScriptedReader([]))
     box = red_text_box(pg, page.shape[0])
     assert box is not None and 880 < box[0] < 920 and 1760 < box[1] < 1810
 
@@ -70,25 +70,8 @@ def test_a_red_frame_rule_is_no_serial() -> None:
     """An uncropped photo's tilted red frame closes into a text-shaped box: one stroke, not characters."""
     page = np.full((2000, 1400, 3), 235, np.uint8)
     cv2.line(page, (700, 1820), (1100, 1835), (40, 40, 200), 4)
-    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, _Scripted([]))
+    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, ScriptedReader([]))
     assert red_text_box(pg, page.shape[0]) is None
-
-
-class _Scripted(Reader):
-    lang = "vie"
-
-    def __init__(self, answers: list[str]) -> None:
-        self.answers = list(answers)
-
-    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
-        text = self.answers.pop(0) if self.answers else ""
-        return Line.of([Word(text=t, confidence=0.99) for t in text.split()], confidence=0.99)
-
-    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
-        return TextPage.of_lines([])
-
-    def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
-        return None
 
 
 @pytest.mark.parametrize(
@@ -97,7 +80,7 @@ class _Scripted(Reader):
 def test_the_eng_model_twice_against_the_vie_model_is_no_certainty(form: str, vie: str, eng: str) -> None:
     """A blurred red serial, lost by the layout pass: vie reads one serial, eng another at both sizes."""
     page = _page_with_red((40, 40, 200))
-    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, _Scripted([vie, eng, eng]))
+    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, ScriptedReader([vie, eng, eng]))
     ev = read_serial(_text(), pg, form, page.shape[0], [])
     assert ev is not None and ev.value == eng
     assert confidence_of(ev) < 0.9
@@ -105,14 +88,14 @@ def test_the_eng_model_twice_against_the_vie_model_is_no_certainty(form: str, vi
 
 def test_the_eng_model_twice_with_nothing_against_it_stands() -> None:
     page = _page_with_red((40, 40, 200))
-    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, _Scripted(["", "CX 034952", "CX 034952"]))
+    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, ScriptedReader(["", "CX 034952", "CX 034952"]))
     ev = read_serial(_text(), pg, "gcn_2009", page.shape[0], [])
     assert ev is not None and ev.value == "CX 034952" and ev.check == 0
 
 
 def test_print_where_the_serial_stands_that_reads_as_nothing_is_a_warning() -> None:
     page = _page_with_red((40, 40, 200))
-    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, _Scripted(["AI 9104414", "AN WOMAN", ""]))
+    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, ScriptedReader(["AI 9104414", "AN WOMAN", ""]))
     warnings: list[str] = []
     assert read_serial(_text(), pg, "gcn_2024_qr", page.shape[0], warnings) is None
     assert any(w.startswith("certificate_serial_unread") for w in warnings)

@@ -7,35 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from plugins.ocr import ScriptedReader
 
 from models.elements import Line, TextPage, Word
 from worker.extract.gcn.codes import read_serial
 from worker.extract.gcn.evidence import Evidence, confidence_of
 from worker.extract.gcn.images import PageImages
 from worker.extract.gcn.text import PageText
-from worker.ocr.reader import Reader, ReadOptions
 
 H, W = 2000, 1400
 BOX = (1000, 1800, 300, 50)
-
-
-class ScriptedReader(Reader):
-    """Answers each line read with the next scripted text, as Tesseract would return it."""
-
-    lang = "vie"
-
-    def __init__(self, answers: list[str]) -> None:
-        self.answers = list(answers)
-
-    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
-        text = self.answers.pop(0) if self.answers else ""
-        return Line.of([Word(text=t, confidence=0.99) for t in text.split()], confidence=0.99)
-
-    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
-        return TextPage.of_lines([])
-
-    def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
-        return None
 
 
 def _serial(layout: str, rereads: list[str]) -> Evidence | None:
