@@ -332,8 +332,8 @@ class _RereadsSlip(Reader):
         self.number = number
         self.wrong = number[:7] + str((int(number[7]) + 5) % 10) + number[8:]
 
-    def readrendered_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
-        return self.inner.readrendered_page(image, options)
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        return self.inner.read_page(image, options)
 
     def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
         line = self.inner.read_characters(image, options)

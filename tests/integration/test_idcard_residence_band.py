@@ -104,8 +104,8 @@ class _FusedColons(Reader):
         self.inner = TesseractReader("vie")
         self.lang = self.inner.lang
 
-    def readrendered_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
-        page = self.inner.readrendered_page(image, options)
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        page = self.inner.read_page(image, options)
         return TextPage.model_construct(
             blocks=[Block.model_construct(lines=[_fuse(ln) for ln in b.lines]) for b in page.blocks]
         )
