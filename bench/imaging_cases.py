@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from fixtures.degrade import expanded_rotation
 from fixtures.fonts import font
 
 CARD_W, CARD_H = 1012, 638  # ID-1 at 300 dpi
@@ -316,11 +317,7 @@ def render_page(seed: int, *, with_table: bool = True, with_seal: bool = True) -
 def rotate_keep(img: np.ndarray, angle_deg: float, fill: tuple[int, int, int] = (245, 245, 245)) -> np.ndarray:
     """Rotate counter-clockwise by angle_deg (as PIL does) on an expanded canvas, content fully kept."""
     h, w = img.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle_deg, 1.0)
-    cos, sin = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = math.ceil(w * cos + h * sin), math.ceil(w * sin + h * cos)
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
+    m, (nw, nh) = expanded_rotation(w, h, angle_deg)
     return cv2.warpAffine(img, m, (nw, nh), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
 
 
