@@ -59,12 +59,15 @@ def clean_for_ocr(colour: np.ndarray, glyph_h: float, *, suppress_seals: bool = 
         if seals.any():
             lifted = cv2.max(grey, colour[:, :, 2])
             grey = np.where(seals > 0, lifted, grey).astype(np.uint8)
-    window = int(max(31, 3 * glyph_h))
-    bg = background(grey, window)
-    norm = cv2.divide(grey, np.maximum(bg, 1), scale=255.0)  # uint8, paper ≈ 255
-    dark = percentile_u8(norm[::7, ::7], 1.0) / 255.0 if norm.size else 0.0
-    dark = min(dark, 0.55)
-    lut = np.clip((np.arange(256, dtype=np.float32) / 255.0 - dark) / max(0.80 - dark, 1e-3) * 255.0, 0, 255)
+    return _paper_flattened(grey, int(max(31, 3 * glyph_h)), white=0.80, stride=7)
+
+
+def _paper_flattened(grey: np.ndarray, window: int, *, white: float, stride: int) -> np.ndarray:
+    """Divided by the local paper brightness (paper ≈ 255), then a soft threshold: lighter than `white` of
+    the paper is white, the darkest ink (its 1st percentile, sampled every `stride` pixels) black."""
+    norm = cv2.divide(grey, np.maximum(background(grey, window), 1), scale=255.0)
+    dark = min(percentile_u8(norm[::stride, ::stride], 1.0) / 255.0, 0.55) if norm.size else 0.0
+    lut = np.clip((np.arange(256, dtype=np.float32) / 255.0 - dark) / max(white - dark, 1e-3) * 255.0, 0, 255)
     return cv2.LUT(norm, lut.astype(np.uint8))
 
 
@@ -80,7 +83,4 @@ def all_ink_for_ocr(colour: np.ndarray, long_side: int = 1400) -> np.ndarray:
     if f < 1.0:
         darkest = cv2.resize(darkest, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
     # a paper-relative level: the window spans a few lines of body text at this size
-    norm = cv2.divide(darkest, np.maximum(background(darkest, max(31, darkest.shape[0] // 40)), 1), scale=255.0)
-    dark = min(percentile_u8(norm[::5, ::5], 1.0) / 255.0, 0.55) if norm.size else 0.0
-    lut = np.clip((np.arange(256, dtype=np.float32) / 255.0 - dark) / max(0.85 - dark, 1e-3) * 255.0, 0, 255)
-    return cv2.LUT(norm, lut.astype(np.uint8))
+    return _paper_flattened(darkest, max(31, darkest.shape[0] // 40), white=0.85, stride=5)
