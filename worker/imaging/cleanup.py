@@ -67,8 +67,14 @@ def _paper_flattened(grey: np.ndarray, window: int, *, white: float, stride: int
     the paper is white, the darkest ink (its 1st percentile, sampled every `stride` pixels) black."""
     norm = cv2.divide(grey, np.maximum(background(grey, window), 1), scale=255.0)
     dark = min(percentile_u8(norm[::stride, ::stride], 1.0) / 255.0, 0.55) if norm.size else 0.0
-    lut = np.clip((np.arange(256, dtype=np.float32) / 255.0 - dark) / max(white - dark, 1e-3) * 255.0, 0, 255)
-    return cv2.LUT(norm, lut.astype(np.uint8))
+    return soft_ramp(norm, dark, white)
+
+
+def soft_ramp(grey: np.ndarray, dark: float, light: float) -> np.ndarray:
+    """Grey levels (as shares of 255) below `dark` to black, above `light` to white, linear between: anti-aliased
+    glyph edges stay grey, which Tesseract's LSTM reads better than a hard binarisation."""
+    lut = np.clip((np.arange(256, dtype=np.float32) / 255.0 - dark) / max(light - dark, 1e-3) * 255.0, 0, 255)
+    return cv2.LUT(grey, lut.astype(np.uint8))
 
 
 def all_ink_for_ocr(colour: np.ndarray, long_side: int = 1400) -> np.ndarray:

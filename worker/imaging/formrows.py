@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from worker.imaging.cleanup import soft_ramp
 from worker.imaging.text import background
 from worker.raster import components
 
@@ -59,7 +60,7 @@ class FormRows:
 
     def ocr_image(self) -> np.ndarray:
         """The whole image as OCR grey, colours gone and leader dots whitened (for re-reading a region)."""
-        grey = _soft(self.ratio)
+        grey = soft_ramp(self.ratio, _DARK, _LIGHT)
         grey[self._dot_mask()] = 255
         return grey
 
@@ -68,7 +69,7 @@ class FormRows:
         h = self.glyph_h
         H = self.ratio.shape[0]
         ya, yb = max(0, int(row.y0 - 0.35 * h)), min(H, int(row.y1 + 0.2 * h))
-        crop = _soft(self.ratio[ya:yb, self.x0 : self.x1])
+        crop = soft_ramp(self.ratio[ya:yb, self.x0 : self.x1], _DARK, _LIGHT)
         cy = self.centres[:, 1]
         other = (cy < row.y0 - 0.3 * h) | (cy > row.y1 + 0.2 * h)
         other[0] = False
@@ -124,11 +125,6 @@ def _under_a_letter(stats: np.ndarray, centres: np.ndarray, glyph_h: float) -> n
     below = (cx >= gx0 + inset) & (cx <= gx1 - inset) & (cy >= gy1) & (cy <= gy1 + 0.35 * glyph_h)
     out[sp[below.any(axis=1)]] = True
     return out
-
-
-def _soft(ratio: np.ndarray) -> np.ndarray:
-    lut = np.clip((np.arange(256, dtype=np.float32) / 255.0 - _DARK) / (_LIGHT - _DARK) * 255.0, 0, 255)
-    return cv2.LUT(ratio, lut.astype(np.uint8))
 
 
 def find_rows(colour: np.ndarray, region: tuple[float, float, float, float]) -> FormRows:
