@@ -44,7 +44,7 @@ from worker.extract.idcard.labels import (
 from worker.extract.idcard.plausible import places_confirmed
 from worker.extract.idcard.regions import line_stats, read_region
 from worker.ocr import Reader
-from worker.vntext import clean, name_key, strip_diacritics
+from worker.vntext import clean, name_key, strip_diacritics, strip_tones
 
 
 def read_text_field(
@@ -136,9 +136,7 @@ def _read_band(
         return [], []
     words = [w for r in rows for w in r.words]
     box = list(union(r.box for r in rows))
-    layout_reading = Reading(
-        " ".join(w.text for w in words), "layout", float(np.mean([w.confidence for w in words])), box=box
-    )
+    layout_reading = _layout_reading(words, box)
     reads = []
     for r in rows:
         line = read_row(reader, img, r.box)
@@ -153,11 +151,7 @@ def _read_band(
             reads.append(line)
             text = f"{text} {line.text}"
             box = list(union([tuple(box), extra]))  # type: ignore[list-item]
-    syms = [s.confidence for r in reads for s in r.symbols]
-    ocr = Reading(
-        text, "ocr", float(np.mean(syms)) if syms else 0.0, float(min(syms)) if syms else 0.0, bool(text), box
-    )
-    return [layout_reading, ocr], reads
+    return [layout_reading, _ocr_reading(reads, box)], reads
 
 
 def _furthers(name: str, so_far: list[Word], row: list[Word]) -> bool:
@@ -191,15 +185,8 @@ def _capitals(words: list[Word]) -> bool:
 def _read_value_lines(
     reader: Reader, img: np.ndarray, value_lines: list[tuple[list[Word], Line]], *, choices: bool
 ) -> tuple[list[Reading], list[Line]]:
-    layout_text = " ".join(" ".join(w.text for w in ws) for ws, _ in value_lines)
-    readings = [
-        Reading(
-            layout_text,
-            "layout",
-            float(np.mean([w.confidence for ws, _ in value_lines for w in ws])),
-            box=list(union(w.box for ws, _ in value_lines for w in ws)),
-        )
-    ]
+    value_words = [w for ws, _ in value_lines for w in ws]
+    value_box = list(union(w.box for w in value_words))
     reads: list[Line] = []
     for ws in (row for words, _ in value_lines for row in printed_rows(words)):
         box = union(w.box for w in ws)
@@ -214,19 +201,21 @@ def _read_value_lines(
                     r = r2
                     break
         reads.append(r)
+    return [_layout_reading(value_words, value_box), _ocr_reading(reads, value_box)], reads
+
+
+def _layout_reading(words: list[Word], box: list[int]) -> Reading:
+    """The layout pass's words of a value as one reading, at their mean confidence."""
+    return Reading(" ".join(w.text for w in words), "layout", float(np.mean([w.confidence for w in words])), box=box)
+
+
+def _ocr_reading(reads: list[Line], box: list[int]) -> Reading:
+    """A value's rows read again, joined, with their characters' mean and least confidence."""
     text = " ".join(r.text for r in reads if r.text)
     syms = [s.confidence for r in reads for s in r.symbols]
-    readings.append(
-        Reading(
-            text,
-            "ocr",
-            float(np.mean(syms)) if syms else 0.0,
-            float(min(syms)) if syms else 0.0,
-            bool(text),
-            list(union(w.box for ws, _ in value_lines for w in ws)),
-        )
+    return Reading(
+        text, "ocr", float(np.mean(syms)) if syms else 0.0, float(min(syms)) if syms else 0.0, bool(text), box
     )
-    return readings, reads
 
 
 def _word_count(text: str) -> int:
@@ -299,21 +288,13 @@ def one_vowel(word: str) -> str:
             prev = out[-1]
             # the same letter (Ă and Ằ, Â and Ầ), not merely the same base: Ư and U are two letters (HỮU);
             # a doubled O is a word (XOONG) unless both carry a tone, which no syllable does (VÕÒ)
-            double_tone = _untoned(prev) != prev and _untoned(ch) != ch
-            if _untoned(prev) == _untoned(ch) and (strip_diacritics(ch) != "O" or double_tone):
+            double_tone = strip_tones(prev) != prev and strip_tones(ch) != ch
+            if strip_tones(prev) == strip_tones(ch) and (strip_diacritics(ch) != "O" or double_tone):
                 if len(unicodedata.normalize("NFD", ch)) > len(unicodedata.normalize("NFD", prev)):
                     out[-1] = ch
                 continue
         out.append(ch)
     return unicodedata.normalize("NFC", "".join(out))
-
-
-_TONE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323")
-
-
-def _untoned(ch: str) -> str:
-    """The letter without its tone mark, keeping breve, circumflex and horn (Ằ → Ă, Ữ → Ư)."""
-    return unicodedata.normalize("NFC", "".join(c for c in unicodedata.normalize("NFD", ch) if c not in _TONE_MARKS))
 
 
 _VOWELS = frozenset("AĂÂEÊIOÔƠUƯY" + "ÀẰẦÈỀÌÒỒỜÙỪỲÁẮẤÉẾÍÓỐỚÚỨÝẢẲẨẺỂỈỎỔỞỦỬỶÃẴẪẼỄĨÕỖỠŨỮỸẠẶẬẸỆỊỌỘỢỤỰỴ")
@@ -337,14 +318,10 @@ def correct_name_reading(reads: list[Line], agreed: list[str] | None = None) -> 
         read = seen.pop()
         # surnames are a closed list: one both readings toned otherwise (`TỒN` for `TÔN`) is a misread
         closed = lexicon.position_of(i, len(words)) == "surname" and not lexicon.known(read, "surname")
-        if read != word and name_key(read) == name_key(word) and _toned(read) and not closed:
+        if read != word and name_key(read) == name_key(word) and strip_tones(read) != read and not closed:
             words[i] = read
             changes -= 1
     return " ".join(words), corrected.posterior, max(0, changes)
-
-
-def _toned(word: str) -> bool:
-    return any(c in _TONE_MARKS for c in unicodedata.normalize("NFD", word))
 
 
 def _sex_from(text: str) -> str | None:
