@@ -185,8 +185,9 @@ def extract_card(
     warnings: list[str] = []
     if generation in _BANDED:
         layout = split_colons(layout)
-    form_rows = (generation, side) == ("cmnd_9", "front") and colour is not None and colour.ndim == 3
-    readings = _read_print(reader, img, layout, generation, printed, colour, issuer_text, qr, mrz, form_rows)
+    cmnd_front = (generation, side) == ("cmnd_9", "front") and colour is not None and colour.ndim == 3
+    rows_colour = colour if cmnd_front else None
+    readings = _read_print(reader, img, layout, generation, printed, colour, issuer_text, qr, mrz, rows_colour)
     cross_check_years(readings)
     for name in (F.ID_NUMBER, F.DATE_OF_BIRTH, F.DATE_OF_EXPIRY, F.ISSUE_DATE):
         add_consensus(readings, name)
@@ -286,15 +287,15 @@ def _read_print(
     issuer_text: str | None,
     qr: CccdQr | None,
     mrz: MrzResult | None,
-    form_rows: bool = False,
+    rows_colour: np.ndarray | None = None,
 ) -> dict[str, list[Reading]]:
-    """Every OCR reading of the fields the card prints (with `form_rows`, the CMND front's rows found in the
-    ink too, before a second layout pass is made for what both lost)."""
+    """Every OCR reading of the fields the card prints (with `rows_colour`, a CMND front's colour image, its
+    rows found in the ink too, before a second layout pass is made for what both lost)."""
     readings: dict[str, list[Reading]] = {}
     for name in printed:
         readings[name] = _read_printed(reader, name, img, layout, generation, colour, issuer_text)
-    if form_rows and colour is not None:
-        _read_form_rows(reader, layout, colour, printed, readings)
+    if rows_colour is not None:
+        _read_form_rows(reader, layout, rows_colour, printed, readings)
     machine_read = machine_readable_fields(qr, mrz)
     missing = [
         n for n in printed if n in _SECOND_PASS and n not in machine_read and not _has_value(readings.get(n, []))
