@@ -409,3 +409,32 @@ def test_a_capture_whose_text_lies_level_is_turned_half_round_only_on_strong_cue
 ) -> None:
     got_turn, conf, got_osd = half_turn(score, level)
     assert (got_turn, got_osd) == (turn, ask_osd) and 0.5 <= conf <= 1.0
+
+
+def _text_rows_across_grain(columns: int, dash: int) -> np.ndarray:
+    """Nine rows of words on light paper, crossed by `columns` columns of short dark dashes: the grain of a
+    wooden table that a full-frame card photo leaves around and through the card's print."""
+    rng = random.Random(0)
+    img = np.full((1000, 1500), 235, np.uint8)
+    words = ("NGUYEN", "VAN", "Ngay", "sinh", "Date", "of", "birth", "Que", "quan", "Place", "origin", "Noi")
+    for row in range(9):
+        x, y = 60, 120 + row * 95
+        while x < 1300:
+            word = rng.choice(words)
+            cv2.putText(img, word, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 1.3, 40, 3)
+            x += 40 + 30 * len(word)
+    for c in range(columns):
+        x, y = 20 + c * (1460 // columns), rng.randint(0, 30)
+        while y < 1000:
+            cv2.line(img, (x, y), (x + rng.randint(-2, 2), y + dash), 60, 3)
+            y += dash + rng.randint(8, 20)
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+
+
+@pytest.mark.parametrize(("columns", "dash"), [(30, 20), (40, 16), (60, 12)])
+def test_text_rows_are_not_turned_sideways_by_grain_running_across_them(columns: int, dash: int) -> None:
+    # a real full-frame card photo on a wooden table was turned 90° (and then read sideways, at 16x the
+    # CPU): the grain's dashes made the columns score about as sharp as the text rows
+    (out,) = _norm(_text_rows_across_grain(columns, dash))
+    assert out.orientation_deg == 0
+    assert abs(out.skew_deg) < 3.0

@@ -51,6 +51,11 @@ _FINE_ZOOM = 1.5
 _FINE_ZOOM_MAX_PX = 2400
 _FINE_MAX_DEG = 0.5  # the 1x fit has converged to within ~0.3°: the zoomed fit only refines it
 _FINE_MIN_SHARE = 0.5  # of the 1x fit's glyphs
+# a centroid projection this little sharper than the one at right angles does not tell the text's direction
+# (wood grain or a guilloche across a full-frame card): the lines fitted both ways decide, and the other
+# direction wins only when its lines hold this many times the glyphs
+_WEAK_DIRECTION = 1.25
+_ACROSS_WINS = 1.25
 # median glyph height once a quadrilateral is warped to ID-1 at 300 dpi: card print measures 14-22 px on
 # every generation and degradation, an A4 certificate page squeezed into that size 9-10 px. Under 8 px the
 # median is specks: a guilloche or a lamination pouch photographed in grain (a CMND in a pouch: 5-6 px), or
@@ -408,9 +413,14 @@ def _page_rotation(
 
 def _line_angle(small: np.ndarray, scale: float, g0: Glyphs) -> tuple[float, LineEvidence, Glyphs]:
     """The text lines' angle (before up/down), their evidence and the glyphs in that frame."""
-    angle, _contrast = coarse_angle(g0)
+    angle, contrast = coarse_angle(g0)
     angle = refine_angle(g0, angle)
     ev, g_up = line_evidence(small, angle)
+    if contrast < _WEAK_DIRECTION:
+        across = refine_angle(g0, angle - 90.0 if angle >= 45.0 else angle + 90.0)
+        ev_across, g_across = line_evidence(small, across)
+        if ev_across.glyphs_used > _ACROSS_WINS * ev.glyphs_used:
+            angle, ev, g_up = across, ev_across, g_across
     angle += ev.delta_deg
     if abs(ev.delta_deg) > 0.3:
         ev, g_up = line_evidence(small, angle)
