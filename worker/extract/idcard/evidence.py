@@ -98,6 +98,8 @@ class Features:
     mrz_failed: bool | None = None
     # the law allows the card's class one value for the field (card.py: a citizen's card's nationality)
     by_law: bool = False
+    # a residence with nothing read on its label's line (STARTS_BELOW_LABEL)
+    starts_below: bool = False
 
     @property
     def family(self) -> str:
@@ -182,6 +184,12 @@ TYPED_NAME_CAP = 0.8
 RED_PRINT_CAP = 0.85
 
 
+# a residence read wholly from the lines under its label, where every card prints the value's start (text.py):
+# its first part may be lost, and the rest is a whole address the lexicons confirm
+STARTS_BELOW_LABEL = "starts_below_label"
+STARTS_BELOW_CAP = 0.8
+
+
 # a value the law fixes for the card's class: right whenever the card was classified right (every real
 # capture of the dev set), whatever the print gave
 BY_LAW_CONFIDENCE = 0.95
@@ -216,6 +224,8 @@ def score(f: Features) -> float:
         p = min(p, TYPED_NAME_CAP)
     if f.red_print and not {"qr", "mrz"} & set(f.sources):
         p = min(p, RED_PRINT_CAP)
+    if f.starts_below and not {"qr", "mrz"} & set(f.sources):
+        p = min(p, STARTS_BELOW_CAP)
     return p
 
 

@@ -26,7 +26,7 @@ from worker.extract.idcard.band import (
     unseen_row,
     words_of,
 )
-from worker.extract.idcard.evidence import Reading
+from worker.extract.idcard.evidence import STARTS_BELOW_LABEL, Reading
 from worker.extract.idcard.labels import (
     LABELS,
     LabelHit,
@@ -73,7 +73,9 @@ def read_text_field(
     if first and sum(ch.isalnum() for w in first for ch in w.text) >= 3:
         value_lines.append((first, hit.line))
     if band and name in _PLACES:
-        return _read_band(reader, img, layout, hit, name, value_lines[0][0] if value_lines else [], max_lines)
+        readings, lines = _read_band(reader, img, layout, hit, name, value_lines[0][0] if value_lines else [], max_lines)
+        return _starting_below(readings, name, not value_lines and not beside_label(layout, hit)), lines
+    label_line_read = bool(value_lines)
     span = (first[0].box[0], max(w.box[0] + w.box[2] for w in first)) if value_lines else None
     for line in lines_below(
         layout.lines,
@@ -96,10 +98,20 @@ def read_text_field(
         value_lines = _with_wrapped(layout, line, max_lines)
     if not value_lines:
         return [], []
-    return _read_value_lines(reader, img, value_lines, choices=choices)
+    readings, lines = _read_value_lines(reader, img, value_lines, choices=choices)
+    return _starting_below(readings, name, not label_line_read), lines
 
 
 _PLACES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
+
+
+def _starting_below(readings: list[Reading], name: str, below: bool) -> list[Reading]:
+    """Marks a residence read wholly from the lines under its label: every card prints the residence's start
+    on the label's own line, so a value with nothing from there may have lost its first part (a hamlet)."""
+    if below and name == F.PLACE_OF_RESIDENCE:
+        for r in readings:
+            r.extra[STARTS_BELOW_LABEL] = 1.0
+    return readings
 
 
 def _read_band(

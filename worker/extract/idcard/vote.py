@@ -14,7 +14,7 @@ from rapidfuzz import fuzz
 from models import fields as F
 from models.document import FieldValue
 from worker.extract import validate as v
-from worker.extract.idcard.evidence import MRZ_NAME, Features, Reading
+from worker.extract.idcard.evidence import MRZ_NAME, STARTS_BELOW_LABEL, Features, Reading
 from worker.extract.idcard.numbers import id_reading
 from worker.extract.idcard.plausible import address_evidence, name_evidence
 from worker.vntext import clean, expand_address, name_key
@@ -207,6 +207,9 @@ def decide(
         )
         # the QR's words cut to the print's: some dropped on one reading's word
         feats.repaired = bool(chosen.extra.get("reworded"))
+        feats.starts_below = any(
+            r.extra.get(STARTS_BELOW_LABEL) and agree(r.value, chosen.value, name) for r in rs
+        )
         zone = next((r for r in rs if r.source == "mrz"), None)
         if zone is not None and "mrz" in agreeing:
             feats.mrz_repairs = int(zone.extra.get("repairs", 0.0))
