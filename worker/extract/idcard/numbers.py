@@ -19,9 +19,11 @@ from worker.extract.idcard.regions import (
     GUESSED,
     RETRIES,
     TO_DIGIT,
+    crop_box,
     letters_mapped,
     line_stats,
     read_region,
+    red_ink_span,
 )
 from worker.extract.lines import visual_lines
 from worker.ocr import Reader
@@ -92,15 +94,57 @@ def read_id_number(
             if letters_mapped(token):
                 rd.extra["weight"] = rd.extra.get("weight", 1.0) * GUESSED
             readings.append(rd)
+    if length == 12:
+        eng = _eng_reading(reader, img, colour, box, generation)
+        if eng is not None:
+            readings.append(eng)
     if readings and readings[0].source == "layout":
         first = readings[0]
         readings[0] = id_reading(str(first.value), "layout", first.char_conf, first.min_char_conf, length, box)
         # on real captures the layout pass, which sees the number in its line, read it right where both
         # re-reads of its box agreed on a wrong digit five times for once the other way round: a whole
-        # number it read outweighs the two re-reads together (a dissent still keeps it below 0.9)
+        # number it read outweighs the two re-reads together, not the three with the `eng` reading (a dissent
+        # still keeps it below 0.9)
         if readings[0].valid:
             readings[0].extra["weight"] = readings[0].extra.get("weight", 1.0) * 2.5
     return readings
+
+
+# on the 2016 card's red face `vie` misread a digit of the number on every real capture with a 3 or a 6 in it
+# (3 as 5, 6 as 4), and every `vie` reading of those pixels repeated the misread, layout pass included;
+# `eng` reading the red ink alone read all five right. Its reading there outweighs the `vie` readings
+# together (the layout pass's 2.5, the two re-reads' 1 each); the dissent keeps the value below 0.9
+RED_FACE_ENG = 5.0
+
+
+def _eng_reading(
+    reader: Reader, img: np.ndarray, colour: np.ndarray | None, box: tuple[int, int, int, int], generation: str
+) -> Reading | None:
+    """The number read by the other recogniser (`eng`, digits only), which fails differently from `vie`:
+    a third independent reading, so that the layout pass and the two re-reads no longer split two to one
+    with the layout pass's weight deciding. On the 2016 card it reads the red ink alone (the green channel,
+    where red is darkest, of the columns the red ink spans: the label glued to the number left out)."""
+    r = None
+    red = generation == "cccd_barcode_2016" and colour is not None and colour.ndim == 3
+    if red:
+        x, y, w, h = box
+        crop = crop_box(colour, (x - 2 * h, y, w + 3 * h, h))  # the number may start left of the word box
+        span = red_ink_span(crop) if crop.size else None
+        red = span is not None
+        if span is not None:
+            r = reader.read_line(crop[:, span[0] : span[1], 1], psm=7, lang="eng", whitelist=DIGITS)
+            # red ink that is not the number (a card of another generation taken for this one): its box
+            red = len(re.sub(r"\D", "", r.text)) == 12
+    if r is None or not red:
+        r = read_region(reader, img, box, whitelist=DIGITS, psm=7, lang="eng")
+    digits = re.sub(r"\D", "", r.text)
+    if not digits:
+        return None
+    mean, mn = line_stats(r)
+    rd = id_reading(digits, "ocr_eng", mean, mn, 12, box)
+    if red and rd.valid:
+        rd.extra["weight"] = rd.extra.get("weight", 1.0) * RED_FACE_ENG
+    return rd
 
 
 def id_reading(digits: str, source: str, mean: float, mn: float, length: int, box: tuple[int, ...]) -> Reading:
