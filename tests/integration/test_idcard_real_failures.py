@@ -422,6 +422,35 @@ def test_a_digit_only_the_layout_pass_slipped_is_outvoted_by_three_rereads(monke
     assert {"ocr", "ocr_alt", "ocr_eng"} <= set(number.sources)
 
 
+class _NumberRowGarbled(_VieMisreads):
+    """Tesseract, except that the layout pass reads the number's row garbled: a digit doubled in the number
+    (13 digits), its label beside it unreadable (`s/Ao:`), as on a real crop of a chip card."""
+
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        page = self.inner.read_page(image, options)
+        lines = []
+        for ln in page.lines:
+            if any(self.number in w.text for w in ln.words):
+                words = [
+                    w.model_copy(update={"text": self.wrong if self.number in w.text else "s/Ao:"}) for w in ln.words
+                ]
+                ln = Line.of(words, confidence=ln.confidence)
+            lines.append(ln)
+        return TextPage.of_lines(lines)
+
+
+def test_a_number_read_a_digit_too_long_beside_a_garbled_label_is_still_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real crop of a chip front: the layout pass read the bold number with 13 digits (a 3 as `35`) and
+    its label as `s/Ao:`; with neither a 12-digit run nor the label found the number was missing. A word
+    of digits one or two from the number's length still says where the number is: its box is read again."""
+    p = _person("cccd_chip_2021", "long-run")
+    img, _ = render_card(p, "cccd_chip_2021", "front", random.Random(7))
+    monkeypatch.setattr(idcard, "parse_cccd_qr", lambda text: None)  # the print alone: no QR code to settle it
+    too_long = p.id_number[:9] + p.id_number[9] + p.id_number[9:]
+    doc = read_document(rendered_page(img), reader=_NumberRowGarbled(p.id_number, too_long, layout_only=True))
+    assert doc.value("id_number") == p.id_number
+
+
 def test_a_red_printed_number_read_from_the_print_alone_is_never_confident(reader: Reader) -> None:
     """Real 2016 cards: every reading of the red number over the guilloche repeated one misread digit
     (`…57749` for `…57769`) at 0.996, a digit the number's structure does not check."""

@@ -44,11 +44,25 @@ def _digit_runs(lines: list[Line], length: int) -> list[tuple[str, Word | None, 
     return out
 
 
+def _near_runs(lines: list[Line], length: int) -> list[tuple[str, Word | None, Line]]:
+    """A word of digits one or two longer or shorter than the number (a bold 3 read as `35`, a digit lost):
+    no reading, but where the number is for the re-reads of its box. (Only for the 12-digit number: a
+    9-digit one is as long as a date written without separators.)"""
+    out: list[tuple[str, Word | None, Line]] = []
+    for line in lines:
+        for w in line.words:
+            text = w.text.strip(".,:;")
+            d = re.sub(r"\D", "", text.translate(TO_DIGIT))
+            if len(d) != length and abs(len(d) - length) <= 2 and len(d) >= 0.9 * len(text):
+                out.append(("", w, line))
+    return out
+
+
 def read_id_number(
     reader: Reader, img: np.ndarray, layout: TextPage, generation: str, colour: np.ndarray | None = None
 ) -> list[Reading]:
     length = 9 if generation == "cmnd_9" else 12
-    runs = _digit_runs(layout.lines, length)
+    runs = _digit_runs(layout.lines, length) or (_near_runs(layout.lines, length) if length == 12 else [])
     if not runs:
         # the number may have been split or garbled: try the line after the label
         hit = find_label(layout.lines, LABELS[F.ID_NUMBER])
