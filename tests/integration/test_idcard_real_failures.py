@@ -451,6 +451,44 @@ def test_a_number_read_a_digit_too_long_beside_a_garbled_label_is_still_read(mon
     assert doc.value("id_number") == p.id_number
 
 
+class _TypedRereadsSlipApart(_VieMisreads):
+    """Tesseract, except that on a typed CMND the layout pass garbles the number (no run of 9 digits) and
+    the two `vie` re-reads of its box each slip a digit, at different places (fault injection: what the
+    re-reads of a number typed over the guilloche and the red hatching did on a real photo)."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(number, number)
+        self.slips = {
+            True: number[:4] + str((int(number[4]) + 3) % 10) + number[5:],  # the whitelisted re-read
+            False: number[:3] + "6" + number[4:6] + "6" + number[7:],  # the one of the green channel
+        }
+        assert number not in self.slips.values()
+
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        self.wrong = self.number[:5] + "#" + self.number[6:]
+        return super().read_page(image, options)
+
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
+        line = self.inner.read_characters(image, options)
+        if options.lang != "vie" or self.number not in line.text.replace(" ", ""):
+            return line
+        wrong = self.slips[options.whitelist is not None]
+        return line.model_copy(update={"text": line.text.replace(" ", "").replace(self.number, wrong)})
+
+
+def test_a_typed_number_whose_two_rereads_slipped_apart_is_read_by_their_majority_with_a_third() -> None:
+    """A real 9-digit CMND photo: the layout pass lost the typed number, and its two re-reads each misread
+    it, at different places; a tie, which the first re-read won. A third reading by the other recogniser
+    gives each position a majority (and read it right on its own)."""
+    p = _person("cmnd_9", "typed-slips")
+    img, truth = render_card(p, "cmnd_9", "front", random.Random(7))
+    printed = truth["fields"]["id_number"]
+    doc = read_document(rendered_page(img), reader=_TypedRereadsSlipApart(printed))
+    number = doc.fields["id_number"]
+    assert number.value == printed
+    assert number.confidence < HIGH  # both re-reads dissent
+
+
 def test_a_red_printed_number_read_from_the_print_alone_is_never_confident(reader: Reader) -> None:
     """Real 2016 cards: every reading of the red number over the guilloche repeated one misread digit
     (`…57749` for `…57769`) at 0.996, a digit the number's structure does not check."""

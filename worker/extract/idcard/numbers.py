@@ -108,10 +108,9 @@ def read_id_number(
             if letters_mapped(token):
                 rd.extra["weight"] = rd.extra.get("weight", 1.0) * GUESSED
             readings.append(rd)
-    if length == 12:
-        eng = _eng_reading(reader, img, colour, box, generation)
-        if eng is not None:
-            readings.append(eng)
+    eng = _eng_reading(reader, img, colour, box, generation, length)
+    if eng is not None:
+        readings.append(eng)
     if readings and readings[0].source == "layout":
         first = readings[0]
         readings[0] = id_reading(str(first.value), "layout", first.char_conf, first.min_char_conf, length, box)
@@ -132,11 +131,17 @@ RED_FACE_ENG = 5.0
 
 
 def _eng_reading(
-    reader: Reader, img: np.ndarray, colour: np.ndarray | None, box: tuple[int, int, int, int], generation: str
+    reader: Reader,
+    img: np.ndarray,
+    colour: np.ndarray | None,
+    box: tuple[int, int, int, int],
+    generation: str,
+    length: int,
 ) -> Reading | None:
     """The number read by the other recogniser (`eng`, digits only), which fails differently from `vie`:
     a third independent reading, so that the layout pass and the two re-reads no longer split two to one
-    with the layout pass's weight deciding. On the 2016 card it reads the red ink alone (the green channel,
+    with the layout pass's weight deciding, and on a typed CMND, whose re-reads each slip somewhere else, a
+    third reading for their per-digit majority (vote.add_consensus). On the 2016 card it reads the red ink alone (the green channel,
     where red is darkest, of the columns the red ink spans: the label glued to the number left out)."""
     r = None
     red = generation == "cccd_barcode_2016" and colour is not None and colour.ndim == 3
@@ -155,7 +160,7 @@ def _eng_reading(
     if not digits:
         return None
     mean, mn = line_stats(r)
-    rd = id_reading(digits, "ocr_eng", mean, mn, 12, box)
+    rd = id_reading(digits, "ocr_eng", mean, mn, length, box)
     if red and rd.valid:
         rd.extra["weight"] = rd.extra.get("weight", 1.0) * RED_FACE_ENG
     return rd
