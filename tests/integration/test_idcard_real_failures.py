@@ -19,8 +19,7 @@ from fixtures.mrz import person_mrz
 from fixtures.people import Person, make_person
 from models.document import Document
 from models.elements import Line, TextPage, Word
-from worker.extract import cross_check, read_document
-from worker.extract import idcard
+from worker.extract import cross_check, idcard, read_document
 from worker.extract.idcard import extract_card
 from worker.extract.idcard.evidence import Features, score
 from worker.extract.idcard.labels import LABELS, find_label, lines_below

@@ -140,12 +140,13 @@ def _eng_reading(
 ) -> Reading | None:
     """The number read by the other recogniser (`eng`, digits only), which fails differently from `vie`:
     a third independent reading, so that the layout pass and the two re-reads no longer split two to one
-    with the layout pass's weight deciding, and on a typed CMND, whose re-reads each slip somewhere else, a
-    third reading for their per-digit majority (vote.add_consensus). On the 2016 card it reads the red ink alone (the green channel,
-    where red is darkest, of the columns the red ink spans: the label glued to the number left out)."""
+    with the layout pass's weight deciding, and on a typed CMND, whose re-reads each slip somewhere else,
+    one that gives their per-digit majority (vote.add_consensus). On the 2016 card it reads the red ink
+    alone (the green channel, where red is darkest, of the columns the red ink spans: the label glued to
+    the number left out)."""
     r = None
-    red = generation == "cccd_barcode_2016" and colour is not None and colour.ndim == 3
-    if red:
+    red = False
+    if generation == "cccd_barcode_2016" and colour is not None and colour.ndim == 3:
         x, y, w, h = box
         crop = crop_box(colour, (x - 2 * h, y, w + 3 * h, h))  # the number may start left of the word box
         span = red_ink_span(crop) if crop.size else None

@@ -189,10 +189,12 @@ def decide(
             field=name,
             sources=agreeing,
             char_conf=max(
-                (r.char_conf for r in rs if r.source in ("ocr", "ocr_alt", "ocr_eng", "lexicon")), default=chosen.char_conf
+                (r.char_conf for r in rs if r.source in ("ocr", "ocr_alt", "ocr_eng", "lexicon")),
+                default=chosen.char_conf,
             ),
             min_char_conf=max(
-                (r.min_char_conf for r in rs if r.source in ("ocr", "ocr_alt", "ocr_eng", "lexicon")), default=chosen.min_char_conf
+                (r.min_char_conf for r in rs if r.source in ("ocr", "ocr_alt", "ocr_eng", "lexicon")),
+                default=chosen.min_char_conf,
             ),
             valid=chosen.valid,
             disagreements=len(disagreeing),
