@@ -150,11 +150,11 @@ def _eng_reading(
         x, y, w, h = box
         crop = crop_box(colour, (x - 2 * h, y, w + 3 * h, h))  # the number may start left of the word box
         span = red_ink_span(crop) if crop.size else None
-        red = span is not None
         if span is not None:
             r = reader.read_line(crop[:, span[0] : span[1], 1], psm=7, lang="eng", whitelist=DIGITS)
-            # red ink that is not the number (a card of another generation taken for this one): its box
-            red = len(re.sub(r"\D", "", r.text)) == 12
+            # red ink that is not the number (a warm cast, a card of another generation taken for this one,
+            # whose red is its title): the word box as for every other card
+            red = len(re.sub(r"\D", "", r.text)) == length
     if r is None or not red:
         r = read_region(reader, img, box, whitelist=DIGITS, psm=7, lang="eng")
     digits = re.sub(r"\D", "", r.text)
