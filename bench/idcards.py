@@ -205,7 +205,7 @@ def _apply_ablation(ablate: tuple[str, ...]) -> None:
         setattr(idcard, "read_mrz", lambda image, reader, today=None: None)  # noqa: B010
     if "reread" in ablate:
         # the layout pass's reading wins: what reading each field's region again with its own settings is worth
-        vote.VOTE.update({"ocr": 0.0, "ocr_alt": 0.0, "lexicon": 0.0})
+        vote.VOTE.update({"ocr": 0.0, "ocr_alt": 0.0, "ocr_eng": 0.0, "lexicon": 0.0})
 
 
 def _equal(name: str, got: Any, expected: Any) -> bool:

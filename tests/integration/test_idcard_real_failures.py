@@ -13,12 +13,13 @@ import pytest
 from PIL import Image
 from plugins.pages import rendered_page
 
+from fixtures.cards import render_world_card, world_person
 from fixtures.idcards import render_card
 from fixtures.mrz import person_mrz
 from fixtures.people import Person, make_person
 from models.document import Document
 from models.elements import Line, TextPage, Word
-from worker.extract import cross_check, read_document
+from worker.extract import cross_check, idcard, read_document
 from worker.extract.idcard import extract_card
 from worker.extract.idcard.evidence import Features, score
 from worker.extract.idcard.labels import LABELS, find_label, lines_below
@@ -323,8 +324,8 @@ def test_a_wrapped_value_centred_under_its_first_part_is_read_whole() -> None:
 
 
 class _RereadsSlip(Reader):
-    """Tesseract, except that every character-level re-read of the number's box reads one digit wrong in
-    the same place: what two re-reads of a tight box did on real photos (fault injection)."""
+    """Tesseract, except that every character-level `vie` re-read of the number's box reads one digit wrong
+    in the same place: what two re-reads of a tight box did on real photos (fault injection)."""
 
     def __init__(self, number: str) -> None:
         self.inner = TesseractReader("vie")
@@ -337,7 +338,7 @@ class _RereadsSlip(Reader):
 
     def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
         line = self.inner.read_characters(image, options)
-        if self.number in line.text.replace(" ", ""):
+        if options.lang == "vie" and self.number in line.text.replace(" ", ""):
             return line.model_copy(update={"text": line.text.replace(" ", "").replace(self.number, self.wrong)})
         return line
 
@@ -352,6 +353,139 @@ def test_the_layout_pass_outweighs_two_rereads_that_slipped_the_same_way() -> No
     doc = _read(p, "front", _RereadsSlip(p.id_number))
     assert doc.value("id_number") == p.id_number
     assert doc.fields["id_number"].confidence < HIGH  # the re-reads still dissent
+
+
+class _VieMisreads(Reader):
+    """Tesseract, except that every `vie` reading of the number (the layout pass's, or with `layout_only`
+    that one alone) turns one digit into another, where `eng` reads what it reads (fault injection): on
+    real 2016 cards `vie` read the red face's 3 as 5 in every reading; on blurred chip cards the layout
+    pass alone slipped a digit both re-reads had right."""
+
+    def __init__(self, number: str, wrong: str, *, layout_only: bool = False) -> None:
+        self.inner = TesseractReader("vie")
+        self.lang = self.inner.lang
+        self.number, self.wrong, self.layout_only = number, wrong, layout_only
+
+    def _slip(self, text: str) -> str:
+        return text.replace(self.number, self.wrong)
+
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        page = self.inner.read_page(image, options)
+        if options.lang != "vie":
+            return page
+        lines = [
+            ln.model_copy(
+                update={
+                    "text": self._slip(ln.text),
+                    "words": [w.model_copy(update={"text": self._slip(w.text)}) for w in ln.words],
+                }
+            )
+            for ln in page.lines
+        ]
+        return TextPage.of_lines(lines)
+
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
+        line = self.inner.read_characters(image, options)
+        if self.layout_only or options.lang != "vie" or self.number not in line.text.replace(" ", ""):
+            return line
+        return line.model_copy(update={"text": self._slip(line.text.replace(" ", ""))})
+
+    def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
+        return self.inner.orientation(image)
+
+
+def test_the_red_number_is_read_from_its_red_ink_by_a_second_recogniser() -> None:
+    """Real 2016 cards: `vie` read the red face's 3 as 5 (and 6 as 4) in every reading of the number, the
+    layout pass's included, and they outvoted nothing; `eng` reading the red ink alone, the label glued
+    to the number left out, read all of them right. Its reading decides, below high confidence."""
+    person = world_person(random.Random("red-face"), "cccd_barcode_2016")
+    p = replace(person, id_number=person.id_number[:6] + "303613")
+    img, _ = render_world_card(p, "cccd_barcode_2016", "front", random.Random(7))
+    doc = read_document(rendered_page(img), reader=_VieMisreads(p.id_number, p.id_number[:6] + "505415"))
+    number = doc.fields["id_number"]
+    assert number.value == p.id_number and "ocr_eng" in number.sources
+    assert number.confidence < HIGH
+
+
+def test_a_digit_only_the_layout_pass_slipped_is_outvoted_by_three_rereads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real blurred chip fronts: the layout pass read one digit wrong where both `vie` re-reads of the box
+    had it right, and its weight (it outweighs two re-reads) carried the misread. The `eng` re-read is a
+    third independent reading: three agreeing re-reads outweigh it."""
+    p = _person("cccd_chip_2021", "layout-slip")
+    wrong = p.id_number[:9] + str((int(p.id_number[9]) + 5) % 10) + p.id_number[10:]
+    img, _ = render_card(p, "cccd_chip_2021", "front", random.Random(7))
+    monkeypatch.setattr(idcard, "parse_cccd_qr", lambda text: None)  # the print alone: no QR code to settle it
+    doc = read_document(rendered_page(img), reader=_VieMisreads(p.id_number, wrong, layout_only=True))
+    number = doc.fields["id_number"]
+    assert number.value == p.id_number
+    assert {"ocr", "ocr_alt", "ocr_eng"} <= set(number.sources)
+
+
+class _NumberRowGarbled(_VieMisreads):
+    """Tesseract, except that the layout pass reads the number's row garbled: a digit doubled in the number
+    (13 digits), its label beside it unreadable (`s/Ao:`), as on a real crop of a chip card."""
+
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        page = self.inner.read_page(image, options)
+        lines = []
+        for ln in page.lines:
+            if any(self.number in w.text for w in ln.words):
+                words = [
+                    w.model_copy(update={"text": self.wrong if self.number in w.text else "s/Ao:"}) for w in ln.words
+                ]
+                ln = Line.of(words, confidence=ln.confidence)
+            lines.append(ln)
+        return TextPage.of_lines(lines)
+
+
+def test_a_number_read_a_digit_too_long_beside_a_garbled_label_is_still_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real crop of a chip front: the layout pass read the bold number with 13 digits (a 3 as `35`) and
+    its label as `s/Ao:`; with neither a 12-digit run nor the label found the number was missing. A word
+    of digits one or two from the number's length still says where the number is: its box is read again."""
+    p = _person("cccd_chip_2021", "long-run")
+    img, _ = render_card(p, "cccd_chip_2021", "front", random.Random(7))
+    monkeypatch.setattr(idcard, "parse_cccd_qr", lambda text: None)  # the print alone: no QR code to settle it
+    too_long = p.id_number[:9] + p.id_number[9] + p.id_number[9:]
+    doc = read_document(rendered_page(img), reader=_NumberRowGarbled(p.id_number, too_long, layout_only=True))
+    assert doc.value("id_number") == p.id_number
+
+
+class _TypedRereadsSlipApart(_VieMisreads):
+    """Tesseract, except that on a typed CMND the layout pass garbles the number (no run of 9 digits) and
+    the two `vie` re-reads of its box each slip a digit, at different places (fault injection: what the
+    re-reads of a number typed over the guilloche and the red hatching did on a real photo)."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(number, number)
+        self.slips = {
+            True: number[:4] + str((int(number[4]) + 3) % 10) + number[5:],  # the whitelisted re-read
+            False: number[:3] + "6" + number[4:6] + "6" + number[7:],  # the one of the green channel
+        }
+        assert number not in self.slips.values()
+
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        self.wrong = self.number[:5] + "#" + self.number[6:]
+        return super().read_page(image, options)
+
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
+        line = self.inner.read_characters(image, options)
+        if options.lang != "vie" or self.number not in line.text.replace(" ", ""):
+            return line
+        wrong = self.slips[options.whitelist is not None]
+        return line.model_copy(update={"text": line.text.replace(" ", "").replace(self.number, wrong)})
+
+
+def test_a_typed_number_whose_two_rereads_slipped_apart_is_read_by_their_majority_with_a_third() -> None:
+    """A real 9-digit CMND photo: the layout pass lost the typed number, and its two re-reads each misread
+    it, at different places; a tie, which the first re-read won. A third reading by the other recogniser
+    gives each position a majority (and read it right on its own)."""
+    p = _person("cmnd_9", "typed-slips")
+    img, truth = render_card(p, "cmnd_9", "front", random.Random(7))
+    printed = truth["fields"]["id_number"]
+    doc = read_document(rendered_page(img), reader=_TypedRereadsSlipApart(printed))
+    number = doc.fields["id_number"]
+    assert number.value == printed
+    assert number.confidence < HIGH  # both re-reads dissent
 
 
 def test_a_red_printed_number_read_from_the_print_alone_is_never_confident(reader: Reader) -> None:

@@ -109,6 +109,22 @@ def test_wrong_check_digit_is_reported_not_hidden() -> None:
     assert r.checks["personal_number"] is False
 
 
+def test_a_check_digit_read_as_a_filler_is_given_back_when_the_composite_confirms_it() -> None:
+    """A real chip back: the 12-digit number's check digit, last on line 1 after `<<`, read as one more `<`;
+    the number's check failed, and with it the zone, so the number was missing. The composite check covers
+    that digit: the one digit the data gives is taken when the composite then passes, and only then."""
+    lines = _td1("046189938545", "891215", "F", "291215", "NGUYEN<<THI<MAI")
+    filler = [lines[0][:29] + "<", lines[1], lines[2]]
+    r = parse_td1(filler, today=date(2025, 6, 1))
+    assert r.valid, r.checks
+    assert r.lines[0] == lines[0] and r.id_number == "046189938545"
+    assert any("personal_number" in x for x in r.repairs)
+    # a digit of the number misread as well: the composite no longer confirms the check digit given back
+    twice = [filler[0][:20] + ("1" if filler[0][20] != "1" else "2") + filler[0][21:], lines[1], lines[2]]
+    r = parse_td1(twice, today=date(2025, 6, 1))
+    assert not r.valid and not r.checks["composite"]
+
+
 def test_a_digit_split_in_two_is_realigned_by_the_check_digits() -> None:
     # OCR read the birth date's check digit `6` as `60`: every field after it shifted one place right
     lines = _td1("046189938545", "891215", "F", "291215", "NGUYEN<<THI<MAI")

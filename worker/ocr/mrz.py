@@ -112,7 +112,9 @@ def _candidates(data: str, check: str, accept=None) -> list[tuple[str, str]]:
             cand = data[:i] + alt + data[i + 1 :]
             if is_valid_check(cand, check) and ok(cand):
                 found.append((cand, check))
-    for alt in _DIGIT_NEIGHBOURS.get(check, ""):
+    # a check digit read as the filler beside it (the 12-digit number's, last on its line, after `<<`) can
+    # be any digit: the one the data gives, which only the composite check then confirms (_choose)
+    for alt in _DIGIT_NEIGHBOURS.get(check, "") if check != "<" else "0123456789":
         if is_valid_check(data, alt) and ok(data):
             found.append((data, alt))
     return found

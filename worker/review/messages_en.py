@@ -490,6 +490,7 @@ MESSAGES: dict[str, str] = {
     "val_id_type_other": "Other",
     "src_ocr": "OCR",
     "src_ocr_alt": "OCR re-read",
+    "src_ocr_eng": "OCR re-read (English model)",
     "src_layout": "page layout",
     "src_lexicon": "name lexicon",
     "src_qr": "QR code",

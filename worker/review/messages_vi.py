@@ -490,6 +490,7 @@ MESSAGES: dict[str, str] = {
     "val_id_type_other": "Giấy tờ khác",
     "src_ocr": "nhận dạng chữ",
     "src_ocr_alt": "nhận dạng lại",
+    "src_ocr_eng": "nhận dạng lại (mô hình tiếng Anh)",
     "src_layout": "bố cục trang",
     "src_lexicon": "từ điển tên",
     "src_qr": "mã QR",

@@ -19,9 +19,11 @@ from worker.extract.idcard.regions import (
     GUESSED,
     RETRIES,
     TO_DIGIT,
+    crop_box,
     letters_mapped,
     line_stats,
     read_region,
+    red_ink_span,
 )
 from worker.extract.lines import visual_lines
 from worker.ocr import Reader
@@ -42,11 +44,25 @@ def _digit_runs(lines: list[Line], length: int) -> list[tuple[str, Word | None, 
     return out
 
 
+def _near_runs(lines: list[Line], length: int) -> list[tuple[str, Word | None, Line]]:
+    """A word of digits one or two longer or shorter than the number (a bold 3 read as `35`, a digit lost):
+    no reading, but where the number is for the re-reads of its box. (Only for the 12-digit number: a
+    9-digit one is as long as a date written without separators.)"""
+    out: list[tuple[str, Word | None, Line]] = []
+    for line in lines:
+        for w in line.words:
+            text = w.text.strip(".,:;")
+            d = re.sub(r"\D", "", text.translate(TO_DIGIT))
+            if len(d) != length and abs(len(d) - length) <= 2 and len(d) >= 0.9 * len(text):
+                out.append(("", w, line))
+    return out
+
+
 def read_id_number(
     reader: Reader, img: np.ndarray, layout: TextPage, generation: str, colour: np.ndarray | None = None
 ) -> list[Reading]:
     length = 9 if generation == "cmnd_9" else 12
-    runs = _digit_runs(layout.lines, length)
+    runs = _digit_runs(layout.lines, length) or (_near_runs(layout.lines, length) if length == 12 else [])
     if not runs:
         # the number may have been split or garbled: try the line after the label
         hit = find_label(layout.lines, LABELS[F.ID_NUMBER])
@@ -92,15 +108,63 @@ def read_id_number(
             if letters_mapped(token):
                 rd.extra["weight"] = rd.extra.get("weight", 1.0) * GUESSED
             readings.append(rd)
+    eng = _eng_reading(reader, img, colour, box, generation, length)
+    if eng is not None:
+        readings.append(eng)
     if readings and readings[0].source == "layout":
         first = readings[0]
         readings[0] = id_reading(str(first.value), "layout", first.char_conf, first.min_char_conf, length, box)
         # on real captures the layout pass, which sees the number in its line, read it right where both
         # re-reads of its box agreed on a wrong digit five times for once the other way round: a whole
-        # number it read outweighs the two re-reads together (a dissent still keeps it below 0.9)
+        # number it read outweighs the two re-reads together, not the three with the `eng` reading (a dissent
+        # still keeps it below 0.9)
         if readings[0].valid:
             readings[0].extra["weight"] = readings[0].extra.get("weight", 1.0) * 2.5
     return readings
+
+
+# on the 2016 card's red face `vie` misread a digit of the number on every real capture with a 3 or a 6 in it
+# (3 as 5, 6 as 4), and every `vie` reading of those pixels repeated the misread, layout pass included;
+# `eng` reading the red ink alone read all five right. Its reading there outweighs the `vie` readings
+# together (the layout pass's 2.5, the two re-reads' 1 each); the dissent keeps the value below 0.9
+RED_FACE_ENG = 5.0
+
+
+def _eng_reading(
+    reader: Reader,
+    img: np.ndarray,
+    colour: np.ndarray | None,
+    box: tuple[int, int, int, int],
+    generation: str,
+    length: int,
+) -> Reading | None:
+    """The number read by the other recogniser (`eng`, digits only), which fails differently from `vie`:
+    a third independent reading, so that the layout pass and the two re-reads no longer split two to one
+    with the layout pass's weight deciding, and on a typed CMND, whose re-reads each slip somewhere else,
+    one that gives their per-digit majority (vote.add_consensus). On the 2016 card it reads the red ink
+    alone (the green channel, where red is darkest, of the columns the red ink spans: the label glued to
+    the number left out)."""
+    r = None
+    red = False
+    if generation == "cccd_barcode_2016" and colour is not None and colour.ndim == 3:
+        x, y, w, h = box
+        crop = crop_box(colour, (x - 2 * h, y, w + 3 * h, h))  # the number may start left of the word box
+        span = red_ink_span(crop) if crop.size else None
+        if span is not None:
+            r = reader.read_line(crop[:, span[0] : span[1], 1], psm=7, lang="eng", whitelist=DIGITS)
+            # red ink that is not the number (a warm cast, a card of another generation taken for this one,
+            # whose red is its title): the word box as for every other card
+            red = len(re.sub(r"\D", "", r.text)) == length
+    if r is None or not red:
+        r = read_region(reader, img, box, whitelist=DIGITS, psm=7, lang="eng")
+    digits = re.sub(r"\D", "", r.text)
+    if not digits:
+        return None
+    mean, mn = line_stats(r)
+    rd = id_reading(digits, "ocr_eng", mean, mn, length, box)
+    if red and rd.valid:
+        rd.extra["weight"] = rd.extra.get("weight", 1.0) * RED_FACE_ENG
+    return rd
 
 
 def id_reading(digits: str, source: str, mean: float, mn: float, length: int, box: tuple[int, ...]) -> Reading:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 
 from models.elements import EMPTY_LINE, Line
@@ -48,6 +49,29 @@ def read_region(
         # psm 7 gives up on a line with clutter above/below; raw-line mode does not
         r = reader.read_line(crop, scale=sc, **{**kw, "psm": 13})
     return r
+
+
+def redness(colour: np.ndarray) -> np.ndarray:
+    """How much redder than its other channels each pixel is: the 2016 card's red number stands out of it,
+    where the guilloche under it (pale, of every hue) and the black label beside it do not."""
+    b, g, r = (colour[:, :, i].astype(np.int16) for i in range(3))
+    return np.clip(r - np.maximum(g, b), 0, 255).astype(np.uint8)
+
+
+# the least redness the number's ink has over its paper (Otsu can set the cut lower on a pale crop)
+_RED_INK = 30
+
+
+def red_ink_span(colour: np.ndarray) -> tuple[int, int] | None:
+    """The columns of a crop the red ink spans (with a margin of a third of the crop's height each side),
+    None when the crop holds no red ink: the number alone, without the label glued to it (`Số:0...`)."""
+    red = redness(colour)
+    cut, _ = cv2.threshold(red, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    cols = np.nonzero((red > max(cut, _RED_INK)).sum(axis=0) >= 2)[0]
+    h, w = colour.shape[:2]
+    if len(cols) == 0 or cols[-1] - cols[0] < 2 * h:
+        return None
+    return max(0, int(cols[0]) - h // 3), min(w, int(cols[-1]) + h // 3 + 1)
 
 
 # when a whitelisted re-read fails its format (a digit dropped or doubled), the same region again with other

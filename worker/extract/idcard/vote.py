@@ -22,7 +22,7 @@ from worker.vntext import clean, expand_address, name_key
 _ADDRESSES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
 
 # which source wins a disagreement, strongest first
-PRIORITY = ("qr", "mrz", "lexicon", "ocr", "ocr_alt", "layout", "vote", "id_number", "rule")
+PRIORITY = ("qr", "mrz", "lexicon", "ocr", "ocr_alt", "ocr_eng", "layout", "vote", "id_number", "rule")
 
 
 # how much one source counts in a vote between disagreeing readings: a decoded QR or a verified MRZ
@@ -33,6 +33,8 @@ VOTE = {
     "lexicon": 1.0,
     "ocr": 1.0,
     "ocr_alt": 1.0,
+    # the number read by the `eng` model (numbers.py): another recogniser, so an independent reading
+    "ocr_eng": 1.0,
     "layout": 1.0,
     "id_number": 1.5,
     "rule": 0.5,
@@ -92,7 +94,7 @@ def add_consensus(readings: dict[str, list[Reading]], name: str) -> None:
     """Three or more OCR readings of a number or date that disagree: their per-character weighted majority
     joins the vote as one more reading (`079147329742`, `179147320742`, `078147329742` → `079147329742`:
     each misread one digit, at different places). Nothing is added on a tied position."""
-    rs = [r for r in readings.get(name, []) if r.valid and r.source in ("ocr", "ocr_alt", "layout")]
+    rs = [r for r in readings.get(name, []) if r.valid and r.source in ("ocr", "ocr_alt", "ocr_eng", "layout")]
     strings = [_digit_string(name, r.value) for r in rs]
     pairs = [(r, x) for r, x in zip(rs, strings, strict=True) if x]
     if len(pairs) < 3 or len({x for _, x in pairs}) < 2 or len({len(x) for _, x in pairs}) != 1:
@@ -173,7 +175,7 @@ def decide(
         disagreeing = [
             r
             for r in rs
-            if r.source in ("qr", "mrz", "ocr", "ocr_alt")
+            if r.source in ("qr", "mrz", "ocr", "ocr_alt", "ocr_eng")
             and r.value is not None
             and not agree(r.value, chosen.value, name)
             and r.valid
@@ -187,10 +189,12 @@ def decide(
             field=name,
             sources=agreeing,
             char_conf=max(
-                (r.char_conf for r in rs if r.source in ("ocr", "ocr_alt", "lexicon")), default=chosen.char_conf
+                (r.char_conf for r in rs if r.source in ("ocr", "ocr_alt", "ocr_eng", "lexicon")),
+                default=chosen.char_conf,
             ),
             min_char_conf=max(
-                (r.min_char_conf for r in rs if r.source in ("ocr", "ocr_alt", "lexicon")), default=chosen.min_char_conf
+                (r.min_char_conf for r in rs if r.source in ("ocr", "ocr_alt", "ocr_eng", "lexicon")),
+                default=chosen.min_char_conf,
             ),
             valid=chosen.valid,
             disagreements=len(disagreeing),
@@ -199,7 +203,7 @@ def decide(
             dissent=sum(
                 1
                 for r in rs
-                if r.source in ("layout", "ocr", "ocr_alt")
+                if r.source in ("layout", "ocr", "ocr_alt", "ocr_eng")
                 and r.valid
                 and r.value not in (None, "")
                 and not agree(r.value, chosen.value, name)
