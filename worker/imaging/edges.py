@@ -12,7 +12,6 @@ _BORDER_REACH = 0.08  # search reach across a side at the image border, share of
 _MEDIAN_SHARE = 0.25  # see _edge_offset
 _STEP_HALF = 8  # half-samples (0.5 px each): the step is measured 4 px either side
 _OUTERMOST_SHARE = 0.35  # see _edge_offset
-_RETRY_REACH = 0.15  # search reach across a side that failed at the usual one, share of its length
 _MIN_VISIBLE_SHARE = 0.1  # of a side running off the image: fitted on its visible stretch from this
 
 
@@ -84,28 +83,7 @@ def _refine_side(
     # a side at the image border may be a card side running off the image: the contour then follows
     # the border for a stretch and its coarse side is off the real one by more than the usual reach
     at_border = card and _at_border(p0, p1, w, h)
-    found = _fit_side(grey, p0, d, n, length, samples, card, at_border, _BORDER_REACH if at_border else 0.03)
-    if found is None and card and not at_border:
-        # a coarse side leaning across the card's edge (a photo's shadow or a plastic sleeve merged into the
-        # outline) misses the edge at its ends by more than the usual reach: searched once more, farther
-        found = _fit_side(grey, p0, d, n, length, samples, card, at_border, _RETRY_REACH)
-    return found
-
-
-def _fit_side(
-    grey: np.ndarray,
-    p0: np.ndarray,
-    d: np.ndarray,
-    n: np.ndarray,
-    length: float,
-    samples: int,
-    card: bool,
-    at_border: bool,
-    reach_share: float,
-) -> tuple[Line | None, float] | None:
-    """One side's fit searching `reach_share` of its length either side of it (see _refine_side)."""
-    h, w = grey.shape[:2]
-    reach = max(4.0, reach_share * length)
+    reach = max(4.0, (_BORDER_REACH if at_border else 0.03) * length)
     offs = np.arange(-reach, reach + 0.5, 0.5)
     ts = np.linspace(0.1, 0.9, samples)
     if at_border:
@@ -131,7 +109,7 @@ def _fit_side(
     edge_pts = base + (offs[0] + pos)[:, None] * n[None, :]
     edge_pts = edge_pts[strong]
     line = robust_tls(edge_pts) if len(edge_pts) >= samples // 4 else None
-    if line is None and not at_border:
+    if line is None and not (card and _at_border(p0, p1, w, h)):
         return None
     return line, step
 
