@@ -95,6 +95,11 @@ def _pg_connect(dbname: str = "postgres"):  # type: ignore[no-untyped-def]
     return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname, connect_timeout=3, autocommit=True)
 
 
+# a throwaway database's commits need not wait for the disk (a crash of the server would only lose the last
+# ones, never corrupt): the server's other databases keep synchronous commits
+THROWAWAY_DATABASE = 'ALTER DATABASE "{name}" SET synchronous_commit = off'
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """SQLAlchemy URL of an empty database that exists only for this test."""
@@ -105,6 +110,7 @@ def postgres_url() -> Iterator[str]:
     name = f"intake_test_{uuid.uuid4().hex[:16]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(THROWAWAY_DATABASE.format(name=name))
     try:
         yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
     finally:

@@ -108,6 +108,8 @@ def test_an_invalid_setting_is_bad_usage_naming_the_variable(tmp_path: Path, ent
     env = {"INTAKE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "INTAKE_PDF_DPI": "abc"}
     proc = subprocess.run([*entry, "status"], capture_output=True, text=True, env=env, timeout=120)
     assert_one_line(proc, 2, "INTAKE_PDF_DPI=abc", "valid integer")
+    if entry != INTAKE:
+        return  # the rows below run `intake` itself: once is enough
     out_of_range = run_intake("status", data_dir=tmp_path, env={"INTAKE_AUTO_ACCEPT_THRESHOLD": "95"})
     assert_one_line(out_of_range, 2, "INTAKE_AUTO_ACCEPT_THRESHOLD=95", "less than or equal to 1")
     port = run_intake("status", data_dir=tmp_path, env={"INTAKE_METRICS_PORT": "0"})

@@ -159,7 +159,7 @@ def test_upload_through_bucket_queue_and_worker_to_review_and_export(
         while clerk.locator("tr.hl").get_attribute("data-state") in ("waiting", "processing"):
             assert worker.poll() is None, Path(worker.log_path).read_text()
             assert time.monotonic() < deadline, Path(worker.log_path).read_text()[-3000:]
-            time.sleep(2)
+            time.sleep(0.5)
             clerk.reload()
         row = clerk.locator("tr.hl")
         assert row.get_attribute("data-state") == "in_review", row.inner_text()

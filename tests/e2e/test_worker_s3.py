@@ -206,7 +206,7 @@ def _proxied(url: str, port: int) -> str:
 def test_database_outage_is_waited_out_and_nothing_is_lost(prod: Prod, tcp_proxy) -> None:  # type: ignore[no-untyped-def]
     proxy = tcp_proxy("127.0.0.1", 5432)
     settings = prod.settings.model_copy(update={"database_url": _proxied(prod.settings.database_url or "", proxy.port)})
-    options = WorkerOptions(drain=True, wait_s=1, backoff_base_s=0.3, pause_max_s=1.0)
+    options = WorkerOptions(drain=True, wait_s=1, backoff_base_s=0.3, pause_max_s=0.5)
     worker, _ = build_worker(settings, options=options, propose=None)  # schema created while the database is up
     proxy.stop()  # PostgreSQL "goes down": new connections refused, open ones cut
     prod.put("HS-5/front.jpg", CARD)
@@ -217,7 +217,7 @@ def test_database_outage_is_waited_out_and_nothing_is_lost(prod: Prod, tcp_proxy
     while worker.stats.results["release"] < 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert worker.stats.results["release"] >= 1  # it met the outage and handed the message back
-    time.sleep(3)  # several probe rounds while the database is still down
+    time.sleep(1.5)  # several probe rounds (0.3, 0.5, 0.5 s apart) while the database is still down
     proxy.start()
     runner.join(timeout=120)
     if runner.is_alive():
@@ -246,14 +246,16 @@ def _wait_for_running_job(engine, timeout: float = 90.0) -> None:  # type: ignor
 
 def test_sigkill_mid_job_redelivers_and_stores_once(prod: Prod, worker_process) -> None:  # type: ignore[no-untyped-def]
     prod.put("HS-6/gcn.tif", THREE_PAGES)
-    proc = worker_process("--wait", "1", env=prod.env())
+    # a short visibility timeout (heartbeat every second): the survivor gets the message back soon after the kill
+    env = prod.env(INTAKE_VISIBILITY_TIMEOUT_S="2")
+    proc = worker_process("--wait", "1", env=env)
     engine = prod.engine()
     _wait_for_running_job(engine)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from documents")).scalar_one() == 0
-    survivor = worker_process("--wait", "1", "--drain", env=prod.env(), name="survivor")
+    survivor = worker_process("--wait", "1", "--drain", env=env, name="survivor")
     assert survivor.wait(timeout=150) == 0, Path(survivor.log_path).read_text()
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from documents")).scalar_one() == 3

@@ -99,9 +99,9 @@ def test_logout_is_committed_before_its_answer(review_server: Server, monkeypatc
     def slow_commit(_session: Session) -> None:
         time.sleep(0.5)
 
+    cookie, token = _session(review_server, "clerk")  # logged in at full speed: the logout is what is slowed
     event.listen(Session, "before_commit", slow_commit)
     try:
-        cookie, token = _session(review_server, "clerk")
         with httpx.Client(base_url=review_server.url, headers={"Cookie": cookie, "X-CSRF-Token": token}) as c:
             epoch = _epoch(review_server, "clerk")
             assert c.delete("/api/session").status_code == 204

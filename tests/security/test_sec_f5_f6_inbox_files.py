@@ -73,7 +73,7 @@ def test_a_copy_that_pauses_longer_than_the_settle_time_is_read_whole(tmp_path: 
     queue = SqliteQueue(settings.data_dir / "queue.db")
     inbox = settings.resolved_inbox_dir
     watcher = InboxWatcher(
-        inbox, archive_dir(settings), lambda body, key: queue.send(body, dedup_key=key), settle_s=2.0, interval_s=0.2
+        inbox, archive_dir(settings), lambda body, key: queue.send(body, dedup_key=key), settle_s=1.0, interval_s=0.2
     )
     stop = threading.Event()
     thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
@@ -81,10 +81,10 @@ def test_a_copy_that_pauses_longer_than_the_settle_time_is_read_whole(tmp_path: 
     data = SCAN.read_bytes()
     (inbox / "HS-6").mkdir(parents=True)
     try:
-        with open(inbox / "HS-6" / "front.jpg", "wb") as out:  # one copy, one descriptor, a 3 s pause
+        with open(inbox / "HS-6" / "front.jpg", "wb") as out:  # one copy, one descriptor, a 2 s pause
             out.write(data[: len(data) // 2])
             out.flush()
-            time.sleep(3.0)
+            time.sleep(2.0)
             out.write(data[len(data) // 2 :])
         deadline = time.monotonic() + 30
         while watcher.enqueued == 0 and time.monotonic() < deadline:

@@ -5,7 +5,7 @@ role check stops it first), on SQLite and on PostgreSQL (which refuses NUL bytes
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from typing import Any
 
 import pytest
@@ -67,11 +67,18 @@ def _requests(
         for value in hostile:
             if "\x00" not in value and "/" not in value:
                 yield _fill(path, {p.name: value}), {}
-    # the pages also read filters straight from the query string (parse_filter), undeclared
-    queries = {q.alias for q in _params(route.dependant, "query_params")} | set(UNDECLARED if method == "GET" else ())
-    for name in sorted(queries):
+    declared = {q.alias for q in _params(route.dependant, "query_params")}
+    for name in sorted(declared):
         for value in hostile:
             yield _fill(path, {}), {"params": {name: value}}
+    # the pages also read filters straight from the query string (parse_filter), undeclared. Every undeclared
+    # name rides in one request per hostile value: they are read leniently, each on its own (a bad one falls
+    # back to its default, none is refused), and the request guard refuses a NUL in any of them before the
+    # route runs, so together they reach the same code as one at a time, in a tenth of the requests
+    undeclared = sorted(set(UNDECLARED) - declared) if method == "GET" else []
+    if undeclared:
+        for value in hostile:
+            yield _fill(path, {}), {"params": dict.fromkeys(undeclared, value)}
     fields = [b.alias for b in body]
     form = any(type(b.field_info).__name__ in ("Form", "File") for b in body)
     if method in ("POST", "PUT", "PATCH", "DELETE"):
@@ -98,16 +105,24 @@ def _sweep(review: Review, hostile: tuple[Any, ...] = HOSTILE) -> list[str]:
         lenient_throttle(review.app)
     failures: list[str] = []
     seen = 0
-    for method, path, route in _routes(review.app):
-        # a fresh admin session per route: logging out, a password reset or a role change must not end the sweep
-        admin = review.client("boss", raise_server_exceptions=False)
-        for url, kw in _requests(method, path, route, hostile):
-            seen += 1
-            r = admin.request(method, url, **kw)
-            if r.status_code >= 500:
-                failures.append(f"{method} {url[:80]} {str(kw)[:120]} -> {r.status_code}")
-            if r.status_code == 401 or (method, path) in (("DELETE", "/api/session"), ("POST", "/logout")):
-                admin = review.client("boss", raise_server_exceptions=False)
+    with ExitStack() as session:
+
+        def login() -> Any:
+            # the last admin's client closed; entered, a client keeps one event-loop thread for all its requests
+            # instead of starting one per request
+            session.close()
+            return session.enter_context(review.client("boss", raise_server_exceptions=False))
+
+        for method, path, route in _routes(review.app):
+            # a fresh admin session per route: logging out, a password reset or a role change must not end the sweep
+            admin = login()
+            for url, kw in _requests(method, path, route, hostile):
+                seen += 1
+                r = admin.request(method, url, **kw)
+                if r.status_code >= 500:
+                    failures.append(f"{method} {url[:80]} {str(kw)[:120]} -> {r.status_code}")
+                if r.status_code == 401 or (method, path) in (("DELETE", "/api/session"), ("POST", "/logout")):
+                    admin = login()
     assert seen > 300  # the sweep reached every route
     return failures
 

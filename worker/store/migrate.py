@@ -19,9 +19,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
-from worker.store.db import Base, make_engine, prepare_sqlite_file, with_connect_timeout
+from worker.store.db import Base, make_engine, with_connect_timeout
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,8 @@ def upgrade(url: str | Engine, revision: str = "head") -> None:
     if isinstance(url, Engine):
         engine, owned = url, False
     else:
-        prepare_sqlite_file(url)
-        engine, owned = create_engine(url), True
+        # the app's SQLite settings (WAL, commits not synced one by one), without enforcing foreign keys
+        engine, owned = make_engine(url, foreign_keys=False), True
     try:
         import_table_modules()
         head = head_revision()
