@@ -1,6 +1,7 @@
 """The 9-digit CMND front on its green guilloche form with dotted leaders (real photos: the layout pass
 dropped the number, name and birth-date rows, 31% of the fields right): read from the text rows found in
-the ink (worker/imaging/formrows.py, worker/extract/idcard/rows.py). Synthetic world renders, real Tesseract."""
+the ink (worker/imaging/formrows.py, worker/extract/idcard/rows.py). Synthetic world renders, read with what
+real Tesseract returned for them (tests/plugins/recordings/test_idcard_cmnd_rows.json, `--record-ocr`)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from plugins.pages import rendered_page
 
 from fixtures.cards import render_world_card, world_person
 from worker.extract import read_document
-from worker.ocr import Reader, TesseractReader
+from worker.ocr import Reader
 from worker.vntext import clean
 
 HIGH = 0.9
 
 
 @pytest.fixture(scope="module")
-def reader() -> Reader:
-    return TesseractReader("vie")
+def reader(recorded_reader: Reader) -> Reader:
+    return recorded_reader
 
 
 # renders whose name and birth-date rows the layout pass alone lost (before the rows were read from the ink)

@@ -1,5 +1,7 @@
 """Failure classes found on real captures (issue 15), each reproduced on a synthetic render and read with
-real Tesseract: what went wrong there must not come back, and above all must never come back confidently."""
+what real Tesseract returned for it (replayed from tests/plugins/recordings/test_idcard_real_failures.json,
+`pytest FILE --record-ocr -n 0` records it again): what went wrong there must not come back, and above all
+must never come back confidently."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from worker.extract.idcard.labels import LABELS, find_label, lines_below
 from worker.extract.idcard.numbers import read_date_field
 from worker.extract.idcard.plausible import address_evidence, name_evidence, repair_mrz_name_line
 from worker.extract.idcard.text import clean_value
-from worker.ocr import Reader, TesseractReader
+from worker.ocr import Reader
 from worker.ocr.reader import ReadOptions
 from worker.vntext import name_key
 
@@ -34,8 +36,8 @@ HIGH = 0.9
 
 
 @pytest.fixture(scope="module")
-def reader() -> Reader:
-    return TesseractReader("vie")
+def reader(recorded_reader: Reader) -> Reader:
+    return recorded_reader
 
 
 def _person(generation: str, seed: str) -> Person:
@@ -327,8 +329,8 @@ class _RereadsSlip(Reader):
     """Tesseract, except that every character-level `vie` re-read of the number's box reads one digit wrong
     in the same place: what two re-reads of a tight box did on real photos (fault injection)."""
 
-    def __init__(self, number: str) -> None:
-        self.inner = TesseractReader("vie")
+    def __init__(self, inner: Reader, number: str) -> None:
+        self.inner = inner
         self.lang = self.inner.lang
         self.number = number
         self.wrong = number[:7] + str((int(number[7]) + 5) % 10) + number[8:]
@@ -346,11 +348,11 @@ class _RereadsSlip(Reader):
         return self.inner.orientation(image)
 
 
-def test_the_layout_pass_outweighs_two_rereads_that_slipped_the_same_way() -> None:
+def test_the_layout_pass_outweighs_two_rereads_that_slipped_the_same_way(reader: Reader) -> None:
     """Real photos: both re-reads of the number's box agreed on a wrong digit while the layout pass, which
     read the number in its line, had it right; the two re-reads outvoted it at 0.99."""
     p = _person("cccd_barcode_2016", "rereads-slip")
-    doc = _read(p, "front", _RereadsSlip(p.id_number))
+    doc = _read(p, "front", _RereadsSlip(reader, p.id_number))
     assert doc.value("id_number") == p.id_number
     assert doc.fields["id_number"].confidence < HIGH  # the re-reads still dissent
 
@@ -361,8 +363,8 @@ class _VieMisreads(Reader):
     real 2016 cards `vie` read the red face's 3 as 5 in every reading; on blurred chip cards the layout
     pass alone slipped a digit both re-reads had right."""
 
-    def __init__(self, number: str, wrong: str, *, layout_only: bool = False) -> None:
-        self.inner = TesseractReader("vie")
+    def __init__(self, inner: Reader, number: str, wrong: str, *, layout_only: bool = False) -> None:
+        self.inner = inner
         self.lang = self.inner.lang
         self.number, self.wrong, self.layout_only = number, wrong, layout_only
 
@@ -394,20 +396,22 @@ class _VieMisreads(Reader):
         return self.inner.orientation(image)
 
 
-def test_the_red_number_is_read_from_its_red_ink_by_a_second_recogniser() -> None:
+def test_the_red_number_is_read_from_its_red_ink_by_a_second_recogniser(reader: Reader) -> None:
     """Real 2016 cards: `vie` read the red face's 3 as 5 (and 6 as 4) in every reading of the number, the
     layout pass's included, and they outvoted nothing; `eng` reading the red ink alone, the label glued
     to the number left out, read all of them right. Its reading decides, below high confidence."""
     person = world_person(random.Random("red-face"), "cccd_barcode_2016")
     p = replace(person, id_number=person.id_number[:6] + "303613")
     img, _ = render_world_card(p, "cccd_barcode_2016", "front", random.Random(7))
-    doc = read_document(rendered_page(img), reader=_VieMisreads(p.id_number, p.id_number[:6] + "505415"))
+    doc = read_document(rendered_page(img), reader=_VieMisreads(reader, p.id_number, p.id_number[:6] + "505415"))
     number = doc.fields["id_number"]
     assert number.value == p.id_number and "ocr_eng" in number.sources
     assert number.confidence < HIGH
 
 
-def test_a_digit_only_the_layout_pass_slipped_is_outvoted_by_three_rereads(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_digit_only_the_layout_pass_slipped_is_outvoted_by_three_rereads(
+    reader: Reader, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Real blurred chip fronts: the layout pass read one digit wrong where both `vie` re-reads of the box
     had it right, and its weight (it outweighs two re-reads) carried the misread. The `eng` re-read is a
     third independent reading: three agreeing re-reads outweigh it."""
@@ -415,7 +419,7 @@ def test_a_digit_only_the_layout_pass_slipped_is_outvoted_by_three_rereads(monke
     wrong = p.id_number[:9] + str((int(p.id_number[9]) + 5) % 10) + p.id_number[10:]
     img, _ = render_card(p, "cccd_chip_2021", "front", random.Random(7))
     monkeypatch.setattr(idcard, "parse_cccd_qr", lambda text: None)  # the print alone: no QR code to settle it
-    doc = read_document(rendered_page(img), reader=_VieMisreads(p.id_number, wrong, layout_only=True))
+    doc = read_document(rendered_page(img), reader=_VieMisreads(reader, p.id_number, wrong, layout_only=True))
     number = doc.fields["id_number"]
     assert number.value == p.id_number
     assert {"ocr", "ocr_alt", "ocr_eng"} <= set(number.sources)
@@ -438,7 +442,9 @@ class _NumberRowGarbled(_VieMisreads):
         return TextPage.of_lines(lines)
 
 
-def test_a_number_read_a_digit_too_long_beside_a_garbled_label_is_still_read(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_number_read_a_digit_too_long_beside_a_garbled_label_is_still_read(
+    reader: Reader, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A real crop of a chip front: the layout pass read the bold number with 13 digits (a 3 as `35`) and
     its label as `s/Ao:`; with neither a 12-digit run nor the label found the number was missing. A word
     of digits one or two from the number's length still says where the number is: its box is read again."""
@@ -446,7 +452,7 @@ def test_a_number_read_a_digit_too_long_beside_a_garbled_label_is_still_read(mon
     img, _ = render_card(p, "cccd_chip_2021", "front", random.Random(7))
     monkeypatch.setattr(idcard, "parse_cccd_qr", lambda text: None)  # the print alone: no QR code to settle it
     too_long = p.id_number[:9] + p.id_number[9] + p.id_number[9:]
-    doc = read_document(rendered_page(img), reader=_NumberRowGarbled(p.id_number, too_long, layout_only=True))
+    doc = read_document(rendered_page(img), reader=_NumberRowGarbled(reader, p.id_number, too_long, layout_only=True))
     assert doc.value("id_number") == p.id_number
 
 
@@ -455,8 +461,8 @@ class _TypedRereadsSlipApart(_VieMisreads):
     the two `vie` re-reads of its box each slip a digit, at different places (fault injection: what the
     re-reads of a number typed over the guilloche and the red hatching did on a real photo)."""
 
-    def __init__(self, number: str) -> None:
-        super().__init__(number, number)
+    def __init__(self, inner: Reader, number: str) -> None:
+        super().__init__(inner, number, number)
         self.slips = {
             True: number[:4] + str((int(number[4]) + 3) % 10) + number[5:],  # the whitelisted re-read
             False: number[:3] + "6" + number[4:6] + "6" + number[7:],  # the one of the green channel
@@ -475,14 +481,14 @@ class _TypedRereadsSlipApart(_VieMisreads):
         return line.model_copy(update={"text": line.text.replace(" ", "").replace(self.number, wrong)})
 
 
-def test_a_typed_number_whose_two_rereads_slipped_apart_is_read_by_their_majority_with_a_third() -> None:
+def test_a_typed_number_whose_two_rereads_slipped_apart_is_read_by_their_majority_with_a_third(reader: Reader) -> None:
     """A real 9-digit CMND photo: the layout pass lost the typed number, and its two re-reads each misread
     it, at different places; a tie, which the first re-read won. A third reading by the other recogniser
     gives each position a majority (and read it right on its own)."""
     p = _person("cmnd_9", "typed-slips")
     img, truth = render_card(p, "cmnd_9", "front", random.Random(7))
     printed = truth["fields"]["id_number"]
-    doc = read_document(rendered_page(img), reader=_TypedRereadsSlipApart(printed))
+    doc = read_document(rendered_page(img), reader=_TypedRereadsSlipApart(reader, printed))
     number = doc.fields["id_number"]
     assert number.value == printed
     assert number.confidence < HIGH  # both re-reads dissent
