@@ -1,6 +1,7 @@
 """Certificate pages as they are captured (issue 16, real captures II): the day and month a clerk wrote
 by pen over the printed dots of the date line, and an owner's house number whose slash the layout pass
-lost. Pages rendered by the generators (fixtures/certs, fixtures/gcn), read end to end by real Tesseract."""
+lost. Pages rendered by the generators (fixtures/certs, fixtures/gcn), read end to end on
+what real Tesseract returned for them (tests/plugins/recordings/test_gcn_captures.json, `--record-ocr`)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from models.document import Document
 from models.settings import get_settings
 from worker import imaging
 from worker.extract import read_document
-from worker.ocr import TesseractReader
+from worker.ocr import Reader
 
 
-def _read_world_page(cert_no: int, form: str, page: int, profile: str) -> tuple[WorldCert, dict[str, Any], Document]:
+def _read_world_page(
+    cert_no: int, form: str, page: int, profile: str, reader: Reader
+) -> tuple[WorldCert, dict[str, Any], Document]:
     """One world certificate page as bench gcn --world --seed 23 renders and captures it."""
     seed = 23 * 100003 + cert_no
     cert = make_world_cert(random.Random(seed), f"TD{cert_no:07d}", form=form)
@@ -32,7 +35,6 @@ def _read_world_page(cert_no: int, form: str, page: int, profile: str) -> tuple[
     shot, deg = capture(img, rng, profile, kind="page", dpi=200)
     settings = get_settings()
     [loaded] = imaging.load_pages(encode_jpeg(shot, deg, quality=90), "t.jpg", settings=settings, sha256="0")
-    reader = TesseractReader("vie")
     return (
         cert,
         truth,
@@ -41,17 +43,21 @@ def _read_world_page(cert_no: int, form: str, page: int, profile: str) -> tuple[
 
 
 @pytest.mark.parametrize(("cert_no", "form"), [(6, "gcn_pre2009"), (22, "gcn_2009")])
-def test_a_date_written_in_over_the_dots_is_flagged_never_a_confident_guess(cert_no: int, form: str) -> None:
+def test_a_date_written_in_over_the_dots_is_flagged_never_a_confident_guess(
+    cert_no: int, form: str, recorded_reader: Reader
+) -> None:
     """`ngày .1.8.. tháng .QZ. năm 20.0.5`: the dots and the pen's digits read as no date. The line is
     still the date line: flagged as written in by hand, and whatever value comes of it is no certainty."""
-    cert, truth, doc = _read_world_page(cert_no, form, 2, "clean")
+    cert, truth, doc = _read_world_page(cert_no, form, 2, "clean", recorded_reader)
     assert cert.date_by_hand and "issue_date" in truth["handwritten"]
     got = doc.fields.get("issue_date")
     assert got is None or got.value == truth["fields"]["issue_date"] or got.confidence < 0.9
     assert any(w.startswith("handwritten_entry: issue_date") for w in doc.warnings), doc.warnings
 
 
-def test_an_owner_photographed_with_a_lost_slash_and_a_doubted_tone_mark_is_never_confidently_wrong() -> None:
+def test_an_owner_photographed_with_a_lost_slash_and_a_doubted_tone_mark_is_never_confidently_wrong(
+    recorded_reader: Reader,
+) -> None:
     """Page 1 of a classic render photographed (bench gcn --seed 23, certificate 55): the spouse's house
     number `269/51` read `26951` and her surname `ĐẶNG` read `ĐĂNG` by both passes, each at 0.94-0.99."""
     seed = 23 * 100003 + 55
@@ -62,7 +68,7 @@ def test_an_owner_photographed_with_a_lost_slash_and_a_doubted_tone_mark_is_neve
     buf = io.BytesIO()
     shot.save(buf, "JPEG", quality=90)
     settings = get_settings()
-    reader = TesseractReader("vie")
+    reader = recorded_reader
     pages = [
         p
         for lp in imaging.load_pages(buf.getvalue(), "t.jpg", settings=settings, sha256="0")

@@ -1,6 +1,7 @@
 """The parcel entries snapped to the legal wording (worker/extract/gcn/phrases.py): only where every word
 agrees, so `có`/`không` and one transfer against another are never swapped, and a word's diacritics come
-from the legal text. Pages rendered by the committed generator, read by real Tesseract."""
+from the legal text. Pages rendered by the committed generator, read on what real
+Tesseract returned for them (tests/plugins/recordings/test_gcn_phrases.json, `--record-ocr`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from worker.extract.gcn.address import _gazetteer, address_spelled_known
 from worker.extract.gcn.patterns import P2_PATTERNS
 from worker.extract.gcn.phrases import canonical_entry, snap_purpose
 from worker.extract.gcn.text import PageText, label_values, text_value
-from worker.ocr import TesseractReader
+from worker.ocr import Reader
 from worker.vntext import name_key
 
 
@@ -89,11 +90,13 @@ def test_a_purpose_snaps_only_to_the_land_type_with_the_same_words() -> None:
         ("Nhận thừa kế đất được Công nhận QSDĐ như giao đất có thu tiền sử dụng đất", "chuyển nhượng"),
     ],
 )
-def test_a_rendered_origin_is_never_snapped_to_another_meaning(origin: str, wrong: str) -> None:
+def test_a_rendered_origin_is_never_snapped_to_another_meaning(
+    origin: str, wrong: str, recorded_reader: Reader
+) -> None:
     parcel = fgcn.make_parcel(random.Random(5), form="gcn_2009")
     parcel = replace(parcel, land_use_origin=origin)
     img, _ = fgcn_pages.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
-    doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
+    doc = extract_gcn(_page(img), reader=recorded_reader)
     got = doc.fields["land_use_origin"]
     assert wrong not in got.value
     if got.confidence >= 0.9:
@@ -117,7 +120,7 @@ def test_the_legal_wording_drops_specks_between_its_words() -> None:
     )
 
 
-def test_an_address_whose_street_no_official_list_spells_is_not_certain() -> None:
+def test_an_address_whose_street_no_official_list_spells_is_not_certain(recorded_reader: Reader) -> None:
     assert address_spelled_known("12 Kiệt 310 Võ Văn Kiệt, phường Phú Hội, thành phố Huế, tỉnh Thừa Thiên Huế")
     assert address_spelled_known("Tổ 3, phường Vĩnh Ninh, thành phố Huế")
     # a street after a person (its tone marks cannot be checked), a village, a ward misspelled
@@ -126,7 +129,7 @@ def test_an_address_whose_street_no_official_list_spells_is_not_certain() -> Non
     assert not address_spelled_known("12 Võ Văn Kiệt, phường Phu Hôi, thành phố Huế")
     parcel = fgcn.make_parcel(random.Random(9), form="gcn_2009")
     img, truth = fgcn_pages.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
-    doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
+    doc = extract_gcn(_page(img), reader=recorded_reader)
     if not address_spelled_known(truth["fields"]["parcel_address"]):
         assert doc.fields["parcel_address"].confidence < 0.9
 
@@ -139,18 +142,18 @@ def test_the_house_sections_first_item_ends_the_origin_before_it() -> None:
     assert text_value(origin) == "Nhà nước giao đất có thu tiền sử dụng đất"
 
 
-def test_a_parcel_numbered_by_its_building_is_read_as_printed() -> None:
+def test_a_parcel_numbered_by_its_building_is_read_as_printed(recorded_reader: Reader) -> None:
     """An apartment's certificate numbers the parcel by its block (letters and digits), not a dropped value."""
     parcel = replace(fgcn.make_parcel(random.Random(12), form="gcn_2009"), parcel_number="CT8")  # type: ignore[arg-type]
     img, _ = fgcn_pages.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
-    doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
+    doc = extract_gcn(_page(img), reader=recorded_reader)
     assert doc.value("parcel_number") == "CT8"
 
 
-def test_an_implausible_sheet_number_is_not_reported_as_certain() -> None:
+def test_an_implausible_sheet_number_is_not_reported_as_certain(recorded_reader: Reader) -> None:
     """Digits run together (a sheet `12` and a speck read `1247`): more sheets than a commune's map has."""
     parcel = replace(fgcn.make_parcel(random.Random(14), form="gcn_2009"), map_sheet_number=4712)
     img, _ = fgcn_pages.render_gcn_page(parcel, "gcn_2009", 2, random.Random(1), dpi=200)
-    doc = extract_gcn(_page(img), reader=TesseractReader("vie"))
+    doc = extract_gcn(_page(img), reader=recorded_reader)
     assert doc.value("map_sheet_number") == 4712
     assert doc.fields["map_sheet_number"].confidence < 0.9
