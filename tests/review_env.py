@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from models.document import Document, FieldValue
 from models.proposal import Evidence, Proposal, ProposedUpdate
 from models.settings import Settings
+from worker.ocr import Reader
 from worker.pipeline import read_file
 from worker.review import create_app
 from worker.review.auth import create_user
@@ -276,9 +277,11 @@ def read_samples(
     *,
     files: Sequence[str] | None = None,
     store_as: str | None = None,
+    reader: Reader | None = None,
 ) -> tuple[list[Document], dict[int, str]]:
     """Read a generated submission (fixtures.samples layout) with the real pipeline and keep its normalised page
-    images under data_dir/derived like the worker: (documents, document index -> derived image key)."""
+    images under data_dir/derived like the worker: (documents, document index -> derived image key). `reader`
+    is the OCR reader (the recorded one, tests/plugins/ocr.py), Tesseract by default."""
     sid = store_as or submission_id
     derived = Path(settings.data_dir) / "derived"
     derived.mkdir(parents=True, exist_ok=True)
@@ -287,7 +290,7 @@ def read_samples(
     for path in sorted((Path(samples_dir) / "submissions" / submission_id).iterdir()):
         if files is not None and path.name not in files:
             continue
-        result = read_file(path.read_bytes(), path.name, settings=settings, keep_pages=True)
+        result = read_file(path.read_bytes(), path.name, settings=settings, keep_pages=True, reader=reader)
         for doc, page in zip(result.documents, result.pages, strict=False):
             ok, buf = cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, 88])
             if ok:

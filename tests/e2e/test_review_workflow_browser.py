@@ -30,6 +30,7 @@ from models.document import ErrorEntry
 from models.settings import Settings
 from worker import aws
 from worker.match import Matcher
+from worker.ocr import Reader
 from worker.pipeline import match_documents
 from worker.review import create_app
 from worker.review.auth import create_user
@@ -211,7 +212,12 @@ def dirty_registry(samples: Path, out: Path, card_sub: dict[str, Any]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def office(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def office(
+    samples: Path, tmp_path_factory: pytest.TempPathFactory, recorded_reader: Reader
+) -> Iterator[dict[str, Any]]:
+    """The office's submissions, read by the real pipeline on what Tesseract returned for them (replayed,
+    tests/plugins/recordings/test_review_workflow_browser.json): these tests are about the review workflow;
+    the first test of the module reads its upload with the real worker and Tesseract."""
     root = tmp_path_factory.mktemp("office")
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, data_dir=root / "data", database_url=f"sqlite:///{root / 'intake.db'}",
@@ -225,7 +231,7 @@ def office(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     now = utcnow()
 
     def read(sid: str, store_as: str, files: list[str] | None = None) -> tuple[list[Any], dict[int, str]]:
-        return read_samples(settings, samples, sid, files=files, store_as=store_as)
+        return read_samples(settings, samples, sid, files=files, store_as=store_as, reader=recorded_reader)
 
     with session_scope(engine) as s:
         users = {name: create_user(s, name, role, PASSWORD) for name, role in USERS}
