@@ -37,7 +37,9 @@ TTL = timedelta(minutes=15)
 def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     from worker.review import auth
 
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(auth, "_hasher", cheap)
+    monkeypatch.setattr(auth, "_DUMMY_HASH", cheap.hash("dummy"))  # unknown names: at the users' cost too
 
 
 def _proposal(parcel_id: str, confidence: float) -> Proposal:
