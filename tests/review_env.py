@@ -38,6 +38,12 @@ TEMPLATES = Path(__file__).resolve().parents[1] / "worker" / "review" / "templat
 # --- data -------------------------------------------------------------------------------------------------
 
 
+def queue_ids(c: TestClient, **params: Any) -> list[str]:
+    r = c.get("/api/queue", params=params)
+    assert r.status_code == 200, r.text
+    return [it["submission_id"] for it in r.json()["items"]]
+
+
 def card(source: str, name: str, id_number: str, dob: str = "1990-03-15", sha: str = "a") -> Document:
     return Document(
         source=source,

@@ -16,9 +16,10 @@ from worker.extract.gcn import extract_gcn
 from worker.ocr import Reader
 
 
-def _pages(cert: int, form: str, profile: str, reader: Reader) -> tuple[dict[str, Any], list[Any]]:
-    """Page 1 of world certificate `cert` as bench gcn --world --seed 23 renders and captures it."""
-    case = {"cert": cert, "form": form, "page": 1, "page_index": 0, "profile": profile,
+def _pages(cert: int, form: str, profile: str, reader: Reader, page: int = 1) -> tuple[dict[str, Any], list[Any]]:
+    """A page (page 1 unless said) of world certificate `cert` as bench gcn --world --seed 23 renders and
+    captures it."""
+    case = {"cert": cert, "form": form, "page": page, "page_index": page - 1, "profile": profile,
             "seed": 23 * 100003 + cert, "design": "world"}  # fmt: skip
     data, truth, _ = _render_world(case)
     settings = get_settings()
@@ -62,3 +63,12 @@ def test_a_page_whose_text_lost_its_headings_holds_its_owners_for_review(recorde
     serial = doc.fields.get("certificate_serial")
     assert serial is not None and serial.value == truth["fields"]["certificate_serial"] and serial.confidence >= 0.9
     assert any(w.startswith("page_poorly_read") for w in doc.warnings)
+
+
+def test_a_blurred_booklet_photo_of_page_two_is_named_by_its_heading(recorded_reader: Reader) -> None:
+    """Certificate 10, page 2 of the 2009 form in an open booklet with motion blur: of all its text only the
+    section heading `II. Thửa đất, nhà ở và tài sản ...` came through (its numeral as `I(`), and the page
+    was `unknown`."""
+    _, pages = _pages(10, "gcn_2009", "booklet", recorded_reader, page=2)
+    docs = [read_document(p, reader=recorded_reader) for p in pages]
+    assert [d.doc_type for d in docs] == ["gcn_page2"]

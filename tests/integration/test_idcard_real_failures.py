@@ -545,3 +545,21 @@ def test_an_expiry_line_lost_to_glare_is_given_by_the_age_rule_below_high_confid
     assert got.value == truth["fields"]["date_of_expiry"] and got.sources == ["rule"]
     assert 0.5 <= got.confidence < HIGH
     assert any(w.startswith("date_of_expiry_by_rule") for w in doc.warnings)
+
+
+def test_a_birth_date_every_vie_reading_slipped_alike_is_never_confident(
+    reader: Reader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chip front read from its print alone where every `vie` reading of the birth date (the layout
+    pass and both re-reads) turned the month's digit into another: the number's year digits agree, so no
+    rule caught it and it came out at 0.99. The `eng` re-read slips elsewhere and dissents."""
+    p = _person("cccd_chip_2021", "dob-slip")
+    printed = p.date_of_birth.strftime("%d/%m/%Y")
+    month = printed[3:5]
+    other = f"{(int(month) % 9) + 1:02d}" if month[0] == "0" else "0" + month[1]
+    wrong = printed[:3] + other + printed[5:]
+    img, _ = render_card(p, "cccd_chip_2021", "front", random.Random(7))
+    monkeypatch.setattr(idcard, "parse_cccd_qr", lambda text: None)  # the print alone: no QR code to settle it
+    doc = read_document(rendered_page(img), reader=_VieMisreads(reader, printed, wrong))
+    dob = doc.fields["date_of_birth"]
+    assert dob.value == p.date_of_birth.isoformat() or dob.confidence < HIGH

@@ -12,6 +12,7 @@ import pytest
 from plugins.ocr import ScriptedReader
 
 from models.elements import Line, TextPage, Word
+from worker.extract.classify import classify
 from worker.extract.gcn.codes import read_serial
 from worker.extract.gcn.evidence import confidence_of
 from worker.extract.gcn.form import page_role
@@ -99,3 +100,16 @@ def test_print_where_the_serial_stands_that_reads_as_nothing_is_a_warning() -> N
     warnings: list[str] = []
     assert read_serial(_text(), pg, "gcn_2024_qr", page.shape[0], warnings) is None
     assert any(w.startswith("certificate_serial_unread") for w in warnings)
+
+
+@pytest.mark.parametrize(
+    ("text", "doc_type"),
+    [
+        ("I( Thưa đát, nhà # và tới sản khái gàn liên với đát\n¡Than", "gcn_page2"),  # page 2's heading, blurred
+        ("II. Thửa đất, nhà ở và tài sản khác gắn liền với đất", "gcn_page2"),
+        ("III. Sơ đồ thửa đất, nhà ở và tài sản khác gắn liền với đất", "gcn_other"),  # page 3: the words later on
+        ("Bà Đinh Thị Thưa đất nhà ở", "unknown"),  # the words inside a line of another kind
+    ],
+)
+def test_page_two_is_named_by_its_heading_opening_a_line(text: str, doc_type: str) -> None:
+    assert classify(text).doc_type == doc_type

@@ -76,6 +76,10 @@ _RULES: tuple[tuple[str, str | None, str, float], ...] = (
     ("gcn_page2", None, "DIEN TICH", 1.5),
     ("gcn_page2", None, "MUC DICH SU DUNG", 1.5),
     ("gcn_page2", None, "SO VAO SO", 1.5),
+    # the 2009-2024 form's page 2 heading `II. Thửa đất, nhà ở và tài sản ...` opening its line (a `^` rule):
+    # page 3's `III. Sơ đồ thửa đất, nhà ở ...` holds the same words later in its line, a blurred page often
+    # nothing else readable
+    ("gcn_page2", None, "^THUA DAT NHA O", 2.5),
     ("gcn_other", None, "SO DO THUA DAT", 2.5),
     ("gcn_other", None, "NHUNG THAY DOI", 2.5),
     # the changes page's table heads and footnote, supplement pages and attached cadastral extracts: a
@@ -136,11 +140,33 @@ class TextEvidence:
 
 
 def text_evidence(text: str) -> TextEvidence:
-    """Keyword evidence of one text (folded so OCR tone errors do not matter, matched fuzzily)."""
-    key = re.sub(r"[^A-Z0-9 ]", " ", name_key(text))
-    key = " " + re.sub(r"\s+", " ", key) + " "
+    """Keyword evidence of one text (folded so OCR tone errors do not matter, matched fuzzily; a `^` rule
+    only at the start of a line, after its section numeral)."""
+    key = _folded(text)
     collapsed = key.replace(" ", "")
-    return TextEvidence(key, tuple(_hit(key, keyword, collapsed) for _, _, keyword, _ in _RULES))
+    starts = [_NUMERAL.sub("", _folded(line)).strip() for line in text.splitlines()]
+    return TextEvidence(
+        key,
+        tuple(
+            _line_start_hit(starts, keyword[1:]) if keyword.startswith("^") else _hit(key, keyword, collapsed)
+            for _, _, keyword, _ in _RULES
+        ),
+    )
+
+
+# a section's roman numeral as OCR reads it at a line's start (`II.`, `Il`, `11`, `I(`, `H.`)
+_NUMERAL = re.compile(r"^ (?:[IVXLH1]{1,4} )?")
+
+
+def _folded(text: str) -> str:
+    key = re.sub(r"[^A-Z0-9 ]", " ", name_key(text))
+    return " " + re.sub(r"\s+", " ", key) + " "
+
+
+def _line_start_hit(starts: list[str], keyword: str) -> float:
+    """1.0 when a line opens with the keyword (a letter or two garbled), else 0."""
+    best = max((fuzz.ratio(keyword, s[: len(keyword)]) for s in starts if s), default=0.0)
+    return 1.0 if best >= 85 else 0.0
 
 
 def classify(

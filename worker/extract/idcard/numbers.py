@@ -307,9 +307,15 @@ def read_date_field(reader: Reader, img: np.ndarray, layout: TextPage, name: str
 def _reread_date(reader: Reader, img: np.ndarray, box: tuple[int, int, int, int]) -> list[Reading]:
     """A date is one token: word mode with the date alphabet reads it best (line mode doubles or drops
     digits), retried with other settings when what it reads is no date; a second reading in raw-line
-    mode without a whitelist fails differently, and the vote settles conflicts."""
+    mode without a whitelist and a third by the `eng` model fail differently, and the vote settles
+    conflicts."""
     out: list[Reading] = []
-    for source, kw in (("ocr", {"whitelist": DATE_CHARS, "psm": 8}), ("ocr_alt", {"psm": 13})):
+    for source, kw in (
+        ("ocr", {"whitelist": DATE_CHARS, "psm": 8}),
+        ("ocr_alt", {"psm": 13}),
+        # the other recogniser, which slips on other digits than `vie` (as for the card number)
+        ("ocr_eng", {"whitelist": DATE_CHARS, "psm": 8, "lang": "eng"}),
+    ):
         r = read_region(reader, img, box, **kw)
         d2 = date_in(r.text)
         if source == "ocr" and d2 is None:
