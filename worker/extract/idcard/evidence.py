@@ -106,7 +106,7 @@ class Features:
         return FAMILIES.get(self.field, FALLBACK_FAMILY)
 
     def vector(self) -> np.ndarray:
-        ocr_sources = sum(s in ("ocr", "ocr_alt", "ocr_eng", "layout", "lexicon") for s in self.sources)
+        ocr_sources = sum(s in PRINT_READS or s == "lexicon" for s in self.sources)
         lex = self.lexicon_posterior
         return np.array(
             [
@@ -166,8 +166,12 @@ MRZ_FAILED_CAP = 0.5
 # a name no reading of the print spelled as chosen (the readings agree on the letters, the lexicon chose
 # the diacritics): on real captures right two times in three
 UNSPELLED_NAME_CAP = 0.75
+# the print read again region by region, each with other settings or by another model (numbers.py, text.py),
+# and with the layout pass every reading of the print: the sources that vote, dissent and count as reads
+REREADS = frozenset({"ocr", "ocr_alt", "ocr_eng"})
+PRINT_READS = REREADS | {"layout"}
 # readings of the print made independently of each other (lexicon and vote are made from these)
-_INDEPENDENT = frozenset({"layout", "ocr", "ocr_alt", "ocr_eng", "id_number"})
+_INDEPENDENT = PRINT_READS | {"id_number"}
 NO_PLACE_CAP = 0.25
 PART_PLACE_CAP = 0.75
 # a typed card's address with a part the catalogue cannot check (the hamlet): the typewriter's diacritics
@@ -209,7 +213,7 @@ def score(f: Features) -> float:
         p = min(p, REPAIRED_CAP)
     if f.exact_reads == 0 and "qr" not in f.sources:
         p = min(p, UNSPELLED_NAME_CAP)
-    alone = f.mrz_failed is not None and not {"qr", "layout", "ocr", "ocr_alt", "ocr_eng"} & set(f.sources)
+    alone = f.mrz_failed is not None and not (PRINT_READS | {"qr"}) & set(f.sources)
     if alone and (f.mrz_repairs or f.mrz_failed):  # the zone alone stands behind the value
         p = min(p, MRZ_FAILED_CAP if f.mrz_failed and f.field == F.MRZ else MRZ_REPAIRED_CAP)
     single = not {"qr", "mrz"} & set(f.sources) and len(_INDEPENDENT & set(f.sources)) <= 1

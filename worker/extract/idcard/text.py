@@ -73,9 +73,8 @@ def read_text_field(
     if first and sum(ch.isalnum() for w in first for ch in w.text) >= 3:
         value_lines.append((first, hit.line))
     if band and name in _PLACES:
-        readings, lines = _read_band(reader, img, layout, hit, name, value_lines[0][0] if value_lines else [], max_lines)
-        return _starting_below(readings, name, not value_lines and not beside_label(layout, hit)), lines
-    label_line_read = bool(value_lines)
+        return _read_band(reader, img, layout, hit, name, value_lines[0][0] if value_lines else [], max_lines)
+    on_label_line = bool(value_lines)
     span = (first[0].box[0], max(w.box[0] + w.box[2] for w in first)) if value_lines else None
     for line in lines_below(
         layout.lines,
@@ -99,7 +98,7 @@ def read_text_field(
     if not value_lines:
         return [], []
     readings, lines = _read_value_lines(reader, img, value_lines, choices=choices)
-    return _starting_below(readings, name, not label_line_read), lines
+    return _starting_below(readings, name, not on_label_line), lines
 
 
 _PLACES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
@@ -163,7 +162,7 @@ def _read_band(
             reads.append(line)
             text = f"{text} {line.text}"
             box = list(union([tuple(box), extra]))  # type: ignore[list-item]
-    return [layout_reading, _ocr_reading(reads, box)], reads
+    return _starting_below([layout_reading, _ocr_reading(reads, box)], name, not first), reads
 
 
 def _furthers(name: str, so_far: list[Word], row: list[Word]) -> bool:

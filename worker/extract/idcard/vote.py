@@ -14,7 +14,7 @@ from rapidfuzz import fuzz
 from models import fields as F
 from models.document import FieldValue
 from worker.extract import validate as v
-from worker.extract.idcard.evidence import MRZ_NAME, STARTS_BELOW_LABEL, Features, Reading
+from worker.extract.idcard.evidence import MRZ_NAME, PRINT_READS, REREADS, STARTS_BELOW_LABEL, Features, Reading
 from worker.extract.idcard.numbers import id_reading
 from worker.extract.idcard.plausible import address_evidence, name_evidence
 from worker.vntext import clean, expand_address, name_key
@@ -33,7 +33,7 @@ VOTE = {
     "lexicon": 1.0,
     "ocr": 1.0,
     "ocr_alt": 1.0,
-    # the number read by the `eng` model (numbers.py): another recogniser, so an independent reading
+    # a number or date read by the `eng` model (numbers.py): another recogniser, so an independent reading
     "ocr_eng": 1.0,
     "layout": 1.0,
     "id_number": 1.5,
@@ -94,7 +94,7 @@ def add_consensus(readings: dict[str, list[Reading]], name: str) -> None:
     """Three or more OCR readings of a number or date that disagree: their per-character weighted majority
     joins the vote as one more reading (`079147329742`, `179147320742`, `078147329742` → `079147329742`:
     each misread one digit, at different places). Nothing is added on a tied position."""
-    rs = [r for r in readings.get(name, []) if r.valid and r.source in ("ocr", "ocr_alt", "ocr_eng", "layout")]
+    rs = [r for r in readings.get(name, []) if r.valid and r.source in PRINT_READS]
     strings = [_digit_string(name, r.value) for r in rs]
     pairs = [(r, x) for r, x in zip(rs, strings, strict=True) if x]
     if len(pairs) < 3 or len({x for _, x in pairs}) < 2 or len({len(x) for _, x in pairs}) != 1:
@@ -175,7 +175,7 @@ def decide(
         disagreeing = [
             r
             for r in rs
-            if r.source in ("qr", "mrz", "ocr", "ocr_alt", "ocr_eng")
+            if (r.source in REREADS or r.source in ("qr", "mrz"))
             and r.value is not None
             and not agree(r.value, chosen.value, name)
             and r.valid
@@ -189,11 +189,11 @@ def decide(
             field=name,
             sources=agreeing,
             char_conf=max(
-                (r.char_conf for r in rs if r.source in ("ocr", "ocr_alt", "ocr_eng", "lexicon")),
+                (r.char_conf for r in rs if r.source in REREADS or r.source == "lexicon"),
                 default=chosen.char_conf,
             ),
             min_char_conf=max(
-                (r.min_char_conf for r in rs if r.source in ("ocr", "ocr_alt", "ocr_eng", "lexicon")),
+                (r.min_char_conf for r in rs if r.source in REREADS or r.source == "lexicon"),
                 default=chosen.min_char_conf,
             ),
             valid=chosen.valid,
@@ -203,7 +203,7 @@ def decide(
             dissent=sum(
                 1
                 for r in rs
-                if r.source in ("layout", "ocr", "ocr_alt", "ocr_eng")
+                if r.source in PRINT_READS
                 and r.valid
                 and r.value not in (None, "")
                 and not agree(r.value, chosen.value, name)
@@ -222,7 +222,7 @@ def decide(
         if name == F.FULL_NAME:
             spelled = clean(str(chosen.value)).upper()
             feats.exact_reads = sum(
-                1 for r in rs if r.source in ("layout", "ocr", "ocr_alt") and clean(str(r.value)).upper() == spelled
+                1 for r in rs if r.source in PRINT_READS and clean(str(r.value)).upper() == spelled
             )
             mrz_names = readings.get(MRZ_NAME, [])
             if mrz_names and mrz_names[0].valid:
