@@ -43,7 +43,7 @@ SHARED = {
 
 
 def unit(module: str) -> str:
-    if module in COMMANDS or module in ("worker.cli", "worker.__main__"):
+    if module in COMMANDS or module in ("worker.cli", "worker.__main__") or module.startswith("worker.commands"):
         return "cli"
     parts = module.split(".")
     if parts[0] == "models":
