@@ -13,8 +13,8 @@ from rich.progress import Progress
 
 from models.settings import get_settings
 from worker import aws, progress
+from worker.store.migrate import open_database
 from worker.store.registry import import_csv
-from worker.wiring import open_engine
 
 console = Console(stderr=True)
 
@@ -34,7 +34,7 @@ def parcels_import(source: str) -> None:
     """Load a registry export (CSV, one row per parcel-owner pair, or a VBDLIS XML exchange file) from a
     local FILE or s3://bucket/key (streamed to a temporary file first). Re-importing updates, never duplicates."""
     settings = get_settings()
-    engine = open_engine(settings)
+    engine = open_database(settings.resolved_database_url)
     with contextlib.ExitStack() as stack:
         if source.startswith("s3://"):
             file = _download(source, Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="intake-import-"))))
