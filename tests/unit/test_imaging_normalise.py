@@ -3,6 +3,7 @@ and warping, the two-cards sheet and the A3 spread splits, quality defects, clea
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ from bench.imaging import angle_error, corner_error
 from bench.imaging_cases import make_sample, orient, render_card, render_page, rotate_keep
 from models.pages import LoadedPage, NormalisedPage
 from models.settings import Settings
-from worker.imaging import normalise_page
-from worker.imaging.deskew import line_evidence
+from worker.imaging import normalise, normalise_page
+from worker.imaging.deskew import LineEvidence, coarse_angle, line_evidence, refine_angle
 from worker.imaging.normalise import _print_under_specks
 from worker.imaging.orientation import half_turn
+from worker.imaging.text import glyphs, ink_mask
 
 SETTINGS = Settings()
 
@@ -438,3 +440,24 @@ def test_text_rows_are_not_turned_sideways_by_grain_running_across_them(columns:
     (out,) = _norm(_text_rows_across_grain(columns, dash))
     assert out.orientation_deg == 0
     assert abs(out.skew_deg) < 3.0
+
+
+@pytest.mark.parametrize(("first", "second", "kept"), [(1.5, -8.0, 0.0), (1.5, 0.1, 1.6), (0.2, 5.0, 0.2)])
+def test_a_line_fit_is_trusted_only_when_a_second_fit_confirms_it(
+    monkeypatch: pytest.MonkeyPatch, first: float, second: float, kept: float
+) -> None:
+    # a blurred phone photo of a laminated card: its fitted "lines" said +1.5°, then -8° from there, and the
+    # level card was read tilted by 5.6° (no text at all came back); the glyph rows' own angle was right
+    grey = cv2.cvtColor(_text_rows_across_grain(0, 10), cv2.COLOR_BGR2GRAY)
+    g0 = glyphs(ink_mask(grey))
+    rows = refine_angle(g0, coarse_angle(g0)[0])  # the glyph rows' own angle, before any line fit
+    real = normalise.line_evidence
+    deltas = iter([first, second])
+
+    def fit(image: np.ndarray, angle: float, *, zoom: float = 1.0) -> tuple[LineEvidence, Any]:
+        evidence, g = real(image, angle, zoom=zoom)
+        return dataclasses.replace(evidence, delta_deg=next(deltas, 0.0)), g
+
+    monkeypatch.setattr(normalise, "line_evidence", fit)
+    angle, _, _ = normalise._line_angle(grey, 1.0, g0)
+    assert angle == pytest.approx(rows + kept, abs=0.01)

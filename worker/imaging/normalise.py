@@ -48,6 +48,7 @@ _COARSE_LONG = 900
 _WEAK_EDGE = 14.0
 _FAINT_AGREE_DEG = 1.0  # a faint-edged card's edges and its text lines agree within this
 _FINE_ZOOM = 1.5
+_SETTLED_DEG = 0.3  # a line fit's correction below this needs no second fit
 _FINE_ZOOM_MAX_PX = 2400
 _FINE_MAX_DEG = 0.5  # the 1x fit has converged to within ~0.3°: the zoomed fit only refines it
 _FINE_MIN_SHARE = 0.5  # of the 1x fit's glyphs
@@ -421,9 +422,15 @@ def _line_angle(small: np.ndarray, scale: float, g0: Glyphs) -> tuple[float, Lin
         ev_across, g_across = line_evidence(small, across)
         if ev_across.glyphs_used > _ACROSS_WINS * ev.glyphs_used:
             angle, ev, g_up = across, ev_across, g_across
-    angle += ev.delta_deg
-    if abs(ev.delta_deg) > 0.3:
-        ev, g_up = line_evidence(small, angle)
+    if abs(ev.delta_deg) > _SETTLED_DEG:
+        again, g_again = line_evidence(small, angle + ev.delta_deg)
+        # a correction that text lines confirm leaves less to correct; on a blurred photo through a
+        # laminate the fitted "lines" are noise and each fit swings further (+1.5°, then -8°): keep the
+        # glyph rows' own angle then
+        if abs(again.delta_deg) <= max(_SETTLED_DEG, abs(ev.delta_deg)):
+            angle += ev.delta_deg + again.delta_deg
+            ev, g_up = again, g_again
+    else:
         angle += ev.delta_deg
     if scale == 1.0 and max(small.shape) * _FINE_ZOOM <= _FINE_ZOOM_MAX_PX:
         # a small image (a tight card scan): a few short lines, so one more fit on a 1.5x upsampled
