@@ -395,6 +395,35 @@ def test_a_bare_cmnd_with_small_print_under_grain_is_a_card_and_a_squeezed_page_
     assert not _print_under_specks(squeezed, line_evidence(squeezed, 0.0)[1])
 
 
+def _guilloche_card(marks: int, letter_scale: float, letters: int) -> np.ndarray:
+    """A warped card (1012x638) covered in `marks` thin guilloche strokes of 8-9 px, with `letters` letters."""
+    grey = np.full((638, 1012), 235, np.uint8)
+    rng = np.random.default_rng(3)
+    for _ in range(marks):
+        x, y = int(rng.integers(5, 1000)), int(rng.integers(5, 620))
+        cv2.line(grey, (x, y), (x + int(rng.integers(2, 6)), y + int(rng.integers(7, 9))), 150, 1)
+    for n in range(letters):
+        row, col = divmod(n, 30)
+        step = 30 * letter_scale / 0.8
+        cv2.putText(grey, "HNA"[n % 3], (60 + int(col * step), 40 + int(row * 1.9 * step)), cv2.FONT_HERSHEY_SIMPLEX,
+                    letter_scale, 40, 2)  # fmt: skip
+    return grey
+
+
+def test_a_chip_card_whose_guilloche_makes_the_median_mark_small_is_still_a_card() -> None:
+    # a real chip card on a table: its guilloche's marks brought the median component to 11 px, under the
+    # 12 px of a squeezed page, and the card, found and cut out cleanly, was read as a 2560 px page
+    card = _guilloche_card(900, 0.8, 200)
+    _, marks = line_evidence(card, 0.0)
+    assert 8 <= marks.height < 12
+    assert _print_under_specks(card, marks)
+    # a page squeezed into a card: all its print is small, many components of 10 px and more among it
+    squeezed = _guilloche_card(0, 0.5, 600)
+    _, small = line_evidence(squeezed, 0.0)
+    assert small.height < 12
+    assert not _print_under_specks(squeezed, small)
+
+
 @pytest.mark.parametrize(
     ("score", "level", "turn", "ask_osd"),
     [

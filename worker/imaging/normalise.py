@@ -61,7 +61,8 @@ _ACROSS_WINS = 1.25
 # every generation and degradation, an A4 certificate page squeezed into that size 9-10 px. Under 8 px the
 # median is specks: a guilloche or a lamination pouch photographed in grain (a CMND in a pouch: 5-6 px), or
 # a blurred page's print. Then the components of 10 px and more decide: on a card its print, 20-29 px on a
-# CMND in a pouch, on a squeezed page the tail of its small print (12-14 px). A CMND photographed bare
+# CMND in a pouch, on a squeezed page the tail of its small print (12-14 px). A chip card's busy guilloche
+# can bring the median to 11 px; its print (17-20 px) decides the same way. A CMND photographed bare
 # prints small too (12-14 px), but all of it reaches that size: a card's print is hundreds of such
 # components, a squeezed page's tail a hundred or so
 _CARD_PRINT_MIN_PX = 12.0
@@ -271,12 +272,16 @@ def _card_pages(
 
 
 def _print_under_specks(grey: np.ndarray, g: Glyphs) -> bool:
-    """A warped card whose median glyph is a speck (see _SPECKS_BELOW_PX) with a card's print under it."""
-    if g.height >= _SPECKS_BELOW_PX:
-        return False
+    """A warped card whose median glyph is a speck or a guilloche's small mark, with a card's print under it."""
     print_ = glyphs(ink_mask(grey), min_px=_PRINT_MIN_PX)
-    return print_.height >= _PRINT_OF_A_CARD_PX or (
-        print_.height >= _CARD_PRINT_MIN_PX and len(print_) >= _PRINT_GLYPHS_OF_A_CARD
+    if print_.height >= _PRINT_OF_A_CARD_PX:
+        return True
+    # a bare CMND's small print only under specks: a squeezed page whose median is 9-10 px leaves hundreds
+    # of components of 10 px and more as well
+    return (
+        g.height < _SPECKS_BELOW_PX
+        and print_.height >= _CARD_PRINT_MIN_PX
+        and len(print_) >= _PRINT_GLYPHS_OF_A_CARD
     )
 
 
