@@ -77,17 +77,18 @@ def test_decode_small_blurred_qr_needs_the_upscale() -> None:
     assert found is not None and found[0].id_number == "046090012345"
 
 
-def test_opencv_fallback_when_zxing_finds_nothing() -> None:
-    with mock.patch.object(codes, "_zxing", return_value=[]):
-        found = decode_codes(_qr_card(PAYLOAD), thorough=True)
-    assert found and found[0].engine == "opencv" and found[0].text == PAYLOAD
+def test_quick_pass_finds_upright_codes_and_skips_the_retries() -> None:
+    calls: list[bool] = []
+    real = codes._zxing
 
+    def counted(grey: np.ndarray, *, qr_only: bool, thorough: bool) -> list[codes.DecodedCode]:
+        calls.append(thorough)
+        return real(grey, qr_only=qr_only, thorough=thorough)
 
-def test_quick_pass_finds_upright_codes_and_skips_the_fallbacks() -> None:
-    with mock.patch.object(codes, "_opencv", side_effect=AssertionError("fallback used")):
-        found = decode_codes(_qr_card(PAYLOAD))
-        assert [c.text for c in found] == [PAYLOAD]
+    with mock.patch.object(codes, "_zxing", side_effect=counted):
+        assert [c.text for c in decode_codes(_qr_card(PAYLOAD))] == [PAYLOAD]
         assert decode_codes(np.full((638, 1012), 200, np.uint8)) == []
+    assert calls == [False, False]
 
 
 def test_thorough_pass_reads_a_code_upside_down() -> None:
