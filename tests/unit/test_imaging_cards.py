@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -153,3 +154,30 @@ def test_wilson_lower_bound() -> None:
     assert wilson_lower(1194, 1200) < 0.995
     assert 0.0 < wilson_lower(9, 10) < wilson_lower(900, 1000) < 0.9
     assert wilson_lower(0, 0) == 0.0
+
+
+def _glare_speckle_at_the_corner(seed: int, amplitude: float) -> tuple[np.ndarray, np.ndarray]:
+    """A card with a bright rim on a grey table, a speckle of glare (a blurred noise patch) over its top-left
+    corner, inside and out; the card's face has the table's tone, so only its rim tells it apart."""
+    rng = np.random.default_rng(seed)
+    h, w = 1600, 1000
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    x0, y0, cw = 60, 560, 880
+    ch = int(cw / 1.586)
+    patch = np.exp(-(((xx - x0) / 300.0) ** 2 + ((yy - y0) / 300.0) ** 2))
+    speckle = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 4.0)
+    grey = np.clip(120 + patch * amplitude * speckle / speckle.std(), 0, 255).astype(np.uint8)
+    cv2.rectangle(grey, (x0, y0), (x0 + cw, y0 + ch), 200, 5)
+    for row in range(7):
+        cv2.putText(grey, "HO VA TEN NGUYEN", (x0 + 240, y0 + 90 + row * 60), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 40, 3)
+    corners = np.array([[x0, y0], [x0 + cw, y0], [x0 + cw, y0 + ch], [x0, y0 + ch]], np.float64)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), corners
+
+
+@pytest.mark.parametrize(("seed", "amplitude"), [(0, 35.0), (1, 35.0), (3, 40.0)])
+def test_a_card_whose_rim_meets_glare_speckle_is_found_by_its_strong_edge(seed: int, amplitude: float) -> None:
+    # a real chip card on a green table: glare's speckle joined the card's rim at a corner in the edge map,
+    # no pass found a card-shaped outline, and the whole 2560 px photo was read as a page
+    image, corners = _glare_speckle_at_the_corner(seed, amplitude)
+    (card,) = cards.detect_cards(image)
+    assert corner_error(card.corners, corners) < 0.01

@@ -413,10 +413,13 @@ def _guilloche_card(marks: int, letter_scale: float, letters: int) -> np.ndarray
 def test_a_chip_card_whose_guilloche_makes_the_median_mark_small_is_still_a_card() -> None:
     # a real chip card on a table: its guilloche's marks brought the median component to 11 px, under the
     # 12 px of a squeezed page, and the card, found and cut out cleanly, was read as a 2560 px page
-    card = _guilloche_card(900, 0.8, 200)
+    card = _guilloche_card(900, 0.8, 280)
     _, marks = line_evidence(card, 0.0)
     assert 8 <= marks.height < 12
     assert _print_under_specks(card, marks)
+    # a blurred booklet photo of a page, squeezed: its words merge into a few dozen components of that size
+    blurred = _guilloche_card(900, 0.8, 60)
+    assert not _print_under_specks(blurred, line_evidence(blurred, 0.0)[1])
     # a page squeezed into a card: all its print is small, many components of 10 px and more among it
     squeezed = _guilloche_card(0, 0.5, 600)
     _, small = line_evidence(squeezed, 0.0)

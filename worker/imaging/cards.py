@@ -325,9 +325,7 @@ def _contour_quads(small: np.ndarray) -> list[tuple[np.ndarray, float, float, fl
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     blur = cv2.GaussianBlur(grey, (5, 5), 0)
     med = float(np.median(blur))
-    edges = cv2.Canny(blur, max(10, 0.33 * med * 0.5), max(30, 0.66 * med * 0.5))
-    edges = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
-    out += _quads_of(edges, cv2.RETR_LIST)
+    out += _edge_quads(blur, max(10, 0.33 * med * 0.5), max(30, 0.66 * med * 0.5))
     if spread[0] > _L_SPREAD_CAP:
         # 3. a streaky dark table, or a card running off the image (its pixels then sit in the border
         # sample), widens the lightness spread until a white card is "only" 6 spreads away and its grey
@@ -335,7 +333,22 @@ def _contour_quads(small: np.ndarray) -> list[tuple[np.ndarray, float, float, fl
         # capped; its quads join the others' groups (detect_cards), where every side must step.
         capped = np.array([_L_SPREAD_CAP, spread[1], spread[2]], np.float32)
         out += _quads_of(_colour_mask(sq, capped, k), cv2.RETR_EXTERNAL)
+    if not any(_card_shaped(*q) for q in out):
+        # 4. glare on a coloured table makes a speckle of weak edges that joins the card's rim where they
+        # meet: the card's own edge is strong, and at twice the thresholds it stands alone
+        out += [q for q in _edge_quads(blur, max(20, 0.33 * med), max(60, 0.66 * med)) if _card_shaped(*q)]
     return out
+
+
+def _edge_quads(blur: np.ndarray, low: float, high: float) -> list[tuple[np.ndarray, float, float, float]]:
+    edges = cv2.Canny(blur, low, high)
+    edges = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
+    return _quads_of(edges, cv2.RETR_LIST)
+
+
+def _card_shaped(quad: np.ndarray, area: float, rect: float, aspect: float) -> bool:
+    """What `_candidates` takes for a card."""
+    return area >= 0.015 and _ASPECT_RANGE[0] <= aspect <= _ASPECT_RANGE[1]
 
 
 def _colour_mask(sq: np.ndarray, spread: np.ndarray, k: int) -> np.ndarray:

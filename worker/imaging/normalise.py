@@ -274,15 +274,13 @@ def _card_pages(
 def _print_under_specks(grey: np.ndarray, g: Glyphs) -> bool:
     """A warped card whose median glyph is a speck or a guilloche's small mark, with a card's print under it."""
     print_ = glyphs(ink_mask(grey), min_px=_PRINT_MIN_PX)
-    if print_.height >= _PRINT_OF_A_CARD_PX:
-        return True
-    # a bare CMND's small print only under specks: a squeezed page whose median is 9-10 px leaves hundreds
-    # of components of 10 px and more as well
-    return (
-        g.height < _SPECKS_BELOW_PX
-        and print_.height >= _CARD_PRINT_MIN_PX
-        and len(print_) >= _PRINT_GLYPHS_OF_A_CARD
-    )
+    if g.height < _SPECKS_BELOW_PX:
+        return print_.height >= _PRINT_OF_A_CARD_PX or (
+            print_.height >= _CARD_PRINT_MIN_PX and len(print_) >= _PRINT_GLYPHS_OF_A_CARD
+        )
+    # marks of 8-12 px: a chip card's guilloche over hundreds of letters of a card's size, or a blurred page
+    # photo squeezed into a card, whose merged words make a hundred or fewer such components
+    return print_.height >= _PRINT_OF_A_CARD_PX and len(print_) >= _PRINT_GLYPHS_OF_A_CARD
 
 
 def _turned(corners: np.ndarray, deg: float) -> np.ndarray:
