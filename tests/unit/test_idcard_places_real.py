@@ -135,6 +135,10 @@ def test_a_print_reading_that_does_not_cover_the_qr_leaves_it_as_it_is(qr: str, 
         ("Thị trần Chợ Rã, Ba Bẻ Bắc Kạn", "Thị trấn Chợ Rã, Ba Bể, Bắc Kạn"),
         ("Tổ 5 Thị trắn Phong Điền, Phong Điên, Thừa Thiên Huế", "Tổ 5 Thị trấn Phong Điền, Phong Điền, Thừa Thiên Huế"),
         ("Vạn Điểm, Thường Tn, Hà Nội", "Vạn Điểm, Thường Tín, Hà Nội"),
+        # a wrapped line lost the comma after the commune: words before the district that are all one of its
+        # communes are that commune; a hamlet's words (not the catalogue's) stay as read
+        ("Cảm Tân Cẩm Thủy, Thanh Hóa", "Cẩm Tân, Cẩm Thủy, Thanh Hóa"),
+        ("Lạ Hoắc Cẩm Thủy, Thanh Hóa", "Lạ Hoắc Cẩm Thủy, Thanh Hóa"),
         # what is not the catalogue's (house, hamlet) and a part no unit is close to stay as read
         ("12 Kiệt 5 Lạ Hoắc, Xyz Abc, Thừa Thiên Huế", "12 Kiệt 5 Lạ Hoắc, Xyz Abc, Thừa Thiên Huế"),
         # an address ends with its province: a speck after it goes when its district confirms it; more

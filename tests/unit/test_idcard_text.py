@@ -17,7 +17,7 @@ from worker.extract.idcard.evidence import Features, Reading
 from worker.extract.idcard.labels import label_kind, right_of
 from worker.extract.idcard.numbers import date_in, id_reading
 from worker.extract.idcard.regions import GUESSED, letters_mapped
-from worker.extract.idcard.text import clean_name, fix_address
+from worker.extract.idcard.text import clean_name, clean_value, fix_address
 from worker.extract.idcard.vote import add_consensus, cross_check_years, vote
 from worker.extract.lexicon import correct_name, correct_word, known
 from worker.extract.places import correct as correct_place
@@ -217,6 +217,9 @@ def test_separator_read_as_a_digit() -> None:
         ("242/15 Lịch Đợi ,Hương An", "242/15 Lịch Đợi, Hương An"),
         ("Phường Phú Nhuận, TP, Huế", "Phường Phú Nhuận, TP. Huế"),
         ("12 Lê Lợi, „„Vĩnh Ninh, TP. Huế", "12 Lê Lợi, Vĩnh Ninh, TP. Huế"),  # a second row's specks glued on
+        # dot leaders and guilloche where a comma stood: a mark on a digit, a lone stroke, a mark on a word
+        ("Phường Hàng Bạc `4 Í _Quận Hoàn Kiếm, Hà Nội", "Phường Hàng Bạc Quận Hoàn Kiếm, Hà Nội"),
+        ("Khóm 4 Thị trấn Phong Điền", "Khóm 4 Thị trấn Phong Điền"),  # a hamlet's number has no mark
     ],
 )
 def test_address_punctuation(read: str, want: str) -> None:
@@ -298,3 +301,21 @@ def test_birth_year_digits_of_the_number_support_the_matching_readings() -> None
 )
 def test_a_vowel_read_twice_is_read_once(read: str, want: str) -> None:
     assert clean_name(read) == want
+
+
+@pytest.mark.parametrize(
+    ("name", "read", "want"),
+    [
+        # the label's garbled end before its colon, taken into the re-read of the value's first row
+        ("place_of_residence", "nce: 12/4 Lê Lợi, Phú Hội, TP. Huế", "12/4 Lê Lợi, Phú Hội, TP. Huế"),
+        ("place_of_residence", "of residence: Thôn 5, Hương Toàn", "Thôn 5, Hương Toàn"),
+        # a colon read for an abbreviation's dot, or after a unit's word, is no label's
+        ("place_of_residence", "TP: Huế, Thừa Thiên Huế", "TP. Huế, Thừa Thiên Huế"),
+        ("place_of_origin", "Xã: Hương Toàn, Hương Trà, Thừa Thiên Huế", "Xã Hương Toàn, Hương Trà, Thừa Thiên Huế"),
+        # the next label's head after the province ends the value; `Nơi` before any province is a name's
+        ("place_of_origin", "Hàng Bạc, Hoàn Kiếm, Hà Nội Nơi ĐH", "Hàng Bạc, Hoàn Kiếm, Hà Nội"),
+        ("place_of_origin", "Thôn Nơi Xa, Hương Toàn", "Thôn Nơi Xa, Hương Toàn"),
+    ],
+)
+def test_label_words_around_a_place_are_dropped(name: str, read: str, want: str) -> None:
+    assert clean_value(name, read) == want

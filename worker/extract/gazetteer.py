@@ -117,9 +117,26 @@ def respell(address: str) -> str:
     if district is None:
         return ",".join(parts) if sure else address
     parts[-2] = district_part
+    communes = names.communes.get((province, district), {})
     if len(parts) >= 3:
-        parts[-3], _, _ = _respell_tail(parts[-3], names.communes.get((province, district), {}), whole=False)
+        parts[-3], _, _ = _respell_tail(parts[-3], communes, whole=False)
+    else:
+        parts[-2:-1] = _commune_before_district(district_part, district, communes)
     return ",".join(parts)
+
+
+def _commune_before_district(part: str, district: str, communes: dict[str, str]) -> list[str]:
+    """A district part that begins with more words than the district's name (`Cảm Tân Cẩm Thủy`: a wrapped
+    line lost the comma after the commune): those words, when all of them are one of the district's communes,
+    as that commune's part; the part as it was otherwise."""
+    words = list(_WORD.finditer(part))
+    n = district.count(" ") + 1
+    if len(words) <= n:
+        return [part]
+    cut = words[len(words) - n].start()
+    head = part[:cut].rstrip()
+    commune_part, commune, _ = _respell_tail(head, communes, whole=True)
+    return [part] if commune is None else [commune_part, " " + part[cut:]]
 
 
 def _before_stray_words(part: str, provinces: dict[str, str]) -> tuple[str, str | None]:

@@ -66,6 +66,11 @@ def _admin_keys() -> frozenset[str]:
     return frozenset(name_key(w) for w in word_list("admin_words"))
 
 
+def is_admin_word(word: str) -> bool:
+    """Whether a word is one of the administrative words (`Xã`, `Thôn`, `Phường`), in any spelling."""
+    return name_key(word) in _admin_keys()
+
+
 @cache
 def _known_words() -> frozenset[str]:
     return frozenset(w for k in _table() for w in k.split())

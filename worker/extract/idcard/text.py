@@ -406,7 +406,12 @@ def fix_address(text: str) -> str:
     text = re.sub(r"(?<=[^\W\d_]{2})0\b", "o", text)
     text = re.sub(r"(?<=[^\W\d_])-(?=[^\W\d_])", " ", text)  # `Huyền-Trân`: no hyphens inside names
     text = re.sub(r"(?:(?<=\s)|^)[.'`’\"]+(?=\s|$)", "", text)  # stray dots and quotes between words
-    text = re.sub(r"(?:(?<=\s)|^)[„“”‘’\"`]+(?=[^\W\d_])", "", text)  # quote marks glued to a word's start (`„„Thạch`)
+    # marks glued to a word's start (`„„Thạch`, `_Quận`)
+    text = re.sub(r"(?:(?<=\s)|^)[„“”‘’\"`_]+(?=[^\W\d_])", "", text)
+    # a mark glued to a digit or two between words is a speck (`Bạc \`4 Quận`): a house number has no mark
+    text = re.sub(r"(?<=\s)[`'‘’+*^~]+\d{1,2}[.,]?(?=\s)", "", text)
+    # an i-shaped letter standing alone is the recogniser's reading of a stroke (`Bạc, Í Quận`): no place's syllable
+    text = re.sub(r"(?:(?<=\s)|^)[ÍÌỈĨỊíìỉĩị](?=[\s,]|$)", "", text)
     # a dot after a word that is no abbreviation (`Thôn.`) is noise
     text = re.sub(r"\b(?!(?:TP|Tp|TX|Tx|TT|P|Q|H|X|Đ|K)\.)([^\W\d_]{2,})\.(?=\s)", r"\1", text)
     text = text.replace("⁄", "/").replace("∕", "/")  # fraction and division slashes for house numbers
@@ -422,11 +427,37 @@ def fix_address(text: str) -> str:
 def clean_value(name: str, text: str) -> str:
     text = re.sub(r"^[^\w]+|[^\w.]+$", "", clean(text))
     if name in (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH):
-        text = places.correct(fix_address(cut_text_at_label(text, LABELS[name])))
+        text = places.correct(fix_address(cut_text_at_label(_after_label_colon(text), LABELS[name])))
+        text = _before_next_label(text)
     if name == F.NATIONALITY:
         # a split label's garbled tail may precede it (`Nauonalry Việt Nam`)
         key = name_key(text)
         if fuzz.ratio(key, "VIET NAM") >= 70 or re.search(r"\b\w?IET NAM\b", key):
             return "Việt Nam"
         return text
+    return text
+
+
+# abbreviations a misread dot turns into a colon (`TP: Huế`): the colon is theirs, not a label's
+_COLON_ABBREVIATIONS = frozenset({"TP", "TX", "TT", "TDP", "KV", "KP", "P", "Q", "H", "X", "K", "D"})
+
+
+def _after_label_colon(text: str) -> str:
+    """A value read with its label's garbled end before the label's colon (`nce: 12/4`, `of residence: Thôn`):
+    no address holds a colon, so up to three words of letters before one in the value's first words are the
+    label's."""
+    m = re.match(r"^((?:[^\W\d_]+\s+){0,2}([^\W\d_]+))\s*:\s*(?=\S)", text)
+    if m is None or name_key(m.group(2)) in _COLON_ABBREVIATIONS or places.is_admin_word(m.group(2)):
+        return text
+    return text[m.end() :]
+
+
+def _before_next_label(text: str) -> str:
+    """An address cut where the next field's label begins after its province (`..., Hà Nội Nơi ĐH`: the
+    CMND's `Nơi ĐKHK thường trú` read too garbled for its `thường trú` to be found): `Nơi` ends a value."""
+    tokens = text.split()
+    for j in range(2, len(tokens)):
+        head = " ".join(tokens[:j]).rstrip(" ,.")
+        if word_key(tokens[j]) == "NOI" and places_confirmed(head) >= 1:
+            return head
     return text
