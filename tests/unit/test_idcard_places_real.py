@@ -147,6 +147,10 @@ def test_a_print_reading_that_does_not_cover_the_qr_leaves_it_as_it_is(qr: str, 
         ("Phước Ninh, Hải Châu, Đà Nẵng TDP Hòa An", "Phước Ninh, Hải Châu, Đà Nẵng TDP Hòa An"),
         # a commune one letter from a province (`Bình Minh`, `Bình Định`) is not taken for it unconfirmed
         ("Xyz, Bình Minh", "Xyz, Bình Minh"),
+        # the southern hamlet's unit word with its tone misread begins a part; a hamlet named alike stays
+        ("Áp Tân Lợi, Châu Phú, An Giang", "Ấp Tân Lợi, Châu Phú, An Giang"),
+        ("Khom 3, Châu Phú, An Giang", "Khóm 3, Châu Phú, An Giang"),
+        ("Thôn Áp Bắc, Phú Vang, Thừa Thiên Huế", "Thôn Áp Bắc, Phú Vang, Thừa Thiên Huế"),
     ],
 )
 def test_places_are_respelled_from_the_province_down(read: str, want: str) -> None:
