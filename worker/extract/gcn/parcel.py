@@ -14,6 +14,7 @@ from worker.extract.gcn.images import PageImages, ocr_band
 from worker.extract.gcn.numbers import fmt_area, parse_area, read_area, read_int_field
 from worker.extract.gcn.patterns import DATE_LINE, P2_PATTERNS, REGISTRY
 from worker.extract.gcn.phrases import canonical_entry, land_use_names, snap_purpose
+from worker.extract.gcn.table import find_table, read_table_numbers, values_past_header
 from worker.extract.gcn.text import PageText, Slice, label_values, text_value
 
 
@@ -95,11 +96,16 @@ def read_parcel(
     t: PageText, pg: PageImages, form: str | None, fields: dict[str, Evidence], warnings: list[str], start: int = 0
 ) -> None:
     vals = label_values(t, P2_PATTERNS, start)
+    table = find_table(t, start)
+    if table is not None:
+        vals = values_past_header(t, table, vals)
     for name in (F.PARCEL_NUMBER, F.MAP_SHEET_NUMBER):
         if name in vals:
             ev = read_int_field(t, pg, name, vals[name])
             if ev is not None:
                 fields[name] = ev
+    if table is not None:
+        read_table_numbers(t, pg, table, fields)
     if F.PARCEL_ADDRESS in vals:
         sl = vals[F.PARCEL_ADDRESS]
         mean, low = t.stats(sl.start, sl.end)
