@@ -167,6 +167,15 @@ def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidenc
     if box is not None:
         text, conf, _ = pg.read(box, whitelist=DIGITS)
         again, _ = to_int(text)
+        if again is None:
+            # the re-read found no digits (a blurred photo): the eng model's reading confirms or contradicts
+            other, _ = to_int(pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)[0])
+            if other == value:
+                ev.agree += 1
+                ev.sources.append("reread")
+            elif other is not None:
+                # the only other reading contradicts it (`40` read `48` by the layout pass): not a certainty
+                ev.disagree, ev.doubtful = ev.disagree + 1, True
         if again is not None:
             if again == value:
                 ev.agree += 1

@@ -17,7 +17,8 @@ _ITEM = r"(?:(?<![\w])(?:[a-hø]|\d{1,2})\s*[).]\s*|(?<![^\n])[ \t]*(?:[a-hø]|\
 
 _P2_LABELS: dict[str, str] = {
     F.PARCEL_NUMBER: r"thua\s*(?:dat\s*)?so",
-    F.MAP_SHEET_NUMBER: r"to\s*ban\s*do\s*so",
+    # `đồ` read as a bare `đ` on a blurred photo (`tớ bản đ số: 40`)
+    F.MAP_SHEET_NUMBER: r"to\s*ban\s*do?\s*so",
     F.PARCEL_ADDRESS: r"dia\s*chi(?:\s*thu[a-z]?\s*d[a-z]{1,3})?(?!\s*thuong)",
     # `Diện`/`Thời` with the first letter misread (`lien tích`, `Phời hạn`) on a photographed page
     F.AREA_M2: r"(?:dien|lien)\s*tich",

@@ -171,5 +171,6 @@ def _read_cell(t: PageText, pg: PageImages, table: TableRow, name: str) -> Evide
     if again == value:
         ev.agree, ev.sources = 1, ["cell", "reread"]
     elif again is not None:
-        ev.disagree = 1
+        # two models disagree on the cell and nothing else reads it: held for review
+        ev.disagree, ev.doubtful = 1, True
     return ev
