@@ -113,3 +113,13 @@ def test_a_number_contradicted_by_its_rereads_is_held_for_review(recorded_reader
     for name in KEYS:
         fv = doc.fields.get(name)
         assert fv is None or fv.value == truth["fields"][name] or fv.confidence < 0.9, (name, fv)
+
+
+def test_the_sketch_label_glued_to_its_unit_still_gives_the_parcel_number(recorded_reader: Reader) -> None:
+    """Page 3 photocopied (certificate 16): the sparse reading of the sketch gives `273..` above `1473mm?`
+    (`147,3 m²` with its comma lost): the number is the parcel's, the glued area only locates it."""
+    truth, doc = _read_world_page(16, "gcn_2009", 3, "photocopy", recorded_reader)
+    got = doc.fields.get("parcel_number")
+    assert got is not None and got.value == truth["fields"]["parcel_number"], got
+    area = doc.fields.get("area_m2")
+    assert area is None or area.confidence < 0.9 or abs(area.value - 147.3) < 0.05, area
