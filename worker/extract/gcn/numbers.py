@@ -269,6 +269,10 @@ def read_area(
         if words_ev is not None:
             words_ev.agree = int(words_number == best)
             words_ev.check = 1 if words_number == best else -1
+    elif words_text:
+        # the words are printed but too garbled to parse: the digits go unchecked, and a digit the layout
+        # pass lost is lost to every re-read of the same box (`66,6` read `6,6` twice)
+        ev.doubtful = True
     return ev, words_ev
 
 
