@@ -34,13 +34,13 @@ _P2_LABELS: dict[str, str] = {
 P2_PATTERNS = {k: re.compile(_ITEM + v + _SEP) for k, v in _P2_LABELS.items()}
 
 
-# the labels as printed, letter for letter once folded: a value after a label matched only by the loose
-# spelling above sits on a line the photo blurred, and is held for review
+# the labels as printed once folded (but for a letter pair the print's font is often misread by): a value
+# after a label matched only by the loose spelling above sits on a line the photo blurred, held for review
 P2_EXACT = {
     name: re.compile(pattern + _SEP + "$")
     for name, pattern in (
         (F.PARCEL_NUMBER, r"thua\s*(?:dat\s*)?so"),
-        (F.MAP_SHEET_NUMBER, r"to\s*ban\s*do\s*so"),
+        (F.MAP_SHEET_NUMBER, r"to\s*ban\s*do\s*[sx]o"),  # `số` read `xố` is the font's usual confusion
         (F.AREA_M2, r"(?:dien|lien)\s*tich"),
     )
 }
