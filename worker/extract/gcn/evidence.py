@@ -28,7 +28,9 @@ class Evidence:
     check: int = 0  # +1 a cross-check confirmed the value, -1 one contradicted it
     repaired: bool = False  # characters were mapped (O→0, ...) or a lexicon changed the reading
     handwritten: bool = False  # written in by hand (pen ink): flagged for review, never trusted
-    doubtful: bool = False  # read off a page whose text lost its headings (a blurred photo): held for review
+    # read off a page whose text lost its headings (a blurred photo), or its only re-read contradicts it:
+    # held for review
+    doubtful: bool = False
 
     def vector(self) -> list[float]:
         return [

@@ -167,6 +167,15 @@ def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidenc
     if box is not None:
         text, conf, _ = pg.read(box, whitelist=DIGITS)
         again, _ = to_int(text)
+        if again is None:
+            # the re-read found no digits (a blurred photo): the eng model's reading confirms or contradicts
+            other, _ = to_int(pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)[0])
+            if other == value:
+                ev.agree += 1
+                ev.sources.append("reread")
+            elif other is not None:
+                # the only other reading contradicts it (`40` read `48` by the layout pass): not a certainty
+                ev.disagree, ev.doubtful = ev.disagree + 1, True
         if again is not None:
             if again == value:
                 ev.agree += 1
@@ -260,6 +269,10 @@ def read_area(
         if words_ev is not None:
             words_ev.agree = int(words_number == best)
             words_ev.check = 1 if words_number == best else -1
+    elif words_text:
+        # the words are printed but too garbled to parse: the digits go unchecked, and a digit the layout
+        # pass lost is lost to every re-read of the same box (`66,6` read `6,6` twice)
+        ev.doubtful = True
     return ev, words_ev
 
 

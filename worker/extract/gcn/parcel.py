@@ -12,8 +12,9 @@ from worker.extract.gcn.address import address_spelled_known, canonical_address,
 from worker.extract.gcn.evidence import Evidence
 from worker.extract.gcn.images import PageImages, ocr_band
 from worker.extract.gcn.numbers import fmt_area, parse_area, read_area, read_int_field
-from worker.extract.gcn.patterns import DATE_LINE, P2_PATTERNS, REGISTRY
+from worker.extract.gcn.patterns import DATE_LINE, P2_EXACT, P2_PATTERNS, REGISTRY
 from worker.extract.gcn.phrases import canonical_entry, land_use_names, snap_purpose
+from worker.extract.gcn.table import find_table, read_table_numbers, values_past_header
 from worker.extract.gcn.text import PageText, Slice, label_values, text_value
 
 
@@ -91,15 +92,29 @@ def _read_purpose(
     return purpose_ev, code_ev
 
 
+def _label_exact(t: PageText, name: str, sl: Slice) -> bool:
+    """Whether the label before a value is spelled as printed (a table's cell has no label before it)."""
+    exact = P2_EXACT[name]
+    return bool(exact.search(t.fold, max(0, sl.start - 24), sl.start)) or not P2_PATTERNS[name].search(
+        t.fold, max(0, sl.start - 24), sl.start
+    )
+
+
 def read_parcel(
     t: PageText, pg: PageImages, form: str | None, fields: dict[str, Evidence], warnings: list[str], start: int = 0
 ) -> None:
     vals = label_values(t, P2_PATTERNS, start)
+    table = find_table(t, start)
+    if table is not None:
+        vals = values_past_header(t, table, vals)
     for name in (F.PARCEL_NUMBER, F.MAP_SHEET_NUMBER):
         if name in vals:
             ev = read_int_field(t, pg, name, vals[name])
             if ev is not None:
+                ev.doubtful = ev.doubtful or not _label_exact(t, name, vals[name])
                 fields[name] = ev
+    if table is not None:
+        read_table_numbers(t, pg, table, fields)
     if F.PARCEL_ADDRESS in vals:
         sl = vals[F.PARCEL_ADDRESS]
         mean, low = t.stats(sl.start, sl.end)
@@ -117,6 +132,7 @@ def read_parcel(
         # the words sit inside the area's slice on the 2009 form: `96,3 m², (bằng chữ: ...)`
         area_ev, words_ev = read_area(t, pg, area_sl, words_sl, warnings)
         if area_ev is not None:
+            area_ev.doubtful = area_ev.doubtful or not _label_exact(t, F.AREA_M2, area_sl)
             fields[F.AREA_M2] = area_ev
         if words_ev is not None and words_ev.value:
             fields[F.AREA_IN_WORDS] = words_ev

@@ -16,11 +16,13 @@ _ITEM = r"(?:(?<![\w])(?:[a-hø]|\d{1,2})\s*[).]\s*|(?<![^\n])[ \t]*(?:[a-hø]|\
 
 
 _P2_LABELS: dict[str, str] = {
-    F.PARCEL_NUMBER: r"thua\s*(?:dat\s*)?so",
-    F.MAP_SHEET_NUMBER: r"to\s*ban\s*do\s*so",
+    # `Thửa` read `Thờa` on a photo
+    F.PARCEL_NUMBER: r"th[uo]a\s*(?:dat\s*)?so",
+    # a blurred photo's `tớ bản đ số`, `tờ bại độ xố`, `tở bán đồ «ó`: `tờ b.. đ. .ố`
+    F.MAP_SHEET_NUMBER: r"to\s*ba[a-z]?\s*do?\s*[^\s\d]?o(?![a-z])",
     F.PARCEL_ADDRESS: r"dia\s*chi(?:\s*thu[a-z]?\s*d[a-z]{1,3})?(?!\s*thuong)",
     # `Diện`/`Thời` with the first letter misread (`lien tích`, `Phời hạn`) on a photographed page
-    F.AREA_M2: r"(?:dien|lien)\s*tich",
+    F.AREA_M2: r"(?:dien|lien)\s*ti(?:ch|cic|c|h)",
     F.AREA_IN_WORDS: r"bang\s*chu",
     F.LAND_USE_FORM: r"hinh\s*thuc\s*su\s*dung",
     F.LAND_USE_PURPOSE: r"(?:muc\s*dich\s*su\s*dung|loai\s*dat)",
@@ -30,6 +32,18 @@ _P2_LABELS: dict[str, str] = {
 
 
 P2_PATTERNS = {k: re.compile(_ITEM + v + _SEP) for k, v in _P2_LABELS.items()}
+
+
+# the labels as printed once folded (but for a letter pair the print's font is often misread by): a value
+# after a label matched only by the loose spelling above sits on a line the photo blurred, held for review
+P2_EXACT = {
+    name: re.compile(pattern + _SEP + "$")
+    for name, pattern in (
+        (F.PARCEL_NUMBER, r"thua\s*(?:dat\s*)?so"),
+        (F.MAP_SHEET_NUMBER, r"to\s*ban\s*do\s*[sx]o"),  # `số` read `xố` is the font's usual confusion
+        (F.AREA_M2, r"(?:dien|lien)\s*tich"),
+    )
+}
 
 
 # section labels that end the value before them; anchored at a line start so purpose text like

@@ -69,24 +69,38 @@ def _diagram_centre(pg: PageImages, y0: int, y1: int, fields: dict[str, Evidence
     _diagram_label(PageText.of(TextPage.of_lines(lines)), pg, fields)
 
 
+# an area glued to its unit, `m²` read as m, mm, m?, m2: `1473mm?`
+_GLUED_AREA = re.compile(r"\d[\d.,]*\d\s*m{1,2}[^\s\d]?[2²?]?")
+
+
+# the parcel's number, with the specks a sparse reading leaves after it (`273..`)
+_LABEL = re.compile(r"\d{1,5}[.,:;]{0,2}")
+
+
 def _diagram_label(t: PageText, pg: PageImages, fields: dict[str, Evidence]) -> bool:
     """The parcel's label in the sketch: a bare number right above `<area> m²` (word geometry, since the
     sparse reading strings neighbours' numbers on the same row into one line)."""
     words = t.words
     for i, w in enumerate(words):
-        # the area may end in a misread digit (`57,b`): it only locates the label here
-        if not re.fullmatch(r"\d[\d.,]*[0-9A-Za-z]?", w.text) or i + 1 >= len(words):
-            continue
-        unit = words[i + 1]
-        # `m²` comes out as m2, m?, m°, mẽ ...: an `m` with at most one mark after it
-        if not re.fullmatch(r"m\S?", unit.text) or abs(unit.box[1] - w.box[1]) > w.box[3]:
-            continue
-        ax, ay, aw, ah = union([w.box, unit.box])
+        if _GLUED_AREA.fullmatch(w.text):
+            # the area and its unit read as one word (`1473mm?` for `147,3 m²`): the comma may be lost, so it
+            # only locates the label
+            area_box, area_text = w.box, ""
+        else:
+            # the area may end in a misread digit (`57,b`): it only locates the label here
+            if not re.fullmatch(r"\d[\d.,]*[0-9A-Za-z]?", w.text) or i + 1 >= len(words):
+                continue
+            unit = words[i + 1]
+            # `m²` comes out as m2, m?, m°, mẽ ...: an `m` with at most one mark after it
+            if not re.fullmatch(r"m\S?", unit.text) or abs(unit.box[1] - w.box[1]) > w.box[3]:
+                continue
+            area_box, area_text = union([w.box, unit.box]), w.text
+        ax, ay, aw, ah = area_box
         cx = ax + aw / 2
         above = [
             v
             for v in words
-            if re.fullmatch(r"\d{1,5}", v.text)
+            if _LABEL.fullmatch(v.text)
             and v.box[1] + v.box[3] <= ay + 2
             and ay - (v.box[1] + v.box[3]) < 3 * ah
             and abs(v.box[0] + v.box[2] / 2 - cx) < aw / 2
@@ -94,14 +108,14 @@ def _diagram_label(t: PageText, pg: PageImages, fields: dict[str, Evidence]) -> 
         if not above:
             continue
         label = max(above, key=lambda v: v.box[1])
-        number = int(label.text)
+        number = int(label.text.rstrip(".,:;"))
         ev = Evidence(F.PARCEL_NUMBER, number, label.box, ["ocr", "diagram"], label.confidence, label.confidence)
         text, _, _ = pg.read(label.box, whitelist=DIGITS)
         if text.strip() == str(number):
             ev.agree += 1
             ev.sources.append("reread")
         fields[F.PARCEL_NUMBER] = ev
-        area, _ = parse_area(f"{w.text} m") if re.fullmatch(r"\d[\d.,]*", w.text) else (None, False)
+        area, _ = parse_area(f"{area_text} m") if re.fullmatch(r"\d[\d.,]*", area_text) else (None, False)
         if area is not None:
             fields[F.AREA_M2] = Evidence(
                 F.AREA_M2, float(area), (ax, ay, aw, ah), ["ocr", "diagram"], w.confidence, w.confidence
