@@ -80,3 +80,11 @@ def test_a_box_without_text_is_an_empty_word_not_a_crash() -> None:
     result = _run_case(case, False, ())
     assert result["got"]["doc_type"][0] == "cmnd_back"
     assert result["got"]["issue_date"][0] == result["expected"]["issue_date"]
+
+
+@pytest.mark.skipif(backend() != "tesserocr", reason="the in-process backend is not installed")
+def test_the_shared_engine_holds_no_image_or_results_after_a_read() -> None:
+    ocr_image(_line("HỒNG"), psm=7)
+    assert tesseract._api("vie", 7).GetIterator() is None
+    read_line(_line("HỒNG"), psm=7, choices=True)
+    assert tesseract._api("vie", 7).GetIterator() is None

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+import weakref
+from unittest import mock
 
+import numpy as np
 import pytest
 
-from worker import memory
+from models.pages import LoadedPage
+from models.settings import Settings
+from worker import memory, pipeline
 
 
 class _RecordingLibc:
@@ -91,3 +97,26 @@ def test_a_warm_worker_touches_no_new_memory_for_a_file_like_the_last() -> None:
     # each fault is a 4 KB page the kernel hands over zeroed: thousands for an A4 page handed back and refetched
     assert handed_back > 2000
     assert kept < handed_back / 10
+
+
+def test_a_decoded_page_is_let_go_before_its_documents_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded: list[weakref.ref[LoadedPage]] = []
+    alive_while_read: list[bool] = []
+
+    def load_pages(data: bytes, source: str, **_: object) -> list[LoadedPage]:
+        pages = [LoadedPage(source=source, page=n, sha256="0", image=np.zeros((4, 4, 3), np.uint8)) for n in (1, 2)]
+        loaded.extend(weakref.ref(p) for p in pages)
+        return pages
+
+    def read_page(normalised: object, **_: object) -> tuple[object, object]:
+        gc.collect()
+        alive_while_read.append(loaded[len(alive_while_read)]() is not None)
+        return object(), normalised
+
+    monkeypatch.setattr(pipeline.imaging, "load_pages", load_pages)
+    monkeypatch.setattr(pipeline.imaging, "normalise_page", lambda page, **_: [f"{page.page}"])
+    monkeypatch.setattr(pipeline.extract, "read_page", read_page)
+    result = pipeline.read_file(b"x", "two.tif", settings=Settings(keep_freed_memory_mb=0), reader=mock.Mock())
+    assert len(result.documents) == 2 and not result.errors
+    # the first page's picture is gone while the first page is read, the second's while the second is
+    assert alive_while_read == [False, False]

@@ -57,15 +57,19 @@ def clean_for_ocr(colour: np.ndarray, glyph_h: float, *, suppress_seals: bool = 
     if suppress_seals:
         seals = seal_mask(colour, glyph_h)
         if seals.any():
-            lifted = cv2.max(grey, colour[:, :, 2])
-            grey = np.where(seals > 0, lifted, grey).astype(np.uint8)
+            # in place: on an 8 MP page each full-size temporary is 8 MB more at the worker's peak
+            np.copyto(grey, cv2.max(grey, colour[:, :, 2]), where=seals > 0)
+        del seals
     return _paper_flattened(grey, int(max(31, 3 * glyph_h)), white=0.80, stride=7)
 
 
 def _paper_flattened(grey: np.ndarray, window: int, *, white: float, stride: int) -> np.ndarray:
     """Divided by the local paper brightness (paper ≈ 255), then a soft threshold: lighter than `white` of
     the paper is white, the darkest ink (its 1st percentile, sampled every `stride` pixels) black."""
-    norm = cv2.divide(grey, np.maximum(background(grey, window), 1), scale=255.0)
+    paper = background(grey, window)
+    np.maximum(paper, 1, out=paper)
+    norm = cv2.divide(grey, paper, scale=255.0)
+    del paper
     dark = min(percentile_u8(norm[::stride, ::stride], 1.0) / 255.0, 0.55) if norm.size else 0.0
     return soft_ramp(norm, dark, white)
 
