@@ -10,11 +10,10 @@ from __future__ import annotations
 import random
 import re
 
-import cv2
 import numpy as np
 import pytest
+from card_renders import front_grey, same_place
 
-from fixtures.idcards import render_card
 from fixtures.people import Person, make_person
 from models.elements import Block, Line, Symbol, TextPage, Word
 from worker.extract.idcard import extract_card
@@ -35,20 +34,6 @@ def _cmnd() -> Person:
     p = make_person(random.Random("specks-2"), generation="cmnd_9")
     assert name_key(p.place_of_origin).endswith("HA NOI") and not name_key(p.place_of_residence).endswith("HA NOI")
     return p
-
-
-def _grey(p: Person) -> np.ndarray:
-    img, _ = render_card(p, p.card_generation, "front", random.Random(7))
-    return cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2GRAY)
-
-
-def _same_place(got: object, want: str) -> bool:
-    """As the real set's scorer compares places: punctuation and case never decide."""
-
-    def norm(s: str) -> str:
-        return " ".join(re.sub(r"[^\w\s]", " ", s).split()).casefold()
-
-    return isinstance(got, str) and norm(got) == norm(want)
 
 
 def _speck(text: str, like: Word) -> Word:
@@ -96,7 +81,7 @@ class _Misreads(Reader):
 
 
 def _origin(reader: Reader, p: Person) -> tuple[object, float]:
-    grey = _grey(p)
+    grey = front_grey(p)
     result = extract_card(reader, grey, reader.read(grey, psm=3), p.card_generation, "front")
     origin = result.fields["place_of_origin"]
     return origin.value, origin.confidence
@@ -107,7 +92,7 @@ def test_the_next_label_read_after_the_origins_province_is_cut(reader: Reader) -
     its `thường trú` to be found (`..., Hà Nội Í Nơi ÔKKFfKK`), and the label's head stayed in the value."""
     p = _cmnd()
     value, confidence = _origin(_Misreads(reader, {"Nội": ["Nội", "Í", "Nơi", "ÔKKFfKK"]}), p)
-    assert _same_place(value, p.place_of_origin)
+    assert same_place(value, p.place_of_origin)
     assert confidence < HIGH or value == p.place_of_origin
 
 
@@ -120,7 +105,7 @@ def test_specks_where_a_comma_stood_are_dropped(reader: Reader) -> None:
     district_head = p.place_of_origin.split(",")[1].split()[0]
     rewrite = {commune_end: [commune_end, "`4", "Í"], district_head: ["_" + district_head]}
     value, confidence = _origin(_Misreads(reader, rewrite), p)
-    assert _same_place(value, p.place_of_origin)
+    assert same_place(value, p.place_of_origin)
     assert confidence < HIGH or value == p.place_of_origin
 
 
@@ -129,7 +114,7 @@ def test_the_labels_end_before_its_colon_is_not_the_residence(reader: Reader) ->
     (`:12/J4`), with a box reaching back over the label's last letters; the re-read of the row, right but
     for those letters (`nce: 12/34`), kept them in the value."""
     p = make_person(random.Random("specks-chip"), generation="cccd_chip_2021")
-    grey = _grey(p)
+    grey = front_grey(p)
     layout = reader.read(grey, psm=3)
     label = next(ln for ln in layout.lines if "THUONG TRU" in name_key(ln.text))
     end = next(i for i, w in enumerate(label.words) if "RESIDENCE" in name_key(w.text))
@@ -146,4 +131,4 @@ def test_the_labels_end_before_its_colon_is_not_the_residence(reader: Reader) ->
     page = TextPage.of_lines([Line.of(words) if ln is label else ln for ln in layout.lines])
     result = extract_card(reader, grey, page, "cccd_chip_2021", "front")
     residence = result.fields["place_of_residence"]
-    assert _same_place(residence.value, p.place_of_residence)
+    assert same_place(residence.value, p.place_of_residence)

@@ -7,12 +7,11 @@ what real Tesseract returned for it (replayed from tests/plugins/recordings/test
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import replace
 
-import cv2
 import numpy as np
 import pytest
+from card_renders import front_grey, same_place
 from plugins.pages import rendered_page
 
 from fixtures.idcards import render_card
@@ -40,20 +39,6 @@ def _person(generation: str) -> Person:
     return p
 
 
-def _grey(p: Person) -> np.ndarray:
-    img, _ = render_card(p, p.card_generation, "front", random.Random(7))
-    return cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2GRAY)
-
-
-def _same_place(got: object, want: str) -> bool:
-    """As the real set's scorer compares places: punctuation and case never decide."""
-
-    def norm(s: str) -> str:
-        return " ".join(re.sub(r"[^\w\s]", " ", s).split()).casefold()
-
-    return isinstance(got, str) and norm(got) == norm(want)
-
-
 def _residence_rows(layout: TextPage) -> tuple[Line, Line]:
     """The residence label's line and the line under it (the value's second row)."""
     lines = sorted(layout.lines, key=lambda ln: ln.box[1])
@@ -66,7 +51,7 @@ def test_a_second_row_the_layout_pass_never_saw_is_read_where_it_stands(reader: 
     """Real photos: the residence's second row was in no line of the layout pass (a faint print at the
     card's bottom edge); the value kept its first row alone, and the QR's wording stood unchecked."""
     p = _person("cccd_chip_2021")
-    grey = _grey(p)
+    grey = front_grey(p)
     layout = reader.read(grey, psm=3)
     _, second = _residence_rows(layout)
     column = [w for w in second.words if w.box[0] >= 250]
@@ -76,7 +61,7 @@ def test_a_second_row_the_layout_pass_never_saw_is_read_where_it_stands(reader: 
     lost = TextPage.of_lines([kept if ln is second else ln for ln in layout.lines])
     result = extract_card(reader, grey, lost, "cccd_chip_2021", "front")
     residence = result.fields["place_of_residence"]
-    assert _same_place(residence.value, p.place_of_residence)
+    assert same_place(residence.value, p.place_of_residence)
     assert residence.confidence < HIGH  # one reading alone saw the second row
 
 
@@ -85,7 +70,7 @@ def test_a_second_row_cut_in_two_beside_the_expiry_is_read_whole_and_in_order(re
     photo and put the rest on a line of its own, a pixel higher: the rest came first, the first word was
     dropped with the expiry's label (`05 Ba Đình, Hải Châu, Đà Nẵng ... Thạch Tha`)."""
     p = _person("cccd_chip_2021")
-    grey = _grey(p)
+    grey = front_grey(p)
     layout = reader.read(grey, psm=3)
     _, second = _residence_rows(layout)
     expiry = [w for w in second.words if w.box[0] < 250]
@@ -95,7 +80,7 @@ def test_a_second_row_cut_in_two_beside_the_expiry_is_read_whole_and_in_order(re
     assert rest.box[1] < first.box[1], "the rest's line sorts first"
     split = TextPage.of_lines([*(ln for ln in layout.lines if ln is not second), rest, first])
     result = extract_card(reader, grey, split, "cccd_chip_2021", "front")
-    assert _same_place(result.fields["place_of_residence"].value, p.place_of_residence)
+    assert same_place(result.fields["place_of_residence"].value, p.place_of_residence)
 
 
 class _FusedColons(Reader):
@@ -139,15 +124,15 @@ def test_a_label_fused_with_its_value_across_the_colon_keeps_the_value_whole(rea
     origin missing); `trú:Khu` read as one word, and the value lost its first word with the label."""
     p = _person("cccd_barcode_2016")
     doc = _read(p, _FusedColons(reader))
-    assert _same_place(doc.value("place_of_origin"), p.place_of_origin)
-    assert _same_place(doc.value("place_of_residence"), p.place_of_residence)
+    assert same_place(doc.value("place_of_origin"), p.place_of_origin)
+    assert same_place(doc.value("place_of_residence"), p.place_of_residence)
 
 
 def test_a_tone_both_readings_saw_is_not_replaced_by_the_lexicons(reader: Reader) -> None:
     """Real front: both readings of the print spelled the given name `HUẾ`; the name lexicon, which favours
     `HUỆ`, put its spelling in their place (the print read alone: no QR decoded)."""
     p = replace(make_person(random.Random("band-hue"), generation="cccd_chip_2021", sex="female"), given="Huế")
-    grey = _grey(p)
+    grey = front_grey(p)
     result = extract_card(reader, grey, reader.read(grey, psm=3), "cccd_chip_2021", "front")
     assert result.fields["full_name"].value == p.full_name
 
@@ -156,18 +141,18 @@ def test_a_province_wrapped_alone_onto_the_next_row_is_kept(reader: Reader) -> N
     """2016 front: the origin's last word (`Huế` of `Thừa Thiên Huế`) wrapped alone onto the next row, which
     the band took for a mark of the artwork (one word) and dropped."""
     p = replace(_person("cccd_barcode_2016"), place_of_origin="Xã Lộc Điền, Huyện Phú Lộc, Thừa Thiên Huế")
-    grey = _grey(p)
+    grey = front_grey(p)
     layout = reader.read(grey, psm=3)
     assert any(name_key(ln.text) == "HUE" for ln in layout.lines), "the province wraps alone"
     result = extract_card(reader, grey, layout, "cccd_barcode_2016", "front")
-    assert _same_place(result.fields["place_of_origin"].value, p.place_of_origin)
+    assert same_place(result.fields["place_of_origin"].value, p.place_of_origin)
 
 
 def test_a_value_starting_left_of_a_label_read_without_its_first_word_is_read_whole(reader: Reader) -> None:
     """A faint chip front: the origin's label was read from its second word on (`quán / Place of origin`),
     so its edge stood right of the value's first word (`Xã`), which was dropped."""
     p = _person("cccd_chip_2021")
-    grey = _grey(p)
+    grey = front_grey(p)
     layout = reader.read(grey, psm=3)
     label = next(ln for ln in layout.lines if "QUE QUAN" in name_key(ln.text))
     assert name_key(label.words[0].text) == "QUE"
@@ -176,7 +161,7 @@ def test_a_value_starting_left_of_a_label_read_without_its_first_word_is_read_wh
     assert len(origin) <= 3, "a short first word, as `Xã`"
     result = extract_card(reader, grey, TextPage.of_lines([cut if ln is label else ln for ln in layout.lines]),
                           "cccd_chip_2021", "front")  # fmt: skip
-    assert _same_place(result.fields["place_of_origin"].value, p.place_of_origin)
+    assert same_place(result.fields["place_of_origin"].value, p.place_of_origin)
 
 
 def test_a_first_row_of_an_abbreviation_and_a_garbled_word_is_kept(reader: Reader) -> None:
@@ -184,7 +169,7 @@ def test_a_first_row_of_an_abbreviation_and_a_garbled_word_is_kept(reader: Reade
     garbled to one letter) stood a little under the label, on a line of its own; the band dropped it as a
     mark of the artwork, and the rest alone, read alike twice, was held at 0.98."""
     p = _person("cccd_chip_2021")
-    grey = _grey(p)
+    grey = front_grey(p)
     layout = reader.read(grey, psm=3)
     label, _ = _residence_rows(layout)
     end = next(i for i, w in enumerate(label.words) if "RESIDENCE" in name_key(w.text))
@@ -204,7 +189,7 @@ def test_a_residence_whose_label_line_lost_its_value_is_never_confident(reader: 
     """A real blurred CMND photo: the residence's first part (a hamlet) on the label's line was lost, the
     line under it (commune, district, province: a whole address the lexicons confirm) came out at 0.99."""
     p = _person(generation)
-    grey = _grey(p)
+    grey = front_grey(p)
     layout = reader.read(grey, psm=3)
     label, _ = _residence_rows(layout)
     # the print right of the label's words wiped from the card, as blur and glare wipe it
@@ -220,5 +205,5 @@ def test_a_residence_whose_label_line_lost_its_value_is_never_confident(reader: 
     lost = TextPage.of_lines([kept if ln is label else ln for ln in layout.lines])
     result = extract_card(reader, wiped, lost, generation, "front")
     residence = result.fields["place_of_residence"]
-    assert residence.value and not _same_place(residence.value, p.place_of_residence)
+    assert residence.value and not same_place(residence.value, p.place_of_residence)
     assert residence.confidence < HIGH
