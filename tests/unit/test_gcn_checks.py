@@ -27,7 +27,7 @@ from worker import imaging
 from worker.extract.gcn import cross_check_certificate, detect_form, extract_gcn
 from worker.extract.gcn.address import canonical_address
 from worker.extract.gcn.images import ink_tint, pen_ink_fraction, red_dropout
-from worker.extract.gcn.numbers import canonical_number_words, parse_area
+from worker.extract.gcn.numbers import _area_words_text, canonical_number_words, parse_area
 from worker.ocr import Reader
 
 
@@ -347,3 +347,16 @@ def test_colour_readers_take_an_empty_crop_from_a_box_at_the_page_edge(shape: tu
     assert red_dropout(empty).shape == shape[:2]
     assert ink_tint(empty) == (0.0, 0.0)
     assert pen_ink_fraction(empty) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("read", "printed"),
+    [
+        # a world certificate's photo: words of the print beyond read after the unit, two of them number words
+        ("Năm mươi chín phẩy ba mét vuô b Sáu Y BẢN Chín", "Năm mươi chín phẩy ba mét vuông"),
+        ("Một trăm hai mươi mét vuông).", "Một trăm hai mươi mét vuông"),
+        ("Ba mươi hai phẩy năm", "Ba mươi hai phẩy năm"),
+    ],
+)
+def test_the_area_in_words_ends_at_its_unit(read: str, printed: str) -> None:
+    assert _area_words_text(read) == printed

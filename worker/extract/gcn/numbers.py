@@ -281,9 +281,15 @@ _NUMBER_WORD_KEYS = frozenset(_NUMBER_WORD_SPELLINGS) - {"met", "vuong", "chan"}
 
 def _area_words_text(text: str) -> str:
     """The area in words as printed, without what OCR added after it: up to the last number word, then
-    the unit (`mét vuông`) when the print has it."""
+    the unit (`mét vuông`) when the print has it. The unit ends the number: number words read after it
+    come from the print beyond (`... mét vuô b Sáu Y BẢN Chín`)."""
     words = text.split()
     keys = [repair_token(name_key(re.sub(r"[^\w]", "", w)).lower()) for w in words]
+    unit = next(
+        (i for i, k in enumerate(keys) if k in ("met", "m2") and any(q in _NUMBER_WORD_KEYS for q in keys[:i])), None
+    )
+    if unit is not None:
+        return " ".join(words[: 1 + max(i for i, k in enumerate(keys[:unit]) if k in _NUMBER_WORD_KEYS)]) + " mét vuông"
     last = max((i for i, k in enumerate(keys) if k in _NUMBER_WORD_KEYS), default=-1)
     if last < 0:
         return text
