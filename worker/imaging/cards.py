@@ -301,7 +301,7 @@ def _candidates(
 ) -> list[tuple[np.ndarray, float]]:
     out = []
     for quad, area, rect, aspect in prep.quads:
-        if area < min_area or not aspect_range[0] <= aspect <= aspect_range[1]:
+        if not _shaped(area, aspect, aspect_range, min_area):
             continue
         fit = 1.0 - abs(aspect - target_aspect) / 0.4
         out.append((quad, area * rect * (0.5 + fit)))
@@ -333,10 +333,10 @@ def _contour_quads(small: np.ndarray) -> list[tuple[np.ndarray, float, float, fl
         # capped; its quads join the others' groups (detect_cards), where every side must step.
         capped = np.array([_L_SPREAD_CAP, spread[1], spread[2]], np.float32)
         out += _quads_of(_colour_mask(sq, capped, k), cv2.RETR_EXTERNAL)
-    if not any(_card_shaped(*q) for q in out):
+    if not any(_shaped(area, aspect) for _, area, _, aspect in out):
         # 4. glare on a coloured table makes a speckle of weak edges that joins the card's rim where they
         # meet: the card's own edge is strong, and at twice the thresholds it stands alone
-        out += [q for q in _edge_quads(blur, max(20, 0.33 * med), max(60, 0.66 * med)) if _card_shaped(*q)]
+        out += [q for q in _edge_quads(blur, max(20, 0.33 * med), max(60, 0.66 * med)) if _shaped(q[1], q[3])]
     return out
 
 
@@ -346,9 +346,11 @@ def _edge_quads(blur: np.ndarray, low: float, high: float) -> list[tuple[np.ndar
     return _quads_of(edges, cv2.RETR_LIST)
 
 
-def _card_shaped(quad: np.ndarray, area: float, rect: float, aspect: float) -> bool:
-    """What `_candidates` takes for a card."""
-    return area >= 0.015 and _ASPECT_RANGE[0] <= aspect <= _ASPECT_RANGE[1]
+def _shaped(
+    area: float, aspect: float, aspect_range: tuple[float, float] = _ASPECT_RANGE, min_area: float = 0.015
+) -> bool:
+    """Whether a quadrilateral (its share of the image, its aspect) is a candidate: a card by default."""
+    return area >= min_area and aspect_range[0] <= aspect <= aspect_range[1]
 
 
 def _colour_mask(sq: np.ndarray, spread: np.ndarray, k: int) -> np.ndarray:

@@ -288,9 +288,7 @@ def _area_words_text(text: str) -> str:
     unit = next(
         (i for i, k in enumerate(keys) if k in ("met", "m2") and any(q in _NUMBER_WORD_KEYS for q in keys[:i])), None
     )
-    if unit is not None:
-        return " ".join(words[: 1 + max(i for i, k in enumerate(keys[:unit]) if k in _NUMBER_WORD_KEYS)]) + " mét vuông"
-    last = max((i for i, k in enumerate(keys) if k in _NUMBER_WORD_KEYS), default=-1)
+    last = max((i for i, k in enumerate(keys[:unit]) if k in _NUMBER_WORD_KEYS), default=-1)
     if last < 0:
         return text
     tail = " mét vuông" if any(k in ("met", "vuong", "m2") for k in keys[last + 1 :]) else ""

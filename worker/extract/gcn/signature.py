@@ -199,8 +199,7 @@ def _read_registry_number(t: PageText, pg: PageImages, fields: dict[str, Evidenc
         reg = REGISTRY.search(t.fold)
     if reg is None:
         return
-    end = t.fold.find("\n", reg.end())
-    end = len(t.fold) if end < 0 else end
+    end = t.line_end(reg.end())
     value = _clean_registry(t.raw[reg.end() : end].strip(" .;:"))
     if not value:
         return

@@ -44,8 +44,7 @@ def find_table(t: PageText, start: int = 0) -> TableRow | None:
     nothing but a unit between them (a line `Thửa đất số: 232, tờ bản đồ số: 8` is no header)."""
     for li in range(t.line_index(start), len(t.lines)):
         s = t.line_start(li)
-        e = t.fold.find("\n", s)
-        e = len(t.fold) if e < 0 else e
+        e = t.line_end(s)
         hits = sorted(
             ((m.start(), m.end(), name) for name, pat in P2_PATTERNS.items() if (m := pat.search(t.fold, s, e))),
         )
@@ -71,8 +70,7 @@ def _value_row(t: PageText, header: int, columns: dict[str, Column]) -> int | No
     column; a line printing a label (`Tổng diện tích: ...`) is past the table."""
     for li in range(header + 1, min(header + 4, len(t.lines))):
         s = t.line_start(li)
-        e = t.fold.find("\n", s)
-        e = len(t.fold) if e < 0 else e
+        e = t.line_end(s)
         if any(pat.search(t.fold, s, e) for pat in P2_PATTERNS.values()):
             return None
         for w in t.lines[li].words:
@@ -93,8 +91,7 @@ def cell_slice(t: PageText, table: TableRow, name: str) -> Slice | None:
     if col is None or table.row is None:
         return None
     s = t.line_start(table.row)
-    e = t.fold.find("\n", s)
-    e = len(t.fold) if e < 0 else e
+    e = t.line_end(s)
     line_words = t.char_word[s:e]
     spans: list[tuple[int, int]] = []
     for wi in sorted({i for i in line_words if i >= 0}):
@@ -114,8 +111,7 @@ def values_past_header(t: PageText, table: TableRow, vals: dict[str, Slice]) -> 
     left to their cells. A header label's `value` is the next label or its unit."""
     first = t.line_start(table.header)
     last = table.row if table.row is not None else table.header
-    end = t.fold.find("\n", t.line_start(last))
-    end = len(t.fold) if end < 0 else end
+    end = t.line_end(t.line_start(last))
     after = label_values(t, P2_PATTERNS, end)
     out = dict(vals)
     for name, sl in vals.items():

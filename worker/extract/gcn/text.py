@@ -107,6 +107,11 @@ class PageText:
             pos = self.fold.index("\n", pos) + 1
         return pos
 
+    def line_end(self, pos: int) -> int:
+        """Where the line holding `pos` ends (its newline, or the end of the text)."""
+        end = self.fold.find("\n", pos)
+        return len(self.fold) if end < 0 else end
+
 
 @dataclass
 class Slice:
