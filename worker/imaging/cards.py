@@ -21,6 +21,7 @@ from worker.imaging.text import resize_long
 CARD_SIZE = (1012, 638)  # ID-1 at 300 dpi
 CARD_WIDTH_IN = 85.6 / 25.4
 _DETECT_LONG = 640
+_SAME_SHEET_AREA = 0.85  # outlines of one sheet photographed: its rim, paper edge and shadow
 _L_SPREAD_CAP = 16.0  # lightness spread of the border sample, Lab units (0-255)
 _REFINED_ASPECT = (1.42, 1.80)  # a card in perspective measures 1.42-1.77 (A4 is 1.41; see _printed_frame)
 _ASPECT_RANGE = (1.42, 1.85)  # pages that get in are rejected by their print size after the warp
@@ -222,25 +223,34 @@ def detect_page(image: np.ndarray, prep: Prepared | None = None) -> CardQuad | N
     None when the paper fills the image (a flatbed scan) or no clear sheet is visible."""
     h, w = image.shape[:2]
     prep = prep or prepare(image)
-    small, scale = prep.small, prep.scale
-    cands = _candidates(prep, (1.2, 1.7), 0.25, 297 / 210)
-    if not cands:
-        return None
-    quad, score = max(cands, key=lambda c: c[1])
-    if not _differs_from_surroundings(small, quad):
+    cands = sorted(_candidates(prep, (1.2, 1.7), 0.25, 297 / 210), key=lambda c: -c[1])
+    # the best outline and those nested close around it (the sheet's rim, its shadow) are one sheet: the
+    # first of them that stands out from the table and refines is it; a smaller outline is another thing
+    for quad, score in [c for c in cands if _area_ratio(c[0], cands[0][0]) >= _SAME_SHEET_AREA]:
+        sheet = _refined_sheet(prep, quad)
+        if sheet is None:
+            continue
+        refined, contrast = sheet
+        margin = 0.004 * max(h, w)
+        touches = bool(
+            np.any(refined[:, 0] < margin)
+            or np.any(refined[:, 1] < margin)
+            or np.any(refined[:, 0] > w - 1 - margin)
+            or np.any(refined[:, 1] > h - 1 - margin)
+        )
+        return CardQuad(order_clockwise(refined), score, touches, contrast)
+    return None
+
+
+def _refined_sheet(prep: Prepared, quad: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """A candidate outline (small-image coordinates) refined on the full image, or None when it is no sheet."""
+    if not _differs_from_surroundings(prep.small, quad):
         return None  # a printed frame on a scanned page: paper on both sides of the edge
-    full = quad / scale
+    full = quad / prep.scale
     refined, contrast = refine_quad(_blurred_around(prep.grey, full), full, card=False)
     if refined is None or abs(quad_aspect(refined) - quad_aspect(full)) > 0.1 or contrast < 20:
         return None
-    margin = 0.004 * max(h, w)
-    touches = bool(
-        np.any(refined[:, 0] < margin)
-        or np.any(refined[:, 1] < margin)
-        or np.any(refined[:, 0] > w - 1 - margin)
-        or np.any(refined[:, 1] > h - 1 - margin)
-    )
-    return CardQuad(order_clockwise(refined), score, touches, contrast)
+    return refined, contrast
 
 
 def stands_out(prep: Prepared, quad: CardQuad) -> bool:
