@@ -22,6 +22,7 @@ CARD_SIZE = (1012, 638)  # ID-1 at 300 dpi
 CARD_WIDTH_IN = 85.6 / 25.4
 _DETECT_LONG = 640
 _SAME_SHEET_AREA = 0.85  # outlines of one sheet photographed: its rim, paper edge and shadow
+_CLEAR_SHEET_EDGE = 40.0  # grey-level step across a sheet's edge that no printed outline makes
 _L_SPREAD_CAP = 16.0  # lightness spread of the border sample, Lab units (0-255)
 _REFINED_ASPECT = (1.42, 1.80)  # a card in perspective measures 1.42-1.77 (A4 is 1.41; see _printed_frame)
 _ASPECT_RANGE = (1.42, 1.85)  # pages that get in are rejected by their print size after the warp
@@ -225,10 +226,12 @@ def detect_page(image: np.ndarray, prep: Prepared | None = None) -> CardQuad | N
     prep = prep or prepare(image)
     cands = sorted(_candidates(prep, (1.2, 1.7), 0.25, 297 / 210), key=lambda c: -c[1])
     # the best outline and those nested close around it (the sheet's rim, its shadow) are one sheet: the
-    # first of them that stands out from the table and refines is it; a smaller outline is another thing
-    for quad, score in [c for c in cands if _area_ratio(c[0], cands[0][0]) >= _SAME_SHEET_AREA]:
+    # first of them that stands out from the table and refines is it. A smaller outline (the best was a
+    # pattern of the table's cloth) is taken only with a clear paper edge: a card's print can outline one too
+    for quad, score in cands:
+        same_sheet = _area_ratio(quad, cands[0][0]) >= _SAME_SHEET_AREA
         sheet = _refined_sheet(prep, quad)
-        if sheet is None:
+        if sheet is None or (not same_sheet and sheet[1] < _CLEAR_SHEET_EDGE):
             continue
         refined, contrast = sheet
         margin = 0.004 * max(h, w)
