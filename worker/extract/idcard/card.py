@@ -95,6 +95,23 @@ def machine_readable_fields(qr: CccdQr | None, mrz: MrzResult | None) -> set[str
     return out
 
 
+def qr_values(qr: CccdQr | None) -> dict[str, str]:
+    """The number, dates and sex a decoded QR gives, as readings of the print spell them. Where the layout
+    pass read the print the same, the field is settled (the QR outweighs any number of readings in the
+    vote, vote.VOTE, and the print confirms it): its region is not read again. The name and the residence
+    are read again all the same: the print words them (qrprint.py) and spells the name the confidence
+    model weighs."""
+    if qr is None:
+        return {}
+    given = {
+        F.ID_NUMBER: qr.id_number,
+        F.DATE_OF_BIRTH: qr.date_of_birth.isoformat() if qr.date_of_birth else None,
+        F.SEX: qr.sex,
+        F.ISSUE_DATE: qr.issue_date.isoformat() if qr.issue_date else None,
+    }
+    return {name: value for name, value in given.items() if value}
+
+
 # fields worth a second layout pass when the first found none of them
 # (not the nationality: the law gives a citizen's card's, a second pass to read it would only confirm it)
 _SECOND_PASS = frozenset(
@@ -115,20 +132,20 @@ def _read_printed(
     generation: str,
     colour: np.ndarray | None,
     issuer_text: str | None,
+    *,
+    reread: bool = True,
 ) -> list[Reading]:
-    """Every OCR reading of one printed field (layout pass, region re-reads, lexicon)."""
+    """Every OCR reading of one printed field (layout pass, region re-reads, lexicon); without `reread`, a
+    number, date or sex the layout pass's reading alone."""
     if name == F.ID_NUMBER:
-        return read_id_number(reader, img, layout, generation, colour)
+        return read_id_number(reader, img, layout, generation, colour, reread=reread)
     if name in (F.DATE_OF_BIRTH, F.DATE_OF_EXPIRY):
-        return read_date_field(reader, img, layout, name)
+        return read_date_field(reader, img, layout, name, reread=reread)
     if name == F.ISSUE_DATE:
-        return (
-            read_date_field(reader, img, layout, name)
-            or read_issue_date_words(layout)
-            or read_issue_date_region(reader, img)
-        )
+        found = read_date_field(reader, img, layout, name, reread=reread) or read_issue_date_words(layout)
+        return found or (read_issue_date_region(reader, img) if reread else [])
     if name == F.SEX:
-        return read_sex(reader, img, layout)
+        return read_sex(reader, img, layout, reread=reread)
     if name == F.ISSUER:
         return read_issuer(reader, img, layout, colour, issuer_text)
     if name == F.FULL_NAME:
@@ -191,8 +208,8 @@ def extract_card(
     cross_check_years(readings)
     for name in (F.ID_NUMBER, F.DATE_OF_BIRTH, F.DATE_OF_EXPIRY, F.ISSUE_DATE):
         add_consensus(readings, name)
-    if side == "front" and generation != "cmnd_9":
-        _add_sex_from_number(readings)
+    if side == "front":
+        _add_sex_from_number(readings, generation)
     if qr is not None:
         _add_qr(readings, qr)
     if mrz is not None and mrz.checks.get("composite") is not None:
@@ -292,11 +309,19 @@ def _read_print(
     """Every OCR reading of the fields the card prints (with `rows_colour`, a CMND front's colour image, its
     rows found in the ink too, before a second layout pass is made for what both lost)."""
     readings: dict[str, list[Reading]] = {}
+    coded = qr_values(qr)
     for name in printed:
-        readings[name] = _read_printed(reader, name, img, layout, generation, colour, issuer_text)
+        found = _read_printed(reader, name, img, layout, generation, colour, issuer_text, reread=name not in coded)
+        if name in coded and not any(r.valid and r.value == coded[name] for r in found):
+            # the print as the layout pass read it does not confirm the QR (a misread, or a QR of another card)
+            found = _read_printed(reader, name, img, layout, generation, colour, issuer_text)
+        readings[name] = found
     if rows_colour is not None:
         _read_form_rows(reader, layout, rows_colour, printed, readings)
     machine_read = machine_readable_fields(qr, mrz)
+    if sex_from_number(readings, generation) is not None:
+        # the number's sex digit gives the value a lost sex label would: not worth a whole-card pass (~0.2 s)
+        machine_read.add(F.SEX)
     missing = [
         n for n in printed if n in _SECOND_PASS and n not in machine_read and not _has_value(readings.get(n, []))
     ]
@@ -330,13 +355,21 @@ def _read_form_rows(
             readings[name] = readings[name] + found
 
 
-def _add_sex_from_number(readings: dict[str, list[Reading]]) -> None:
-    """The 12-digit number encodes the sex: weak evidence (the number may be misread) but independent."""
+def sex_from_number(readings: dict[str, list[Reading]], generation: str) -> str | None:
+    """The sex the 12-digit number's readings encode (None on a 9-digit card, or no such number read)."""
+    if generation == "cmnd_9":
+        return None
     numbers = [r for r in readings.get(F.ID_NUMBER, []) if r.valid and isinstance(r.value, str)]
     number = str(vote(numbers, F.ID_NUMBER).value) if numbers else ""
     info = v.decode_id12(number)
-    if info is not None and int(number[3]) <= 5:
-        add_reading(readings, F.SEX, Reading(info["sex"], "id_number", 0.0, 0.0, valid=True))
+    return str(info["sex"]) if info is not None and int(number[3]) <= 5 else None
+
+
+def _add_sex_from_number(readings: dict[str, list[Reading]], generation: str) -> None:
+    """The 12-digit number encodes the sex: weak evidence (the number may be misread) but independent."""
+    sex = sex_from_number(readings, generation)
+    if sex is not None:
+        add_reading(readings, F.SEX, Reading(sex, "id_number", 0.0, 0.0, valid=True))
 
 
 def _add_qr(readings: dict[str, list[Reading]], qr: CccdQr) -> None:

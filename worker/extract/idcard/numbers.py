@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 import numpy as np
 
@@ -59,8 +60,16 @@ def _near_runs(lines: list[Line], length: int) -> list[tuple[str, Word | None, L
 
 
 def read_id_number(
-    reader: Reader, img: np.ndarray, layout: TextPage, generation: str, colour: np.ndarray | None = None
+    reader: Reader,
+    img: np.ndarray,
+    layout: TextPage,
+    generation: str,
+    colour: np.ndarray | None = None,
+    *,
+    reread: bool = True,
 ) -> list[Reading]:
+    """The number's readings: the layout pass's and, with `reread`, its box read again (card.py leaves
+    the re-reads out where a decoded QR code gives the number)."""
     length = 9 if generation == "cmnd_9" else 12
     runs = _digit_runs(layout.lines, length) or (_near_runs(layout.lines, length) if length == 12 else [])
     if not runs:
@@ -76,13 +85,36 @@ def read_id_number(
         if not words:
             return []
         runs = [("", None, Line(text="", confidence=0.0, box=union(w.box for w in words), words=words))]
-    readings: list[Reading] = []
     number, word, line = runs[0]
     box = word.box if word is not None else line.box
+    readings: list[Reading] = []
     if number:
-        readings.append(
-            Reading(number, "layout", word.confidence if word else line.confidence, valid=True, box=list(box))
-        )
+        conf = word.confidence if word else line.confidence
+        first = id_reading(number, "layout", conf, 0.0, length, box)
+        # on real captures the layout pass, which sees the number in its line, read it right where both
+        # re-reads of its box agreed on a wrong digit five times for once the other way round: a whole
+        # number it read outweighs the two re-reads together, not the three with the `eng` reading (a dissent
+        # still keeps it below 0.9)
+        if first.valid:
+            first.extra["weight"] = first.extra.get("weight", 1.0) * 2.5
+        readings.append(first)
+    if reread:
+        readings += _reread_number(reader, img, colour, box, generation, number)
+    return readings
+
+
+def _reread_number(
+    reader: Reader,
+    img: np.ndarray,
+    colour: np.ndarray | None,
+    box: tuple[int, int, int, int],
+    generation: str,
+    number: str,
+) -> list[Reading]:
+    """The number's box read again: digits only in word mode, by the `eng` model, and (unless those two and
+    the layout pass's `number` agree) from the green channel."""
+    length = 9 if generation == "cmnd_9" else 12
+    readings: list[Reading] = []
     # single-word mode: with a whitelist, line mode (psm 7) sometimes doubles a digit (1918538901)
     r = read_region(reader, img, box, whitelist=DIGITS, psm=8)
     digits = re.sub(r"\D", "", r.text)
@@ -95,32 +127,37 @@ def read_id_number(
     mean, mn = line_stats(r)
     if digits:
         readings.append(id_reading(digits, "ocr", mean, mn, length, box))
-    if colour is not None and colour.ndim == 3:
-        # a second reading from the green channel, where the red ink of older cards is darkest: when the
-        # two re-reads and the layout pass disagree, the vote settles it
-        # without a whitelist this time: the two re-reads then fail in different ways
-        r2 = read_region(reader, colour[:, :, 1], box, psm=8)
-        d2 = re.sub(r"\D", "", r2.text.translate(TO_DIGIT))
-        m2, n2 = line_stats(r2)
-        if d2:
-            token = max(re.findall(r"\S+", r2.text) or [""], key=len)
-            rd = id_reading(d2, "ocr_alt", m2, n2, length, box)
-            if letters_mapped(token):
-                rd.extra["weight"] = rd.extra.get("weight", 1.0) * GUESSED
-            readings.append(rd)
     eng = _eng_reading(reader, img, colour, box, generation, length)
+    if colour is not None and colour.ndim == 3 and not settled(number, digits, eng, length):
+        alt = _green_reading(reader, colour, box, length)
+        if alt is not None:
+            readings.append(alt)
     if eng is not None:
         readings.append(eng)
-    if readings and readings[0].source == "layout":
-        first = readings[0]
-        readings[0] = id_reading(str(first.value), "layout", first.char_conf, first.min_char_conf, length, box)
-        # on real captures the layout pass, which sees the number in its line, read it right where both
-        # re-reads of its box agreed on a wrong digit five times for once the other way round: a whole
-        # number it read outweighs the two re-reads together, not the three with the `eng` reading (a dissent
-        # still keeps it below 0.9)
-        if readings[0].valid:
-            readings[0].extra["weight"] = readings[0].extra.get("weight", 1.0) * 2.5
     return readings
+
+
+def settled(layout: object, ocr: object, eng: Reading | None, length: int | None = None) -> bool:
+    """The layout pass, the whitelisted re-read and the `eng` model (the other recogniser) read the same
+    whole value: a fourth reading by `vie` of the same pixels could dissent only by misreading them, and
+    would be outvoted three to one, so it is not made."""
+    whole = ocr is not None and (length is None or len(str(ocr)) == length)
+    return whole and layout == ocr and eng is not None and eng.valid and eng.value == ocr
+
+
+def _green_reading(reader: Reader, colour: np.ndarray, box: tuple[int, int, int, int], length: int) -> Reading | None:
+    """The number from the green channel, where the red ink of older cards is darkest, without a whitelist:
+    the two `vie` re-reads then fail in different ways, and the vote settles a disagreement."""
+    r = read_region(reader, colour[:, :, 1], box, psm=8)
+    digits = re.sub(r"\D", "", r.text.translate(TO_DIGIT))
+    if not digits:
+        return None
+    mean, mn = line_stats(r)
+    token = max(re.findall(r"\S+", r.text) or [""], key=len)
+    rd = id_reading(digits, "ocr_alt", mean, mn, length, box)
+    if letters_mapped(token):
+        rd.extra["weight"] = rd.extra.get("weight", 1.0) * GUESSED
+    return rd
 
 
 # on the 2016 card's red face `vie` misread a digit of the number on every real capture with a 3 or a 6 in it
@@ -273,7 +310,11 @@ def _expiry_under_photo(reader: Reader, img: np.ndarray, layout: TextPage) -> li
     return []
 
 
-def read_date_field(reader: Reader, img: np.ndarray, layout: TextPage, name: str) -> list[Reading]:
+def read_date_field(
+    reader: Reader, img: np.ndarray, layout: TextPage, name: str, *, reread: bool = True
+) -> list[Reading]:
+    """The date's readings: the layout pass's after its label and, with `reread`, its box read again (card.py
+    leaves the re-reads out where a decoded QR code gives the date)."""
     hit = find_label(layout.lines, LABELS[name])
     if hit is None:
         if name == F.DATE_OF_EXPIRY:
@@ -297,42 +338,50 @@ def read_date_field(reader: Reader, img: np.ndarray, layout: TextPage, name: str
         out = [Reading(d.isoformat() if d else None, "layout", line.confidence, valid=d is not None, box=list(box))]
         # a date is one token: word mode reads it best (line mode doubles or drops digits); a second
         # reading in raw-line mode without a whitelist fails differently, and the vote settles conflicts
-        out += _reread_date(reader, img, box)
+        if reread:
+            out += _reread_date(reader, img, box, d)
         return out
     if name == F.DATE_OF_EXPIRY:
         return _expiry_under_photo(reader, img, layout)
     return _any_date(img, layout, earliest=True) if name == F.DATE_OF_BIRTH else []
 
 
-def _reread_date(reader: Reader, img: np.ndarray, box: tuple[int, int, int, int]) -> list[Reading]:
+def _reread_date(reader: Reader, img: np.ndarray, box: tuple[int, int, int, int], layout: date | None) -> list[Reading]:
     """A date is one token: word mode with the date alphabet reads it best (line mode doubles or drops
     digits), retried with other settings when what it reads is no date; a second reading in raw-line
     mode without a whitelist and a third by the `eng` model fail differently, and the vote settles
-    conflicts."""
-    out: list[Reading] = []
-    for source, kw in (
-        ("ocr", {"whitelist": DATE_CHARS, "psm": 8}),
-        ("ocr_alt", {"psm": 13}),
-        # the other recogniser, which slips on other digits than `vie` (as for the card number)
-        ("ocr_eng", {"whitelist": DATE_CHARS, "psm": 8, "lang": "eng"}),
-    ):
-        r = read_region(reader, img, box, **kw)
-        d2 = date_in(r.text)
-        if source == "ocr" and d2 is None:
-            for retry in RETRIES:
-                r2 = read_region(reader, img, box, whitelist=DATE_CHARS, **retry)
-                if (d2 := date_in(r2.text)) is not None:
-                    r = r2
-                    break
-        mean, mn = line_stats(r)
-        if d2 is not None and _was_repaired(r.text):
-            mean, mn = mean * 0.5, mn * 0.5  # a repaired date is a guess the confidence must show
-        rd = Reading(d2.isoformat() if d2 else None, source, mean, mn, d2 is not None, list(box))
-        m = _LOOSE_DATE.search(r.text.translate(TO_DIGIT))
-        if d2 is not None and letters_mapped(r.text[m.start() : m.end()] if m else r.text):
-            rd.extra["weight"] = GUESSED  # `11-OB-1991`: the B was a 5, not an 8
-        out.append(rd)
-    return out
+    conflicts. The raw-line reading is left out when the other two and the layout pass (`layout`, its
+    date) read the same date (`settled`)."""
+    first = _reread_date_as(reader, img, box, "ocr", {"whitelist": DATE_CHARS, "psm": 8})
+    # the other recogniser, which slips on other digits than `vie` (as for the card number)
+    eng = _reread_date_as(reader, img, box, "ocr_eng", {"whitelist": DATE_CHARS, "psm": 8, "lang": "eng"})
+    layout_value = layout.isoformat() if layout is not None else None
+    if settled(layout_value, first.value, eng):
+        return [first, eng]
+    return [first, _reread_date_as(reader, img, box, "ocr_alt", {"psm": 13}), eng]
+
+
+def _reread_date_as(
+    reader: Reader, img: np.ndarray, box: tuple[int, int, int, int], source: str, kw: dict[str, Any]
+) -> Reading:
+    """One re-read of a date's box with the settings of `source` (the whitelisted one retried with others
+    when it reads no date)."""
+    r = read_region(reader, img, box, **kw)
+    d2 = date_in(r.text)
+    if source == "ocr" and d2 is None:
+        for retry in RETRIES:
+            r2 = read_region(reader, img, box, whitelist=DATE_CHARS, **retry)
+            if (d2 := date_in(r2.text)) is not None:
+                r = r2
+                break
+    mean, mn = line_stats(r)
+    if d2 is not None and _was_repaired(r.text):
+        mean, mn = mean * 0.5, mn * 0.5  # a repaired date is a guess the confidence must show
+    rd = Reading(d2.isoformat() if d2 else None, source, mean, mn, d2 is not None, list(box))
+    m = _LOOSE_DATE.search(r.text.translate(TO_DIGIT))
+    if d2 is not None and letters_mapped(r.text[m.start() : m.end()] if m else r.text):
+        rd.extra["weight"] = GUESSED  # `11-OB-1991`: the B was a 5, not an 8
+    return rd
 
 
 def _any_date(img: np.ndarray, layout: TextPage, *, earliest: bool) -> list[Reading]:

@@ -346,11 +346,13 @@ def _sex_from(text: str) -> str | None:
     return None
 
 
-def read_sex(reader: Reader, img: np.ndarray, layout: TextPage) -> list[Reading]:
+def read_sex(reader: Reader, img: np.ndarray, layout: TextPage, *, reread: bool = True) -> list[Reading]:
+    """The sex after its label: the layout pass's reading and, with `reread`, the value's box read again
+    (card.py leaves the re-reads out where a decoded QR code gives the sex)."""
     hit = find_label(layout.lines, LABELS[F.SEX])
     words = strip_tail(hit.value_words) if hit is not None else []
     if not words or _sex_from(words[0].text) is None:
-        if hit is None:
+        if hit is None or not reread:
             return []
         # the value fused with the label (`tính/sex:.M`): read the whole line again and take what follows
         lx, ly, lw, lh = hit.line.box
@@ -364,6 +366,8 @@ def read_sex(reader: Reader, img: np.ndarray, layout: TextPage) -> list[Reading]
         return [Reading(sex, "ocr", mean, mn, sex is not None, list(hit.line.box))] if sex else []
     w = words[0]
     out = [Reading(_sex_from(w.text), "layout", w.confidence, valid=True, box=list(w.box))]
+    if not reread:
+        return out
     r = read_region(reader, img, w.box, psm=8)
     mean, mn = line_stats(r)
     out.append(Reading(_sex_from(r.text), "ocr", mean, mn, _sex_from(r.text) is not None, list(w.box)))

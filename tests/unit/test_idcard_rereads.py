@@ -1,0 +1,110 @@
+"""Which regions of a card are read again: a reading already settled is not read a fourth way, a value a
+decoded QR gives and the print confirms is not read again at all, and a sex the number encodes does not
+cost a second layout pass. A scripted engine answers every call, so what is asked of it is counted
+(no Tesseract)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+
+from models import fields as F
+from models.elements import Line, TextPage, Word
+from worker.extract.idcard import card, numbers
+from worker.ocr import CccdQr, Reader, ReadOptions
+
+NUMBER = "001090001234"  # Hà Nội, born in the 1900s, a man
+OTHER = "001090005678"
+BOX = (300, 200, 240, 30)
+
+
+class _Scripted(Reader):
+    """Answers every line read with `text` and every page read with an empty page; keeps what was asked."""
+
+    lang = "vie"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines: list[ReadOptions] = []
+        self.pages: list[ReadOptions] = []
+
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        self.pages.append(options)
+        return TextPage()
+
+    def read_characters(self, image: np.ndarray, options: ReadOptions) -> Line:
+        self.lines.append(options)
+        return Line.of([Word(text=self.text, confidence=0.95, box=(0, 0, 10 * len(self.text), 30))])
+
+    def orientation(self, image: np.ndarray) -> tuple[int, float] | None:
+        return None
+
+
+def _card() -> tuple[np.ndarray, np.ndarray]:
+    colour = np.full((638, 1012, 3), 230, np.uint8)
+    return colour[:, :, 0].copy(), colour
+
+
+def _layout(number: str) -> TextPage:
+    line = Line.of(
+        [Word(text="Số/No:", confidence=0.9, box=(200, 200, 90, 30)), Word(text=number, confidence=0.9, box=BOX)]
+    )
+    return TextPage.of_lines([line])
+
+
+def _qr(number: str) -> CccdQr:
+    return CccdQr(number, None, "NGUYỄN VĂN AN", date(1990, 3, 12), "male", "Hà Nội", date(2021, 5, 1))
+
+
+def test_a_date_three_readings_agree_on_is_not_read_a_fourth_way() -> None:
+    img, _ = _card()
+    engine = _Scripted("12/03/1990")
+    found = numbers._reread_date(engine, img, BOX, date(1990, 3, 12))
+    assert [r.source for r in found] == ["ocr", "ocr_eng"]
+    assert [(o.psm, o.lang) for o in engine.lines] == [(8, "vie"), (8, "eng")]
+    # the layout pass read another date: the raw-line reading joins the vote
+    engine = _Scripted("12/03/1990")
+    found = numbers._reread_date(engine, img, BOX, date(1990, 3, 13))
+    assert [r.source for r in found] == ["ocr", "ocr_alt", "ocr_eng"]
+    assert 13 in [o.psm for o in engine.lines]
+
+
+def test_a_number_three_readings_agree_on_is_not_read_from_the_green_channel() -> None:
+    img, colour = _card()
+    engine = _Scripted(NUMBER)
+    found = numbers._reread_number(engine, img, colour, BOX, "cccd_chip_2021", NUMBER)
+    assert [r.source for r in found] == ["ocr", "ocr_eng"]
+    assert all(o.whitelist for o in engine.lines)  # the green channel's read is the one without a whitelist
+    # the layout pass lost the number: the green channel is read too
+    engine = _Scripted(NUMBER)
+    found = numbers._reread_number(engine, img, colour, BOX, "cccd_chip_2021", "")
+    assert [r.source for r in found] == ["ocr", "ocr_alt", "ocr_eng"]
+
+
+def test_a_number_the_qr_gives_and_the_print_confirms_is_not_read_again() -> None:
+    img, colour = _card()
+    engine = _Scripted(NUMBER)
+    readings = card._read_print(
+        engine, img, _layout(NUMBER), "cccd_chip_2021", (F.ID_NUMBER,), colour, None, _qr(NUMBER), None
+    )
+    assert [r.source for r in readings[F.ID_NUMBER]] == ["layout"] and engine.lines == []
+    # a QR naming another number than the print (a misread, a QR of another card): the print is read again
+    engine = _Scripted(NUMBER)
+    readings = card._read_print(
+        engine, img, _layout(NUMBER), "cccd_chip_2021", (F.ID_NUMBER,), colour, None, _qr(OTHER), None
+    )
+    assert "ocr" in [r.source for r in readings[F.ID_NUMBER]] and engine.lines
+
+
+def test_a_sex_the_number_encodes_costs_no_second_layout_pass() -> None:
+    img, colour = _card()
+    printed = (F.ID_NUMBER, F.SEX)
+    engine = _Scripted(NUMBER)
+    card._read_print(engine, img, _layout(NUMBER), "cccd_chip_2021", printed, colour, None, None, None)
+    assert engine.pages == []
+    # a number whose century digit no card carries says nothing of the sex: the card is read again as a block
+    bad = "001790001234"
+    engine = _Scripted(bad)
+    card._read_print(engine, img, _layout(bad), "cccd_chip_2021", printed, colour, None, None, None)
+    assert [o.psm for o in engine.pages] == [6]
