@@ -108,3 +108,45 @@ def test_a_sex_the_number_encodes_costs_no_second_layout_pass() -> None:
     engine = _Scripted(bad)
     card._read_print(engine, img, _layout(bad), "cccd_chip_2021", printed, colour, None, None, None)
     assert [o.psm for o in engine.pages] == [6]
+
+
+class _CornerPage(_Scripted):
+    """As _Scripted, and a page read answers with an expiry line at `box` (in the read image's pixels); the
+    line reads (the corner under the photo, the date's re-reads) see no date."""
+
+    def __init__(self, text: str, box: tuple[int, int, int, int]) -> None:
+        super().__init__(text)
+        self.box = box
+        self.shapes: list[tuple[int, ...]] = []
+
+    def read_page(self, image: np.ndarray, options: ReadOptions) -> TextPage:
+        self.pages.append(options)
+        self.shapes.append(image.shape)
+        x, y, _, h = self.box
+        label = Word(text="Có giá trị đến:", confidence=0.9, box=(x, y, 150, h))
+        value = Word(text="12/03/2035", confidence=0.9, box=(x + 160, y, 130, h))
+        return TextPage.of_lines([Line.of([label, value])])
+
+
+def test_an_expiry_the_layout_pass_lost_is_looked_for_in_the_lower_left_corner_only() -> None:
+    img, colour = _card()
+    printed = (F.ID_NUMBER, F.DATE_OF_EXPIRY)
+    engine = _CornerPage("~", (20, 150, 290, 24))
+    readings = card._read_print(engine, img, _layout(NUMBER), "cccd_chip_2021", printed, colour, None, None, None)
+    (shape,) = engine.shapes
+    assert shape[0] * shape[1] < 0.3 * img.shape[0] * img.shape[1]  # the corner, not the card
+    top, right = int(card.EXPIRY_CORNER[0] * 638), int(card.EXPIRY_CORNER[1] * 1012)
+    assert shape[:2] == (638 - top, right)
+    expiry = [r for r in readings[F.DATE_OF_EXPIRY] if r.valid]
+    assert {r.value for r in expiry} == {"2035-03-12"}
+    # the corner's words are placed on the card: the layout reading's box is where the corner put it
+    layout = next(r for r in expiry if r.source == "layout")
+    assert layout.box is not None and layout.box[1] == top + 150
+
+
+def test_a_lost_field_besides_the_expiry_still_costs_a_whole_card_pass() -> None:
+    img, colour = _card()
+    printed = (F.ID_NUMBER, F.FULL_NAME, F.DATE_OF_EXPIRY)
+    engine = _CornerPage("~", (20, 150, 290, 24))
+    card._read_print(engine, img, _layout(NUMBER), "cccd_chip_2021", printed, colour, None, None, None)
+    assert engine.shapes == [img.shape]

@@ -74,3 +74,10 @@ def read_rows(reader: Reader, colour: np.ndarray, layout: TextPage) -> RowLayout
 def _shifted(w: Word, dx: int, dy: int) -> Word:
     x, y, bw, bh = w.box
     return w.model_copy(update={"box": (x + dx, y + dy, bw, bh)})
+
+
+def shifted_line(line: Line, dx: int, dy: int) -> Line:
+    """A line read from a crop, moved into the coordinates of the image the crop was cut from."""
+    x, y, bw, bh = line.box
+    words = [_shifted(w, dx, dy) for w in line.words]
+    return line.model_copy(update={"box": (x + dx, y + dy, bw, bh), "words": words})
