@@ -66,6 +66,9 @@ _ACROSS_WINS = 1.25
 # prints small too (12-14 px), but all of it reaches that size: a card's print is hundreds of such
 # components, a squeezed page's tail a hundred or so
 _CARD_PRINT_MIN_PX = 12.0
+# how much sharper the projection along a warped card's short side must be than along its long side to say
+# its lines run across: a booklet page taken sideways measures 2.5, a card's guilloche read across at most 1.3
+_ACROSS_CLEAR = 1.8
 _SPECKS_BELOW_PX = 8.0
 _PRINT_MIN_PX = 10
 _PRINT_OF_A_CARD_PX = 17.0
@@ -220,6 +223,8 @@ def _card_pages(
         if len(g) >= 40 and g.height < _CARD_PRINT_MIN_PX and not _print_under_specks(grey, g):
             # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
             return []
+        if _print_runs_across(grey):
+            return []  # a page's outline taken sideways: a card prints along its long side
         warnings: list[str] = []
         flip, conf, ask_osd = half_turn(updown_score(ev), abs(cardmod.rotation_of(corners)) < _LEVEL_DEG)
         if ask_osd:
@@ -269,6 +274,15 @@ def _card_pages(
             )
         )
     return out
+
+
+def _print_runs_across(grey: np.ndarray) -> bool:
+    """Whether a warped card's text lines clearly run across it, from its short side to the other."""
+    g = glyphs(ink_mask(grey))
+    if len(g) < 40:
+        return False
+    angle, contrast = coarse_angle(g)
+    return abs(angle - 90.0) < 20.0 and contrast >= _ACROSS_CLEAR
 
 
 def _print_under_specks(grey: np.ndarray, g: Glyphs) -> bool:
