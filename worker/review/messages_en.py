@@ -529,6 +529,7 @@ MESSAGES: dict[str, str] = {
     "warn_land_use_code_mismatch": "Land-use code and purpose text disagree",
     "warn_certificate_changes_recorded": "Changes recorded on the certificate: page 1/2 values may be out of date",
     "warn_no_owner_found": "No owner line readable on page 1",
+    "warn_owner_line_unread": "An owner's lines were read without their title: the owners may be out of order",
     "warn_handwritten_entry": "Handwritten entry: check it on the scan",
     "warn_certificate_serial_incomplete": "Certificate serial read without its letters: check it on the scan",
     "warn_serial_format_mismatch": "Serial does not fit the certificate form",

@@ -529,6 +529,7 @@ MESSAGES: dict[str, str] = {
     "warn_land_use_code_mismatch": "Mã mục đích sử dụng khác phần chữ",
     "warn_certificate_changes_recorded": "GCN có ghi nhận thay đổi: giá trị trang 1/2 có thể đã cũ",
     "warn_no_owner_found": "Trang 1 không đọc được chủ sử dụng",
+    "warn_owner_line_unread": "Có dòng của một chủ sử dụng không đọc được danh xưng: thứ tự các chủ có thể bị lệch",
     "warn_handwritten_entry": "Có nội dung viết tay: kiểm tra trên ảnh",
     "warn_certificate_serial_incomplete": "Số phát hành đọc thiếu phần chữ (hai chữ cái đầu): kiểm tra trên bản quét",
     "warn_serial_format_mismatch": "Số phát hành không đúng mẫu GCN",

@@ -4,6 +4,7 @@ type, address; a section the layout pass garbled is read again as a block."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from worker.extract.gcn.patterns import (
     TITLE_CASE_NAME,
 )
 from worker.extract.gcn.text import PageText, strip_item_marker
+from worker.extract.validate import CMND9_PREFIXES, PROVINCE_CODES
 from worker.vntext import clean, name_key
 
 _RELATIONSHIPS = {
@@ -107,12 +109,22 @@ def _gap_end(t: PageText, start: int, end: int) -> int:
     return end
 
 
+# the section's heading on a photo, a letter of each word misread (`Người se dụng đát`)
+_SECTION_LOOSE = re.compile(r"nguoi\s*s[a-z]\s*d[a-z]ng\s*d[a-z]t[^\n]*")
+
+
+def _owner_section(t: PageText) -> re.Match[str] | None:
+    return OWNER_SECTION.search(t.fold) or _SECTION_LOOSE.search(t.fold)
+
+
 def read_owners(t: PageText, pg: PageImages, form: str | None, warnings: list[str]) -> list[dict[str, Evidence]]:
-    sec = OWNER_SECTION.search(t.fold)
+    sec = _owner_section(t)
     start = sec.end() if sec else 0
     end_m = OWNERS_END.search(t.fold, start)
     end = end_m.start() if end_m else len(t.fold)
-    end = _gap_end(t, start, end)
+    # without the heading, the block the owners stand in starts at the first title, not the page's top
+    first = OWNER_START.search(t.fold, start, end) if sec is None else None
+    end = _gap_end(t, first.start() if first else start, end)
     starts: list[re.Match[str]] = list(OWNER_START.finditer(t.fold, start, end))
     # a title misread (`Hạ LE THỊ NGỌC THU; CCCD số: ...`, `Bài NGUYỄN ...`): a short word, then a name in
     # capitals, on a line that also carries a birth year or an ID number
@@ -131,16 +143,33 @@ def read_owners(t: PageText, pg: PageImages, form: str | None, warnings: list[st
             for mm in OWNER_START_PRE.finditer(t.fold, start, end)
             if t.line_index(mm.start()) not in strict_lines
             and mm.group("title") not in ("cccd", "cmnd", "cmt", "so", "dia", "nam", "sinh")
-            and TITLE_CASE_NAME.match(t.raw, mm.end(), t.raw.find("\n", mm.end()))
+            and TITLE_CASE_NAME.match(t.raw, mm.end(), t.line_end(mm.end()))
         ]
     starts.sort(key=lambda mm: mm.start())
     owners: list[dict[str, Evidence]] = []
+    shifted = False
     for i, m in enumerate(starts):
         b_end = starts[i + 1].start() if i + 1 < len(starts) else end
         owner = _read_owner(t, pg, m, b_end, form, warnings, len(owners))
-        if owner:
+        # a title alone (a speck line read `Ông:`) is no owner
+        if owner.keys() - {F.OWNER_RELATIONSHIP}:
+            shifted = shifted or _entries_before(t, start, m.start()) > len(owners)
+            if shifted:
+                for ev in owner.values():
+                    ev.doubtful = True
             owners.append(owner)
+    if shifted:
+        warnings.append("owner_line_unread: an owner's lines were read without their title; owners may be shifted")
     return owners
+
+
+def _entries_before(t: PageText, start: int, pos: int) -> int:
+    """How many owners' entries the section holds before `pos`: the most of its ID numbers and birth years
+    (every entry prints its ID, and its birth year but on the 2024 form). More entries than owners read
+    before an owner means one was lost, and the owners read after it sit at another owner's place."""
+    ids = sum(1 for _ in OWNER_ID.finditer(t.fold, start, pos))
+    years = sum(1 for _ in BIRTH_YEAR.finditer(t.fold, start, pos))
+    return max(ids, years)
 
 
 def _read_owner(
@@ -162,11 +191,10 @@ def _read_owner(
     name = _owner_name(t, pg, m, block_end)
     if name is not None:
         out[F.OWNER_FULL_NAME] = name
-    birth_year: int | None = None
+    birth_year: Evidence | None = None
     if (by := BIRTH_YEAR.search(f, m.end(), block_end)) is not None:
-        year = _owner_birth_year(t, pg, by)
-        birth_year = year.value
-        out[F.OWNER_BIRTH_YEAR] = year
+        birth_year = _owner_birth_year(t, pg, by)
+        out[F.OWNER_BIRTH_YEAR] = birth_year
     idm = OWNER_ID.search(f, m.end(), block_end) or BARE_ID.search(f, m.end(), block_end)
     if idm:
         out[F.OWNER_ID_TYPE] = _owner_id_type(t, idm)
@@ -181,6 +209,8 @@ def _read_owner(
     return out
 
 
+# the certified-copy stamp's words
+_COPY_STAMP = re.compile(r"\bsao\s*y\s*ban\s*chinh|\bban\s*sao\b")
 # the form's own number at the page's foot (`Mẫu GCN ...`)
 _FORM_NUMBER = re.compile(r"(?m)^\s*mau\s*gcn")
 # a spouse's own title after the relationship (`Và vợ: Bà TRẦN THỊ BÍCH`)
@@ -277,9 +307,27 @@ def _owner_birth_year(t: PageText, pg: PageImages, by: re.Match[str]) -> Evidenc
             ev.sources.append("reread")
         elif year_again is not None:
             ev.disagree += 1
-            if not ev.valid and year_ok(year_again):
-                ev.value, ev.valid = year_again, True
+            # settled by a third reading (the eng model), as the ID number is; unsettled, held for review
+            third, _ = to_int(pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)[0])
+            if third == year_again and year_ok(third):
+                ev.value, ev.valid, ev.sources, ev.agree = third, True, ["reread"], 1
+            elif third == year and ev.valid:
+                ev.agree += 1
+                ev.sources.append("reread")
+            else:
+                ev.doubtful = True
+                if not ev.valid and year_ok(year_again):
+                    ev.value, ev.valid = year_again, True
+    if not ev.valid and year is not None and len(str(year)) == 3:
+        # one digit lost: the one plausible year holding the other three in order, never a certainty
+        whole = [y for y in range(1880, date.today().year + 1) if _one_lost(str(y), str(year))]
+        if len(whole) == 1:
+            ev.value, ev.valid, ev.repaired, ev.doubtful = whole[0], True, True, True
     return ev
+
+
+def _one_lost(full: str, part: str) -> bool:
+    return any(full[:i] + full[i + 1 :] == part for i in range(len(full)))
 
 
 def _owner_id_type(t: PageText, idm: re.Match[str]) -> Evidence:
@@ -322,11 +370,15 @@ def _owner_id_number(t: PageText, pg: PageImages, idm: re.Match[str]) -> Evidenc
     )
     if box is None:
         return ev
-    text, conf, _ = pg.read(box, whitelist=DIGITS)
+    text, conf, reading = pg.read(box, whitelist=DIGITS, choices=True)
     id_again = re.sub(r"\D", "", text)
     if id_again == digits:
         ev.agree += 1
         ev.sources.append("reread")
+        close = close_calls(reading, digits)
+        if close:
+            third = re.sub(r"\D", "", pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)[0])
+            weigh_close_call(ev, digits, close, third)
     elif id_again:
         ev.disagree += 1
         third = re.sub(r"\D", "", pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)[0])
@@ -335,10 +387,45 @@ def _owner_id_number(t: PageText, pg: PageImages, idm: re.Match[str]) -> Evidenc
         elif third == digits:
             ev.agree += 1
             ev.sources.append("reread")
-        elif len(id_again) in (9, 12) and (not ev.valid or conf > ev.ocr_conf + 0.15):
-            ev.value, ev.valid = id_again, True
-            ev.sources = ["reread"]
+        else:
+            # the readings disagree three ways: whichever is kept goes to a person
+            ev.doubtful = True
+            if len(id_again) in (9, 12) and (not ev.valid or conf > ev.ocr_conf + 0.15):
+                ev.value, ev.valid = id_again, True
+                ev.sources = ["reread"]
     return ev
+
+
+# a digit whose runner-up the recogniser gives at least this probability is a close call between two digits
+CLOSE_CALL = 0.5
+
+
+def close_calls(reading: Line | None, digits: str) -> dict[int, str]:
+    """Positions of `digits` (as a re-read with the letters' alternatives gave them) where another digit was
+    nearly as likely: position → that digit."""
+    syms = [sym for w in (reading.words if reading is not None else []) for sym in w.symbols if sym.text.isdigit()]
+    if "".join(sym.text for sym in syms) != digits:
+        return {}
+    out = {}
+    for i, sym in enumerate(syms):
+        other = next(((c, p) for c, p in sym.choices if c != sym.text and c.isdigit()), None)
+        if other is not None and other[1] >= CLOSE_CALL:
+            out[i] = other[0]
+    return out
+
+
+def weigh_close_call(ev: Evidence, digits: str, close: dict[int, str], third: str) -> None:
+    """Two readings agreed on a number one of whose digits was a close call: a third reading (the eng
+    model) backing it settles it; one giving the runner-up there is the other reading, and the number goes to
+    a person (with the runner-up's digits where only close calls differ); any other answer leaves it unsure."""
+    if third == digits or not third:
+        return
+    ev.disagree += 1
+    ev.doubtful = True
+    differ = [i for i, (a, b) in enumerate(zip(digits, third, strict=False)) if a != b]
+    if len(third) == len(digits) and all(close.get(i) == third[i] for i in differ):
+        ev.value, ev.repaired = third, True
+        ev.sources.append("reread")
 
 
 def _owner_address(t: PageText, pg: PageImages, am: re.Match[str], block_end: int) -> Evidence | None:
@@ -361,7 +448,13 @@ def _owner_address(t: PageText, pg: PageImages, am: re.Match[str], block_end: in
             e, run_on = provinces[-1].end(), True
         elif t.line_index(mk) > t.line_index(s):
             e, run_on = t.line_start(t.line_index(mk)), True
+    # a certified copy's stamp (`SAO Y BẢN CHÍNH`) printed over the line is no part of the address
+    if stamp := _COPY_STAMP.search(f, s, e):
+        e = stamp.start()
     raw = strip_item_marker(t.raw[s:e])
+    # a lone small letter before the house number is a speck (a seal's rim, the label's last letter)
+    if speck := re.match(r"\s*[a-zà-ỹđ]\s+(?=\S*\d)", raw):
+        s, raw = s + speck.end(), raw[speck.end() :]
     # a wrapped address continues on a line of words; a line of specks (a seal's rim, the page edge in a
     # booklet photo: `|`, `!`) ends it
     cut = next((m.start() for m in re.finditer(r"\n([^\n]*)", raw) if not re.search(r"[^\W\d_]{2,}", m.group(1))), None)
@@ -381,10 +474,19 @@ def _owner_address(t: PageText, pg: PageImages, am: re.Match[str], block_end: in
     return ev
 
 
-def _check_id(ev: Evidence, birth_year: int | None, sex: str | None, warnings: list[str], index: int) -> None:
-    """A 12-digit personal number encodes century+sex and the birth year's last two digits (domain.md)."""
+def _check_id(ev: Evidence, birth_year: Evidence | None, sex: str | None, warnings: list[str], index: int) -> None:
+    """A number opens with its province's code (the 12-digit number's 3 digits, the CMND's 2), and the
+    12-digit personal number encodes century+sex and the birth year's last two digits (domain.md). A prefix
+    no province ever had is a misread digit far likelier than a number the list lacks."""
     num = ev.value
-    if not isinstance(num, str) or len(num) != 12 or not num.isdigit():
+    if not isinstance(num, str) or len(num) not in (9, 12) or not num.isdigit():
+        return
+    prefix = num[:3] if len(num) == 12 else num[:2]
+    if prefix not in (PROVINCE_CODES if len(num) == 12 else CMND9_PREFIXES):
+        ev.check = -1
+        warnings.append(f"owner_{index + 1}_id_number_structure: prefix {prefix} is no province's code")
+        return
+    if len(num) == 9:
         return
     g = int(num[3])
     if g > 5:
@@ -394,15 +496,18 @@ def _check_id(ev: Evidence, birth_year: int | None, sex: str | None, warnings: l
     encoded_year = 1900 + (g // 2) * 100 + int(num[4:6])
     encoded_sex = "female" if g % 2 else "male"
     ok = True
-    if birth_year is not None and encoded_year != birth_year:
+    year = birth_year.value if birth_year is not None else None
+    if birth_year is not None and year is not None and encoded_year != year:
         ok = False
+        # either may be the misread one: neither stands as a certainty
+        birth_year.check = -1
         warnings.append(
-            f"owner_{index + 1}_id_birth_year_mismatch: id_number encodes {encoded_year}, printed birth year {birth_year}"
+            f"owner_{index + 1}_id_birth_year_mismatch: id_number encodes {encoded_year}, printed birth year {year}"
         )
     if sex is not None and encoded_sex != sex:
         ok = False
         warnings.append(f"owner_{index + 1}_id_sex_mismatch: id_number encodes {encoded_sex}, title implies {sex}")
-    if birth_year is not None or sex is not None:
+    if year is not None or sex is not None:
         ev.check = 1 if ok else -1
 
 
@@ -436,7 +541,7 @@ def merge_owners(base: list[dict[str, Evidence]], other: list[dict[str, Evidence
 
 def rescue_owner_section(t: PageText, pg: PageImages, ocr: TextPage) -> PageText | None:
     """The owner lines read again as one block (psm 6, seal dropped) when the layout pass lost some."""
-    sec = OWNER_SECTION.search(t.fold)
+    sec = _owner_section(t)
     H = pg.grey.shape[0]
     end = OWNERS_END.search(t.fold, sec.end() if sec else 0)
     if end:

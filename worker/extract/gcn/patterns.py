@@ -83,9 +83,10 @@ REGISTRY = re.compile(
 OWNER_SECTION = re.compile(r"(?:ten\s*)?nguoi\s*su\s*dung\s*dat[^\n]*")
 
 
-# a page edge, a seal's rim or a stamp's frame often reads as a speck before the title (`| Bà: ...`)
+# a page edge, a seal's rim or a stamp's frame often reads as a speck before the title (`| Bà: ...`), on a
+# phone photo as a lone letter (`Ỉ Hộ Ông (Bà): ...`)
 OWNER_START = re.compile(
-    r"(?m)^[ \t]*(?:[-•|!\[\](){}'\"`.,_~/\\]\s*){0,3}"
+    r"(?m)^[ \t]*(?:[-•|!\[\](){}'\"`.,_~/\\]\s*){0,3}(?:[^\W\d_][ \t]+)?"
     r"(?P<title>ho\s*ong\s*\(?\s*ba\s*\)?|ho\s*(?:gia\s*dinh\s*)?(?:ong|ba)|va\s*(?:vo|chong)\s*(?:la\s*)?(?:ong|ba)?"
     r"|va\s*(?:ong|ba)|ong\s*\(\s*ba\s*\)|ong|ba)\s*[:;.]"
 )
@@ -104,7 +105,8 @@ OWNER_START_PRE = re.compile(r"(?m)^[ \t]*(?P<title>[^\W_]{1,4})\s*[:;.](?=[^\n]
 TITLE_CASE_NAME = re.compile(r"\s*(?:[A-ZĐÀ-Ỹ][^\W\d_]*\s+){1,5}[A-ZĐÀ-Ỹ][^\W\d_]*\s*$", re.MULTILINE)
 
 
-BIRTH_YEAR = re.compile(r"(?:sinh\s*nam|nam\s*sinh)\s*[:;.]?\s*(?P<y>[0-9oil|]{4})")
+# a phone photo's year can lose its first digit (`Năm sinh: 962`): three digits alone are read too
+BIRTH_YEAR = re.compile(r"(?:sinh\s*nam|nam\s*sinh)\s*[:;.]?\s*(?P<y>[0-9oil|]{4}|[0-9]{3}(?![0-9oil|]))")
 
 
 OWNER_ID = re.compile(
@@ -119,7 +121,8 @@ BARE_ID = re.compile(
 )
 
 
-ADDRESS_LABEL = re.compile(r"dia\s*chi(?:\s*thuong\s*tru)?" + _SEP)
+# `Địa chỉ` read `Địa chủ` on a photo: with `thường trú` after it, still the label
+ADDRESS_LABEL = re.compile(r"(?:dia\s*chi|dia\s*ch[a-z]\s*(?=thuong\s*tr))(?:\s*thuong\s*tru)?" + _SEP)
 
 
 OWNERS_END = re.compile(r"(?m)thong\s*tin\s*thua\s*dat|^\s*(?:ii|i1|il|11)\s*[.\-]\s*thua")
