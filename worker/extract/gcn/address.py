@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable
 from functools import cache
 
+from rapidfuzz.distance import Levenshtein
+
 from worker import lexicons
 from worker.extract import places
 from worker.extract.gcn.evidence import Evidence
@@ -97,7 +99,7 @@ def _respell_unit(part: str) -> str:
             (word[0].upper() + word[1:] if mm.group(1)[:1].isupper() else word) + mm.group(2) if word else mm.group(0)
         )
 
-    return re.sub(r"(?<![\w])((?i:ki[eêệẹể]t|h[eẻ]m|ng[oõ]))(\s+\d)", lane, part)
+    return re.sub(r"(?<![\w])((?i:ki[eêệẹểếề]t|h[eẻ]m|ng[oõ]))(\s+\d)", lane, part)
 
 
 def canonical_address(text: str) -> str:
@@ -118,7 +120,98 @@ def canonical_address(text: str) -> str:
         fixed = _respell_unit(part)
         # the first component is the house number and street; the rest are administrative units
         out.append(_respell_streets(fixed) if i == 0 else _keep_case(fixed, places.correct(fixed)))
-    return ",".join(out)
+    return ",".join(_official_chain(out))
+
+
+# the unit kinds an address prints before a name, lower case as certificates print them inside an address
+_KINDS = ("thành phố", "thị trấn", "thị xã", "phường", "quận", "huyện", "tỉnh", "xã")
+
+
+def _fold(text: str) -> str:
+    return name_key(text).lower()
+
+
+@cache
+def _chains() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Every commune's chain of unit names, commune to province (short names, `Vĩnh Ninh`, `Huế`,
+    `Thừa Thiên Huế`), in every era of the official catalogue (worker/lexicons): with its district until the
+    2025 reform, without after it; by the province's folded name."""
+    out: dict[str, set[tuple[str, ...]]] = {}
+    for u in lexicons.units():
+        if u.level == "commune":
+            chain = (u.short, u.district, u.province) if u.district else (u.short, u.province)
+            out.setdefault(_fold(u.province), set()).add(chain)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def _kind_of(part: str) -> tuple[str, str] | None:
+    """(the unit kind opening an address component, within one misread letter, as the print has it; the
+    name after it): `buyện Phú Vang` → (`huyện`, `Phú Vang`)."""
+    words = part.split()
+    for n in (2, 1):
+        if len(words) <= n:
+            continue
+        head = _fold(" ".join(words[:n]))
+        for kind in _KINDS:
+            key = _fold(kind)
+            if key.count(" ") + 1 == n and Levenshtein.distance(head, key) <= (1 if len(key) >= 4 else 0):
+                first = words[0]
+                printed = kind[0].upper() + kind[1:] if first[:1].isupper() else kind
+                return printed, " ".join(words[n:])
+    return None
+
+
+def _unit_cost(part: str, name: str) -> tuple[int, str] | None:
+    """How far a component read (`phường [rương An`) is from a unit's name (`Trường An`), in edits of the
+    folded letters, and the component spelled with it; None when it is too far for a misread."""
+    whole = _fold(part)
+    key = _fold(name)
+    limit = max(1, len(key) // 4)
+    # a unit whose name holds its kind (`Phường Đúc`) is printed without another one
+    if name.split()[0].casefold() in (k.split()[0] for k in _KINDS) and Levenshtein.distance(whole, key) <= limit:
+        return Levenshtein.distance(whole, key), name
+    kind = _kind_of(part)
+    if kind is None:
+        return None
+    cost = Levenshtein.distance(_fold(kind[1]), key)
+    return (cost, f"{kind[0]} {name}") if cost <= limit else None
+
+
+def _official_chain(parts: list[str]) -> list[str]:
+    """The administrative components ending an address (commune, district, province; or commune, province
+    after the 2025 reform) respelled as the one official chain of units they read as, each within a few
+    misread letters (`thành phố Húc`, `tỉnh Thừa 1iuên Huế`, `phường Hương long`). Two chains as near
+    (another era's names aside) leave the reading alone, and so does a street-less address."""
+    for k in (3, 2):
+        if len(parts) < k + 1:
+            continue
+        tail = [p.strip() for p in parts[-k:]]
+        best: dict[tuple[str, ...], int] = {}
+        for chains in (_chains().get(_fold(c)) for c in _province_names(tail[-1])):
+            for chain in chains or ():
+                if len(chain) != k:
+                    continue
+                costs = [_unit_cost(p, name) for p, name in zip(tail, chain, strict=True)]
+                if all(c is not None for c in costs):
+                    spelled = tuple(c[1] for c in costs if c is not None)
+                    total = sum(c[0] for c in costs if c is not None)
+                    best[spelled] = min(total, best.get(spelled, total))
+        if not best:
+            continue
+        low = min(best.values())
+        winners = [sp for sp, cost in best.items() if cost == low]
+        if len(winners) != 1:
+            return parts
+        lead = [p[: len(p) - len(p.lstrip())] for p in parts[-k:]]
+        return parts[:-k] + [sp_lead + sp for sp_lead, sp in zip(lead, winners[0], strict=True)]
+    return parts
+
+
+def _province_names(part: str) -> list[str]:
+    """The provinces a component read as the province could be (its name within a few misread letters)."""
+    named = _kind_of(part)
+    key = _fold(named[1] if named else part)
+    return [p for p in _chains() if Levenshtein.distance(key, p) <= max(1, len(p) // 4)]
 
 
 @cache
