@@ -5,45 +5,16 @@ the generator (fixtures/certs) and captured, read end to end on what real Tesser
 
 from __future__ import annotations
 
-import random
-from typing import Any
-
 import pytest
+from gcn_world_renders import read_world_page
 
-from fixtures.capture import capture, encode_jpeg
-from fixtures.certs import facing_page, make_world_cert, render_world_gcn_page
-from models.document import Document
 from models.elements import Line, TextPage, Word
-from models.settings import get_settings
-from worker import imaging
-from worker.extract import read_document
 from worker.extract.gcn.patterns import P2_PATTERNS
 from worker.extract.gcn.table import find_table
 from worker.extract.gcn.text import PageText, label_values
 from worker.ocr import Reader
 
 KEYS = ("parcel_number", "map_sheet_number", "area_m2")
-
-
-def _read_world_page(
-    cert_no: int, form: str, page: int, profile: str, reader: Reader, bench_seed: int = 23
-) -> tuple[dict[str, Any], Document]:
-    """One world certificate page as bench gcn --world --seed <bench_seed> renders and captures it (pages 1
-    and 2 are always the first two of a certificate, so the page's index is page - 1)."""
-    seed = bench_seed * 100003 + cert_no
-    cert = make_world_cert(random.Random(seed), f"TD{cert_no:07d}", form=form)
-    rng = random.Random(seed * 7 + page - 1)
-    img, truth = render_world_gcn_page(cert, page, rng, dpi=200)
-    facing = None
-    opposite = facing_page(cert, page)
-    if profile == "booklet" and opposite is not None:
-        facing, _ = render_world_gcn_page(cert, opposite, random.Random(seed * 11), dpi=200)
-    shot, deg = capture(img, rng, profile, kind="page", dpi=200, facing=facing)
-    settings = get_settings()
-    [loaded] = imaging.load_pages(encode_jpeg(shot, deg, quality=90), "t.jpg", settings=settings, sha256="0")
-    # an open booklet may come out as two pages: the one read most from, as the benchmark scores it
-    docs = [read_document(p, reader=reader) for p in imaging.normalise_page(loaded, settings=settings, reader=reader)]
-    return truth, max(docs, key=lambda d: len(d.fields) + len(d.owners))
 
 
 @pytest.mark.parametrize(
@@ -55,7 +26,7 @@ def _read_world_page(
     ],
 )
 def test_the_parcel_table_is_read_by_column(cert_no: int, profile: str, recorded_reader: Reader) -> None:
-    truth, doc = _read_world_page(cert_no, "gcn_pre2009", 2, profile, recorded_reader)
+    truth, doc = read_world_page(cert_no, "gcn_pre2009", 2, profile, recorded_reader)
     assert truth["layout"] == "1993"
     for name in KEYS:
         got = doc.fields.get(name)
@@ -106,7 +77,7 @@ def test_a_sheet_label_with_its_last_letter_lost_still_finds_the_number() -> Non
 def test_a_number_contradicted_by_its_rereads_is_held_for_review(recorded_reader: Reader) -> None:
     """A booklet photographed with motion blur (certificate 16): the sheet `40` read `48` by the layout pass,
     the digit re-read finds nothing and the eng model reads `40`. Found, but never a certainty."""
-    truth, doc = _read_world_page(16, "gcn_2009", 2, "booklet", recorded_reader)
+    truth, doc = read_world_page(16, "gcn_2009", 2, "booklet", recorded_reader)
     got = doc.fields.get("map_sheet_number")
     assert got is not None
     assert got.value == truth["fields"]["map_sheet_number"] or got.confidence < 0.9, got
@@ -118,7 +89,7 @@ def test_a_number_contradicted_by_its_rereads_is_held_for_review(recorded_reader
 def test_the_sketch_label_glued_to_its_unit_still_gives_the_parcel_number(recorded_reader: Reader) -> None:
     """Page 3 photocopied (certificate 16): the sparse reading of the sketch gives `273..` above `1473mm?`
     (`147,3 m²` with its comma lost): the number is the parcel's, the glued area only locates it."""
-    truth, doc = _read_world_page(16, "gcn_2009", 3, "photocopy", recorded_reader)
+    truth, doc = read_world_page(16, "gcn_2009", 3, "photocopy", recorded_reader)
     got = doc.fields.get("parcel_number")
     assert got is not None and got.value == truth["fields"]["parcel_number"], got
     area = doc.fields.get("area_m2")
@@ -133,7 +104,7 @@ def test_values_after_garbled_labels_are_found_and_held_for_review(
     its re-read alike, the words beside it too garbled to parse, the sheet's label read `tờ bại độ xố`.
     Certificate 36 (the 2003 form): `Thờa số: S81`, `Diên tícic 258,5` for 250,5. Every value is found, and
     none is a certainty unless right."""
-    truth, doc = _read_world_page(cert_no, form, 2, "phone", recorded_reader, bench_seed=5)
+    truth, doc = read_world_page(cert_no, form, 2, "phone", recorded_reader, bench_seed=5)
     for name in KEYS:
         fv = doc.fields.get(name)
         assert fv is not None, name
