@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from gcn_world_renders import read_world_page
 
+from fixtures.certs import WorldCert
 from models.document import Document
 from worker.extract.gcn.address import canonical_address
 from worker.ocr import Reader
@@ -67,6 +68,14 @@ def test_an_owner_under_a_garbled_heading_is_read(recorded_reader: Reader) -> No
     assert len(doc.owners) == 1
     name = doc.owners[0]["full_name"]
     assert name.value == truth["owners"][0]["full_name"], name
+    _never_confidently_wrong(truth, doc)
+
+
+def test_a_misread_birth_year_label_still_gives_the_year(recorded_reader: Reader) -> None:
+    """A glared phone photo of the 2009 form (certificate 13, seed 41): `Năm xinh: 1958`."""
+    truth, doc = read_world_page(13, "gcn_2009", 1, "phone", recorded_reader, bench_seed=41)
+    years = [o.get("birth_year") for o in doc.owners]
+    assert [y.value if y else None for y in years] == [o["birth_year"] for o in truth["owners"]]
     _never_confidently_wrong(truth, doc)
 
 

@@ -105,8 +105,9 @@ OWNER_START_PRE = re.compile(r"(?m)^[ \t]*(?P<title>[^\W_]{1,4})\s*[:;.](?=[^\n]
 TITLE_CASE_NAME = re.compile(r"\s*(?:[A-ZĐÀ-Ỹ][^\W\d_]*\s+){1,5}[A-ZĐÀ-Ỹ][^\W\d_]*\s*$", re.MULTILINE)
 
 
-# a phone photo's year can lose its first digit (`Năm sinh: 962`): three digits alone are read too
-BIRTH_YEAR = re.compile(r"(?:sinh\s*nam|nam\s*sinh)\s*[:;.]?\s*(?P<y>[0-9oil|]{4}|[0-9]{3}(?![0-9oil|]))")
+# a phone photo's year can lose its first digit (`Năm sinh: 962`): three digits alone are read too; the
+# label's `s` is often misread (`Năm xinh`, `Năm ‹inh`)
+BIRTH_YEAR = re.compile(r"(?:sinh\s*nam|nam\s*\S?inh)\s*[:;.]?\s*(?P<y>[0-9oil|]{4}|[0-9]{3}(?![0-9oil|]))")
 
 
 OWNER_ID = re.compile(
