@@ -28,12 +28,13 @@ survives, and its values are held below 0.9 unless a QR or barcode vouches for t
 The fields the registry keys on are read again from their own region (digits whitelist, upscaled; red ink on the green channel); a
 disagreement is settled by a third reading from the `eng` model, and the serial is voted on by four
 readings (numbers.py, codes.py). Names go through the stage's name lexicon (owners.py), addresses through
-the official unit and street lists (address.py; an address whose street or village no official list spells
-stays below 0.9), purposes, use form, term and origin through the legal wording, snapped only where every
-word agrees (phrases.py; worker/lexicons). Cross-checks: area digits vs words, the sum of the
-purpose areas vs the total, the QR payload vs the print, serial format per form, owner 12-digit ID vs birth
-year and the sex implied by Ông/Bà, the issue date vs the form's years in force (checks.py). Entries written
-in by hand (ballpoint ink on a colour scan) are flagged and capped at HANDWRITTEN_CAP.
+the official unit and street lists (address.py; the units ending an address are respelled only as one
+official chain of units; an address whose street or village no official list spells stays below 0.9),
+purposes, use form, term and origin through the legal wording, snapped only where every word agrees
+(phrases.py; worker/lexicons). Cross-checks: area digits vs words, the sum of the purpose areas vs the
+total, the QR payload vs the print, serial format per form, the owner ID's province prefix, the owner's
+12-digit ID vs birth year and the sex implied by Ông/Bà, the issue date vs the form's years in force (checks.py,
+owners.py). Entries written in by hand (ballpoint ink on a colour scan) are flagged and capped at HANDWRITTEN_CAP.
 """
 
 from __future__ import annotations
