@@ -550,6 +550,7 @@ MESSAGES: dict[str, str] = {
     "warn_date_of_expiry_repaired": "Expiry date corrected to the one the age rule allows",
     "warn_date_of_expiry_by_rule": "Expiry date not read: given by the age rule from the birth date (check it on the card)",
     "warn_certificate_serial_unread": "Print where the serial stands, but no serial could be read: type it from the page",
+    "warn_page_blurred": "The photo of the page is blurred: values no check confirms are held for review",
     "warn_page_poorly_read": "The page's headings were not read: its values are held for review",
     "warn_mrz_name_repaired": "MRZ name: fillers read as letters put back",
     "warn_full_name_repaired_from_mrz": "Full name's letters corrected from the back's MRZ",

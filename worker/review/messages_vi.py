@@ -550,6 +550,7 @@ MESSAGES: dict[str, str] = {
     "warn_date_of_expiry_repaired": "Ngày hết hạn đã sửa theo quy định về tuổi",
     "warn_date_of_expiry_by_rule": "Không đọc được ngày hết hạn: suy ra từ ngày sinh theo quy định về tuổi (kiểm tra trên thẻ)",
     "warn_certificate_serial_unread": "Có chữ in ở vị trí số seri nhưng không đọc được: nhập theo trang giấy",
+    "warn_page_blurred": "Ảnh chụp trang bị mờ: các giá trị chưa được đối chiếu được giữ lại để kiểm tra",
     "warn_page_poorly_read": "Không đọc được tiêu đề các mục của trang: các giá trị được giữ lại để kiểm tra",
     "warn_mrz_name_repaired": "Tên trong MRZ: ký tự đệm bị đọc thành chữ đã được sửa",
     "warn_full_name_repaired_from_mrz": "Các chữ cái của họ và tên đã sửa theo MRZ mặt sau",

@@ -117,6 +117,8 @@ def read_certificate(scan: PageScan, doc_type: str | None) -> CertificatePage:
     flag_handwriting(pg, out.fields, out.owners, out.warnings, [ln.box for ln in t.lines])
     if unnamed:
         _doubt_unnamed_page(out)
+    elif scan.page.quality is not None and "blurry" in scan.page.quality.defects:
+        _doubt_blurred_page(out)
     return out
 
 
@@ -128,15 +130,31 @@ def _doubt_unnamed_page(out: CertificatePage) -> None:
     """A page whose text did not name it: an owner line lost shifts the owners after it, a digit blurred
     into another reads with confidence (a photographed 2024 page gave a co-owner's ID a wrong digit at
     0.95). Its values go to a person unless a code vouches for them."""
-    doubted = 0
+    _hold_for_review(out, "page_poorly_read: the page's text did not show its section headings; values held for review")
+
+
+def _doubt_blurred_page(out: CertificatePage) -> None:
+    """A page the image stage found blurred: a digit blurred into another reads as surely as a sharp one (a
+    photographed page gave an owner's ID two wrong digits at 0.99). Its values go to a person unless a code
+    or a cross-check (area digits against words, an ID against the birth year) vouches for them."""
+    _hold_for_review(
+        out,
+        "page_blurred: the photo of the page is blurred; values no check confirms held for review",
+        checked_hold=False,
+    )
+
+
+def _hold_for_review(out: CertificatePage, warning: str, *, checked_hold: bool = True) -> None:
+    """Every value of the page held below 0.9 (with `warning`) but those a code vouches for and, unless
+    `checked_hold`, those a cross-check confirmed."""
+    held = 0
     for ev in [*out.fields.values(), *(ev for owner in out.owners for ev in owner.values())]:
-        if ev.value is not None and not _CODE_SOURCES & set(ev.sources):
-            ev.doubtful = True
-            doubted += 1
-    if doubted:
-        out.warnings.append(
-            "page_poorly_read: the page's text did not show its section headings; values held for review"
-        )
+        if ev.value is None or _CODE_SOURCES & set(ev.sources) or (ev.check > 0 and not checked_hold):
+            continue
+        ev.doubtful = True
+        held += 1
+    if held:
+        out.warnings.append(warning)
 
 
 def _layout(scan: PageScan, pg: PageImages, doc_type: str | None) -> tuple[TextPage, PageText, str, float]:
