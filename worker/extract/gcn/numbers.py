@@ -94,7 +94,8 @@ _DIGIT_KEYS = {"khong", "mot", "hai", "ba", "bon", "tu", "nam", "lam", "nham", "
 def canonical_number_words(text: str) -> str:
     """Respell OCR'd number words (tone marks lost or swapped) as printed: `Chin muoi sau` → `Chín mươi sáu`.
 
-    A word already spelled validly is kept (`bẩy`, `một` after mươi); position decides mười vs mươi."""
+    A word already spelled validly is kept (`bẩy`, `một` after mươi); position alone decides mười vs mươi,
+    both valid words: tens after a digit word (`sáu mươi`), ten anywhere else (`mười lăm`, `trăm mười`)."""
     out: list[str] = []
     prev_key = ""
     for word in text.split():
@@ -106,10 +107,10 @@ def canonical_number_words(text: str) -> str:
             prev_key = key
             continue
         lower = clean(core).lower()
-        if lower in spellings:
-            best = lower
-        elif key == "muoi":
+        if key == "muoi":
             best = "mươi" if prev_key in _DIGIT_KEYS - {"khong"} else "mười"
+        elif lower in spellings:
+            best = lower
         elif key == "mot":
             best = "mốt" if prev_key == "muoi" and len(out) >= 2 and out[-1] == "mươi" else "một"
         else:

@@ -507,8 +507,10 @@ def _check_id(ev: Evidence, birth_year: Evidence | None, sex: str | None, warnin
     if sex is not None and encoded_sex != sex:
         ok = False
         warnings.append(f"owner_{index + 1}_id_sex_mismatch: id_number encodes {encoded_sex}, title implies {sex}")
-    if year is not None or sex is not None:
-        ev.check = 1 if ok else -1
+    if not ok:
+        ev.check = -1
+    elif year is not None:
+        ev.check = 1  # the birth year checks three digits; the title's sex alone one digit of twelve
 
 
 def owner_score(owners: list[dict[str, Evidence]]) -> int:

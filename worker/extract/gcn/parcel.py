@@ -100,6 +100,17 @@ def _label_exact(t: PageText, name: str, sl: Slice) -> bool:
     )
 
 
+def _doubt_half_read_line(fields: dict[str, Evidence]) -> None:
+    """Parcel and sheet share one printed line (`Thửa đất số: 301, tờ bản đồ số: 15`): a read of it that
+    gave one and lost the other lost print, and what it gave is no certainty (a motion-blurred photo's
+    `301` read as `1` at 0.92, its sheet number lost)."""
+    parcel, sheet = fields.get(F.PARCEL_NUMBER), fields.get(F.MAP_SHEET_NUMBER)
+    if (parcel is None) != (sheet is None):
+        for ev in (parcel, sheet):
+            if ev is not None:
+                ev.doubtful = True
+
+
 def read_parcel(
     t: PageText, pg: PageImages, form: str | None, fields: dict[str, Evidence], warnings: list[str], start: int = 0
 ) -> None:
@@ -115,6 +126,8 @@ def read_parcel(
                 fields[name] = ev
     if table is not None:
         read_table_numbers(t, pg, table, fields)
+    else:
+        _doubt_half_read_line(fields)
     if F.PARCEL_ADDRESS in vals:
         sl = vals[F.PARCEL_ADDRESS]
         mean, low = t.stats(sl.start, sl.end)
