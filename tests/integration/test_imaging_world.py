@@ -164,3 +164,38 @@ def test_an_open_booklets_page_in_a_card_shaped_outline_is_a_page_when_its_lines
     # was warped to card size, its lines running from the short side to the other; all 13 fields were lost
     pages = _gcn_pages(True, 19, 2, seed=5, n=40)
     assert [p.kind for p in pages] == ["page"]
+
+
+def _card_in_perspective(generation: str, side: str, seed: int, top: float, bottom: float) -> tuple[bytes, np.ndarray]:
+    """A faded world card filling most of a 4:3 photo on paler paper, its top and bottom edges leaning `top`
+    and `bottom` degrees counter-clockwise (a card seen at a slant); returns the JPEG and the true corners."""
+    card = _card_image(generation, side, seed)
+    card = (255 - (255 - card.astype(np.float32)) * 0.5).astype(np.uint8)
+    h, w = card.shape[:2]
+    width = int(w * 1.16)
+    height = int(width * 0.75)
+    cx, cy = width / 2, height / 2
+
+    def edge(y: float, deg: float) -> list[list[float]]:
+        rise = np.tan(np.radians(deg)) * w / 2
+        return [[cx - w / 2, y + rise], [cx + w / 2, y - rise]]
+
+    (tl, tr), (bl, br) = edge(cy - h / 2, top), edge(cy + h / 2, bottom)
+    corners = np.asarray([tl, tr, br, bl], np.float32)
+    m = cv2.getPerspectiveTransform(np.asarray([[0, 0], [w, 0], [w, h], [0, h]], np.float32), corners)
+    photo = cv2.warpPerspective(card, m, (width, height), borderValue=(240, 240, 240))
+    return cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes(), corners.astype(np.float64)
+
+
+@pytest.mark.parametrize(("seed", "side", "top", "bottom"), [(1, "front", 3.2, 1.0), (10, "back", 3.2, 1.0)])
+def test_faint_card_seen_at_a_slant_is_cut_out_as_found(seed: int, side: str, top: float, bottom: float) -> None:
+    # a faint outline whose top edge leans more than a degree off the print (perspective: the bottom edge
+    # leans less, the print between them) was refused as a card and the whole photo read as a page
+    data, corners = _card_in_perspective("cccd_chip_2021", side, seed, top, bottom)
+    (out,) = [p for lp in load_pages(data, "s.jpg", settings=SETTINGS) for p in _norm(lp)]
+    assert out.kind == "card"
+    assert out.image.shape[:2] == (638, 1012)
+    assert out.orientation_deg == 0
+    assert out.corners is not None
+    # a faint outline is placed less exactly than a contrasted one: the back's lower right corner by ~2%
+    assert corner_error(out.corners, corners) < 0.03

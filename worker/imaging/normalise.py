@@ -47,6 +47,9 @@ _SPREAD_MIN_WIDTH_IN = 10.0
 _COARSE_LONG = 900
 _WEAK_EDGE = 14.0
 _FAINT_AGREE_DEG = 1.0  # a faint-edged card's edges and its text lines agree within this
+# a card photographed at a slant: its top and bottom edges lean apart by a degree or two, its print at
+# angles between theirs; edges further apart are not one rectangle's outline seen in perspective
+_PERSPECTIVE_MAX_DEG = 2.5
 _FINE_ZOOM = 1.5
 _SETTLED_DEG = 0.3  # a line fit's correction below this needs no second fit
 _FINE_ZOOM_MAX_PX = 2400
@@ -122,14 +125,26 @@ def _faint_card(
 ) -> list[NormalisedPage]:
     """The card pages of a faint-edged card whose edges agree with its text lines to `_FAINT_AGREE_DEG`:
     the quadrilateral turned onto the text's angle (faint edges are placed to a pixel or two, tenths of a
-    degree over a card's width; the text lines give hundredths)."""
+    degree over a card's width; the text lines give hundredths). A card seen in perspective has top and
+    bottom edges that lean apart, its lines of print at angles between theirs: its outline is cut as found."""
     total = text.orientation_deg + text.skew_deg
-    alpha = cardmod.rotation_of(quad.corners)
-    d = (total - alpha + 90.0) % 180.0 - 90.0
-    if abs(d) > _FAINT_AGREE_DEG or not _cards_hold_the_content(grey, [quad]):
-        return []
-    turned = cardmod.CardQuad(_turned(quad.corners, d), quad.score, quad.touches_border, quad.edge_contrast)
-    return _card_pages(page, image, [turned], settings, reader)
+    c = quad.corners
+    d = _angle_to(total, c[0], c[1])
+    if abs(d) <= _FAINT_AGREE_DEG:
+        if not _cards_hold_the_content(grey, [quad]):
+            return []
+        turned = cardmod.CardQuad(_turned(c, d), quad.score, quad.touches_border, quad.edge_contrast)
+        return _card_pages(page, image, [turned], settings, reader)
+    d_bottom = _angle_to(total, c[3], c[2])
+    between = min(d, d_bottom) - _FAINT_AGREE_DEG <= 0.0 <= max(d, d_bottom) + _FAINT_AGREE_DEG
+    if abs(d - d_bottom) < _PERSPECTIVE_MAX_DEG and between and _cards_hold_the_content(grey, [quad]):
+        return _card_pages(page, image, [quad], settings, reader)
+    return []
+
+
+def _angle_to(total: float, a: np.ndarray, b: np.ndarray) -> float:
+    """How far the text's angle `total` lies counter-clockwise of the edge a→b, in (-90, 90] degrees."""
+    return (total - cardmod.rotation_of(np.stack([a, b])) + 90.0) % 180.0 - 90.0
 
 
 def _photographed_page(
