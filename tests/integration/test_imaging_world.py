@@ -199,3 +199,39 @@ def test_faint_card_seen_at_a_slant_is_cut_out_as_found(seed: int, side: str, to
     assert out.corners is not None
     # a faint outline is placed less exactly than a contrasted one: the back's lower right corner by ~2%
     assert corner_error(out.corners, corners) < 0.03
+
+
+_LABELS = ("Họ và tên / Full name", "Ngày sinh / Date of birth", "Quê quán / Place of origin",
+           "Nơi thường trú / Place of residence", "Có giá trị đến / Date of expiry")  # fmt: skip
+_VALUES = ("NGUYỄN VĂN AN XÃ BÌNH SINH", "THÔN ĐÔNG BÌNH NGUYÊN QUÁN", "AN NGUYỄN THÔN HỌ VÀ TÊN",
+           "HÀ NỘI XÃ ĐÔNG THÔN BÌNH AN", "SINH NGÀY AN BÌNH NGUYỄN")  # fmt: skip
+
+
+def _tight_crop_of_large_print(values: int) -> bytes:
+    """A tight crop of a card whose frame is its outline: small bilingual labels (the median glyph, 10 px
+    once warped) over values in large letters (27 px), on a dark 6 px rim."""
+    from PIL import Image, ImageDraw
+
+    from fixtures.fonts import font
+
+    card = Image.new("RGB", (928, 578), (236, 232, 222))
+    draw = ImageDraw.Draw(card)
+    for i in range(values):
+        y = 24 + i * (540 // values)
+        label = f"{_LABELS[i % 5]}   {_LABELS[(i + 2) % 5]}"
+        draw.text((40, y), label, fill=(60, 60, 80), font=font("sans", 12))
+        draw.text((40, y + 20), _VALUES[i % 5], fill=(40, 40, 60), font=font("sans", 32))
+    bgr = cv2.copyMakeBorder(
+        cv2.cvtColor(np.asarray(card), cv2.COLOR_RGB2BGR), 6, 6, 6, 6, cv2.BORDER_CONSTANT, value=(30, 30, 30)
+    )
+    return cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+@pytest.mark.parametrize("values", [5, 6])
+def test_tight_crop_of_a_card_in_large_letters_is_a_card(values: int) -> None:
+    # its frame is the card's outline, but its median glyph is a small label and its 100-125 large letters
+    # fell short of the 200 components a card's print was asked for: it was read whole as a page
+    (out,) = [p for lp in load_pages(_tight_crop_of_large_print(values), "t.jpg", settings=SETTINGS) for p in _norm(lp)]
+    assert out.kind == "card"
+    assert out.image.shape[:2] == (638, 1012)
+    assert out.orientation_deg == 0

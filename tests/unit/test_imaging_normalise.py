@@ -17,8 +17,8 @@ from bench.imaging_cases import make_sample, orient, render_card, render_page, r
 from models.pages import LoadedPage, NormalisedPage
 from models.settings import Settings
 from worker.imaging import normalise, normalise_page
+from worker.imaging.cardprint import print_under_specks
 from worker.imaging.deskew import LineEvidence, coarse_angle, line_evidence, refine_angle
-from worker.imaging.normalise import _print_under_specks
 from worker.imaging.orientation import half_turn
 from worker.imaging.text import glyphs, ink_mask
 
@@ -390,9 +390,9 @@ def test_a_bare_cmnd_with_small_print_under_grain_is_a_card_and_a_squeezed_page_
     card = _grained_card(280)
     _, specks = line_evidence(card, 0.0)
     assert specks.height < 8
-    assert _print_under_specks(card, specks)
+    assert print_under_specks(card, specks)
     squeezed = _grained_card(60)
-    assert not _print_under_specks(squeezed, line_evidence(squeezed, 0.0)[1])
+    assert not print_under_specks(squeezed, line_evidence(squeezed, 0.0)[1])
 
 
 def _guilloche_card(marks: int, letter_scale: float, letters: int) -> np.ndarray:
@@ -416,15 +416,15 @@ def test_a_chip_card_whose_guilloche_makes_the_median_mark_small_is_still_a_card
     card = _guilloche_card(900, 0.8, 280)
     _, marks = line_evidence(card, 0.0)
     assert 8 <= marks.height < 12
-    assert _print_under_specks(card, marks)
+    assert print_under_specks(card, marks)
     # a blurred booklet photo of a page, squeezed: its words merge into a few dozen components of that size
     blurred = _guilloche_card(900, 0.8, 60)
-    assert not _print_under_specks(blurred, line_evidence(blurred, 0.0)[1])
+    assert not print_under_specks(blurred, line_evidence(blurred, 0.0)[1])
     # a page squeezed into a card: all its print is small, many components of 10 px and more among it
     squeezed = _guilloche_card(0, 0.5, 600)
     _, small = line_evidence(squeezed, 0.0)
     assert small.height < 12
-    assert not _print_under_specks(squeezed, small)
+    assert not print_under_specks(squeezed, small)
 
 
 @pytest.mark.parametrize(

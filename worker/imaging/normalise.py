@@ -25,6 +25,7 @@ from models.pages import LoadedPage, NormalisedPage
 from models.settings import Settings, get_settings
 from worker.imaging import cards as cardmod
 from worker.imaging import frames
+from worker.imaging.cardprint import CARD_PRINT_MIN_PX, print_runs_across, print_under_specks
 from worker.imaging.cleanup import clean_for_ocr
 from worker.imaging.deskew import LineEvidence, coarse_angle, line_evidence, refine_angle
 from worker.imaging.orientation import OSD_BELOW, half_turn, osd_flip, updown_score
@@ -60,22 +61,6 @@ _FINE_MIN_SHARE = 0.5  # of the 1x fit's glyphs
 # direction wins only when its lines hold this many times the glyphs
 _WEAK_DIRECTION = 1.25
 _ACROSS_WINS = 1.25
-# median glyph height once a quadrilateral is warped to ID-1 at 300 dpi: card print measures 14-22 px on
-# every generation and degradation, an A4 certificate page squeezed into that size 9-10 px. Under 8 px the
-# median is specks: a guilloche or a lamination pouch photographed in grain (a CMND in a pouch: 5-6 px), or
-# a blurred page's print. Then the components of 10 px and more decide: on a card its print, 20-29 px on a
-# CMND in a pouch, on a squeezed page the tail of its small print (12-14 px). A chip card's busy guilloche
-# can bring the median to 11 px; its print (17-20 px) decides the same way. A CMND photographed bare
-# prints small too (12-14 px), but all of it reaches that size: a card's print is hundreds of such
-# components, a squeezed page's tail a hundred or so
-_CARD_PRINT_MIN_PX = 12.0
-# how much sharper the projection along a warped card's short side must be than along its long side to say
-# its lines run across: a booklet page taken sideways measures 2.5, a card's guilloche read across at most 1.3
-_ACROSS_CLEAR = 1.8
-_SPECKS_BELOW_PX = 8.0
-_PRINT_MIN_PX = 10
-_PRINT_OF_A_CARD_PX = 17.0
-_PRINT_GLYPHS_OF_A_CARD = 200
 
 
 def normalise_page(
@@ -235,10 +220,10 @@ def _card_pages(
         warped = cardmod.warp_card(image, corners)
         grey = to_grey(warped)
         ev, g = line_evidence(grey, 0.0)
-        if len(g) >= 40 and g.height < _CARD_PRINT_MIN_PX and not _print_under_specks(grey, g):
+        if len(g) >= 40 and g.height < CARD_PRINT_MIN_PX and not print_under_specks(grey, g):
             # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
             return []
-        if _print_runs_across(grey):
+        if print_runs_across(grey):
             return []  # a page's outline taken sideways: a card prints along its long side
         warnings: list[str] = []
         flip, conf, ask_osd = half_turn(updown_score(ev), abs(cardmod.rotation_of(corners)) < _LEVEL_DEG)
@@ -289,27 +274,6 @@ def _card_pages(
             )
         )
     return out
-
-
-def _print_runs_across(grey: np.ndarray) -> bool:
-    """Whether a warped card's text lines clearly run across it, from its short side to the other."""
-    g = glyphs(ink_mask(grey))
-    if len(g) < 40:
-        return False
-    angle, contrast = coarse_angle(g)
-    return abs(angle - 90.0) < 20.0 and contrast >= _ACROSS_CLEAR
-
-
-def _print_under_specks(grey: np.ndarray, g: Glyphs) -> bool:
-    """A warped card whose median glyph is a speck or a guilloche's small mark, with a card's print under it."""
-    print_ = glyphs(ink_mask(grey), min_px=_PRINT_MIN_PX)
-    if g.height < _SPECKS_BELOW_PX:
-        return print_.height >= _PRINT_OF_A_CARD_PX or (
-            print_.height >= _CARD_PRINT_MIN_PX and len(print_) >= _PRINT_GLYPHS_OF_A_CARD
-        )
-    # marks of 8-12 px: a chip card's guilloche over hundreds of letters of a card's size, or a blurred page
-    # photo squeezed into a card, whose merged words make a hundred or fewer such components
-    return print_.height >= _PRINT_OF_A_CARD_PX and len(print_) >= _PRINT_GLYPHS_OF_A_CARD
 
 
 def _turned(corners: np.ndarray, deg: float) -> np.ndarray:
