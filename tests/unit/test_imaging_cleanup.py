@@ -32,3 +32,17 @@ def test_inside_a_seal_the_red_channel_replaces_the_luminance_and_nothing_else_c
     before = page.copy()
     assert np.array_equal(cleanup.clean_for_ocr(page, glyph_h), expected)
     assert np.array_equal(page, before)  # the colour image is only read
+
+
+def test_a_blurred_pages_strokes_keep_their_grey_spread_where_a_sharp_pages_turn_white() -> None:
+    # a phone's motion blur spreads each stroke into a halo lighter than 80 % of the paper: the sharp page's
+    # white point erases the halo and leaves the heavy strokes as blobs; the blurred page's keeps it grey
+    page = np.full((400, 900, 3), 240, np.uint8)
+    cv2.putText(page, "Thoi han su dung", (40, 120), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (20, 20, 20), 1)
+    blurred = cv2.GaussianBlur(page, (0, 0), 2.5)
+    line = (slice(60, 160), slice(30, 500))
+    sharp_point = cleanup.clean_for_ocr(blurred, 30.0)[line]
+    blurred_point = cleanup.clean_for_ocr(blurred, 30.0, blurred=True)[line]
+    assert int((blurred_point < 250).sum()) > 1.3 * int((sharp_point < 250).sum())
+    # the ink itself stays as dark as before: only what lies between stroke and paper changed
+    assert int((blurred_point < 128).sum()) >= int((sharp_point < 128).sum())

@@ -16,6 +16,8 @@ import numpy as np
 from worker.imaging.text import background
 from worker.raster import components, percentile_u8
 
+_BLURRED_WHITE = 0.95
+
 
 def seal_mask(colour: np.ndarray, glyph_h: float) -> np.ndarray:
     """Regions (uint8 0/255, at the image's size) covered by round red stamps.
@@ -51,8 +53,11 @@ def seal_mask(colour: np.ndarray, glyph_h: float) -> np.ndarray:
     return mask
 
 
-def clean_for_ocr(colour: np.ndarray, glyph_h: float, *, suppress_seals: bool = True) -> np.ndarray:
-    """Greyscale OCR image from an upright BGR document image."""
+def clean_for_ocr(
+    colour: np.ndarray, glyph_h: float, *, suppress_seals: bool = True, blurred: bool = False
+) -> np.ndarray:
+    """Greyscale OCR image from an upright BGR document image. A blurred image's thin strokes come out
+    lighter than 80 % of the paper, so there only what is nearly paper turns white."""
     grey = cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
     if suppress_seals:
         seals = seal_mask(colour, glyph_h)
@@ -60,7 +65,7 @@ def clean_for_ocr(colour: np.ndarray, glyph_h: float, *, suppress_seals: bool = 
             # in place: on an 8 MP page each full-size temporary is 8 MB more at the worker's peak
             np.copyto(grey, cv2.max(grey, colour[:, :, 2]), where=seals > 0)
         del seals
-    return _paper_flattened(grey, int(max(31, 3 * glyph_h)), white=0.80, stride=7)
+    return _paper_flattened(grey, int(max(31, 3 * glyph_h)), white=_BLURRED_WHITE if blurred else 0.80, stride=7)
 
 
 def _paper_flattened(grey: np.ndarray, window: int, *, white: float, stride: int) -> np.ndarray:
