@@ -173,7 +173,9 @@ def test_export_csv_json_filters_and_confirm_rows(env: Env) -> None:
     ward = boss.post("/api/export", params={"format": "json", "commune": "19777"}).json()
     assert [x["submission_id"] for x in ward] == ["S-REV-4"]
     today = utcnow().date()
-    assert len(boss.post("/api/export", params={"date_from": today.isoformat()}).json()) == 5
+    # from the day of the oldest decision (an hour ago: yesterday when the test runs just after midnight UTC)
+    since = (utcnow() - timedelta(hours=2)).date()
+    assert len(boss.post("/api/export", params={"date_from": since.isoformat()}).json()) == 5
     assert boss.post("/api/export", params={"date_to": (today - timedelta(days=2)).isoformat()}).json() == []
     assert boss.post("/api/export", params={"date_from": "31/12/2025"}).status_code == 422
     page = boss.get("/export", params={"commune": "19777"})
