@@ -73,12 +73,12 @@ def test_a_date_three_readings_agree_on_is_not_read_a_fourth_way() -> None:
 def test_a_number_three_readings_agree_on_is_not_read_from_the_green_channel() -> None:
     img, colour = _card()
     engine = _Scripted(NUMBER)
-    found = numbers._reread_number(engine, img, colour, BOX, "cccd_chip_2021", NUMBER)
+    found = numbers._reread_number(engine, img, colour, BOX, "cccd_chip_2021", 12, NUMBER)
     assert [r.source for r in found] == ["ocr", "ocr_eng"]
     assert all(o.whitelist for o in engine.lines)  # the green channel's read is the one without a whitelist
     # the layout pass lost the number: the green channel is read too
     engine = _Scripted(NUMBER)
-    found = numbers._reread_number(engine, img, colour, BOX, "cccd_chip_2021", "")
+    found = numbers._reread_number(engine, img, colour, BOX, "cccd_chip_2021", 12, "")
     assert [r.source for r in found] == ["ocr", "ocr_alt", "ocr_eng"]
 
 

@@ -52,10 +52,9 @@ def _card_letters(print_: Glyphs) -> float:
     return float(np.sum((h / _PRINT_OF_A_CARD_PX) ** 2))
 
 
-def print_runs_across(grey: np.ndarray) -> bool:
-    """Whether a warped card's text lines clearly run across it, from its short side to the other (a card
-    prints along its long side: this is a page's outline taken sideways)."""
-    g = glyphs(ink_mask(grey))
+def print_runs_across(g: Glyphs) -> bool:
+    """Whether a warped card's text lines (its glyphs `g`) clearly run across it, from its short side to the
+    other (a card prints along its long side: this is a page's outline taken sideways)."""
     if len(g) < 40:
         return False
     angle, contrast = coarse_angle(g)

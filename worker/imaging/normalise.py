@@ -223,7 +223,7 @@ def _card_pages(
         if len(g) >= 40 and g.height < CARD_PRINT_MIN_PX and not print_under_specks(grey, g):
             # page-sized print squeezed into a card: this quadrilateral is a page or a frame, not a card
             return []
-        if print_runs_across(grey):
+        if print_runs_across(g):
             return []  # a page's outline taken sideways: a card prints along its long side
         warnings: list[str] = []
         flip, conf, ask_osd = half_turn(updown_score(ev), abs(cardmod.rotation_of(corners)) < _LEVEL_DEG)

@@ -293,7 +293,5 @@ def check_house_number(ev: Evidence, t: PageText, pg: PageImages, start: int, en
     box = t.tight_box(s, e)
     if box is not None:
         text, _, _ = pg.read(box, whitelist="0123456789/")
-        number = weigh_house_number(
-            ev, number, text, lambda: pg.read(box, whitelist="0123456789/", lang="eng", zoom=1.3)[0]
-        )
+        number = weigh_house_number(ev, number, text, lambda: pg.second_opinion(box, "0123456789/")[0])
     ev.valid = ev.valid and plausible_house_number(number)

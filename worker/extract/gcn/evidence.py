@@ -28,8 +28,8 @@ class Evidence:
     check: int = 0  # +1 a cross-check confirmed the value, -1 one contradicted it
     repaired: bool = False  # characters were mapped (O→0, ...) or a lexicon changed the reading
     handwritten: bool = False  # written in by hand (pen ink): flagged for review, never trusted
-    # read off a page whose text lost its headings (a blurred photo), or its only re-read contradicts it:
-    # held for review
+    # held for review: read off a page whose text lost its headings or that the image stage found blurred,
+    # off a parcel line that lost its other number, or its only re-read contradicts it
     doubtful: bool = False
 
     def vector(self) -> list[float]:

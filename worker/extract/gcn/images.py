@@ -135,6 +135,11 @@ class PageImages:
         r = self.reader.read_line(crop, lang=lang, psm=psm, whitelist=whitelist, scale=scale, choices=choices)
         return r.text.strip(), r.confidence, r
 
+    def second_opinion(self, box: tuple[int, int, int, int], whitelist: str) -> tuple[str, float, Line | None]:
+        """The region read by the `eng` model, a little larger: a recogniser trained apart slips on other
+        characters than `vie`, so it breaks the tie between re-reads that disagree, or confirms a lone one."""
+        return self.read(box, whitelist=whitelist, lang="eng", zoom=1.3)
+
 
 def enhanced(pg: PageImages) -> np.ndarray:
     """Greyscale for a second layout pass: red print and seals dropped (colour scans), then levels

@@ -152,6 +152,11 @@ def _read_lot(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidence | N
 _PLAUSIBLE = {F.MAP_SHEET_NUMBER: 999, F.PARCEL_NUMBER: 9999}
 
 
+def plausible_number(name: str, value: int) -> bool:
+    """Whether a parcel or map-sheet number (or another number field) lies in the range the registry uses."""
+    return 0 < value <= _PLAUSIBLE.get(name, 99999)
+
+
 def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidence | None:
     m = re.match(r"\s*([0-9OoDQIli|!ZSsBG]+)", sl.raw)
     if not m or (m.group(1).isalpha() and _LOT.match(sl.raw)):
@@ -162,29 +167,27 @@ def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidenc
     s, e = sl.start + m.start(1), sl.start + m.end(1)
     mean, low = t.stats(s, e)
     box = t.tight_box(s, e)
-    ev = Evidence(
-        name, value, box, ["ocr"], mean, low, valid=0 < value <= _PLAUSIBLE.get(name, 99999), repaired=repaired
-    )
+    ev = Evidence(name, value, box, ["ocr"], mean, low, valid=plausible_number(name, value), repaired=repaired)
     if box is not None:
         text, conf, _ = pg.read(box, whitelist=DIGITS)
         again, _ = to_int(text)
         if again is None:
             # the re-read found no digits (a blurred photo): the eng model's reading confirms or contradicts
-            other, _ = to_int(pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)[0])
+            other, _ = to_int(pg.second_opinion(box, DIGITS)[0])
             if other == value:
                 ev.agree += 1
                 ev.sources.append("reread")
             elif other is not None:
                 # the only other reading contradicts it (`40` read `48` by the layout pass): not a certainty
                 ev.disagree, ev.doubtful = ev.disagree + 1, True
-        if again is not None:
+        else:
             if again == value:
                 ev.agree += 1
                 ev.sources.append("reread")
             else:
                 # two readings disagree: a third, from the eng model, breaks the tie. A re-read that lost
                 # a digit (`12` read `2`) must not win: a dropped character is likelier than an added one
-                text3, conf3, _ = pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)
+                text3, conf3, _ = pg.second_opinion(box, DIGITS)
                 third, _ = to_int(text3)
                 ev.disagree += 1
                 dropped = str(again) in str(value) and len(str(again)) < len(str(value))
@@ -195,7 +198,7 @@ def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidenc
                     ev.sources.append("reread")
                 elif repaired and conf > 0.8:
                     ev.value, ev.repaired = again, False
-    ev.valid = 0 < ev.value <= _PLAUSIBLE.get(name, 99999)
+    ev.valid = plausible_number(name, ev.value)
     return ev
 
 
@@ -243,7 +246,7 @@ def read_area(
     if words_number is not None and box is not None and all(v != words_number for v, src in readings if src != "words"):
         # the words contradict every reading of the digits: one more reading of the digits, by the eng
         # model, before the vote
-        text3, _, _ = pg.read(box, whitelist=DIGITS + ".,m²2 ", lang="eng", zoom=1.3)
+        text3, _, _ = pg.second_opinion(box, DIGITS + ".,m²2 ")
         third, _ = parse_area(text3 + (" m" if "m" not in text3 else ""))
         if third is not None:
             readings.append((third, "reread"))

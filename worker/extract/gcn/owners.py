@@ -308,7 +308,7 @@ def _owner_birth_year(t: PageText, pg: PageImages, by: re.Match[str]) -> Evidenc
         elif year_again is not None:
             ev.disagree += 1
             # settled by a third reading (the eng model), as the ID number is; unsettled, held for review
-            third, _ = to_int(pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)[0])
+            third, _ = to_int(pg.second_opinion(box, DIGITS)[0])
             if third == year_again and year_ok(third):
                 ev.value, ev.valid, ev.sources, ev.agree = third, True, ["reread"], 1
             elif third == year and ev.valid:
@@ -377,11 +377,11 @@ def _owner_id_number(t: PageText, pg: PageImages, idm: re.Match[str]) -> Evidenc
         ev.sources.append("reread")
         close = close_calls(reading, digits)
         if close:
-            third = re.sub(r"\D", "", pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)[0])
+            third = re.sub(r"\D", "", pg.second_opinion(box, DIGITS)[0])
             weigh_close_call(ev, digits, close, third)
     elif id_again:
         ev.disagree += 1
-        third = re.sub(r"\D", "", pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)[0])
+        third = re.sub(r"\D", "", pg.second_opinion(box, DIGITS)[0])
         if third == id_again and len(third) in (9, 12):
             ev.value, ev.valid, ev.sources, ev.agree = third, True, ["reread"], 1
         elif third == digits:

@@ -140,16 +140,16 @@ def _doubt_blurred_page(out: CertificatePage) -> None:
     _hold_for_review(
         out,
         "page_blurred: the photo of the page is blurred; values no check confirms held for review",
-        checked_hold=False,
+        checks_vouch=True,
     )
 
 
-def _hold_for_review(out: CertificatePage, warning: str, *, checked_hold: bool = True) -> None:
-    """Every value of the page held below 0.9 (with `warning`) but those a code vouches for and, unless
-    `checked_hold`, those a cross-check confirmed."""
+def _hold_for_review(out: CertificatePage, warning: str, *, checks_vouch: bool = False) -> None:
+    """Every value of the page held below 0.9 (with `warning`) but those a code vouches for and, with
+    `checks_vouch`, those a cross-check confirmed."""
     held = 0
     for ev in [*out.fields.values(), *(ev for owner in out.owners for ev in owner.values())]:
-        if ev.value is None or _CODE_SOURCES & set(ev.sources) or (ev.check > 0 and not checked_hold):
+        if ev.value is None or _CODE_SOURCES & set(ev.sources) or (checks_vouch and ev.check > 0):
             continue
         ev.doubtful = True
         held += 1

@@ -11,13 +11,12 @@ from itertools import pairwise
 from models import fields as F
 from worker.extract.gcn.evidence import Evidence
 from worker.extract.gcn.images import PageImages
-from worker.extract.gcn.numbers import DIGITS, read_int_field, to_int
+from worker.extract.gcn.numbers import DIGITS, plausible_number, read_int_field, to_int
 from worker.extract.gcn.patterns import P2_PATTERNS
 from worker.extract.gcn.text import PageText, Slice, label_values
 
 # the columns read here: the two numbers and the area (the words of the other columns are read by label)
 _NUMBERS = (F.PARCEL_NUMBER, F.MAP_SHEET_NUMBER)
-_PLAUSIBLE = {F.MAP_SHEET_NUMBER: 999, F.PARCEL_NUMBER: 9999}
 # a table header cell's unit, the only text between two labels of a header row: `(m²)`, `(m2)`, `(m)`
 _UNIT = re.compile(r"\s*\(?\s*m\s*[2²?zZ]?\s*\)?\s*")
 
@@ -161,8 +160,8 @@ def _read_cell(t: PageText, pg: PageImages, table: TableRow, name: str) -> Evide
     value, _ = to_int(text.replace(" ", ""))
     if value is None:
         return None
-    ev = Evidence(name, value, box, ["cell"], conf, conf, valid=0 < value <= _PLAUSIBLE[name])
-    text2, _, _ = pg.read(box, whitelist=DIGITS, lang="eng", zoom=1.3)
+    ev = Evidence(name, value, box, ["cell"], conf, conf, valid=plausible_number(name, value))
+    text2, _, _ = pg.second_opinion(box, DIGITS)
     again, _ = to_int(text2.replace(" ", ""))
     if again == value:
         ev.agree, ev.sources = 1, ["cell", "reread"]

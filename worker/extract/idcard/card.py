@@ -387,17 +387,12 @@ def _add_sex_from_number(readings: dict[str, list[Reading]], generation: str) ->
 
 
 def _add_qr(readings: dict[str, list[Reading]], qr: CccdQr) -> None:
-    add_reading(readings, F.ID_NUMBER, Reading(qr.id_number, "qr", 1.0, 1.0))
+    for name, value in qr_values(qr).items():
+        add_reading(readings, name, Reading(value, "qr", 1.0, 1.0))
     if qr.old_id_number:
         add_reading(readings, F.OLD_ID_NUMBER, Reading(qr.old_id_number, "qr", 1.0, 1.0))
     add_reading(readings, F.FULL_NAME, Reading(qr.full_name, "qr", 1.0, 1.0))
-    if qr.date_of_birth:
-        add_reading(readings, F.DATE_OF_BIRTH, Reading(qr.date_of_birth.isoformat(), "qr", 1.0, 1.0))
-    if qr.sex:
-        add_reading(readings, F.SEX, Reading(qr.sex, "qr", 1.0, 1.0))
     add_reading(readings, F.PLACE_OF_RESIDENCE, _qr_residence(qr.place_of_residence, readings))
-    if qr.issue_date:
-        add_reading(readings, F.ISSUE_DATE, Reading(qr.issue_date.isoformat(), "qr", 1.0, 1.0))
 
 
 def _qr_residence(value: str, readings: dict[str, list[Reading]]) -> Reading:

@@ -99,7 +99,7 @@ def read_id_number(
             first.extra["weight"] = first.extra.get("weight", 1.0) * 2.5
         readings.append(first)
     if reread:
-        readings += _reread_number(reader, img, colour, box, generation, number)
+        readings += _reread_number(reader, img, colour, box, generation, length, number)
     return readings
 
 
@@ -109,11 +109,11 @@ def _reread_number(
     colour: np.ndarray | None,
     box: tuple[int, int, int, int],
     generation: str,
+    length: int,
     number: str,
 ) -> list[Reading]:
     """The number's box read again: digits only in word mode, by the `eng` model, and (unless those two and
     the layout pass's `number` agree) from the green channel."""
-    length = 9 if generation == "cmnd_9" else 12
     readings: list[Reading] = []
     # single-word mode: with a whitelist, line mode (psm 7) sometimes doubles a digit (1918538901)
     r = read_region(reader, img, box, whitelist=DIGITS, psm=8)
