@@ -50,7 +50,7 @@ from models.settings import Settings
 from worker import imaging
 from worker.extract.confidence import fit_logistic
 from worker.extract.gcn import extract_gcn_detailed, family_of
-from worker.extract.gcn.evidence import DEFAULT_WEIGHTS, FEATURE_NAMES, MODEL
+from worker.extract.gcn.evidence import DEFAULT_WEIGHTS, FEATURE_NAMES, MODEL, held_ceiling, is_held
 
 FORMS = ("gcn_pre2009", "gcn_2009", "gcn_2024_qr")
 TARGETS = {
@@ -185,6 +185,7 @@ def _run_case(case: dict[str, Any], oracle: bool) -> dict[str, Any]:
                 "ok": values_equal(got, expected),
                 "family": family_of(name),
                 "vector": ev.vector() if ev is not None else None,
+                "held": ev is not None and not ev.handwritten and is_held(ev),
                 **({"handwritten": True} if name in handwritten else {}),
             }
         )
@@ -303,6 +304,9 @@ def report(results: list[dict[str, Any]], errors: int = 0) -> dict[str, Any]:
         if inb:
             print(f"  [{lo:.1f}, {hi:.1f})  {len(inb):>5}  {np.mean(inb):.4f}")
     print(f"overall ECE {ece(allp):.4f}")
+    if held := _held_rows(results):
+        print(f"values held for review (a failed check or a doubt): {len(held)}, right {np.mean(held):.4f}, "
+              f"their ceiling {held_ceiling():.3f}")  # fmt: skip
     summary["doc_type"] = {"n": pages, "accuracy": float(np.mean([r["doc_type_ok"] for r in results]))}
     if errors:
         shown = 0
@@ -401,6 +405,22 @@ def rescore(results: list[dict[str, Any]], weights: dict[str, list[float]]) -> N
             w = weights.get(row["family"], weights.get("other"))
             z = sum(a * b for a, b in zip(w, row["vector"], strict=True))
             row["conf"] = min(0.995, max(0.005, 1 / (1 + math.exp(-z))))
+            if row.get("held"):
+                row["conf"] = min(row["conf"], held_ceiling())
+
+
+def _held_rows(results: list[dict[str, Any]]) -> list[bool]:
+    """Right or wrong, each value given that was held for review (a failed rule or cross-check, a doubt)."""
+    return [row["ok"] for r in results for row in r["rows"] if row.get("held") and row["got"] not in (None, "")]
+
+
+def fit_held_ceiling(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The share right of the values held for review: what such a value's confidence may be at most, so that
+    it is a promise kept on pages like the fit set's."""
+    held = _held_rows(results)
+    if len(held) < 30:
+        raise SystemExit(f"only {len(held)} held values in the fit set: fit on more certificates (--fit-n)")
+    return {"share_right": round(sum(held) / len(held), 3), "values": len(held)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -412,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profiles", default="", help="comma list; default: the generator's page weights")
     ap.add_argument("--oracle-warp", action="store_true", help="warp pages upright with the recorded corners")
     ap.add_argument("--fit", action="store_true", help="fit and store the confidence model first")
+    ap.add_argument("--fit-ceiling", action="store_true",
+                    help="measure the held values' share right on the fit set (with --world: world renders) and "
+                    "store it as their confidence ceiling; the weights are kept")
     ap.add_argument("--fit-n", type=int, default=120)
     ap.add_argument("--fit-seed", type=int, default=1023)
     ap.add_argument("--errors", type=int, default=0, help="print the first N wrong fields")
@@ -428,18 +451,28 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--compare runs each set with its own default profiles; leave --profiles, --from and --fit out")
     forms = [f for f in args.forms.split(",") if f]
     profiles = [p for p in args.profiles.split(",") if p] or None
-    if args.fit:
+    if args.fit and args.fit_ceiling:
+        ap.error("--fit fits the weights, --fit-ceiling the held values' ceiling: run them one after the other")
+    if args.fit or args.fit_ceiling:
         if args.fit_seed == args.seed:
             ap.error("--fit-seed must differ from --seed (fit and evaluate on different certificates)")
         if args.fit_from:
             fit_results = json.loads(Path(args.fit_from).read_text(encoding="utf-8"))
         else:
-            fit_results = run(_cases(args.fit_n, args.fit_seed, forms, profiles), args.workers, args.oracle_warp)
+            make_fit = _world_cases if args.world and args.fit_ceiling else _cases
+            fit_results = run(make_fit(args.fit_n, args.fit_seed, forms, profiles), args.workers, args.oracle_warp)
             if args.dump:
                 with open(args.dump + ".fit", "w", encoding="utf-8") as fh:
                     json.dump(fit_results, fh, default=str)
-        weights = fit_weights(fit_results)
-        MODEL.save(weights, fitted_on={"n": args.fit_n, "seed": args.fit_seed, "pages": len(fit_results)})
+        kept = {k: v for k, v in MODEL.stored.items() if k not in ("features", "weights")}
+        fitted_on = {"n": args.fit_n, "seed": args.fit_seed, "pages": len(fit_results)}
+        if args.fit_ceiling:
+            ceiling = {**fit_held_ceiling(fit_results), "fitted_on": {**fitted_on, "world": args.world}}
+            print(f"held values right on the fit set: {ceiling['share_right']:.3f} of {ceiling['values']}")
+            weights = MODEL.stored.get("weights") or {k: list(v) for k, v in MODEL.weights.items()}
+            MODEL.save(weights, **{**kept, "held_ceiling": ceiling})
+        else:
+            MODEL.save(fit_weights(fit_results), **{**kept, "fitted_on": fitted_on})
         print(f"wrote {MODEL.path}")
     started = time.perf_counter()
     if args.from_file:

@@ -101,15 +101,27 @@ HANDWRITTEN_CAP = 0.3
 
 
 # a value that fails its own rule (a serial out of format, an origin with a word no legal entry has) or a
-# cross-check (area digits against the words, the issue date against the form) goes to a person
-FAILED_CHECK_CAP = 0.85
+# cross-check (area digits against the words, the issue date against the form), or one held as doubtful,
+# goes to a person at no more than the share of such values that were right where it was measured: stored as
+# `held_ceiling` with the fitted weights (`python -m bench gcn --world --fit-ceiling`); this is the prior
+HELD_CEILING_PRIOR = 0.85
+
+
+def is_held(ev: Evidence) -> bool:
+    """Whether the value failed a rule or a cross-check or was read where the reader doubts it."""
+    return ev.check < 0 or not ev.valid or ev.doubtful
+
+
+def held_ceiling() -> float:
+    stored = MODEL.stored.get("held_ceiling", {})
+    return float(stored.get("share_right", HELD_CEILING_PRIOR)) if isinstance(stored, dict) else HELD_CEILING_PRIOR
 
 
 def confidence_of(ev: Evidence, name: str | None = None) -> float:
     p = MODEL.probability(family_of(name or ev.name), ev.vector())
     if ev.handwritten:
         return min(p, HANDWRITTEN_CAP)
-    return min(p, FAILED_CHECK_CAP) if ev.check < 0 or not ev.valid or ev.doubtful else p
+    return min(p, held_ceiling()) if is_held(ev) else p
 
 
 def field_value(ev: Evidence, name: str | None = None) -> FieldValue:
