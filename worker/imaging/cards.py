@@ -158,6 +158,10 @@ def _refined_of_group(grey: np.ndarray, quads: list[np.ndarray]) -> tuple[np.nda
         refined_all.append((refined, contrast))
     if not refined_all:
         return quads[0], 0.0
+    # an outline around the card that refined to another shape (a lamination pouch's rim, 1.39) is no
+    # card, however much its weakest side steps: the choice is among the card-shaped ones
+    shaped = [qc for qc in refined_all if _REFINED_ASPECT[0] <= quad_aspect(qc[0]) <= _REFINED_ASPECT[1]]
+    refined_all = shaped or refined_all
     if len(refined_all) == 1:
         return refined_all[0]
     weakest = [_weakest_side_step(blurred, q) for q, _ in refined_all]
