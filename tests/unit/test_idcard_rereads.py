@@ -12,6 +12,7 @@ import numpy as np
 from models import fields as F
 from models.elements import Line, TextPage, Word
 from worker.extract.idcard import card, numbers
+from worker.extract.idcard.evidence import Reading
 from worker.ocr import CccdQr, Reader, ReadOptions
 
 NUMBER = "001090001234"  # Hà Nội, born in the 1900s, a man
@@ -150,3 +151,17 @@ def test_a_lost_field_besides_the_expiry_still_costs_a_whole_card_pass() -> None
     engine = _CornerPage("~", (20, 150, 290, 24))
     card._read_print(engine, img, _layout(NUMBER), "cccd_chip_2021", printed, colour, None, None, None)
     assert engine.shapes == [img.shape]
+
+
+def test_a_cmnd_rows_number_or_date_the_readings_settle_is_not_read_again_from_the_rows() -> None:
+    # the rows' own reading stands in for a layout pass that lost the value: with the whitelisted re-read
+    # and the `eng` reading agreeing and no reading dissenting, the rows' re-reads are not made
+    def rd(value: str, source: str) -> Reading:
+        return numbers.id_reading(value, source, 0.9, 0.8, 9, BOX)
+
+    number = "123456789"
+    assert card._settled_by_rereads([rd(number, "ocr"), rd(number, "ocr_eng"), rd(number, "layout")])
+    assert not card._settled_by_rereads([rd(number, "ocr"), rd(number, "layout")])  # no second recogniser
+    dissent = [rd(number, "layout"), rd(number, "ocr"), rd(number, "ocr_eng"), rd("123456788", "layout")]
+    assert not card._settled_by_rereads(dissent)
+    assert F.FULL_NAME not in card._SETTLED_BY_REREADS  # a name's re-read gives the lexicon its choices

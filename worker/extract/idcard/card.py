@@ -359,7 +359,10 @@ def _read_form_rows(
     is taken by its source, so two passes' readings would not vote)."""
     rows = read_rows(reader, colour, layout)
     for name in printed:
-        found = _read_printed(reader, name, rows.image, rows.page, "cmnd_9", colour, None)
+        settles = name in _SETTLED_BY_REREADS
+        found = _read_printed(reader, name, rows.image, rows.page, "cmnd_9", colour, None, reread=not settles)
+        if settles and not _settled_by_rereads(readings.get(name, []) + found):
+            found = _read_printed(reader, name, rows.image, rows.page, "cmnd_9", colour, None)
         if not _has_value(found):
             continue
         # the name's readings decide among themselves (the lexicon's by source); elsewhere both passes vote
@@ -367,6 +370,18 @@ def _read_form_rows(
             readings[name] = found
         else:
             readings[name] = readings[name] + found
+
+
+_SETTLING = ("layout", "ocr", "ocr_eng")
+_SETTLED_BY_REREADS = frozenset({F.ID_NUMBER, F.DATE_OF_BIRTH, F.DATE_OF_EXPIRY, F.ISSUE_DATE})
+
+
+def _settled_by_rereads(rs: list[Reading]) -> bool:
+    """A number or date whose valid readings all agree, among them a layout reading (the layout pass's or
+    the rows' own), its whitelisted re-read and the `eng` model's (numbers.settled): the rows' re-reads of
+    its region would be more readings of it that could dissent only by misreading, and be outvoted."""
+    valid = [r for r in rs if r.valid and r.value not in (None, "")]
+    return set(_SETTLING) <= {r.source for r in valid} and len({str(r.value) for r in valid}) == 1
 
 
 def sex_from_number(readings: dict[str, list[Reading]], generation: str) -> str | None:
