@@ -26,6 +26,12 @@ class QualityReport(BaseModel):
     defects: list[str] = Field(default_factory=list)  # e.g. "blurry", "too_dark", "low_resolution"
     metrics: dict[str, float] = Field(default_factory=dict)
 
+    @property
+    def blurred(self) -> bool:
+        """Blurred all round or along one direction (a shaken phone): either way strokes are spread and
+        digits blur into one another."""
+        return "blurry" in self.defects or "motion_blur" in self.defects
+
 
 class NormalisedPage(BaseModel):
     """A document image ready for OCR: upright, deskewed, cropped. Several may come from one LoadedPage."""

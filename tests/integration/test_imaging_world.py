@@ -235,3 +235,14 @@ def test_tight_crop_of_a_card_in_large_letters_is_a_card(values: int) -> None:
     assert out.kind == "card"
     assert out.image.shape[:2] == (638, 1012)
     assert out.orientation_deg == 0
+
+
+@pytest.mark.parametrize(("cert", "page", "shaken"), [(13, 2, True), (35, 1, True), (13, 1, False), (13, 3, False)])
+def test_a_phone_photo_shaken_along_one_direction_is_blurred(cert: int, page: int, shaken: bool) -> None:
+    # `bench gcn --world --n 40` seed 5: certificates 13 and 35 photographed with motion blur (8 and 6 px)
+    # passed the quality check as sharp, its steepest edges running along the smear; the photocopy and the
+    # clean scan of the same certificate are not blurred
+    (out,) = _gcn_pages(True, cert, page, seed=5, n=40)
+    assert out.quality is not None
+    assert out.quality.blurred is shaken
+    assert ("motion_blur" in out.quality.defects) is shaken

@@ -146,6 +146,32 @@ def test_quality_flags_blur_and_darkness_but_not_a_clean_page(page: np.ndarray) 
     assert "photocopy" not in clean.quality.defects
 
 
+def _shaken(image: np.ndarray, length: int, degrees: float) -> np.ndarray:
+    """The camera moved `length` px at `degrees` (counter-clockwise from the x axis) during the shot."""
+    k = np.zeros((length, length), np.float32)
+    k[length // 2, :] = 1.0
+    m = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), degrees, 1.0)
+    k = cv2.warpAffine(k, m, (length, length))
+    return cv2.filter2D(image, -1, k / k.sum())
+
+
+@pytest.mark.parametrize("degrees", [0, 90])
+def test_motion_blur_is_flagged_where_the_sharpest_edges_look_sharp(page: np.ndarray, degrees: float) -> None:
+    # smeared along one direction, the edges across the smear stay as steep as a sharp page's: the overall
+    # edge spread passed it as sharp, so its OCR image kept the sharp white point and its values their 0.9+
+    (shaken,) = _norm(_shaken(page, 9, degrees), dpi=150)
+    assert shaken.quality is not None
+    assert "blurry" not in shaken.quality.defects and "motion_blur" in shaken.quality.defects
+    assert shaken.quality.blurred and "quality:motion_blur" in shaken.warnings
+    (clean,) = _norm(page, dpi=150)
+    assert clean.quality is not None and not clean.quality.blurred
+    assert shaken.quality.score < clean.quality.score
+    # blurred all round is the blurry defect, not motion blur
+    (blurred,) = _norm(cv2.GaussianBlur(page, (0, 0), 3.0), dpi=150)
+    assert blurred.quality is not None and blurred.quality.defects.count("blurry") == 1
+    assert "motion_blur" not in blurred.quality.defects
+
+
 def test_low_resolution_is_flagged(page: np.ndarray) -> None:
     small = cv2.resize(page, None, fx=0.35, fy=0.35, interpolation=cv2.INTER_AREA)
     (out,) = _norm(small)

@@ -362,9 +362,7 @@ def _text_pages(
                 kind=kind,
                 image=piece,
                 # cards keep the sharp white point: on real blurred cards the grey kept cost more lines than it gave
-                ocr_image=clean_for_ocr(
-                    piece, max(piece_glyph_h, 12.0), blurred=kind == "page" and "blurry" in quality.defects
-                ),
+                ocr_image=clean_for_ocr(piece, max(piece_glyph_h, 12.0), blurred=kind == "page" and quality.blurred),
                 orientation_deg=orientation,
                 orientation_confidence=round(turn.confidence, 3),
                 skew_deg=round(skew, 3),

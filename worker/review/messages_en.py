@@ -503,6 +503,7 @@ MESSAGES: dict[str, str] = {
     "src_id_card": "matches the ID card",
     "src_barcode": "barcode",
     "warn_quality_blurry": "Blurry",
+    "warn_quality_motion_blur": "Motion blur (camera moved)",
     "warn_quality_too_dark": "Too dark",
     "warn_quality_too_bright": "Too bright",
     "warn_quality_noisy": "Noisy",

@@ -503,6 +503,7 @@ MESSAGES: dict[str, str] = {
     "src_id_card": "khớp CCCD trong hồ sơ",
     "src_barcode": "mã vạch",
     "warn_quality_blurry": "Ảnh mờ",
+    "warn_quality_motion_blur": "Ảnh nhòe do rung máy",
     "warn_quality_too_dark": "Ảnh quá tối",
     "warn_quality_too_bright": "Ảnh quá sáng",
     "warn_quality_noisy": "Ảnh nhiễu",

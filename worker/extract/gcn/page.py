@@ -117,7 +117,7 @@ def read_certificate(scan: PageScan, doc_type: str | None) -> CertificatePage:
     flag_handwriting(pg, out.fields, out.owners, out.warnings, [ln.box for ln in t.lines])
     if unnamed:
         _doubt_unnamed_page(out)
-    elif scan.page.quality is not None and "blurry" in scan.page.quality.defects:
+    elif scan.page.quality is not None and scan.page.quality.blurred:
         _doubt_blurred_page(out)
     return out
 
