@@ -92,14 +92,18 @@ def test_the_eng_model_twice_against_the_vie_model_is_no_certainty(form: str, vi
 
 def test_the_eng_model_twice_with_nothing_against_it_stands() -> None:
     page = _page_with_red((40, 40, 200))
-    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, ScriptedReader(["", "CX 034952", "CX 034952"]))
+    pg = PageImages(
+        page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, ScriptedReader(["", "CX 034952", "CX 034952"])
+    )
     ev = read_serial(_text(), pg, "gcn_2009", page.shape[0], [])
     assert ev is not None and ev.value == "CX 034952" and ev.check == 0
 
 
 def test_print_where_the_serial_stands_that_reads_as_nothing_is_a_warning() -> None:
     page = _page_with_red((40, 40, 200))
-    pg = PageImages(page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, ScriptedReader(["AI 9104414", "AN WOMAN", ""]))
+    pg = PageImages(
+        page, cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), 1.0, 1.0, ScriptedReader(["AI 9104414", "AN WOMAN", ""])
+    )
     warnings: list[str] = []
     assert read_serial(_text(), pg, "gcn_2024_qr", page.shape[0], warnings) is None
     assert any(w.startswith("certificate_serial_unread") for w in warnings)
@@ -131,7 +135,13 @@ def test_a_blurred_pages_values_are_held_unless_a_check_or_a_code_vouches_for_th
         "area_m2": sure("area_m2", "440.5", check=1),
         "certificate_code": sure("certificate_code", "191980725017", sources=("qr",)),
     }
-    out.owners = [{"id_number": sure("owner.id_number", "045084268788")}]
+    out.owners = [
+        {
+            "id_number": sure("owner.id_number", "045084268788"),
+            "birth_year": sure("owner.birth_year", "1984", check=1),
+            "full_name": sure("owner.full_name", "TRẦN VĂN HÙNG", check=1),
+        }
+    ]
     before = {n: confidence_of(ev, n) for n, ev in out.fields.items()}
     assert min(before.values()) >= 0.9
     _doubt_blurred_page(out)
@@ -139,6 +149,9 @@ def test_a_blurred_pages_values_are_held_unless_a_check_or_a_code_vouches_for_th
     out.fill(doc)
     assert doc.fields["parcel_number"].confidence < 0.9
     assert doc.owners[0]["id_number"].confidence < 0.9
+    assert doc.owners[0]["birth_year"].confidence >= 0.9  # the ID's birth year confirmed it
+    # the name lexicon's posterior is no cross-check: a blurred name misread as another common name passes it
+    assert doc.owners[0]["full_name"].confidence < 0.9
     assert doc.fields["area_m2"].confidence >= 0.9  # the area's words confirmed its digits
     assert doc.fields["certificate_code"].confidence >= 0.9  # the QR code vouches for it
     assert any(w.startswith("page_blurred") for w in doc.warnings)
