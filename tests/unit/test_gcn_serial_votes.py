@@ -10,7 +10,7 @@ import pytest
 from plugins.ocr import ScriptedReader
 
 from models.elements import Line, TextPage, Word
-from worker.extract.gcn.codes import read_serial
+from worker.extract.gcn.codes import _vote_serial, read_serial
 from worker.extract.gcn.evidence import Evidence, confidence_of
 from worker.extract.gcn.images import PageImages
 from worker.extract.gcn.text import PageText
@@ -55,3 +55,18 @@ def test_a_run_together_number_higher_up_is_no_serial() -> None:
     t = PageText.of(TextPage.of_lines([Line.of(words)]))
     pg = PageImages(None, np.full((H, W), 255, np.uint8), 1.0, 1.0, ScriptedReader(["CI 457159"] * 3))
     assert read_serial(t, pg, "gcn_2009", H, []) is None
+
+
+def test_a_serial_both_models_read_beats_the_eng_models_two_readings() -> None:
+    """A photocopied serial under a copy stamp (bench gcn --world seed 5, certificate 18): the eng model
+    read `AI 850054` at both text sizes, the vie and eng models `AI 850051` on the darkest ink. As many
+    readings each: the value two models agree on wins, and the disagreement keeps it below certainty."""
+    votes = [
+        ("AI 850054", 0.99, "reread_eng"),
+        ("AI 850054", 0.99, "reread_eng"),
+        ("AI 850051", 1.0, "reread"),
+        ("AI 850051", 0.99, "reread_eng"),
+    ]
+    ev = _vote_serial(None, votes, [], BOX, "gcn_pre2009")
+    assert ev.value == "AI 850051"
+    assert ev.disagree == 2 and confidence_of(ev) < 0.9

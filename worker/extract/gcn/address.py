@@ -283,6 +283,65 @@ def weigh_house_number(ev: Evidence, number: str, again: str, third: Callable[[]
     return number
 
 
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def vote_street_words(layout: str, rereads: list[str]) -> dict[int, str]:
+    """Which words of the street read by the layout pass (`Hồ Đặc Di`) every re-reading of its own region
+    (two at least; one that read nothing abstains) spells otherwise with the same letters (`Hồ Đắc Di`):
+    {index among the layout's words: spelling}. A tone or case the small page text lost comes back at line
+    size; a re-reading with other letters or another count of words is of something else (a seal's rim, a
+    cut word), and then nothing is changed."""
+    words = [m.group(0) for m in _LETTERS.finditer(layout)]
+    # a re-reading that found no letters at all says nothing either way
+    readings = [found for r in rereads if (found := [m.group(0) for m in _LETTERS.finditer(r)])]
+    usable = [r for r in readings if [name_key(w) for w in r] == [name_key(w) for w in words]]
+    if len(usable) < 2 or len(usable) < len(readings):
+        return {}
+    out = {}
+    for i, word in enumerate(words):
+        spellings = {r[i] for r in usable}
+        if len(spellings) == 1 and (other := spellings.pop()) != word:
+            out[i] = other
+    return out
+
+
+def reread_street(ev: Evidence, t: PageText, pg: PageImages, start: int, end: int) -> None:
+    """The street or village name opening an address (no official list spells those) read again from its
+    own region at line size; tones two re-readings both give otherwise replace the layout's (`Đặc` →
+    `Đắc`), and the address counts as repaired. House numbers, lane and unit words (respelled from their
+    own list) and a name an official list spells are left alone."""
+    raw = t.raw[start:end]
+    comma = raw.find(",")
+    if comma <= 0 or not isinstance(ev.value, str) or "," not in ev.value:
+        return
+    head, rest = ev.value.split(",", 1)
+    # the name as the value holds it, after its house number, lane and unit words
+    lead = _LEAD.match(head)
+    offset = lead.end() if lead else 0
+    name = head[offset:]
+    if not _LETTERS.search(name) or clean(name).strip(" .").casefold() in _official_names():
+        return
+    raw_lead = _LEAD.match(raw[:comma])
+    box = t.tight_box(start + (raw_lead.end() if raw_lead else 0), start + comma)
+    if box is None:
+        return
+    first = pg.read(box)[0]
+    if not vote_street_words(name, [first, first]):
+        return  # the re-reading agrees with the layout's, or is of something else: no more needed
+    # a tone mark is a few pixels: a speck of the line below or the comma after the name reads as one at
+    # one size or margin and not at another, so every re-reading (other size, tighter margin) must agree
+    fixes = vote_street_words(name, [first, pg.read(box, zoom=1.4)[0], pg.read(box, pad=0.15)[0]])
+    if not fixes:
+        return
+    matches = list(_LETTERS.finditer(name))
+    for i in sorted(fixes, reverse=True):
+        name = name[: matches[i].start()] + fixes[i] + name[matches[i].end() :]
+    ev.value = head[:offset] + name + "," + rest
+    ev.repaired = True
+    ev.sources.append("reread")
+
+
 def check_house_number(ev: Evidence, t: PageText, pg: PageImages, start: int, end: int) -> None:
     """The house number opening an address read at t.raw[start:end]: its shape, and readings of its own."""
     span = house_number_span(t.raw[start:end])

@@ -30,8 +30,9 @@ def read_serial(
     serial read off it is a warning (the registry's key is then missing, not guessed)."""
     ev = _layout_serial(t, pg, form, h)
     region = ev.box if ev else (_glued_serial_box(t, h) or red_text_box(pg, h))
-    if ev is None and region is None:
-        region = _grey_serial_region(pg, h)
+    grey = ev is None and region is None
+    if grey:
+        region = _grey_serial_region(pg, h, form)
     if region is None:
         return ev
     if ev is not None and len(ev.value.split()[0]) == 1 and form != "gcn_pre2009":
@@ -45,6 +46,10 @@ def read_serial(
     if ev is not None:
         votes.append((ev.value, ev.ocr_conf, "ocr"))
     rereads, partials, digits_only = _reread_serial(pg, region)
+    if grey:
+        # a photocopy's grey serial the layout pass lost, likely under a copy stamp: read its darkest ink too
+        dark = _reread_serial(pg, region, ink="dark")
+        rereads, partials, digits_only = rereads + dark[0], partials + dark[1], digits_only or dark[2]
     votes += rereads
     if not votes:
         if digits_only and warnings is not None:
@@ -86,20 +91,33 @@ def _layout_serial(t: PageText, pg: PageImages, form: str | None, h: int) -> Evi
     return best[1] if best else None
 
 
-def _grey_serial_region(pg: PageImages, h: int) -> Box | None:
-    """A photocopy turns the red serial grey: find it in the bottom-right band as sparse text."""
+def _grey_serial_region(pg: PageImages, h: int, form: str | None) -> Box | None:
+    """A photocopy turns the red serial grey: find it in the bottom-right band as sparse text. A stamp over
+    its end may leave only its letters and first digits read (`AT 850`): the region then runs on for the
+    digits the form prints, at the width of those read."""
     W = pg.grey.shape[1]
     y0 = int(h * 0.75)
     band = pg.reader.read(pg.grey[y0 : int(h * 0.98), int(W * 0.5) :], psm=11)
     for line in band.lines:
         # the words of the serial only: the line box also holds whatever specks sit beside it
         for k, word in enumerate(line.words):
-            if _PHOTOCOPIED_SERIAL_RE.fullmatch(word.text) and sum(c.isdigit() for c in word.text) >= 4:
-                parts = [word.box] + ([line.words[k - 1].box] if k and line.words[k - 1].text.isalpha() else [])
-                x, y, w, _ = union(parts)
-                hh = min(p[3] for p in parts)  # a speck under a digit stretches its box
-                return (x + int(W * 0.5), y + y0, w, hh)
+            letters = line.words[k - 1] if k and line.words[k - 1].text.isalpha() else None
+            whole = _PHOTOCOPIED_SERIAL_RE.fullmatch(word.text) and sum(c.isdigit() for c in word.text) >= 4
+            start = letters is not None and len(letters.text) <= 2 and _SERIAL_START_RE.fullmatch(word.text)
+            if not (whole or start):
+                continue
+            parts = [word.box] + ([letters.box] if letters is not None else [])
+            x, y, w, _ = union(parts)
+            hh = min(p[3] for p in parts)  # a speck under a digit stretches its box
+            if not whole:
+                digits = 8 if form == "gcn_2024_qr" else 6
+                w = word.box[0] + round(word.box[2] / len(word.text) * digits * 1.1) - x
+            return (x + int(W * 0.5), y + y0, w, hh)
     return None
+
+
+# a serial's first digits, the rest lost under a stamp (`850` of `AI 850051`)
+_SERIAL_START_RE = re.compile(r"[0-9][0-9OIlSB]{2,5}")
 
 
 _ENG = "eng"
@@ -107,7 +125,9 @@ _ENG = "eng"
 _ENG_REREAD = "reread_eng"
 
 
-def _reread_serial(pg: PageImages, region: Box) -> tuple[list[tuple[str, float, str]], list[str], bool]:
+def _reread_serial(
+    pg: PageImages, region: Box, ink: str = "red"
+) -> tuple[list[tuple[str, float, str]], list[str], bool]:
     """The serial read again in `region`: with the vie model, and the eng model at two text sizes. Also the
     readings with a digit lost or added (no vote, but they may contradict one), and whether any reading
     found the digits without letters."""
@@ -115,7 +135,7 @@ def _reread_serial(pg: PageImages, region: Box) -> tuple[list[tuple[str, float, 
     partials: list[str] = []
     digits_only = False
     for lang, zoom in ((None, 1.0), (_ENG, 1.0), (_ENG, 1.6)):
-        text, conf, _ = pg.read(region, whitelist=SERIAL_CHARS, ink="red", lang=lang, zoom=zoom)
+        text, conf, _ = pg.read(region, whitelist=SERIAL_CHARS, ink=ink, lang=lang, zoom=zoom)
         digits_only = digits_only or bool(_DIGITS_ONLY_RE.fullmatch(text))
         # the eng model sometimes reads the gap after the letters as `L`/`I` (`AIL575839`)
         sm = SERIAL_RE.search(re.sub(r"\s+", " ", text.upper())) or SERIAL_GAP_RE.search(text.upper())
@@ -142,8 +162,16 @@ def _vote_serial(
     tally: dict[str, list[tuple[float, str]]] = {}
     for value, conf, src in votes:
         tally.setdefault(value, []).append((conf, src))
+    # as many readings for two values: the one both models read beats the eng model's twice (its two text
+    # sizes are one opinion)
     best_value = max(
-        tally, key=lambda v: (len(tally[v]), bool(fmt and fmt.fullmatch(v)), "ocr" in [s for _, s in tally[v]])
+        tally,
+        key=lambda v: (
+            len(tally[v]),
+            len({src == _ENG_REREAD for _, src in tally[v]}),
+            bool(fmt and fmt.fullmatch(v)),
+            "ocr" in [s for _, s in tally[v]],
+        ),
     )
     backers = tally[best_value]
     confs = [c for c, _ in backers]
@@ -158,6 +186,8 @@ def _vote_serial(
         # the eng model at two text sizes is one opinion: against another reading's complete serial (a
         # blurred photo: `H 610412` twice by eng, `H 810412` by vie) it settles nothing
         ev.check = -1
+    if any(len(tally[v]) >= len(backers) for v in tally if v != best_value):
+        ev.check = -1  # another value had as many readings: a tie broken by which models read it is no certainty
     digits = ev.value.split()[-1]
     conflicts = [p for p in partials if p not in digits and digits not in p]
     if conflicts:

@@ -70,6 +70,10 @@ def red_dropout(bgr: np.ndarray) -> np.ndarray:
     return cv2.LUT(r, lut)
 
 
+# the level (of the stretched crop, 0-255) below which ink counts as the darkest print
+_DARKEST_INK = 76
+
+
 @dataclass
 class PageImages:
     """The images a field is re-read from, with the factor from layout-OCR coordinates to colour pixels."""
@@ -106,12 +110,16 @@ class PageImages:
         if crop.ndim == 3:
             # red ink (serials) is darkest on the green channel; black ink under a red seal keeps its
             # contrast on the red channel, where the seal fades into the paper
-            crop = crop[:, :, 1] if ink == "red" else red_dropout(crop)
+            crop = crop[:, :, 1] if ink in ("red", "dark") else red_dropout(crop)
         if crop.size:
             # photocopies and faint scans: stretch to full contrast (paper white, darkest ink black)
             lo, hi = np.percentile(crop, (1, 95))
             if hi - lo > 20:
                 crop = np.clip((crop.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+            if ink == "dark":
+                # the darkest ink only: a photocopy greys a copy stamp printed over the serial lighter than
+                # the serial's own bold print
+                crop = np.where(crop < _DARKEST_INK, 0, 255).astype(np.uint8)
         return crop
 
     def read(

@@ -157,6 +157,12 @@ def plausible_number(name: str, value: int) -> bool:
     return 0 < value <= _PLAUSIBLE.get(name, 99999)
 
 
+def _lost_digits(full: str, read: str) -> bool:
+    """Whether `read` is `full` with one or more digits lost (its digits, in order, inside `full`)."""
+    rest = iter(full)
+    return len(read) < len(full) and all(ch in rest for ch in read)
+
+
 def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidence | None:
     m = re.match(r"\s*([0-9OoDQIli|!ZSsBG]+)", sl.raw)
     if not m or (m.group(1).isalpha() and _LOT.match(sl.raw)):
@@ -196,6 +202,12 @@ def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidenc
                 elif third == value:
                     ev.agree += 1
                     ev.sources.append("reread")
+                elif (
+                    third is not None and conf3 >= 0.5 and all(_lost_digits(str(third), str(v)) for v in (value, again))
+                ):
+                    # both other readings are the third with digits lost (a block re-read's `I5` for `115`,
+                    # the re-read's `5`): the one reading that explains the others, held for review
+                    ev.value, ev.repaired, ev.sources, ev.doubtful = third, False, ["reread"], True
                 elif repaired and conf > 0.8:
                     ev.value, ev.repaired = again, False
     ev.valid = plausible_number(name, ev.value)

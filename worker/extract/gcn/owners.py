@@ -11,7 +11,7 @@ import numpy as np
 from models import fields as F
 from models.elements import Line, TextPage
 from worker.extract import lexicon
-from worker.extract.gcn.address import address_spelled_known, canonical_address, check_house_number
+from worker.extract.gcn.address import address_spelled_known, canonical_address, check_house_number, reread_street
 from worker.extract.gcn.evidence import OWNER, Evidence
 from worker.extract.gcn.images import PageImages, ocr_band
 from worker.extract.gcn.numbers import DIGIT_FIX, DIGITS, to_int, year_ok
@@ -471,6 +471,7 @@ def _owner_address(t: PageText, pg: PageImages, am: re.Match[str], block_end: in
         valid=address_spelled_known(value),
     )  # fmt: skip
     check_house_number(ev, t, pg, s, s + trail)
+    reread_street(ev, t, pg, s, s + trail)
     return ev
 
 

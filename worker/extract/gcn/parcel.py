@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from models import fields as F
 from models.elements import TextPage
-from worker.extract.gcn.address import address_spelled_known, canonical_address, check_house_number
+from worker.extract.gcn.address import address_spelled_known, canonical_address, check_house_number, reread_street
 from worker.extract.gcn.evidence import Evidence
 from worker.extract.gcn.images import PageImages, ocr_band
 from worker.extract.gcn.numbers import fmt_area, parse_area, read_area, read_int_field
@@ -138,6 +138,7 @@ def read_parcel(
                 F.PARCEL_ADDRESS, value, t.box(sl.start, sl.end), ["ocr"], mean, low, valid=address_spelled_known(value)
             )
             check_house_number(ev, t, pg, sl.start, sl.end)
+            reread_street(ev, t, pg, sl.start, sl.end)
             fields[F.PARCEL_ADDRESS] = ev
     if F.AREA_M2 in vals:
         area_sl = vals[F.AREA_M2]

@@ -108,7 +108,10 @@ def canonical_entry(name: str, text: str) -> tuple[str, bool]:
     """A use-form, term or origin entry in its legal spelling, and whether every word of it is legal
     wording (an entry with a word the vocabulary lacks is kept as read)."""
     m = re.search(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})", text)
-    if m and re.search(r"DEN\s*NGAY", name_key(text)):
+    # the table of the older forms prints the term's date alone under `Thời hạn sử dụng`: a term that is a
+    # date is the day the right ends, the same entry as the 2009 form's `Đến ngày ...`
+    bare = m and name == F.LAND_USE_TERM and not re.search(r"[^\W_]", text[: m.start()] + text[m.end() :])
+    if m and (bare or re.search(r"DEN\s*NGAY", name_key(text))):
         return f"Đến ngày {int(m.group(1)):02d}/{int(m.group(2)):02d}/{m.group(3)}", True
     snapped, known = snap_words(text, entry_vocabulary(name))
     known = known and bool(_WORD.search(text)) and _money_complete(snapped)

@@ -22,12 +22,15 @@ def read_diagram(t: PageText, pg: PageImages, fields: dict[str, Evidence]) -> No
     """The parcel sketch (`III. Sơ đồ thửa đất`) labels the parcel with its number above its area; the
     neighbours' numbers around it are decoys, so only a number directly above an area counts."""
     head = re.search(r"so\s*do\s*thua\s*dat", t.fold)
-    if not head:
+    tail = CHANGES_HEADING.search(t.fold)
+    # the heading lost (a low-resolution scan) but the sketch's table of corner coordinates read above the
+    # changes section: the sketch is the page's top, above that section
+    corners = re.search(r"toa\s*do\s*goc", t.fold[: tail.start() if tail else len(t.fold)])
+    if not head and not corners:
         return
     if not _diagram_label(t, pg, fields):
         # page segmentation takes the sketch for a picture: read its region as sparse text
-        top = t.lines[t.line_index(head.start())].box
-        tail = CHANGES_HEADING.search(t.fold)
+        top = t.lines[t.line_index(head.start())].box if head else (0, 0, 0, 0)
         y0 = top[1] + top[3] + 4
         y1 = t.lines[t.line_index(tail.start())].box[1] - 4 if tail else int(pg.grey.shape[0] * 0.55)
         if y1 - y0 > 100:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 
 import numpy as np
 
@@ -146,7 +147,11 @@ def label_values(
     out: dict[str, Slice] = {}
     for name, m in hits.items():
         stop = next((b for b in bounds if b >= m.end()), end)
-        s, e = m.end(), stop
+        # a label found inside a word (`NÑguồn gốc`: a speck read as a letter glued to its first one) ends
+        # the value before it at that word's start; digits before it are a value's (`5892. Tờ`), kept
+        if speck := re.search(r"(?<![^\s])[^\W\d_]{1,2}\Z", t.raw[m.end() : stop]):
+            stop = m.end() + speck.start()
+        s, e = m.end(), _before_far_words(t, m.end(), stop)
         raw = t.raw[s:e]
         if stop in unnumbered:
             # OCR glued the next item's number onto this value (`589     2. Tờ bản đồ` read `5892. Tờ`)
@@ -158,6 +163,25 @@ def label_values(
         trail = len(raw.rstrip(" \n;,.")) if raw.strip() else 0
         out[name] = Slice(s + lead, s + trail, t.raw[s + lead : s + trail], t.fold[s + lead : s + trail])
     return out
+
+
+# a word this many of the value's word heights right of the word before it is not part of the value: a
+# stamp or signature beside the line (`Sử dụng riêng ... &—n`), read onto it by a block re-read
+_FAR_GAP = 4.0
+
+
+def _before_far_words(t: PageText, start: int, end: int) -> int:
+    """Where a value's slice ends once words far right of the value on its last line are left out."""
+    idx = sorted({i for i in t.char_word[start:end] if i >= 0})
+    if len(idx) < 2:
+        return end
+    height = float(np.median([t.words[i].box[3] for i in idx]))
+    last_line = t.line_of_word[idx[-1]]
+    for a, b in pairwise(idx):
+        wa, wb = t.words[a].box, t.words[b].box
+        if t.line_of_word[a] == t.line_of_word[b] == last_line and wb[0] - (wa[0] + wa[2]) > _FAR_GAP * height:
+            return t.char_word.index(a) + len(t.words[a].text)
+    return end
 
 
 _TRAILING_MARKER = re.compile(
