@@ -77,6 +77,12 @@ def _known_words() -> frozenset[str]:
 
 
 @cache
+def _longest_name() -> int:
+    """The most words a known name has (the longest run `correct` tries), counted once, not per address."""
+    return max(k.count(" ") + 1 for k in _table())
+
+
+@cache
 def _keys_by_words() -> dict[int, tuple[str, ...]]:
     out: dict[int, list[str]] = {}
     for k in _table():
@@ -151,4 +157,4 @@ def correct(address: str) -> str:
         lower = not span[0].group(0)[0].isupper() and not part_start
         return canonical[0].lower() + canonical[1:] if lower else canonical
 
-    return gazetteer.respell(respell_runs(address, place, max_words=max(k.count(" ") + 1 for k in table)))
+    return gazetteer.respell(respell_runs(address, place, max_words=_longest_name()))

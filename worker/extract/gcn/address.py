@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 
 from rapidfuzz.distance import Levenshtein
 
@@ -127,7 +127,10 @@ def canonical_address(text: str) -> str:
 _KINDS = ("thành phố", "thị trấn", "thị xã", "phường", "quận", "huyện", "tỉnh", "xã")
 
 
+@lru_cache(maxsize=8192)
 def _fold(text: str) -> str:
+    # the chain search folds the same few hundred strings (the unit kinds, the catalogue's names, the
+    # components read) a hundred thousand times on a page of addresses
     return name_key(text).lower()
 
 
