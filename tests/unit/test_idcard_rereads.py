@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import pytest
 
 from models import fields as F
 from models.elements import Line, TextPage, Word
 from worker.extract.idcard import card, numbers
 from worker.extract.idcard.evidence import Reading
+from worker.extract.idcard.rows import RowLayout
 from worker.ocr import CccdQr, Reader, ReadOptions
 
 NUMBER = "001090001234"  # Hà Nội, born in the 1900s, a man
@@ -165,3 +167,20 @@ def test_a_cmnd_rows_number_or_date_the_readings_settle_is_not_read_again_from_t
     dissent = [rd(number, "layout"), rd(number, "ocr"), rd(number, "ocr_eng"), rd("123456788", "layout")]
     assert not card._settled_by_rereads(dissent)
     assert F.FULL_NAME not in card._SETTLED_BY_REREADS  # a name's re-read gives the lexicon its choices
+
+
+def _name_page() -> TextPage:
+    words = [("Họ", 330), ("tên:", 380), ("NGUYỄN", 460), ("VĂN", 600), ("AN", 680)]
+    return TextPage.of_lines([Line.of([Word(text=t, confidence=0.9, box=(x, 260, 10 * len(t), 30)) for t, x in words])])
+
+
+def test_a_cmnd_name_the_rows_give_is_not_read_from_the_layout_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the rows' name replaces the layout pass's: the layout pass's name is read only when the rows lose it
+    img, colour = _card()
+    page = _name_page()
+    for rows_page, name_reads in ((page, 1), (TextPage(), 1)):
+        monkeypatch.setattr(card, "read_rows", lambda *_, rp=rows_page: RowLayout(rp, img))
+        engine = _Scripted("NGUYỄN VĂN AN")
+        found = card._read_print(engine, img, page, "cmnd_9", (F.FULL_NAME,), colour, None, None, None, colour)
+        assert sum(o.choices for o in engine.lines) == name_reads  # one read of its one row, not two
+        assert any(r.value == "NGUYỄN VĂN AN" for r in found[F.FULL_NAME])

@@ -310,7 +310,12 @@ def _read_print(
     rows found in the ink too, before a second layout pass is made for what both lost)."""
     readings: dict[str, list[Reading]] = {}
     coded = qr_values(qr)
+    # a value the rows' readings replace is read from the layout pass only if the rows lose it (below)
+    deferred = [n for n in printed if n in _ROWS_REPLACE and n not in coded] if rows_colour is not None else []
     for name in printed:
+        if name in deferred:
+            readings[name] = []  # its place in the fields' order
+            continue
         found = _read_printed(reader, name, img, layout, generation, colour, issuer_text, reread=name not in coded)
         if name in coded and not any(r.valid and r.value == coded[name] for r in found):
             # the print as the layout pass read it does not confirm the QR (a misread, or a QR of another card)
@@ -318,6 +323,9 @@ def _read_print(
         readings[name] = found
     if rows_colour is not None:
         _read_form_rows(reader, layout, rows_colour, printed, readings)
+        for name in deferred:
+            if not _has_value(readings[name]):
+                readings[name] = _read_printed(reader, name, img, layout, generation, colour, issuer_text)
     machine_read = machine_readable_fields(qr, mrz)
     if sex_from_number(readings, generation) is not None:
         # the number's sex digit gives the value a lost sex label would: not worth a whole-card pass (~0.2 s)
@@ -366,12 +374,16 @@ def _read_form_rows(
         if not _has_value(found):
             continue
         # the name's readings decide among themselves (the lexicon's by source); elsewhere both passes vote
-        if name == F.FULL_NAME or not _has_value(readings.get(name, [])):
+        if name in _ROWS_REPLACE or not _has_value(readings.get(name, [])):
             readings[name] = found
         else:
             readings[name] = readings[name] + found
 
 
+# the values the rows' readings replace rather than join: the layout pass's name (its re-reads with the
+# recogniser's choices, its lexicon search) would be thrown away whenever the rows give one, so it is
+# read only for a card whose rows lose the name (_read_print)
+_ROWS_REPLACE = frozenset({F.FULL_NAME})
 _SETTLING = ("layout", "ocr", "ocr_eng")
 _SETTLED_BY_REREADS = frozenset({F.ID_NUMBER, F.DATE_OF_BIRTH, F.DATE_OF_EXPIRY, F.ISSUE_DATE})
 
