@@ -167,12 +167,13 @@ def _kind_of(part: str) -> tuple[str, str] | None:
 def _unit_cost(part: str, name: str) -> tuple[int, str] | None:
     """How far a component read (`phường [rương An`) is from a unit's name (`Trường An`), in edits of the
     folded letters, and the component spelled with it; None when it is too far for a misread."""
-    whole = _fold(part)
     key = _fold(name)
     limit = max(1, len(key) // 4)
     # a unit whose name holds its kind (`Phường Đúc`) is printed without another one
-    if name.split()[0].casefold() in (k.split()[0] for k in _KINDS) and Levenshtein.distance(whole, key) <= limit:
-        return Levenshtein.distance(whole, key), name
+    if name.split()[0].casefold() in (k.split()[0] for k in _KINDS):
+        cost = Levenshtein.distance(_fold(part), key)
+        if cost <= limit:
+            return cost, name
     kind = _kind_of(part)
     if kind is None:
         return None
@@ -311,8 +312,8 @@ def vote_street_words(layout: str, rereads: list[str]) -> dict[int, str]:
 
 def reread_street(ev: Evidence, t: PageText, pg: PageImages, start: int, end: int) -> None:
     """The street or village name opening an address (no official list spells those) read again from its
-    own region at line size; tones two re-readings both give otherwise replace the layout's (`Đặc` →
-    `Đắc`), and the address counts as repaired. House numbers, lane and unit words (respelled from their
+    own region at line size; tones that every re-reading (three: two sizes, two margins) gives otherwise
+    replace the layout's (`Đặc` → `Đắc`), and the address counts as repaired. House numbers, lane and unit words (respelled from their
     own list) and a name an official list spells are left alone."""
     raw = t.raw[start:end]
     comma = raw.find(",")
