@@ -74,14 +74,28 @@ def test_a_sheet_label_with_its_last_letter_lost_still_finds_the_number() -> Non
     assert vals["parcel_number"].raw == "273" and vals["map_sheet_number"].raw == "40"
 
 
-def test_a_number_contradicted_by_its_rereads_is_held_for_review(recorded_reader: Reader) -> None:
-    """A booklet photographed with motion blur (certificate 16): the sheet `40` read `48` by the layout pass,
-    the digit re-read finds nothing and the eng model reads `40` (or, as this page is normalised now, no sheet
-    is found at all). Whatever is found is right or never a certainty."""
+def test_a_blurred_booklets_key_fields_are_right_or_held(recorded_reader: Reader) -> None:
+    """A booklet photographed with motion blur (certificate 16): whatever key field is read off it is right
+    or never a certainty."""
     truth, doc = read_world_page(16, "gcn_2009", 2, "booklet", recorded_reader)
     for name in KEYS:
         fv = doc.fields.get(name)
         assert fv is None or fv.value == truth["fields"][name] or fv.confidence < 0.9, (name, fv)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 16, open: on this page as it is normalised now the layout pass loses the sheet's line and no "
+    "re-read finds it (the test passed on an OCR recording made at another page size; live Tesseract at 83744cf "
+    "fails it too)",
+)
+def test_a_number_contradicted_by_its_rereads_is_held_for_review(recorded_reader: Reader) -> None:
+    """The same page: the sheet `40` read `48` by the layout pass, the digit re-read finds nothing and the eng
+    model reads `40`. Found, but never a certainty."""
+    truth, doc = read_world_page(16, "gcn_2009", 2, "booklet", recorded_reader)
+    got = doc.fields.get("map_sheet_number")
+    assert got is not None
+    assert got.value == truth["fields"]["map_sheet_number"] or got.confidence < 0.9, got
 
 
 def test_the_sketch_label_glued_to_its_unit_still_gives_the_parcel_number(recorded_reader: Reader) -> None:
