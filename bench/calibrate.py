@@ -1,8 +1,9 @@
 """Calibration that transfers: the confidences as given today against a post-hoc calibrator checked by
-cross-validation, on the real dev set and a synthetic set, each reported separately.
+cross-validation, on the real dev set, a synthetic set and world certificate renders, each reported separately.
 
     python -m bench calibrate --manifest ../shared/real/dev.tsv --images /tmp/realdev --synthetic 48 --seed 7
     python -m bench calibrate --manifest ... --real-results real.jsonl --synthetic-dir DIR   # saved output, no reading
+    python -m bench calibrate ... --world 40 --world-seed 1023 --world-dump F   # and world certificates (bench gcn)
     python -m bench calibrate ... --write-model      # also store the calibrator fitted on everything (calibration.json)
 
 Every value a document gives for a labelled field becomes one record: the field, its family
@@ -10,7 +11,13 @@ Every value a document gives for a labelled field becomes one record: the field,
 (MRZ, QR, barcode) backs it, and whether it is right (its salted hash equals the truth's). No value is kept.
 The calibrator (per family, a logistic map on those features pulled towards the identity) is checked two
 ways: leave one image out over real and synthetic pooled, and, stricter, leave one source repository out
-(each real repository, and the synthetic set, held out whole). Output is counts and rates only.
+(each real repository, the synthetic set and the world renders, held out whole). Output is counts and rates only.
+
+The world renders (`bench gcn --world`: certificates as they arrive, seals, handwriting, phone photos and
+booklets) are where certificate values are held for review most often; the real set holds a handful. Without
+them the certificate family learns what a held value is worth from a few real values and the synthetic
+cards, and can undo the held values' ceiling (gcn/evidence.py `held_ceiling`). Their seed must be a fit seed,
+never an evaluation seed of `bench gcn` (5, 23, 41).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import gcn
 from bench.real import run_real, write_synthetic_set
 from bench.realset import HIGH, ManifestRow, digest, load_results, read_manifest, reliability
 from worker.extract.calibration import (
@@ -40,15 +48,17 @@ from worker.extract.calibration import (
     warned,
 )
 from worker.extract.confidence import expected_calibration_error
+from worker.extract.gcn.evidence import held_ceiling
 
-SOURCES = ("real", "synthetic")
+SOURCES = ("real", "synthetic", "world")
+EVALUATION_SEEDS = frozenset({5, 23, 41})  # bench gcn's world evaluation seeds: never fitted on
 
 
 @dataclass(frozen=True)
 class Record:
     """One value given for a labelled field: its evidence and whether it is right, never the value."""
 
-    source: str  # real | synthetic
+    source: str  # real | synthetic | world
     image: str
     repo: str
     field: str
@@ -101,6 +111,27 @@ def records_of(rows: Sequence[ManifestRow], results: Mapping[str, Mapping[str, A
                     cell = got[i].get(key) if i < len(got) else None
                     found.append(_record(source, row, doc, key, h, cell, f"owners.{key}", f"owner_{i + 1}_{key}"))
     return [r for r in found if r is not None]
+
+
+def world_records(results: Sequence[Mapping[str, Any]], seed: int) -> list[Record]:
+    """The values given on world certificate renders (bench gcn's scored rows), one repository ("world").
+    A held value's confidence is capped at today's held ceiling, so rows read under a higher one count as
+    they would be given now (the cap is the last step: min(p, old) capped again is min(p, new))."""
+    ceiling = held_ceiling()
+    out = []
+    for r in results:
+        case, warnings = r["case"], r.get("warnings") or []
+        image = f"world-{seed}/{case['cert']}-{case.get('page_index', case['page'])}"
+        for row in r["rows"]:
+            if row["got"] in (None, "", []):
+                continue
+            conf = min(float(row["conf"]), ceiling) if row.get("held") else float(row["conf"])
+            warn_name = row.get("warn_name", row["field"])
+            out.append(Record(
+                "world", image, "world", row["field"], family_of(r.get("doc_type") or "unknown", row["field"]), conf,
+                warned(warn_name, warnings), code_backed(row.get("sources") or []), bool(row["ok"]),
+            ))  # fmt: skip
+    return out
 
 
 def fit_records(records: Sequence[Record]) -> Calibrator:
@@ -166,8 +197,8 @@ def ece_gain_interval(
 def report(records: Sequence[Record]) -> dict[str, Any]:
     """Given vs calibrated (leave one image out; leave one repository out), per source; counts and rates only."""
     loio = cross_validated(records, lambda r: f"{r.source}/{r.image}")
-    loro = cross_validated(records, lambda r: r.repo if r.source == "real" else "synthetic")
-    # fitted on the other source alone: renders -> real is how the readers' own models were made
+    loro = cross_validated(records, lambda r: r.repo if r.source == "real" else r.source)
+    # fitted on the other sources alone: renders -> real is how the readers' own models were made
     by_other = {s: apply_records(fit_records([r for r in records if r.source != s]), records) for s in SOURCES}
     out: dict[str, Any] = {}
     for source in SOURCES:
@@ -234,7 +265,7 @@ def print_report(rep: Mapping[str, Any]) -> None:
         print(_m("given (today)", r["given"]))
         print(_m("calibrated, leave one image out", r["calibrated_leave_one_image_out"]))
         print(_m("calibrated, leave one repo out", r["calibrated_leave_one_repo_out"]))
-        print(_m("calibrated, fitted on the other set", r["calibrated_on_the_other_set_only"]))
+        print(_m("calibrated, fitted on the other sets", r["calibrated_on_the_other_set_only"]))
         lo, hi = r["ece_gain_90pct_leave_one_image_out"]
         print(f"  ECE gain given -> leave one image out, 90% interval resampling images: {lo:+.3f} to {hi:+.3f}")
         print("  by family (given -> leave one image out): values, ECE, wrong at >= 0.9")
@@ -284,7 +315,23 @@ def _records(args: argparse.Namespace) -> tuple[list[Record], dict[str, int]]:
         rows, results = _synthetic(args)
         records += records_of(rows, results, "synthetic")
         counts["synthetic_images"] = len(rows)
+    if args.world:
+        pages = _world(args)
+        records += world_records(pages, args.world_seed)
+        counts["world_certificates"], counts["world_pages"] = args.world, len(pages)
     return records, counts
+
+
+def _world(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """bench gcn's world renders read and scored (the readers' confidences: that bench never calibrates),
+    kept in --world-dump and read from it again when it is there."""
+    dump = args.world_dump
+    if dump and dump.is_file():
+        return list(json.loads(dump.read_text(encoding="utf-8")))
+    results = gcn.run(gcn._world_cases(args.world, args.world_seed, gcn.FORMS, None), args.workers, False)
+    if dump:
+        dump.write_text(json.dumps(results, default=str), encoding="utf-8")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
         "--synthetic-dir", type=Path, help="keep the synthetic set here (images, manifest, results); reused if read"
     )
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--world", type=int, default=0, metavar="N", help="also read N world certificates (bench gcn)")
+    ap.add_argument("--world-seed", type=int, default=1023, help="their seed: a fit seed, never 5, 23 or 41")
+    ap.add_argument(
+        "--world-dump", type=Path, help="keep the world results here (bench gcn --dump format); reused if there"
+    )
     ap.add_argument(
         "--write-model", action="store_true", help=f"store the calibrator if it improves ({CALIBRATION_PATH.name})"
     )
@@ -309,8 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.manifest and not (args.images or args.real_results):
         ap.error("--manifest needs --images DIR or --real-results FILE")
-    if not args.manifest and not (args.synthetic or args.synthetic_dir):
-        ap.error("give --manifest, --synthetic N / --synthetic-dir, or both")
+    if not args.manifest and not (args.synthetic or args.synthetic_dir or args.world):
+        ap.error("give --manifest, --synthetic N / --synthetic-dir, --world N, or several")
+    if args.world and args.world_seed in EVALUATION_SEEDS:
+        ap.error(f"--world-seed {args.world_seed} is an evaluation seed of bench gcn: fit on another")
 
     raw_before = os.environ.get(RAW_CONFIDENCE_ENV)
     os.environ[RAW_CONFIDENCE_ENV] = "1"  # fit on the readers' confidences, not on the stored calibrator's
@@ -333,10 +387,15 @@ def main(argv: list[str] | None = None) -> int:
             "fitted": dt.date.today().isoformat(),
             "command": "python -m bench calibrate " + " ".join(sys.argv[2:] if argv is None else argv),
             **counts,
-            "values": {s: sum(r.source == s for r in records) for s in ("real", "synthetic")},
+            "values": {s: sum(r.source == s for r in records) for s in SOURCES},
             "real_ece_given": rep["real"]["given"]["ece"],
             "real_ece_leave_one_image_out": rep["real"]["calibrated_leave_one_image_out"]["ece"],
             "real_ece_leave_one_repo_out": rep["real"]["calibrated_leave_one_repo_out"]["ece"],
+            **{
+                f"world_ece_{k}": rep["world"][key]["ece"]
+                for k, key in (("given", "given"), ("leave_one_image_out", "calibrated_leave_one_image_out"))
+                if "world" in rep
+            },
         }
         CALIBRATION_PATH.write_text(Calibrator(cal.weights, provenance).to_json(), encoding="utf-8")
         print(f"stored {CALIBRATION_PATH}")

@@ -14,6 +14,7 @@ import pytest
 
 from bench import calibrate as bc
 from bench import real
+from bench.gcn import final_confidences
 from models.document import Document, FieldValue
 from worker.extract.calibration import (
     BOUNDS,
@@ -25,6 +26,7 @@ from worker.extract.calibration import (
     fit,
     stored_calibrator,
 )
+from worker.extract.gcn.evidence import held_ceiling
 
 
 def _records(seed: int, n: int = 600) -> tuple[list[str], list[float], list[bool], list[bool], list[bool]]:
@@ -141,3 +143,76 @@ def test_a_calibrator_is_stored_only_when_it_clearly_helps_real_documents() -> N
     assert not bc.improves(_rep(0.10, 0.05, 0.095, (0.02, 0.08), (3, 3)))[0]  # not across repositories
     assert not bc.improves(_rep(0.10, 0.05, 0.06, (0.02, 0.08), (3, 4)))[0]  # more confidently wrong
     assert not bc.improves({})[0]  # synthetic evidence alone never decides
+
+
+def _world_page(cert: int, rows: list[dict]) -> dict:
+    case = {"cert": cert, "form": "gcn_2009", "page": 1, "page_index": 0, "profile": "phone", "design": "world"}
+    return {"case": case, "doc_type": "gcn_page1", "warnings": ["owner_1_id_number_mismatch: x"], "rows": rows}
+
+
+def _row(name: str, ok: bool, conf: float, held: bool = False, warn: str = "", got: str | None = "1") -> dict:
+    return {"field": name, "got": got, "ok": ok, "conf": conf, "held": held, "sources": ["ocr"], "warn_name": warn}
+
+
+def test_world_renders_are_certificate_records_with_held_values_at_todays_ceiling() -> None:
+    rows = [
+        _row("parcel_number", True, 0.97, warn="parcel_number"),
+        _row("area_m2", False, 0.85, held=True, warn="area_m2"),  # read under a higher ceiling
+        _row("owner.id_number", False, 0.4, warn="owner_1_id_number"),
+        _row("map_sheet_number", False, 0.0, got=None),  # nothing given: nothing to calibrate
+    ]
+    recs = bc.world_records([_world_page(3, rows)], 1023)
+    assert [r.field for r in recs] == ["parcel_number", "area_m2", "owner.id_number"]
+    assert {(r.source, r.repo, r.family, r.image) for r in recs} == {
+        ("world", "world", "certificate", "world-1023/3-0")
+    }
+    assert recs[1].confidence == min(0.85, held_ceiling()) and recs[0].confidence == 0.97
+    assert [r.warned for r in recs] == [False, False, True] and not any(r.code_backed for r in recs)
+
+
+def _world_dump(path: Path, n: int, seed: int) -> Path:
+    """n world pages whose confidences over-promise (right with the cube of the confidence), as bench gcn
+    dumps them."""
+    rng = random.Random(seed)
+    confs = [[rng.uniform(0.5, 0.99) for _ in range(6)] for _ in range(n)]
+    pages = [_world_page(i, [_row(f"f{k}", rng.random() < c**3, c, warn=f"f{k}") for k, c in enumerate(cs)])
+             for i, cs in enumerate(confs)]  # fmt: skip
+    path.write_text(json.dumps(pages), encoding="utf-8")
+    return path
+
+
+def test_bench_calibrate_fits_on_world_renders_and_holds_them_out_as_a_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dump = _world_dump(tmp_path / "world.json", 12, 3)
+    args = ["--world", "12", "--world-seed", "1023", "--world-dump", str(dump), "--json", str(tmp_path / "r.json")]
+    assert bc.main(args) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    world = report["report"]["world"]
+    assert world["values_given"] == 72 and world["images"] == 12 and report["applied"] is False
+    # fitted on the other world pages, the over-promise is learnt; held out whole, nothing else teaches it
+    assert world["calibrated_leave_one_image_out"]["ece"] < world["given"]["ece"] - 0.05
+    assert world["calibrated_leave_one_repo_out"] == world["given"]
+    assert "== world: 72 values given from 12 images" in capsys.readouterr().out
+
+
+def test_world_renders_of_an_evaluation_seed_are_never_fitted_on(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        bc.main(["--world", "2", "--world-seed", "23", "--world-dump", str(_world_dump(tmp_path / "w.json", 2, 2))])
+
+
+def test_bench_gcn_gives_world_confidences_as_documents_give_them() -> None:
+    """bench gcn reads the readers' confidences; its final figure maps them as document.py does."""
+    cal = Calibrator({"certificate": (-1.0, 1.0, -1.0, 0.5)})
+    rows = [_row("parcel_number", True, 0.97, warn="parcel_number"), _row("area_m2", False, 0.0, got=None),
+            _row("owner.id_number", False, 0.8, warn="owner_1_id_number")]  # fmt: skip
+    rows[0]["sources"] = ["ocr", "qr"]
+    final = final_confidences([_world_page(1, rows)], cal)
+    assert final == [
+        (cal.apply("certificate", 0.97, False, True), True),
+        (0.0, False),  # nothing given: nothing to calibrate
+        (cal.apply("certificate", 0.8, True, False), False),
+    ]
+    assert final_confidences([_world_page(1, rows)], Calibrator()) is None  # no calibrator stored
+    old = [{k: v for k, v in row.items() if k != "warn_name"} for row in rows]
+    assert final_confidences([_world_page(1, old)], cal) is None  # dumped before rows said how warnings name them

@@ -66,7 +66,25 @@ def _results(held_right: int, held_wrong: int) -> list[dict[str, object]]:
 
 
 def test_the_fit_is_the_share_right_of_held_values_given() -> None:
-    assert fit_held_ceiling(_results(34, 16)) == {"share_right": 0.68, "values": 50}
+    fitted = fit_held_ceiling(_results(34, 16))
+    assert fitted == {"share_right": 0.68, "values": 50, "capped": 50, "share_right_of_all_held": 0.68}
+
+
+def test_the_ceiling_is_the_share_right_of_the_values_it_caps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held values whose own evidence is weak stay below the ceiling and do not pull it down: 40 weak ones
+    (p 0.2, a quarter right) and 60 strong ones (p 0.97, 70% right). Of all, 52% are right; the ceiling
+    caps only the strong ones, and they are right 70% of the time."""
+    monkeypatch.setattr(MODEL, "probability", lambda family, vector: vector[0])
+
+    def row(p: float, ok: bool) -> dict[str, object]:
+        return {"held": True, "ok": ok, "got": "1", "family": "number", "vector": [p]}
+
+    rows = [row(0.2, i < 10) for i in range(40)] + [row(0.97, i < 42) for i in range(60)]
+    fitted = fit_held_ceiling([{"rows": rows}])
+    assert fitted == {"share_right": 0.7, "values": 100, "capped": 60, "share_right_of_all_held": 0.52}
+    # too few strong ones to measure them apart: the share of all held values stands
+    few = [row(0.2, i < 10) for i in range(40)] + [row(0.97, i < 14) for i in range(20)]
+    assert fit_held_ceiling([{"rows": few}])["share_right"] == 0.4
 
 
 def test_the_fit_refuses_too_few_held_values() -> None:
