@@ -113,6 +113,8 @@ def canonical_address(text: str) -> str:
     text = re.sub(r"(?<=\w)\s*:\s*(?=\w)", " ", text)
     text = re.sub(r"\s+,", ",", text)
     text = re.sub(r"(?<=\d)\.(?=[^\W\d_])", " ", text)
+    # a house number prints its parts joined (`242/30`): a gap OCR put beside the slash is no part of it
+    text = re.sub(r"(?<=\d)\s*/\s*(?=\d)", "/", text)
     text = re.sub(r"(?i)\b(ki[eệ]t|h[eẻ]m|ng[oõ]|t[oổ])(?=\d)", r"\1 ", text)
     parts = text.split(",")
     out = []
