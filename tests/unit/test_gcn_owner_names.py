@@ -42,3 +42,12 @@ def test_a_name_both_readings_and_the_alternatives_agree_on_stays_certain() -> N
     assert ev.value == "ĐẶNG THỊ BÍCH"
     assert (ev.agree, ev.disagree, ev.check) == (1, 0, 1)
     assert confidence_of(ev) >= 0.9
+
+
+def test_two_readings_giving_two_known_names_hold_the_name_for_review() -> None:
+    # `bench gcn --world --n 120 --seed 1023`: a clean page's `TIỄN` read so by the layout pass and `TIẾN`
+    # by the re-read; the lexicon's liking for the commoner name took the re-read's, at 0.98
+    ev = _name_evidence("NGUYỄN VĂN TIỄN", [_word("NGUYỄN"), _word("VĂN"), _word("TIẾN")])
+    assert ev.value == "NGUYỄN VĂN TIẾN"
+    assert ev.doubtful and ev.disagree == 1
+    assert confidence_of(ev) < 0.9

@@ -280,11 +280,16 @@ def weigh_name_reread(
         ev.sources.append("reread")
         posterior = min(posterior, 1.0 - rer_post)
     elif name_key(rer) == name_key(lay):
-        # same letters, other tone marks: the reading with the letter alternatives decides
+        # same letters, other tone marks: the reading with the letter alternatives decides, but where the
+        # layout pass read a name the lexicon knows too (`Tiễn`/`Tiến`), the lexicon's liking for the
+        # commoner one is no evidence about this page: two readings, two names, a person decides
         if rer_post >= lay_post:
             ev.value, ev.repaired, posterior = rer, True, rer_post
             ev.sources = ["reread", "lexicon"]
             ev.ocr_conf = max(ev.ocr_conf, conf)
+            if lay_unknown == 0:
+                ev.disagree += 1
+                ev.doubtful = True
     else:
         ev.disagree += 1
         if rer_unknown < lay_unknown:
@@ -372,7 +377,11 @@ def _owner_id_number(t: PageText, pg: PageImages, idm: re.Match[str]) -> Evidenc
         return ev
     text, conf, reading = pg.read(box, whitelist=DIGITS, choices=True)
     id_again = re.sub(r"\D", "", text)
-    if id_again == digits:
+    if not id_again:
+        # its own region gave no digits (glare, a seal): a number read once has no second reading behind it,
+        # and no check covers its last six digits
+        ev.doubtful = True
+    elif id_again == digits:
         ev.agree += 1
         ev.sources.append("reread")
         close = close_calls(reading, digits)

@@ -124,9 +124,10 @@ def read_certificate(scan: PageScan, doc_type: str | None) -> CertificatePage:
 
 # sources whose own error detection vouches for a value whatever the print looked like
 _CODE_SOURCES = frozenset({"qr", "barcode"})
-# an owner's name is "checked" by the name lexicon's posterior, which a blurred name misread as another
-# common name passes too (a co-owner's name at 0.93 on a shaken page): that is no cross-check
-_LEXICON_CHECKED = frozenset({OWNER + F.OWNER_FULL_NAME})
+# checks a blurred misreading passes too, so no cross-check on a blurred page: an owner's name "checked" by
+# the name lexicon's posterior (a co-owner's name misread as another common name, 0.93 on a shaken page),
+# an issue date inside its form's years (a month digit blurred into another, 0.96)
+_WEAK_CHECKS = frozenset({OWNER + F.OWNER_FULL_NAME, F.ISSUE_DATE})
 
 
 def _doubt_unnamed_page(out: CertificatePage) -> None:
@@ -152,7 +153,7 @@ def _hold_for_review(out: CertificatePage, warning: str, *, checks_vouch: bool =
     `checks_vouch`, those a cross-check confirmed."""
     held = 0
     for ev in [*out.fields.values(), *(ev for owner in out.owners for ev in owner.values())]:
-        cross_checked = checks_vouch and ev.check > 0 and ev.name not in _LEXICON_CHECKED
+        cross_checked = checks_vouch and ev.check > 0 and ev.name not in _WEAK_CHECKS
         if ev.value is None or _CODE_SOURCES & set(ev.sources) or cross_checked:
             continue
         ev.doubtful = True

@@ -114,7 +114,7 @@ def canonical_entry(name: str, text: str) -> tuple[str, bool]:
     if m and (bare or re.search(r"DEN\s*NGAY", name_key(text))):
         return f"Đến ngày {int(m.group(1)):02d}/{int(m.group(2)):02d}/{m.group(3)}", True
     snapped, known = snap_words(text, entry_vocabulary(name))
-    known = known and bool(_WORD.search(text)) and _money_complete(snapped)
+    known = known and bool(_WORD.search(text)) and _money_complete(snapped) and not _cut_short(name, snapped)
     if not known and name == F.LAND_USE_TERM:
         key = name_key(text)
         if len(re.findall(r"\bLAU\s*DAI\b", key)) == 1:
@@ -125,6 +125,23 @@ def canonical_entry(name: str, text: str) -> tuple[str, bool]:
             return "Lâu dài", True
     # the legal wording has no punctuation inside: a `(` or `,` between its words is a speck
     return (" ".join(_WORD.findall(snapped)) if known else text), known
+
+
+@cache
+def _entry_phrases(name: str) -> tuple[tuple[str, ...], ...]:
+    """The legal phrases an entry is written in, each as its folded words."""
+    kinds = _ENTRY_KINDS.get(name, lexicons.PHRASE_KINDS)
+    return tuple(tuple(name_key(phrase).split()) for kind in kinds for phrase in lexicons.land_use_phrases(kind))
+
+
+def _cut_short(name: str, text: str) -> bool:
+    """Whether the entry ends inside a legal phrase (`Sử dụng` of `Sử dụng riêng`, `... có thu tiền sử dụng`
+    with its last word lost to the line's end): every word is legal wording, yet the entry is not whole."""
+    words = tuple(re.sub(r"[^A-Z ]", " ", name_key(text)).split())
+    phrases = _entry_phrases(name)
+    if any(len(p) <= len(words) and words[-len(p) :] == p for p in phrases):
+        return False
+    return any(words[-k:] == p[:k] for p in phrases for k in range(1, min(len(p), len(words) + 1)) if k < len(p))
 
 
 @cache

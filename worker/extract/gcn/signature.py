@@ -185,7 +185,9 @@ def _read_authority(
             aev.agree += 1
             aev.sources.append("reread")
         else:
+            # two readings naming two bodies (a province's department and a city's): a person decides
             aev.disagree += 1
+            aev.doubtful = True
     fields[F.ISSUING_AUTHORITY] = aev
 
 
