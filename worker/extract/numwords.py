@@ -235,6 +235,7 @@ def repair_token(token: str) -> str:
     """A folded token OCR garbled, mapped to the one number word (or unit word) within one edit of it
     (`trom` → `tram`, `phaay` → `phay`, `bav` → `bay`); unchanged when none or several are that close.
     Two-letter tokens are left alone: one edit away from too many words."""
+    token = _OCR_VARIANTS.get(token, token)
     if token in _NUMBER_TOKENS or token in _FILLER or len(token) < 3 or token.isdigit():
         return token
     close = [w for w in _REPAIRABLE if len(w) >= 3 and Levenshtein.distance(token, w, score_cutoff=1) <= 1]

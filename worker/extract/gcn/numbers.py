@@ -117,7 +117,8 @@ def canonical_number_words(text: str) -> str:
             best = spellings[0]
         if core[:1].isupper():
             best = best[:1].upper() + best[1:]
-        out.append(word.replace(core, best))
+        # a speck glued to a number word (`phái:`) is no part of the amount
+        out.append(best)
         prev_key = key
     return " ".join(out)
 
@@ -208,8 +209,11 @@ def read_int_field(t: PageText, pg: PageImages, name: str, sl: Slice) -> Evidenc
                     # both other readings are the third with digits lost (a block re-read's `I5` for `115`,
                     # the re-read's `5`): the one reading that explains the others, held for review
                     ev.value, ev.repaired, ev.sources, ev.doubtful = third, False, ["reread"], True
-                elif repaired and conf > 0.8:
-                    ev.value, ev.repaired = again, False
+                else:
+                    # no two of the three readings agree (a booklet photo's `611` read `6`): a person decides
+                    ev.doubtful = True
+                    if repaired and conf > 0.8:
+                        ev.value, ev.repaired = again, False
     ev.valid = plausible_number(name, ev.value)
     return ev
 

@@ -153,7 +153,7 @@ def read_owners(t: PageText, pg: PageImages, form: str | None, warnings: list[st
         owner = _read_owner(t, pg, m, b_end, form, warnings, len(owners))
         # a title alone (a speck line read `Ông:`) is no owner
         if owner.keys() - {F.OWNER_RELATIONSHIP}:
-            shifted = shifted or _entries_before(t, start, m.start()) > len(owners)
+            shifted = shifted or _entries_before(t, start, m.start(), headed=sec is not None) > len(owners)
             if shifted:
                 for ev in owner.values():
                     ev.doubtful = True
@@ -163,13 +163,23 @@ def read_owners(t: PageText, pg: PageImages, form: str | None, warnings: list[st
     return owners
 
 
-def _entries_before(t: PageText, start: int, pos: int) -> int:
+def _entries_before(t: PageText, start: int, pos: int, *, headed: bool = False) -> int:
     """How many owners' entries the section holds before `pos`: the most of its ID numbers and birth years
     (every entry prints its ID, and its birth year but on the 2024 form). More entries than owners read
-    before an owner means one was lost, and the owners read after it sit at another owner's place."""
+    before an owner means one was lost, and the owners read after it sit at another owner's place. Under
+    the section's heading, a line of nine digits or more is an entry too: an ID whose label and title were
+    garbled (`Ha TRẦN THỊ MAI: ( ‹ ( [) „. 04®617165%4157` on a booklet photo)."""
     ids = sum(1 for _ in OWNER_ID.finditer(t.fold, start, pos))
     years = sum(1 for _ in BIRTH_YEAR.finditer(t.fold, start, pos))
-    return max(ids, years)
+    numbered = 0
+    if headed and pos > start:
+        lines = range(t.line_index(start), t.line_index(pos))
+        numbered = sum(1 for k in lines if sum(c.isdigit() for c in t.lines[k].text) >= _ID_DIGITS_MIN)
+    return max(ids, years, numbered)
+
+
+# the fewest digits an owner's ID prints (a CMND's nine)
+_ID_DIGITS_MIN = 9
 
 
 def _read_owner(

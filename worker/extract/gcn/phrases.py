@@ -113,6 +113,8 @@ def canonical_entry(name: str, text: str) -> tuple[str, bool]:
     bare = m and name == F.LAND_USE_TERM and not re.search(r"[^\W_]", text[: m.start()] + text[m.end() :])
     if m and (bare or re.search(r"DEN\s*NGAY", name_key(text))):
         return f"Đến ngày {int(m.group(1)):02d}/{int(m.group(2)):02d}/{m.group(3)}", True
+    if name == F.LAND_USE_TERM and re.search(r"DEN\s*NGAY", name_key(text)):
+        return text, False  # a term `đến ngày` whose date was not read: the date is the entry
     snapped, known = snap_words(text, entry_vocabulary(name))
     known = known and bool(_WORD.search(text)) and _money_complete(snapped) and not _cut_short(name, snapped)
     if not known and name == F.LAND_USE_TERM:

@@ -168,4 +168,8 @@ def _read_cell(t: PageText, pg: PageImages, table: TableRow, name: str) -> Evide
     elif again is not None:
         # two models disagree on the cell and nothing else reads it: held for review
         ev.disagree, ev.doubtful = 1, True
+    else:
+        # the second model read nothing there: a cell found by its column alone (a row of the table
+        # guessed, `2022` of a date taken for the parcel `333`) has no second reading behind it
+        ev.doubtful = True
     return ev
