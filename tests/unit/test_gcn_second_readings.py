@@ -8,7 +8,7 @@ import numpy as np
 from plugins.ocr import ScriptedReader
 
 from models.elements import Line, TextPage, Word
-from worker.extract.gcn.codes import _reread_code
+from worker.extract.gcn.codes import reread_code
 from worker.extract.gcn.evidence import Evidence, confidence_of
 from worker.extract.gcn.images import PageImages
 from worker.extract.gcn.numbers import canonical_number_words, read_int_field
@@ -114,10 +114,10 @@ def test_a_table_cell_the_second_model_read_nothing_in_is_held() -> None:
 
 def test_a_certificate_code_read_otherwise_again_is_held() -> None:
     ev = Evidence("certificate_code", "19199002526R", (100, 100, 400, 40), ["ocr"], 0.9, 0.5, valid=True)
-    _reread_code(_images(["191990025268"]), ev, (100, 100, 400, 40))
+    reread_code(_images(["191990025268"]), ev, (100, 100, 400, 40))
     assert ev.doubtful and confidence_of(ev) < 0.9
     same = Evidence("certificate_code", "191990025268", (100, 100, 400, 40), ["ocr"], 0.9, 0.5, valid=True)
-    _reread_code(_images(["1919 90025268"]), same, (100, 100, 400, 40))
+    reread_code(_images(["1919 90025268"]), same, (100, 100, 400, 40))
     assert (same.agree, same.doubtful) == (1, False)
 
 

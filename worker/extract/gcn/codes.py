@@ -23,7 +23,7 @@ _PHOTOCOPIED_SERIAL_RE = re.compile(r"[0-9OIlSB]{6}(?:[0-9OIlSB]{2})?")
 _DIGITS_ONLY_RE = re.compile(r"\s*\d{6}(?:\d{2})?\s*")
 
 
-def _reread_code(pg: PageImages, ev: Evidence, box: Box) -> None:
+def reread_code(pg: PageImages, ev: Evidence, box: Box) -> None:
     """The printed code with no QR to vouch for it, read again on its own: twelve characters with no check
     digit, so a second reading that differs (a booklet photo's `8` read `R`) leaves it to a person."""
     text, _, _ = pg.read(box, whitelist=SERIAL_CHARS)
@@ -293,7 +293,7 @@ def read_codes(
         mean, low = t.stats(s, e)
         ev = Evidence(F.CERTIFICATE_CODE, code, t.box(s, e), ["ocr"], mean, low, valid=True)
         if F.CERTIFICATE_CODE not in qr and ev.box is not None:
-            _reread_code(pg, ev, ev.box)
+            reread_code(pg, ev, ev.box)
         fields[F.CERTIFICATE_CODE] = ev
     if F.CERTIFICATE_CODE in qr:
         ev_c = fields.get(F.CERTIFICATE_CODE)

@@ -14,7 +14,7 @@ from models.pages import NormalisedPage
 from models.settings import Settings, get_settings
 from worker.extract.classify import classify
 from worker.extract.gcn.checks import check_form, flag_handwriting
-from worker.extract.gcn.codes import apply_qr, read_barcode, read_codes, read_serial
+from worker.extract.gcn.codes import apply_qr, read_barcode, read_codes, read_serial, reread_code
 from worker.extract.gcn.evidence import OWNER, Evidence, field_value
 from worker.extract.gcn.form import EXPECTED_LABELS, detect_form, layout_score, page_role
 from worker.extract.gcn.images import PageImages, enhanced, reread_under_seals, seal_boxes
@@ -261,6 +261,8 @@ def _read_other(t: PageText, pg: PageImages, scan: PageScan, out: CertificatePag
     if m:
         mm = CODE_RE.search(t.raw.upper(), m.end(), m.end() + 20)
         if mm:
-            out.fields[F.CERTIFICATE_CODE] = Evidence(
-                F.CERTIFICATE_CODE, mm.group(1), t.box(mm.start(), mm.end()), ["ocr"], *t.stats(mm.start(), mm.end())
-            )
+            box = t.box(mm.start(), mm.end())
+            ev = Evidence(F.CERTIFICATE_CODE, mm.group(1), box, ["ocr"], *t.stats(mm.start(), mm.end()))
+            if box is not None:
+                reread_code(pg, ev, box)
+            out.fields[F.CERTIFICATE_CODE] = ev
