@@ -1,7 +1,7 @@
 """Raster primitives shared by the imaging and extraction stages.
 
-Only what both stages call and what must behave identically in both: a faster drop-in for OpenCV calls
-whose default form costs more than it needs to.
+Only what must behave identically wherever it is called: a faster drop-in for OpenCV and numpy calls whose
+default form costs more than it needs to.
 """
 
 from __future__ import annotations
@@ -44,3 +44,23 @@ def percentile_u8(values: np.ndarray, q: float) -> float:
     a = float(np.searchsorted(counts, below + 1))
     b = float(np.searchsorted(counts, min(below + 1, n - 1) + 1))
     return b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t
+
+
+def median(values: np.ndarray | list[float]) -> float:
+    """`float(np.median(values))`, equal to it (NaN included), at a quarter of its cost on the few dozen
+    values the line and edge fits take their medians of, thousands of times a page: np.median's own
+    argument handling costs more than the partition. Floats are averaged in their own precision, integers
+    in double, as np.median's mean does."""
+    a = np.asarray(values).ravel()
+    n = a.size
+    if n == 0 or a.dtype.kind not in "fiu":
+        return float(np.median(a))
+    k = n // 2
+    floating = a.dtype.kind == "f"
+    kth = ([k - 1, k] if n % 2 == 0 else [k]) + ([-1] if floating else [])
+    p = np.partition(a, kth)
+    if floating and math.isnan(p[-1]):
+        return math.nan
+    if n % 2:
+        return float(p[k])
+    return float((p[k - 1] + p[k]) / 2) if floating else (float(p[k - 1]) + float(p[k])) / 2

@@ -1,12 +1,15 @@
-"""worker.raster: the faster labelling and percentile give what OpenCV and numpy give, also at their limits."""
+"""worker.raster: the faster labelling, percentile and median give what OpenCV and numpy give, also at their
+limits."""
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
 import pytest
 
-from worker.raster import components, percentile_u8
+from worker.raster import components, median, percentile_u8
 
 
 def _same_as_opencv(mask: np.ndarray) -> None:
@@ -48,3 +51,19 @@ def test_percentile_of_8_bit_values_equals_numpys() -> None:
     assert percentile_u8(page[page < 200], 20) == float(np.percentile(page[page < 200], 20))
     with pytest.raises(ValueError):
         percentile_u8(np.zeros(0, np.uint8), 50)
+
+
+def test_median_equals_numpys_in_each_dtype() -> None:
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 4, 31, 32, 200):
+        for values in (
+            rng.normal(size=n),
+            rng.normal(size=n).astype(np.float32),  # the two middle values averaged in float32, as numpy does
+            rng.integers(0, 256, n).astype(np.uint8),  # no wrap-around where two large levels are averaged
+            rng.integers(-50, 50, n).astype(np.int32),
+        ):
+            assert median(values) == float(np.median(values))
+    assert median([3.0, 1.0]) == 2.0
+    assert math.isnan(median(np.array([1.0, np.nan, 2.0])))
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        assert math.isnan(median(np.zeros(0)))

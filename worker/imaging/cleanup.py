@@ -38,6 +38,7 @@ def seal_mask(colour: np.ndarray, glyph_h: float) -> np.ndarray:
     k = max(3, int(gh * 0.4) | 1)
     blob = cv2.dilate(red, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     n, _labels, st, _ = components(blob)
+    drawn = False
     for i in range(1, n):
         w, h = st[i, cv2.CC_STAT_WIDTH], st[i, cv2.CC_STAT_HEIGHT]
         # a stamp is big, roundish and hollow (ring and lettering); a partly visible one is still hollow.
@@ -48,6 +49,9 @@ def seal_mask(colour: np.ndarray, glyph_h: float) -> np.ndarray:
             continue
         x, y = st[i, cv2.CC_STAT_LEFT], st[i, cv2.CC_STAT_TOP]
         cv2.ellipse(mask, ((x + w / 2, y + h / 2), (w * 1.05, h * 1.05), 0), 255, -1)
+        drawn = True
+    if not drawn:
+        return np.zeros((h0, w0), np.uint8)  # no stamp: a page-sized resize of nothing saved
     if f > 1:
         mask = cv2.resize(mask, (w0, h0), interpolation=cv2.INTER_NEAREST)
     return mask

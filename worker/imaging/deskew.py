@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from worker.imaging.text import Glyphs, glyphs_and_marks, ink_mask
+from worker.raster import median
 
 
 @dataclass
@@ -129,7 +130,7 @@ def fit_lines(g: Glyphs, marks: Glyphs | None = None) -> LineEvidence:
     up_num = float(np.sum((sizes * (frac_b - frac_t))[both]))
     up_den = float(np.sum(sizes[both]))
     mark_bands = [
-        (float(g.x0[seg].min()), float(g.x1[seg].max()), float(np.median(g.y0[seg])), float(np.median(g.y1[seg])))
+        (float(g.x0[seg].min()), float(g.x1[seg].max()), median(g.y0[seg]), median(g.y1[seg]))
         for seg in (segments[i] for i in np.flatnonzero(both))
     ]
     estimates = _edge_slopes(g, segments, words, xs, tol)
@@ -279,7 +280,7 @@ def _pooled_slope(x: np.ndarray, y: np.ndarray, groups: np.ndarray, tol: float) 
         a = ym - slope * xm
         resid = y - (a[groups] + slope * x)
         rk = resid[keep]
-        mad = float(np.median(np.abs(rk - np.median(rk)))) * 1.4826
+        mad = median(np.abs(rk - median(rk))) * 1.4826
         dof = max(1.0, float(keep.sum() - np.count_nonzero(cnt) - 1))
         sigma = max(0.3, float(np.sqrt(np.sum(rk * rk) / dof)))
         var = sigma * sigma / sxx

@@ -7,6 +7,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from worker.raster import median
+
 ID1_ASPECT = 85.6 / 53.98
 _BORDER_REACH = 0.08  # search reach across a side at the image border, share of its length
 _MEDIAN_SHARE = 0.25  # see _edge_offset
@@ -63,7 +65,7 @@ def refine_quad(
             return None, 0.0
         corners.append(c)
     # corner i is where side i-1 meets side i, i.e. the start point of side i
-    return np.array(corners), float(np.median(steps))
+    return np.array(corners), median(steps)
 
 
 def _refine_side(
@@ -137,7 +139,7 @@ def _edge_positions(
     after, before = np.minimum(edge + 7, prof.shape[1] - 1), np.maximum(edge - 6, 0)
     if not card:
         after, before = np.full_like(edge, min(k + 7, prof.shape[1] - 1)), np.full_like(edge, max(0, k - 6))
-    step = float(np.median(np.abs(prof[rows, after] - prof[rows, before])[use]))
+    step = median(np.abs(prof[rows, after] - prof[rows, before])[use])
     jj = np.clip(j, 1, window.shape[1] - 2)
     rows_idx = np.arange(len(jj))
     left, mid, right = window[rows_idx, jj - 1], window[rows_idx, jj], window[rows_idx, jj + 1]
@@ -254,7 +256,7 @@ def robust_tls(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         direction = vt[0]
         normal = np.array([-direction[1], direction[0]])
         resid = (pts - c) @ normal
-        mad = float(np.median(np.abs(resid[keep]))) * 1.4826
+        mad = median(np.abs(resid[keep])) * 1.4826
         keep = np.abs(resid) <= max(1.0, 3.0 * mad)
     return c, direction
 

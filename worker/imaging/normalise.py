@@ -15,6 +15,7 @@ both. `corners` are TL, TR, BR, BL of the document in the loaded image's pixels.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -90,20 +91,20 @@ def normalise_page(
     sheet = cardmod.detect_page(image, prep)
     if sheet is not None:
         return _photographed_page(page, image, sheet, settings, reader)
-    pages = _text_pages(page, image, settings, reader, prep.grey)
-    if faint is not None and len(pages) == 1 and pages[0].kind == "page":
+    turned = _turned_page(page, image, settings, reader, prep.grey)
+    if faint is not None and turned.pieces == 1 and turned.kind == "page":
         # the faint card lies on a larger scan (paper all round): crop it, at the text lines' angle
-        cropped = _faint_card(page, image, faint, pages[0], prep.grey, settings, reader)
+        cropped = _faint_card(page, image, faint, turned.angle, prep.grey, settings, reader)
         if cropped:
             return cropped
-    return pages
+    return turned.finish()
 
 
 def _faint_card(
     page: LoadedPage,
     image: np.ndarray,
     quad: cardmod.CardQuad,
-    text: NormalisedPage,
+    total: float,
     grey: np.ndarray,
     settings: Settings,
     reader: Reader,
@@ -111,8 +112,8 @@ def _faint_card(
     """The card pages of a faint-edged card whose edges agree with its text lines to `_FAINT_AGREE_DEG`:
     the quadrilateral turned onto the text's angle (faint edges are placed to a pixel or two, tenths of a
     degree over a card's width; the text lines give hundredths). A card seen in perspective has top and
-    bottom edges that lean apart, its lines of print at angles between theirs: its outline is cut as found."""
-    total = text.orientation_deg + text.skew_deg
+    bottom edges that lean apart, its lines of print at angles between theirs: its outline is cut as found.
+    `total` is the text's angle as the page reports it (orientation + skew)."""
     c = quad.corners
     d = _angle_to(total, c[0], c[1])
     if abs(d) <= _FAINT_AGREE_DEG:
@@ -147,7 +148,7 @@ def _photographed_page(
     side = (np.linalg.norm(frame[3] - frame[0]) + np.linalg.norm(frame[2] - frame[1])) / 2
     warped = cardmod.warp_card(image, frame, (round(float(top)), round(float(side))))
     flat = page.model_copy(update={"image": warped})
-    out = _text_pages(flat, warped, settings, reader)
+    out = _turned_page(flat, warped, settings, reader).finish()
     alpha = cardmod.rotation_of(frame)
     for p in out:
         text_total = p.orientation_deg + p.skew_deg
@@ -315,9 +316,20 @@ class _Rotation:
     warnings: list[str]
 
 
-def _text_pages(
+@dataclass
+class _Turned:
+    """A page turned upright whose pieces are not yet assessed nor cleaned for OCR: where a faint card is cut
+    from the page instead, that work (0.1-0.2 CPU-s on a photo) is not done at all."""
+
+    kind: Literal["card", "page"]
+    pieces: int
+    angle: float  # orientation_deg + skew_deg as the pages report them
+    finish: Callable[[], list[NormalisedPage]]
+
+
+def _turned_page(
     page: LoadedPage, image: np.ndarray, settings: Settings, reader: Reader, grey_full: np.ndarray | None = None
-) -> list[NormalisedPage]:
+) -> _Turned:
     H, W = image.shape[:2]
     grey_full = to_grey(image) if grey_full is None else grey_full
     small, scale = resize_long(grey_full, _ANALYSIS_LONG)
@@ -341,8 +353,11 @@ def _text_pages(
     piece_glyph_h = (
         (g_up.height / scale * (out_scale if kind == "page" else cardmod.CARD_SIZE[0] / doc_w)) if len(g_up) else 20.0
     )
-    out = []
-    for index, piece in enumerate(pieces, start=1):
+
+    def finish() -> list[NormalisedPage]:
+        return [piece_page(index, piece) for index, piece in enumerate(pieces, start=1)]
+
+    def piece_page(index: int, piece: np.ndarray) -> NormalisedPage:
         quality = assess(
             piece,
             glyph_info=_scaled_glyphs(g_up, piece_glyph_h),
@@ -353,25 +368,24 @@ def _text_pages(
             source_is_raster=page.dpi is None or page.dpi != float(settings.pdf_dpi),
             source_shape=(H, W),
         )
-        out.append(
-            NormalisedPage(
-                source=page.source,
-                page=page.page,
-                sha256=page.sha256,
-                part=index if len(pieces) > 1 else None,
-                kind=kind,
-                image=piece,
-                # cards keep the sharp white point: on real blurred cards the grey kept cost more lines than it gave
-                ocr_image=clean_for_ocr(piece, max(piece_glyph_h, 12.0), blurred=kind == "page" and quality.blurred),
-                orientation_deg=orientation,
-                orientation_confidence=round(turn.confidence, 3),
-                skew_deg=round(skew, 3),
-                quality=quality,
-                warnings=warnings + [f"quality:{d}" for d in quality.defects],
-                corners=_piece_corners(corners, index, len(pieces)),
-            )
+        return NormalisedPage(
+            source=page.source,
+            page=page.page,
+            sha256=page.sha256,
+            part=index if len(pieces) > 1 else None,
+            kind=kind,
+            image=piece,
+            # cards keep the sharp white point: on real blurred cards the grey kept cost more lines than it gave
+            ocr_image=clean_for_ocr(piece, max(piece_glyph_h, 12.0), blurred=kind == "page" and quality.blurred),
+            orientation_deg=orientation,
+            orientation_confidence=round(turn.confidence, 3),
+            skew_deg=round(skew, 3),
+            quality=quality,
+            warnings=warnings + [f"quality:{d}" for d in quality.defects],
+            corners=_piece_corners(corners, index, len(pieces)),
         )
-    return out
+
+    return _Turned(kind, len(pieces), orientation + round(skew, 3), finish)
 
 
 def _analysis_glyphs(small: np.ndarray) -> tuple[np.ndarray, Glyphs]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from worker.raster import components
+from worker.raster import components, median
 
 
 @dataclass
@@ -126,14 +126,14 @@ def glyphs_and_marks(mask: np.ndarray, *, min_px: int = 4) -> tuple[Glyphs, Glyp
         return none, none
     # The typical glyph height, from components that are neither specks nor huge
     cand = base & (h < shape[0] / 8) & (w < shape[1] / 4)
-    med = float(np.median(h[cand])) if cand.any() else float(np.median(h[base]))
+    med = median(h[cand]) if cand.any() else median(h[base])
     keep = base & (h >= 0.45 * med) & (h <= 3.0 * med) & (w <= 6.0 * med) & (area <= 4.0 * med * med * 1.5)
     # solid blocks (photo corners, black bars) are not glyphs either
     keep &= area <= 0.85 * w * h + 4
     x0 = st[keep, cv2.CC_STAT_LEFT].astype(np.float64)
     y0 = st[keep, cv2.CC_STAT_TOP].astype(np.float64)
     kept_h = h[keep]
-    med = float(np.median(kept_h)) if keep.any() else med
+    med = median(kept_h) if keep.any() else med
     mk = (h < 0.45 * med) & (w < 0.9 * med) & (area >= 3)
     mx0 = st[mk, cv2.CC_STAT_LEFT].astype(np.float64)
     my0 = st[mk, cv2.CC_STAT_TOP].astype(np.float64)
