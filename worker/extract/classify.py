@@ -107,6 +107,8 @@ class Classification:
     confidence: float
     generation: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    # how strongly the evidence names the generation (0 when there is none): see _generation_confidence
+    generation_confidence: float = 0.0
 
 
 def _hit(key: str, keyword: str, collapsed: str = "") -> float:
@@ -212,8 +214,12 @@ def decide(
     runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
     # a logistic on evidence and margin: 3 points of margin is a near-certain call
     confidence = 1 / (1 + math.exp(-(1.6 * (best_score - runner_up) + 0.3 * best_score - 1.5)))
-    generation = _generation(best, evidence.key, gen_scores, has_qr=has_qr, has_mrz=has_mrz, has_barcode=has_barcode)
-    return Classification(best, round(max(0.05, min(0.99, confidence)), 3), generation, scores)
+    generation, gen_confidence = _generation(
+        best, evidence.key, gen_scores, has_qr=has_qr, has_mrz=has_mrz, has_barcode=has_barcode
+    )
+    return Classification(
+        best, round(max(0.05, min(0.99, confidence)), 3), generation, scores, round(gen_confidence, 3)
+    )
 
 
 def _add_code_evidence(
@@ -247,11 +253,28 @@ def _add_code_evidence(
         scores["cmnd_back"] += 0.5
 
 
+# how sure a generation named by default is: the side's generations told apart by no evidence at all (a
+# CCCD front whose English title and QR were both lost is as likely the chip card as the barcode card)
+GENERATION_GUESS = 0.5
+# the number's length on a CMND front: 9 or 12 digits read as one run name the card (a run split by OCR or a
+# digit lost can mislead, so short of certain)
+GENERATION_BY_NUMBER = 0.95
+
+
+def _generation_confidence(cands: dict[str, float]) -> float:
+    """A logistic on the keyword evidence's margin between the best generation and the next: one exact
+    three-word title alone (3 points) is just over 0.9, a fuzzy or one-word hit well under it."""
+    ranked = sorted(cands.values(), reverse=True)
+    margin = ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0)
+    return min(0.99, 1 / (1 + math.exp(-(1.2 * margin - 1.0))))
+
+
 def _generation(
     doc_type: str, key: str, gen_scores: dict[str, float], *, has_qr: bool, has_mrz: bool, has_barcode: bool
-) -> str | None:
+) -> tuple[str | None, float]:
+    """The card's generation and how strongly the evidence names it (0..1)."""
     if doc_type not in CARD_TYPES:
-        return None
+        return None, 0.0
     allowed = (
         ("cmnd_9", "cmnd_12")
         if doc_type.startswith("cmnd")
@@ -262,20 +285,23 @@ def _generation(
         cands["cancuoc_2024"] = cands.get("cancuoc_2024", 0.0) + 1.5
     if doc_type == "cccd_front" and not cands:
         # a Vietnamese-only CCCD front without a QR is the 2016 barcode card
-        return "cccd_chip_2021" if has_qr else "cccd_barcode_2016"
+        return ("cccd_chip_2021" if has_qr else "cccd_barcode_2016"), GENERATION_GUESS
     if doc_type == "cccd_back" and not cands:
         if has_mrz:
-            return "cccd_chip_2021"
-        return "cccd_barcode_2016" if has_barcode or "CUC CANH SAT" in key else None
+            return "cccd_chip_2021", GENERATION_GUESS
+        gen = "cccd_barcode_2016" if has_barcode or "CUC CANH SAT" in key else None
+        return gen, GENERATION_GUESS if gen else 0.0
     if doc_type == "cmnd_front":
         # the number's length settles it; else only the 9-digit card prints GIẤY, only the 12-digit one sex
         digits = re.sub(r"(?<=\d) (?=\d)", "", key)
         if re.search(r"(?<!\d)\d{12}(?!\d)", digits):
-            return "cmnd_12"
+            return "cmnd_12", GENERATION_BY_NUMBER
         if re.search(r"(?<!\d)\d{9}(?!\d)", digits):
-            return "cmnd_9"
+            return "cmnd_9", GENERATION_BY_NUMBER
         if not cands:
-            return "cmnd_12" if "GIOI TINH" in key else "cmnd_9"
+            return ("cmnd_12" if "GIOI TINH" in key else "cmnd_9"), GENERATION_GUESS
     if doc_type == "cmnd_back" and not cands:
-        return "cmnd_12" if "DAC DIEM NHAN DANG" in key else "cmnd_9"
-    return max(cands.items(), key=lambda kv: kv[1])[0] if cands else None
+        return ("cmnd_12" if "DAC DIEM NHAN DANG" in key else "cmnd_9"), GENERATION_GUESS
+    if not cands:
+        return None, 0.0
+    return max(cands.items(), key=lambda kv: kv[1])[0], _generation_confidence(cands)

@@ -118,11 +118,37 @@ def respell(address: str) -> str:
         return ",".join(parts) if sure else address
     parts[-2] = district_part
     communes = names.communes.get((province, district), {})
-    if len(parts) >= 3:
+    if len(parts) >= 3 and not _names_other_commune(parts[-3], province, communes):
         parts[-3], _, _ = _respell_tail(parts[-3], communes, whole=False)
     else:
         parts[-2:-1] = _commune_before_district(district_part, district, communes)
     return ",".join(parts)
+
+
+@cache
+def _province_communes() -> dict[str, frozenset[str]]:
+    """Province key -> the keys of every commune of the province, in any district and era."""
+    out: dict[str, set[str]] = {}
+    for (province, _), table in _names().communes.items():
+        out.setdefault(province, set()).update(table)
+    return {p: frozenset(keys) for p, keys in out.items()}
+
+
+def _names_other_commune(part: str, province: str, communes: dict[str, str]) -> bool:
+    """Whether the part's last words spell exactly a commune of another district of the province and none of
+    this one's: the reading names a real place (the card may name it under its district of another era, or
+    the district was misread), so respelling it one letter to this district's commune (`Quảng Hòa` to
+    `Quảng Hợp`) would replace a reading by a guess. It stays as read; the lexicons then confirm only the
+    district and province, which the confidence weighs."""
+    keys = [name_key(w.group(0)) for w in _WORD.finditer(part)]
+    others = _province_communes().get(province, frozenset())
+    for k in range(min(4, len(keys)), 0, -1):
+        key = " ".join(keys[-k:])
+        if key in communes:
+            return False
+        if len(key) >= 5 and key in others:
+            return True
+    return False
 
 
 def _commune_before_district(part: str, district: str, communes: dict[str, str]) -> list[str]:

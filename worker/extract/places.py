@@ -120,6 +120,14 @@ def respell_runs(
     return "".join(out)
 
 
+_KIND_BEFORE = re.compile(r"(?:^|\s)(?:THANH PHO|THI XA|THI TRAN|TINH|QUAN|HUYEN|PHUONG|XA|TP|TX|TT)\W*$")
+
+
+def _opens_place(before: str) -> bool:
+    """Whether a name after this text begins a part of the address (after a comma, or a unit type)."""
+    return not re.search(r"[^\s,]\s*$", before) or bool(_KIND_BEFORE.search(name_key(before)))
+
+
 def correct(address: str) -> str:
     """Respell known place names in an address read by OCR; punctuation, numbers and unknown words kept."""
     table = _table()
@@ -143,6 +151,15 @@ def correct(address: str) -> str:
             # a one-word administrative word only where one begins a part (`Xã Phú Dương`), never inside a
             # name (`Thôn Văn Xá` must not become `Văn Xã`); a two-word one (`Thị trấn`) is no name's words,
             # and begins a part wherever it stands (a wrapped line's comma is often lost: `Khóm 4 Thị trấn`)
+            canonical = None
+        if (
+            canonical is not None
+            and " " not in key
+            and key not in _admin_keys()
+            and not _opens_place(address[: span[0].start()])
+        ):
+            # a one-word name (`Huế`) is a syllable of other names too (`Nguyễn Huệ`, a street): respelled
+            # only where a part begins or after a unit type (`TP. Huê`), never inside a street's name
             canonical = None
         if canonical is None and len(key) >= 10 and not all(w in _known_words() for w in key.split()):
             # a garbled word (`Thiêền` for `Thiên`) inside a long name: at most two edits, same word

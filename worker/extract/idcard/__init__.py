@@ -12,8 +12,9 @@ vote (deciding between readings), evidence (what the confidence model weighs), c
 
 from __future__ import annotations
 
+from models import fields as F
 from models.document import Document
-from worker.extract.classify import CARD_TYPES, Classification
+from worker.extract.classify import CARD_TYPES, GENERATION_GUESS, Classification
 from worker.extract.idcard.card import CardResult, extract_card
 from worker.extract.idcard.checks import cross_check_cards
 from worker.extract.idcard.evidence import Features
@@ -40,6 +41,14 @@ def mrz_filler_seen(text: str) -> bool:
     off a fingerprint is not a zone)."""
     lines = text.splitlines()
     return sum(line.count("<") >= 4 for line in lines) >= 2 or "IDVNM" in text.replace(" ", "")
+
+
+def _generation_confidence(c: Classification, side: str, qr_read: bool) -> float:
+    """How sure the card's generation is: a decoded CCCD payload names it (only the chip card's front and the
+    2024 card's back carry one); else the classifier's evidence, a guess when it named none."""
+    if qr_read and (c.generation, side) in _QR_SIDES:
+        return 0.99
+    return c.generation_confidence if c.generation else GENERATION_GUESS
 
 
 class IdCardExtractor:
@@ -70,6 +79,11 @@ class IdCardExtractor:
         )
         doc.fields = result.fields
         doc.warnings += result.warnings
+        sure = doc.fields[F.CARD_GENERATION].confidence = _generation_confidence(c, side, qr is not None)
+        issuer = doc.fields.get(F.ISSUER)
+        if issuer is not None and issuer.sources == ["rule"]:
+            # the issuer the generation's cards carry, nothing read: no surer than the generation
+            issuer.confidence = min(issuer.confidence, sure)
         # a decoded CCCD payload or a verified MRZ settles the card family beyond keyword evidence
         if qr is not None or (mrz is not None and mrz.valid):
             doc.doc_type_confidence = max(c.confidence, 0.995)

@@ -147,7 +147,7 @@ def _read_printed(
     if name == F.SEX:
         return read_sex(reader, img, layout, reread=reread)
     if name == F.ISSUER:
-        return read_issuer(reader, img, layout, colour, issuer_text)
+        return read_issuer(reader, img, layout, colour, issuer_text, generation)
     if name == F.FULL_NAME:
         rs, name_reads = read_text_field(reader, img, layout, name, max_lines=2, choices=True)
         for r in rs:

@@ -100,6 +100,8 @@ class Features:
     by_law: bool = False
     # a residence with nothing read on its label's line (STARTS_BELOW_LABEL)
     starts_below: bool = False
+    # a name whose line holds a garbled capital before its first word (START_LOST)
+    start_lost: bool = False
 
     @property
     def family(self) -> str:
@@ -194,6 +196,13 @@ STARTS_BELOW_LABEL = "starts_below_label"
 STARTS_BELOW_CAP = 0.8
 
 
+# a name whose line holds letters of a name (capitals) before its first word, right of where the value
+# column starts (text.py): its first word(s) were garbled and dropped, and every reading of the rest agrees
+# on the rest; no better than a reading the vote had to choose against
+START_LOST = "start_lost"
+START_LOST_CAP = 0.6
+
+
 # a value the law fixes for the card's class: right whenever the card was classified right (every real
 # capture of the dev set), whatever the print gave
 BY_LAW_CONFIDENCE = 0.95
@@ -230,6 +239,8 @@ def score(f: Features) -> float:
         p = min(p, RED_PRINT_CAP)
     if f.starts_below and not {"qr", "mrz"} & set(f.sources):
         p = min(p, STARTS_BELOW_CAP)
+    if f.start_lost and not {"qr", "mrz"} & set(f.sources):
+        p = min(p, START_LOST_CAP)
     return p
 
 

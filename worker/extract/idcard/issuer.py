@@ -26,10 +26,25 @@ def issuers() -> tuple[str, ...]:
     return word_list("card_issuers")
 
 
-def snap_issuer(text: str) -> tuple[str | None, float]:
+# which issuers each generation's backs carry (by position in card_issuers.txt; domain.md): the provincial
+# police director signs CMNDs, the national department CCCDs (QLHC from 10/2018, ĐKQL before), the Ministry
+# the 2024 card. A short title matches part of a longer one (`BỘ CÔNG AN` inside `GIÁM ĐỐC CÔNG AN TỈNH`), so
+# a reading is snapped only to the titles its card can carry.
+CARRIED = {
+    "cmnd_9": (2, 3),
+    "cmnd_12": (2, 3),
+    "cccd_barcode_2016": (0, 1),
+    "cccd_chip_2021": (0, 1),
+    "cancuoc_2024": (4,),
+}
+
+
+def snap_issuer(text: str, generation: str | None = None) -> tuple[str | None, float]:
+    """The issuer the text spells best (of those the generation's cards carry) and how well, 0..1."""
     key = name_key(text)
     best, score = None, 0.0
-    for issuer in issuers():
+    every = issuers()
+    for issuer in (every[i] for i in CARRIED[generation]) if generation in CARRIED else every:
         s = (
             fuzz.partial_ratio(name_key(issuer), key)
             if len(key) >= len(name_key(issuer))
@@ -69,13 +84,14 @@ def read_issuer(
     layout: TextPage,
     colour: np.ndarray | None = None,
     region_text: str | None = None,
+    generation: str | None = None,
 ) -> list[Reading]:
     lines = layout.lines
     for i, line in enumerate(lines):
         if not has_issuer_trigger(line.text):
             continue
         text = " ".join(ln.text for ln in lines[i : i + 2])
-        issuer, s = snap_issuer(text)
+        issuer, s = snap_issuer(text, generation)
         trigger = [wd for wd in line.words if word_key(wd.text) in _ISSUER_WORDS] or line.words
         x, y, w, h = union(w.box for w in trigger)
         # the signing block is centred: re-read two lines around the trigger without the seal
@@ -85,14 +101,14 @@ def read_issuer(
         src = _seal_free(colour, img)
         crop = src[box[1] : min(H, box[1] + box[3]), box[0] : min(W, box[0] + box[2])]
         r = reader.read_line(crop, psm=6, scale=scale_for(h)) if crop.size else EMPTY_LINE
-        issuer2, s2 = snap_issuer(r.text)
+        issuer2, s2 = snap_issuer(r.text, generation)
         if issuer2 is not None and s2 >= s:
             issuer, s = issuer2, s2
         if issuer:
             return [Reading(issuer, "ocr", s, s, valid=True, box=list(box), extra={"match": s})]
     # the layout pass lost the signing block under the seal: read the part of the card where it sits
     text = region_text if region_text is not None else issuer_region_text(reader, img, colour)
-    issuer, s = snap_issuer(text)
+    issuer, s = snap_issuer(text, generation)
     if issuer is not None and has_issuer_trigger(text):
         return [Reading(issuer, "ocr", s * 0.9, s * 0.9, valid=True, extra={"match": s})]
     return []

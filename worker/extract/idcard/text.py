@@ -26,7 +26,7 @@ from worker.extract.idcard.band import (
     unseen_row,
     words_of,
 )
-from worker.extract.idcard.evidence import STARTS_BELOW_LABEL, Reading
+from worker.extract.idcard.evidence import START_LOST, STARTS_BELOW_LABEL, Reading
 from worker.extract.idcard.labels import (
     LABELS,
     LabelHit,
@@ -62,7 +62,12 @@ def read_text_field(
     hit = find_label(layout.lines, LABELS[name])
     if hit is None:
         if name == F.FULL_NAME and (line := _name_line(layout, img.shape[0])) is not None:
-            return _read_value_lines(reader, img, _with_wrapped(layout, line, max_lines), choices=choices)
+            readings, lines = _read_value_lines(reader, img, _with_wrapped(layout, line, max_lines), choices=choices)
+            _mark_start_lost(readings, layout, line.words[0], None)
+            if _label_cut_above(layout, line):
+                for r in readings:
+                    r.extra[START_LOST] = 1.0
+            return readings, lines
         return [], []
     value_lines: list[tuple[list[Word], Line]] = []
     first = drop_english_half(hit, strip_tail(hit.value_words, LABELS[name]), name)
@@ -98,10 +103,61 @@ def read_text_field(
     if not value_lines:
         return [], []
     readings, lines = _read_value_lines(reader, img, value_lines, choices=choices)
+    if name == F.FULL_NAME:
+        _mark_start_lost(readings, layout, value_lines[0][0][0], hit.label_box[0])
     return _starting_below(readings, name, not on_label_line), lines
 
 
 _PLACES = (F.PLACE_OF_ORIGIN, F.PLACE_OF_RESIDENCE, F.PLACE_OF_BIRTH)
+
+
+def _mark_start_lost(readings: list[Reading], layout: TextPage, first: Word, column: int | None) -> None:
+    """Marks a name whose line holds letters of a name before its first word, right of where the value column
+    starts (the label's left edge; the line's start when no label was found): a capital the label's match
+    swallowed (`Họ và t ỄN TÔN NỮ`) or a fragment the run of capitals stepped over (`À( /ÁN BÌNH`) is what
+    is left of the name's first word(s), garbled and lost."""
+    line = next((ln for ln in layout.lines if any(w is first for w in ln.words)), None)
+    if line is None:
+        return
+    before = [
+        w for w in line.words if w.box[0] < first.box[0] and (column is None or w.box[0] >= column) and w is not first
+    ]
+    if any(_name_fragment(w.text) for w in before):
+        for r in readings:
+            r.extra[START_LOST] = 1.0
+
+
+def _label_cut_above(layout: TextPage, name: Line) -> bool:
+    """Whether the line just above a name found without its label spells only the end of the name's label
+    (`tên khai sinh / Full name` for `Họ, chữ đệm và tên khai sinh / Full name`): the label's start was cut
+    at the card's edge or lost, and the name under it, printed from the same left edge, with it."""
+    x0, y0, w, h = name.box
+    above = [
+        ln
+        for ln in layout.lines
+        if ln.box[1] + ln.box[3] <= y0 + h // 2
+        and ln.box[1] >= y0 - 3 * h
+        and ln.box[0] < x0 + w
+        and ln.box[0] + ln.box[2] > x0
+    ]
+    if not above:
+        return False
+    key = " ".join(name_key(max(above, key=lambda ln: ln.box[1]).text).replace("/", " ").split())
+    key = re.sub(r"[^A-Z ]", "", key).strip()
+    if len(key) < len(" FULL NAME") + 3:
+        return False  # the English half alone (`Full name`) may be its own line: a word of the Vietnamese one too
+    for variant in LABELS[F.FULL_NAME]:
+        tail = variant[-len(key) :]
+        if len(variant) - len(key) >= 4 and fuzz.ratio(key, tail) >= 85:
+            return True
+    return False
+
+
+def _name_fragment(text: str) -> bool:
+    """Letters only capitals, two or more or one with a Vietnamese mark (a lone `I` or `l` may be a stroke of
+    the artwork): labels are printed in sentence case, names in capitals."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and all(ch.isupper() for ch in letters) and (len(letters) >= 2 or not letters[0].isascii())
 
 
 def _starting_below(readings: list[Reading], name: str, below: bool) -> list[Reading]:
@@ -404,6 +460,7 @@ def fix_address(text: str) -> str:
     text = re.sub(r"\s*(?:,\s*)+", ", ", text).strip(" ,")
     text = re.sub(r"\b(TP|Tp|TX|Tx|TT|P|Q|H|X)\s*[:;]", r"\1.", text)
     text = re.sub(r"\b(TP|TX|TT),(?=\s*[A-ZĐÀ-Ỹ])", r"\1.", text)  # `TP, Huế`: these never stand alone
+    text = re.sub(r"\b(TP|TX|TT)(?=\s+[A-ZĐÀ-Ỹ])", r"\1.", text)  # their dot lost (`TP Huế`)
     text = text.replace(";", ",").replace(":", "")
     # a digit stuck to the end of a word is a letter (`Trã1` → `Trãi`, `Hò0` → `Hòo`); house numbers stand alone
     text = re.sub(r"(?<=[^\W\d_]{2})1\b", "i", text)

@@ -14,7 +14,15 @@ from rapidfuzz import fuzz
 from models import fields as F
 from models.document import FieldValue
 from worker.extract import validate as v
-from worker.extract.idcard.evidence import MRZ_NAME, PRINT_READS, REREADS, STARTS_BELOW_LABEL, Features, Reading
+from worker.extract.idcard.evidence import (
+    MRZ_NAME,
+    PRINT_READS,
+    REREADS,
+    START_LOST,
+    STARTS_BELOW_LABEL,
+    Features,
+    Reading,
+)
 from worker.extract.idcard.numbers import id_reading
 from worker.extract.idcard.plausible import address_evidence, name_evidence
 from worker.vntext import clean, expand_address, name_key
@@ -214,6 +222,7 @@ def decide(
         feats.starts_below = any(
             r.extra.get(STARTS_BELOW_LABEL) and agree(r.value, chosen.value, name) for r in rs
         )
+        feats.start_lost = any(r.extra.get(START_LOST) and agree(r.value, chosen.value, name) for r in rs)
         zone = next((r for r in rs if r.source == "mrz"), None)
         if zone is not None and "mrz" in agreeing:
             feats.mrz_repairs = int(zone.extra.get("repairs", 0.0))
