@@ -23,6 +23,25 @@ _PHOTOCOPIED_SERIAL_RE = re.compile(r"[0-9OIlSB]{6}(?:[0-9OIlSB]{2})?")
 _DIGITS_ONLY_RE = re.compile(r"\s*\d{6}(?:\d{2})?\s*")
 
 
+# the certificate code's label (`Mã giấy chứng nhận:`), on the 2024 form's page 1 and page 2
+_CODE_LABEL = re.compile(r"ma\s*giay\s*chung\s*nhan\s*[:;.]?\s*")
+
+
+def labelled_code(t: PageText) -> tuple[int, int] | None:
+    """Where the 12-character code right after its label stands in t.raw."""
+    m = _CODE_LABEL.search(t.fold)
+    mm = CODE_RE.search(t.raw.upper(), m.end(), m.end() + 20) if m else None
+    return mm.span() if mm else None
+
+
+def printed_code(t: PageText, pg: PageImages, start: int, end: int, *, reread: bool = True) -> Evidence:
+    """The code printed at t.raw[start:end]; with `reread` (no QR vouches for it) read again on its own."""
+    ev = Evidence(F.CERTIFICATE_CODE, t.raw[start:end].upper(), t.box(start, end), ["ocr"], *t.stats(start, end))
+    if reread and ev.box is not None:
+        reread_code(pg, ev, ev.box)
+    return ev
+
+
 def reread_code(pg: PageImages, ev: Evidence, box: Box) -> None:
     """The printed code with no QR to vouch for it, read again on its own: twelve characters with no check
     digit, so a second reading that differs (a booklet photo's `8` read `R`) leaves it to a person."""
@@ -276,25 +295,15 @@ def read_codes(
             1.0,
         )
         qr = _parse_qr(payload)
-    m = re.search(r"ma\s*giay\s*chung\s*nhan\s*[:;.]?\s*", t.fold)
-    cands: list[tuple[int, int]] = []
-    if m:
-        mm = CODE_RE.search(t.raw.upper(), m.end(), m.end() + 20)
-        if mm:
-            cands.append((mm.start(), mm.end()))
-    limit = len(t.raw) if m else t.raw.find("\n", t.raw.find("\n") + 1) + 1
+    labelled = labelled_code(t)
+    cands: list[tuple[int, int]] = [labelled] if labelled else []
+    limit = len(t.raw) if _CODE_LABEL.search(t.fold) else t.raw.find("\n", t.raw.find("\n") + 1) + 1
     for mm in CODE_RE.finditer(t.raw[: max(limit, 0) or len(t.raw)]):
         bx = t.box(mm.start(), mm.end())
         if bx is not None and bx[1] < h / pg.fy * 0.2:
             cands.append((mm.start(), mm.end()))
     if cands:
-        s, e = cands[0]
-        code = t.raw[s:e].upper()
-        mean, low = t.stats(s, e)
-        ev = Evidence(F.CERTIFICATE_CODE, code, t.box(s, e), ["ocr"], mean, low, valid=True)
-        if F.CERTIFICATE_CODE not in qr and ev.box is not None:
-            reread_code(pg, ev, ev.box)
-        fields[F.CERTIFICATE_CODE] = ev
+        fields[F.CERTIFICATE_CODE] = printed_code(t, pg, *cands[0], reread=F.CERTIFICATE_CODE not in qr)
     if F.CERTIFICATE_CODE in qr:
         ev_c = fields.get(F.CERTIFICATE_CODE)
         if ev_c is None:

@@ -14,13 +14,13 @@ from models.pages import NormalisedPage
 from models.settings import Settings, get_settings
 from worker.extract.classify import classify
 from worker.extract.gcn.checks import check_form, flag_handwriting
-from worker.extract.gcn.codes import apply_qr, read_barcode, read_codes, read_serial, reread_code
+from worker.extract.gcn.codes import apply_qr, labelled_code, printed_code, read_barcode, read_codes, read_serial
 from worker.extract.gcn.evidence import OWNER, Evidence, field_value
 from worker.extract.gcn.form import EXPECTED_LABELS, detect_form, layout_score, page_role
 from worker.extract.gcn.images import PageImages, enhanced, reread_under_seals, seal_boxes
 from worker.extract.gcn.owners import merge_owners, owner_score, read_owners, rescue_owner_section
 from worker.extract.gcn.parcel import read_parcel, rescue_parcel_section
-from worker.extract.gcn.patterns import CODE_RE, OWNER_SECTION, P2_PATTERNS
+from worker.extract.gcn.patterns import OWNER_SECTION, P2_PATTERNS
 from worker.extract.gcn.signature import read_signature_block
 from worker.extract.gcn.sketch import read_changes, read_diagram
 from worker.extract.gcn.text import PageText
@@ -257,12 +257,5 @@ def _read_other(t: PageText, pg: PageImages, scan: PageScan, out: CertificatePag
     read_changes(t, out.fields, out.warnings)
     read_diagram(t, pg, out.fields)
     read_barcode(pg, scan, out.fields)
-    m = re.search(r"ma\s*giay\s*chung\s*nhan\s*[:;.]?\s*", t.fold)
-    if m:
-        mm = CODE_RE.search(t.raw.upper(), m.end(), m.end() + 20)
-        if mm:
-            box = t.box(mm.start(), mm.end())
-            ev = Evidence(F.CERTIFICATE_CODE, mm.group(1), box, ["ocr"], *t.stats(mm.start(), mm.end()))
-            if box is not None:
-                reread_code(pg, ev, box)
-            out.fields[F.CERTIFICATE_CODE] = ev
+    if span := labelled_code(t):
+        out.fields[F.CERTIFICATE_CODE] = printed_code(t, pg, *span)
