@@ -96,11 +96,17 @@ _ENTRY_KINDS = {
 
 
 @cache
+def _entry_phrases(name: str) -> tuple[str, ...]:
+    """The legal phrases one entry is written in."""
+    kinds = _ENTRY_KINDS.get(name, lexicons.PHRASE_KINDS)
+    return tuple(phrase for kind in kinds for phrase in lexicons.land_use_phrases(kind))
+
+
+@cache
 def entry_vocabulary(name: str = F.LAND_USE_ORIGIN) -> Vocabulary:
     """The words of one entry's legal wording: each entry snaps to its own (`hạn` of the term is no word
     of an origin, so `Xhận` can only be `Nhận` there)."""
-    kinds = _ENTRY_KINDS.get(name, lexicons.PHRASE_KINDS)
-    words = [w for kind in kinds for phrase in lexicons.land_use_phrases(kind) for w in phrase.split()]
+    words = [w for phrase in _entry_phrases(name) for w in phrase.split()]
     return Vocabulary([*words, *(_JOINS if name == F.LAND_USE_ORIGIN else ())])
 
 
@@ -130,20 +136,20 @@ def canonical_entry(name: str, text: str) -> tuple[str, bool]:
 
 
 @cache
-def _entry_phrases(name: str) -> tuple[tuple[str, ...], ...]:
-    """The legal phrases an entry is written in, each as its folded words."""
-    kinds = _ENTRY_KINDS.get(name, lexicons.PHRASE_KINDS)
-    return tuple(tuple(name_key(phrase).split()) for kind in kinds for phrase in lexicons.land_use_phrases(kind))
+def _folded_phrases(name: str) -> tuple[tuple[str, ...], ...]:
+    """The legal phrases of an entry, each as its folded words."""
+    return tuple(tuple(name_key(phrase).split()) for phrase in _entry_phrases(name))
 
 
 def _cut_short(name: str, text: str) -> bool:
     """Whether the entry ends inside a legal phrase (`Sử dụng` of `Sử dụng riêng`, `... có thu tiền sử dụng`
     with its last word lost to the line's end): every word is legal wording, yet the entry is not whole."""
     words = tuple(re.sub(r"[^A-Z ]", " ", name_key(text)).split())
-    phrases = _entry_phrases(name)
+    phrases = _folded_phrases(name)
     if any(len(p) <= len(words) and words[-len(p) :] == p for p in phrases):
         return False
-    return any(words[-k:] == p[:k] for p in phrases for k in range(1, min(len(p), len(words) + 1)) if k < len(p))
+    # the entry's last k words are the first k of a phrase longer than k
+    return any(words[-k:] == p[:k] for p in phrases for k in range(1, min(len(p), len(words) + 1)))
 
 
 @cache
