@@ -12,7 +12,6 @@ vote (deciding between readings), evidence (what the confidence model weighs), c
 
 from __future__ import annotations
 
-from models import fields as F
 from models.document import Document
 from worker.extract.classify import CARD_TYPES, GENERATION_GUESS, Classification
 from worker.extract.idcard.card import CardResult, extract_card
@@ -76,14 +75,10 @@ class IdCardExtractor:
             mrz=mrz,
             colour=scan.page.image,
             issuer_text=scan.issuer_text,
+            generation_confidence=_generation_confidence(c, side, qr is not None),
         )
         doc.fields = result.fields
         doc.warnings += result.warnings
-        sure = doc.fields[F.CARD_GENERATION].confidence = _generation_confidence(c, side, qr is not None)
-        issuer = doc.fields.get(F.ISSUER)
-        if issuer is not None and issuer.sources == ["rule"]:
-            # the issuer the generation's cards carry, nothing read: no surer than the generation
-            issuer.confidence = min(issuer.confidence, sure)
         # a decoded CCCD payload or a verified MRZ settles the card family beyond keyword evidence
         if qr is not None or (mrz is not None and mrz.valid):
             doc.doc_type_confidence = max(c.confidence, 0.995)

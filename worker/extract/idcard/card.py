@@ -196,8 +196,10 @@ def extract_card(
     mrz: MrzResult | None = None,
     colour: np.ndarray | None = None,
     issuer_text: str | None = None,
+    generation_confidence: float = 1.0,
 ) -> CardResult:
-    """Fields of one card side (img: the greyscale OCR image the layout pass was run on; colour: BGR)."""
+    """Fields of one card side (img: the greyscale OCR image the layout pass was run on; colour: BGR).
+    `generation_confidence`: how sure the caller is of `generation` (1.0 when it is given, not inferred)."""
     printed = PRINTED.get((generation, side), PRINTED[("cccd_chip_2021", side)])
     warnings: list[str] = []
     if generation in _BANDED:
@@ -233,7 +235,11 @@ def extract_card(
         _expiry_by_rule(fields, generation, warnings)
     if F.PLACE_OF_RESIDENCE in fields and F.PLACE_OF_RESIDENCE_NORMALISED in fields:
         fields[F.PLACE_OF_RESIDENCE_NORMALISED].confidence = fields[F.PLACE_OF_RESIDENCE].confidence
-    fields[F.CARD_GENERATION] = FieldValue(value=generation, confidence=1.0, sources=["classify"])
+    fields[F.CARD_GENERATION] = FieldValue(value=generation, confidence=generation_confidence, sources=["classify"])
+    issuer = fields.get(F.ISSUER)
+    if issuer is not None and issuer.sources == ["rule"]:
+        # the issuer the generation's cards carry, nothing read: no surer than the generation
+        issuer.confidence = min(issuer.confidence, generation_confidence)
     return CardResult(fields, warnings, features)
 
 
